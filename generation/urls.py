@@ -1,0 +1,8 @@
+from django.conf import settings
+from django.urls import path
+
+from generation import views
+
+urlpatterns = [
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", views.staff_media, name="staff-media"),
+]

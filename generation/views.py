@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse
+
+from generation.models import Clip, Track
+from generation.ranged import ranged_file_response
+
+
+@staff_member_required
+def staff_media(request: HttpRequest, path: str) -> HttpResponse:
+    """Media for researchers (admin previews). Participants get their own opaque URLs."""
+    if ".." in path.split("/") or not (
+        Clip.objects.filter(video=path).exists()
+        or Clip.objects.filter(original_audio=path).exists()
+        or Track.objects.filter(audio=path).exists()
+        or Track.objects.filter(video=path).exists()
+    ):
+        raise Http404("no such media file")
+    return ranged_file_response(request, default_storage, path)

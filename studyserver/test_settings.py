@@ -1,0 +1,20 @@
+"""Settings for the test suite: the real settings with test-only secrets filled in.
+
+DATABASE_URL still chooses the database, so the same suite runs on SQLite and PostgreSQL.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("SECURE", "0")
+os.environ.setdefault("VAR_DIR", os.path.join(tempfile.gettempdir(), f"musiscene-test-{os.getpid()}"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from studyserver.settings import *  # noqa: E402,F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

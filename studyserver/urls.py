@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("survey.api_urls")),
+    path("", include("generation.urls")),
+    path("", include("survey.urls")),
+]

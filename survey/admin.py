@@ -1,0 +1,294 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from survey import services
+from survey.access import studies_for_user
+from survey.models import Form, Participant, Rating, Study, Trial, TrialTrack
+from survey.selectors import study_progress
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(exc.messages)
+
+
+class FormInline(admin.StackedInline):
+    model = Form
+    extra = 0
+    fields = ["name", "n_videos", "conditions", "clip_pool", "seed", "sampled_at"]
+    readonly_fields = ["seed", "sampled_at"]
+    filter_horizontal = ["conditions", "clip_pool"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and (obj is None or not obj.is_locked)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or not obj.is_locked)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.is_locked)
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "status", "n_forms", "n_participants", "links"]
+    list_filter = ["status"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    filter_horizontal = ["researchers"]
+    inlines = [FormInline]
+    actions = ["add_paper_forms", "resample", "validate", "go_live", "close"]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "status", "researchers"]}),
+        ("What participants read", {"fields": ["consent_text", "instructions_text", "question",
+                                               "scale_min_label", "scale_max_label"]}),
+        ("Design", {"fields": ["target_per_form", "min_listen_s", "loudness_target_lufs", "abandon_after_minutes"]}),
+        ("Completion", {"fields": ["completion_code", "decline_code", "screenout_code", "completion_redirect_url"]}),
+    ]
+
+    def get_queryset(self, request):
+        return studies_for_user(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        ro = ["status"]
+        if obj is not None and obj.is_locked:
+            ro += ["slug", "target_per_form", "min_listen_s", "loudness_target_lufs", "question",
+                   "scale_min_label", "scale_max_label"]
+        return ro
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            obj.researchers.add(request.user)
+
+    @admin.display(description="forms")
+    def n_forms(self, obj: Study) -> int:
+        return obj.forms.count()
+
+    @admin.display(description="participants")
+    def n_participants(self, obj: Study) -> int:
+        return obj.participants.count()
+
+    @admin.display(description="")
+    def links(self, obj: Study) -> str:
+        return format_html(
+            '<a href="{}">progress</a> · <a href="{}">validate</a> · <a href="{}" target="_blank">participant link</a>',
+            reverse("admin:survey_study_progress", args=[obj.pk]),
+            reverse("admin:survey_study_validate", args=[obj.pk]),
+            reverse("study-entry", args=[obj.slug]),
+        )
+
+    # -- actions ---------------------------------------------------------------------------------
+    def _each(self, request, queryset, fn, done: str) -> None:
+        for study in queryset:
+            try:
+                fn(study)
+            except ValidationError as exc:
+                self.message_user(request, f"{study.slug}: {_errors(exc)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{study.slug}: {done}", messages.SUCCESS)
+
+    @admin.action(description="Add the paper's forms (15 x video/music/MSI, 8 x fusion/MSI) and sample them")
+    def add_paper_forms(self, request, queryset):
+        self._each(request, queryset, lambda s: services.study_add_paper_forms(study=s), "paper forms added and sampled")
+
+    @admin.action(description="Sample the trials of every form again (new seed; drafts only)")
+    def resample(self, request, queryset):
+        def run(study):
+            for form in study.forms.all():
+                services.form_sample_trials(form=form)
+        self._each(request, queryset, run, "trials sampled")
+
+    @admin.action(description="Validate (every trial has a playable track for each condition)")
+    def validate(self, request, queryset):
+        for study in queryset:
+            problems = services.study_validate(study=study)
+            if problems:
+                shown = "; ".join(map(str, problems[:10])) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
+                self.message_user(request, f"{study.slug}: {len(problems)} problems: {shown}", messages.ERROR)
+            else:
+                self.message_user(request, f"{study.slug}: ready to go live", messages.SUCCESS)
+
+    @admin.action(description="Go live (validates first; locks the design)")
+    def go_live(self, request, queryset):
+        self._each(request, queryset, lambda s: services.study_go_live(study=s), "live")
+
+    @admin.action(description="Close")
+    def close(self, request, queryset):
+        self._each(request, queryset, lambda s: services.study_close(study=s), "closed")
+
+    # -- views -----------------------------------------------------------------------------------
+    def get_urls(self):
+        own = [
+            path("<int:pk>/progress/", self.admin_site.admin_view(self.progress_view), name="survey_study_progress"),
+            path("<int:pk>/validate/", self.admin_site.admin_view(self.validate_view), name="survey_study_validate"),
+            path("trial/<int:trial_pk>/preview/", self.admin_site.admin_view(self.preview_view),
+                 name="survey_trial_preview"),
+        ]
+        return own + super().get_urls()
+
+    def _study(self, request, pk: int) -> Study:
+        study = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_view_permission(request, study):
+            raise PermissionDenied
+        return study
+
+    def progress_view(self, request, pk: int):
+        study = self._study(request, pk)
+        progress = study_progress(study=study)
+        cells: dict[tuple[str, str], dict[str, int]] = {}
+        conditions: set[str] = set()
+        for c in progress["ratings_per_cell"]:
+            cells.setdefault((c["form"], c["clip"]), {})[c["condition"]] = c["n"]
+            conditions.add(c["condition"])
+        ctx = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "study": study,
+            "title": f"Progress of {study.title}", "progress": progress, "conditions": sorted(conditions),
+            "cells": [(form, clip, [counts.get(c, 0) for c in sorted(conditions)])
+                      for (form, clip), counts in sorted(cells.items())],
+        }
+        return TemplateResponse(request, "admin/survey/study_progress.html", ctx)
+
+    def validate_view(self, request, pk: int):
+        study = self._study(request, pk)
+        problems = services.study_validate(study=study)
+        if request.method == "POST" and "go_live" in request.POST:
+            if not self.has_change_permission(request, study):
+                raise PermissionDenied
+            try:
+                services.study_go_live(study=study)
+            except ValidationError as exc:
+                self.message_user(request, _errors(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{study.slug} is live.", messages.SUCCESS)
+            return redirect("admin:survey_study_validate", pk=study.pk)
+        ctx = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "study": study,
+            "title": f"Validate {study.title}", "problems": problems,
+            "trials": Trial.objects.filter(form__study=study).select_related("form", "clip").order_by("form__name", "position"),
+        }
+        return TemplateResponse(request, "admin/survey/study_validate.html", ctx)
+
+    def preview_view(self, request, trial_pk: int):
+        trial = get_object_or_404(Trial.objects.select_related("form__study", "clip"), pk=trial_pk,
+                                  form__study__in=self.get_queryset(request))
+        tts = list(trial.trial_tracks.select_related("track", "condition").order_by("condition__name"))
+        labels = [chr(ord("A") + i) for i in range(len(tts))]
+        ctx = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "study": trial.form.study,
+            "title": f"Preview: {trial}", "trial": trial,
+            "tracks": [{"label": lab, "condition": tt.condition.name,
+                        "audio_url": reverse("staff-media", args=[tt.track.audio.name])}
+                       for lab, tt in zip(labels, tts, strict=True)],
+            "video_url": reverse("staff-media", args=[trial.clip.video.name]),
+        }
+        return TemplateResponse(request, "admin/survey/trial_preview.html", ctx)
+
+
+class TrialTrackInline(admin.TabularInline):
+    model = TrialTrack
+    extra = 0
+    fields = ["condition", "track"]
+    readonly_fields = ["condition", "track"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Form)
+class FormAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "n_videos", "seed", "sampled_at", "n_trials"]
+    list_filter = ["study"]
+    filter_horizontal = ["conditions", "clip_pool"]
+    readonly_fields = ["seed", "sampled_at", "trial_list"]
+    actions = ["sample", "bind"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(study__in=studies_for_user(request.user))
+
+    def get_field_queryset(self, db, db_field, request):
+        if db_field.name == "study":
+            return studies_for_user(request.user)
+        return super().get_field_queryset(db, db_field, request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or not obj.study.is_locked)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.study.is_locked)
+
+    @admin.display(description="trials")
+    def n_trials(self, obj: Form) -> int:
+        return obj.trials.count()
+
+    @admin.display(description="trials (preview as a participant sees them)")
+    def trial_list(self, obj: Form) -> str:
+        return format_html_join(
+            "", '<div><a href="{}" target="_blank">#{} {}</a></div>',
+            ((reverse("admin:survey_trial_preview", args=[t.pk]), t.position, t.clip.key)
+             for t in obj.trials.select_related("clip")),
+        )
+
+    @admin.action(description="Sample trials (new random seed, stored)")
+    def sample(self, request, queryset):
+        for form in queryset:
+            try:
+                services.form_sample_trials(form=form)
+            except ValidationError as exc:
+                self.message_user(request, f"{form}: {_errors(exc)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{form}: sampled with seed {form.__class__.objects.get(pk=form.pk).seed}")
+
+    @admin.action(description="Bind the newest tracks to the trials")
+    def bind(self, request, queryset):
+        for form in queryset:
+            try:
+                missing = services.form_bind_tracks(form=form)
+            except ValidationError as exc:
+                self.message_user(request, f"{form}: {_errors(exc)}", messages.ERROR)
+            else:
+                level = messages.WARNING if missing else messages.SUCCESS
+                self.message_user(request, f"{form}: tracks bound, {missing} missing", level)
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ["short_code", "study", "form", "status", "progress", "prolific_pid", "started_at", "completed_at"]
+    list_filter = ["study", "status", "form"]
+    search_fields = ["code", "prolific_pid"]
+    readonly_fields = [f.name for f in Participant._meta.fields]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(study__in=studies_for_user(request.user)).select_related("study", "form")
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="code")
+    def short_code(self, obj: Participant) -> str:
+        return obj.code[:8] + "…"
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["participant", "trial", "track", "value", "position", "listening_s", "created_at"]
+    list_filter = ["trial__form__study"]
+    readonly_fields = [f.name for f in Rating._meta.fields]
+
+    def get_queryset(self, request):
+        return (super().get_queryset(request)
+                .filter(participant__study__in=studies_for_user(request.user))
+                .select_related("participant", "trial__clip", "track"))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

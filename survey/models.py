@@ -1,0 +1,195 @@
+"""Studies, their forms and trials, participants and their ratings.
+
+The database enforces the invariants that matter for the science: one rating per participant
+and track, 0 <= value <= 100, one participant per recruiter id in a study.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from generation.models import Clip, Condition, Track
+
+
+def new_participant_code() -> str:
+    return secrets.token_urlsafe(16)  # 128 bits: unguessable
+
+
+def new_completion_code() -> str:
+    return secrets.token_hex(4).upper()
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live"
+        CLOSED = "closed", "Closed"
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    researchers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="studies", blank=True,
+                                         help_text="Who may see and change this study (superusers see all).")
+    consent_text = models.TextField(default="I agree to take part in this listening study.")
+    instructions_text = models.TextField(
+        default="Watch each video with each of its soundtracks, then rate how well each one suits the video."
+    )
+    question = models.CharField(max_length=300, default="How well does this music suit the video?")
+    scale_min_label = models.CharField(max_length=60, default="Not at all")
+    scale_max_label = models.CharField(max_length=60, default="Perfectly")
+    target_per_form = models.PositiveIntegerField(default=50, help_text="Respondents wanted per form.")
+    min_listen_s = models.FloatField(
+        null=True, blank=True,
+        help_text="A slider unlocks after this many seconds of a track; empty = the whole track.",
+    )
+    loudness_target_lufs = models.FloatField(default=-23.0, help_text="Integrated loudness of every track.")
+    completion_code = models.CharField(max_length=32, default=new_completion_code)
+    decline_code = models.CharField(max_length=32, default=new_completion_code)
+    screenout_code = models.CharField(max_length=32, default=new_completion_code)
+    completion_redirect_url = models.URLField(
+        blank=True, help_text="E.g. https://app.prolific.com/submissions/complete?cc=CODE"
+    )
+    abandon_after_minutes = models.PositiveIntegerField(
+        default=60, help_text="A participant idle this long releases their form slot."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    live_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["draft", "live", "closed"]), name="study_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_locked(self) -> bool:
+        """Once live, the design (forms, trials, tracks) can no longer change."""
+        return self.status != self.Status.DRAFT
+
+
+class Form(models.Model):
+    """One questionnaire of a study: N videos sampled from a clip pool x a set of conditions."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="forms")
+    name = models.CharField(max_length=80)
+    conditions = models.ManyToManyField(Condition, related_name="forms")
+    n_videos = models.PositiveIntegerField(default=15)
+    clip_pool = models.ManyToManyField(Clip, related_name="+", blank=True,
+                                       help_text="Clips to sample from; empty = every clip.")
+    seed = models.BigIntegerField(null=True, blank=True, help_text="Seed of the last sampling (stored).")
+    sampled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "name"], name="form_unique_name"),
+            models.CheckConstraint(condition=Q(n_videos__gte=1), name="form_n_videos_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} / {self.name}"
+
+
+class Trial(models.Model):
+    """A video of a form with the tracks shown with it (one per condition)."""
+
+    form = models.ForeignKey(Form, on_delete=models.CASCADE, related_name="trials")
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="trials")
+    position = models.PositiveIntegerField(help_text="Order in the form's design (participants see their own order).")
+    tracks = models.ManyToManyField(Track, through="TrialTrack", related_name="trials")
+
+    class Meta:
+        ordering = ["form", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["form", "clip"], name="trial_unique_clip"),
+            models.UniqueConstraint(fields=["form", "position"], name="trial_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.form} #{self.position} {self.clip.key}"
+
+
+class TrialTrack(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="trial_tracks")
+    condition = models.ForeignKey(Condition, on_delete=models.PROTECT, related_name="+")
+    track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="trial_tracks")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "condition"], name="trialtrack_one_per_condition"),
+            models.UniqueConstraint(fields=["trial", "track"], name="trialtrack_unique_track"),
+        ]
+
+
+class Participant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        ABANDONED = "abandoned", "Abandoned"
+        DECLINED = "declined", "Declined consent"
+        SCREENED_OUT = "screened_out", "Screened out"
+
+    code = models.CharField(max_length=32, unique=True, default=new_participant_code, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    form = models.ForeignKey(Form, null=True, blank=True, on_delete=models.PROTECT, related_name="participants")
+    prolific_pid = models.CharField("PROLIFIC_PID", max_length=64, blank=True)
+    external_study_id = models.CharField("STUDY_ID", max_length=64, blank=True)
+    external_session_id = models.CharField("SESSION_ID", max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    trial_order = models.JSONField(default=list, blank=True, help_text="Trial ids in this participant's order.")
+    label_order = models.JSONField(default=dict, blank=True,
+                                   help_text="Per trial id: track ids in blind-label order (A, B, C...).")
+    progress = models.PositiveIntegerField(default=0, help_text="Index of the next unfinished trial.")
+    user_agent = models.CharField(max_length=400, blank=True)
+    answers = models.JSONField(default=dict, blank=True, help_text="The closing questionnaire.")
+    completion_code = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "prolific_pid"], condition=~Q(prolific_pid=""),
+                name="participant_unique_prolific_pid",
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "form", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.code[:8]}… ({self.status})"
+
+
+class Rating(models.Model):
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="ratings")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="ratings")
+    track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="ratings")
+    value = models.FloatField()
+    position = models.PositiveSmallIntegerField(help_text="0-based blind-label position shown (A=0).")
+    trial_order = models.PositiveSmallIntegerField(help_text="0-based order of the trial for this participant.")
+    listening_s = models.FloatField(default=0.0)
+    submission_id = models.UUIDField(help_text="Client-made id of the submit: retries store one rating.")
+    trial_started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "trial_order", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "track"], name="rating_one_per_participant_track"),
+            models.CheckConstraint(condition=Q(value__gte=0) & Q(value__lte=100), name="rating_value_0_100"),
+            models.CheckConstraint(condition=Q(listening_s__gte=0), name="rating_listening_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} {self.track_id} = {self.value}"

@@ -1,0 +1,70 @@
+"""Reads of the survey app: progress and the long ratings table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import Count, Q
+
+from survey.models import Form, Participant, Rating, Study
+
+RATING_COLUMNS = (
+    "study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip", "condition",
+    "track", "generator", "value", "position", "trial_order", "listening_s", "started_at", "submitted_at",
+)
+
+
+def study_progress(*, study: Study) -> dict[str, Any]:
+    """Participants per form by status, and ratings per clip x condition."""
+    forms = (
+        Form.objects.filter(study=study)
+        .annotate(
+            n_trials=Count("trials", distinct=True),
+            started=Count("participants", distinct=True),
+            completed=Count("participants", filter=Q(participants__status=Participant.Status.COMPLETED), distinct=True),
+            active=Count("participants", filter=Q(participants__status=Participant.Status.ACTIVE), distinct=True),
+        )
+        .order_by("name")
+    )
+    cells = (
+        Rating.objects.filter(participant__study=study)
+        .values("trial__form__name", "trial__clip__key", "track__condition__name")
+        .annotate(n=Count("id"))
+        .order_by("trial__form__name", "trial__clip__key", "track__condition__name")
+    )
+    return {
+        "study": study.slug,
+        "status": study.status,
+        "forms": [
+            {
+                "form": f.name, "n_videos": f.n_videos, "n_trials": f.n_trials, "target": study.target_per_form,
+                "started": f.started, "active": f.active, "completed": f.completed,
+            }
+            for f in forms
+        ],
+        "ratings_per_cell": [
+            {"form": c["trial__form__name"], "clip": c["trial__clip__key"],
+             "condition": c["track__condition__name"], "n": c["n"]}
+            for c in cells
+        ],
+    }
+
+
+def ratings_long(*, study: Study) -> Iterator[dict[str, Any]]:
+    """One row per rating (the columns of ``RATING_COLUMNS``), streamed."""
+    rows = (
+        Rating.objects.filter(participant__study=study)
+        .select_related("participant", "trial__form", "trial__clip", "track__condition")
+        .order_by("participant_id", "trial_order", "position")
+    )
+    for r in rows.iterator(chunk_size=2000):
+        p = r.participant
+        yield {
+            "study": study.slug, "form": r.trial.form.name, "participant": p.code, "prolific_pid": p.prolific_pid,
+            "study_id": p.external_study_id, "session_id": p.external_session_id, "clip": r.trial.clip.key,
+            "condition": r.track.condition.name, "track": r.track_id, "generator": r.track.generator,
+            "value": r.value, "position": r.position, "trial_order": r.trial_order, "listening_s": r.listening_s,
+            "started_at": r.trial_started_at.isoformat() if r.trial_started_at else None,
+            "submitted_at": r.created_at.isoformat(),
+        }

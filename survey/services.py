@@ -1,0 +1,197 @@
+"""Writes of the survey app: designing, sampling, validating and running studies."""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from generation import media
+from generation.models import Clip, Condition
+from generation.selectors import track_for
+from generation.services import conditions_ensure_paper
+from survey.models import Form, Study, Trial, TrialTrack
+
+logger = logging.getLogger(__name__)
+
+#: The paper's two forms: 15 videos x {video, music, MSI} and 8 videos x {fusion, MSI}.
+PAPER_FORMS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("form1", 15, ("video_caps", "music_caps", "msi")),
+    ("form2", 8, ("fusion", "msi")),
+)
+
+
+def _ensure_unlocked(study: Study) -> None:
+    if study.is_locked:
+        raise ValidationError(f"study {study.slug!r} is {study.status}: its design is locked")
+
+
+def form_create(*, study: Study, name: str, n_videos: int, conditions: list[Condition],
+                clip_pool: list[Clip] | None = None) -> Form:
+    _ensure_unlocked(study)
+    if not conditions:
+        raise ValidationError("a form needs at least one condition")
+    form = Form.objects.create(study=study, name=name, n_videos=n_videos)
+    form.conditions.set(conditions)
+    if clip_pool:
+        form.clip_pool.set(clip_pool)
+    return form
+
+
+@transaction.atomic
+def form_sample_trials(*, form: Form, seed: int | None = None) -> list[Trial]:
+    """Draw ``form.n_videos`` clips from the pool with a seeded RNG, store the seed, make trials
+    and bind each condition's track. A new draw replaces the old one (drafts only)."""
+    form = Form.objects.select_for_update().select_related("study").get(pk=form.pk)
+    _ensure_unlocked(form.study)
+    pool = list(form.clip_pool.order_by("key")) or list(Clip.objects.order_by("key"))
+    if len(pool) < form.n_videos:
+        raise ValidationError(
+            f"form {form.name!r} wants {form.n_videos} videos but its pool has {len(pool)} clips"
+        )
+    if seed is None:
+        seed = secrets.randbits(31)
+    chosen = random.Random(seed).sample(pool, form.n_videos)
+    form.trials.all().delete()
+    trials = Trial.objects.bulk_create(
+        [Trial(form=form, clip=clip, position=i) for i, clip in enumerate(chosen)]
+    )
+    form.seed = seed
+    form.sampled_at = timezone.now()
+    form.save(update_fields=["seed", "sampled_at"])
+    form_bind_tracks(form=form)
+    logger.info("sampled %d trials for %s with seed %d", len(trials), form, seed)
+    return trials
+
+
+@transaction.atomic
+def form_bind_tracks(*, form: Form) -> int:
+    """Bind the newest track of each (trial clip, condition); returns how many are still missing."""
+    _ensure_unlocked(form.study)
+    missing = 0
+    conditions = list(form.conditions.all())
+    for trial in form.trials.select_related("clip"):
+        for condition in conditions:
+            track = track_for(clip=trial.clip, condition=condition)
+            if track is None:
+                missing += 1
+                TrialTrack.objects.filter(trial=trial, condition=condition).delete()
+                continue
+            TrialTrack.objects.update_or_create(trial=trial, condition=condition, defaults={"track": track})
+        TrialTrack.objects.filter(trial=trial).exclude(condition__in=conditions).delete()
+    return missing
+
+
+@transaction.atomic
+def study_add_paper_forms(*, study: Study, seed: int | None = None, max_videos: int | None = None) -> list[Form]:
+    """The paper's design in one step: form1 (15 x video/music/MSI) and form2 (8 x fusion/MSI),
+    sampled with ``seed`` (form i uses seed + i, so both are reproducible from one number).
+    ``max_videos`` caps the videos per form (for pilots with a small clip pool)."""
+    _ensure_unlocked(study)
+    conditions = {c.name: c for c in conditions_ensure_paper()}
+    base = secrets.randbits(30) if seed is None else seed
+    forms = []
+    for i, (name, n_videos, cond_names) in enumerate(PAPER_FORMS):
+        if max_videos is not None:
+            n_videos = min(n_videos, max_videos)
+        form = study.forms.filter(name=name).first() or form_create(
+            study=study, name=name, n_videos=n_videos, conditions=[conditions[c] for c in cond_names]
+        )
+        form_sample_trials(form=form, seed=base + i)
+        forms.append(form)
+    return forms
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
+    """Everything that would break a participant's session. Empty list = ready to go live.
+
+    Checks: every form has conditions and exactly ``n_videos`` trials; every trial has a track for
+    each condition; each track's files exist and decode (``decode=True``) and were normalised to
+    the study's loudness target.
+    """
+    problems: list[Problem] = []
+    forms = list(study.forms.prefetch_related("conditions"))
+    if not forms:
+        problems.append(Problem(study.slug, "the study has no forms"))
+    checked: set[int] = set()
+    for form in forms:
+        conditions = list(form.conditions.all())
+        if not conditions:
+            problems.append(Problem(form.name, "the form has no conditions"))
+        trials = list(form.trials.select_related("clip").prefetch_related("trial_tracks__track", "trial_tracks__condition"))
+        if len(trials) != form.n_videos:
+            problems.append(Problem(form.name, f"{len(trials)} trials sampled, {form.n_videos} wanted"))
+        for trial in trials:
+            bound = {tt.condition_id: tt.track for tt in trial.trial_tracks.all()}
+            for condition in conditions:
+                track = bound.get(condition.id)
+                where = f"{form.name} / {trial.clip.key} / {condition.name}"
+                if track is None:
+                    problems.append(Problem(where, "no track"))
+                    continue
+                if abs(track.loudness_target_lufs - study.loudness_target_lufs) > 0.5:
+                    problems.append(Problem(where, f"track normalised to {track.loudness_target_lufs:g} LUFS, "
+                                                   f"the study's target is {study.loudness_target_lufs:g} LUFS"))
+                if track.id in checked:
+                    continue
+                checked.add(track.id)
+                for label, field in (("audio", track.audio), ("video", track.video)):
+                    problems.extend(_check_file(where, label, field, decode=decode))
+    return problems
+
+
+def _check_file(where: str, label: str, field, *, decode: bool) -> list[Problem]:
+    if not field or not field.name or not field.storage.exists(field.name):
+        return [Problem(where, f"the {label} file is missing")]
+    if not decode:
+        return []
+    try:
+        local = field.path
+    except NotImplementedError:  # remote storage: the object exists; decoding is a worker's job
+        return []
+    try:
+        media.probe(local, max_duration_s=settings.MEDIA_MAX_DURATION_S)
+    except media.MediaError as exc:
+        return [Problem(where, f"the {label} file does not decode: {exc}")]
+    return []
+
+
+@transaction.atomic
+def study_go_live(*, study: Study) -> Study:
+    """Validate and open the study; from now on its design is locked."""
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.status != Study.Status.DRAFT:
+        raise ValidationError(f"study {study.slug!r} is {study.status}, not a draft")
+    problems = study_validate(study=study)
+    if problems:
+        raise ValidationError([str(p) for p in problems])
+    study.status = Study.Status.LIVE
+    study.live_at = timezone.now()
+    study.save(update_fields=["status", "live_at"])
+    return study
+
+
+@transaction.atomic
+def study_close(*, study: Study) -> Study:
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.status != Study.Status.LIVE:
+        raise ValidationError(f"study {study.slug!r} is {study.status}, not live")
+    study.status = Study.Status.CLOSED
+    study.closed_at = timezone.now()
+    study.save(update_fields=["status", "closed_at"])
+    return study

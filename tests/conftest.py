@@ -1,0 +1,115 @@
+"""Shared fixtures: a fixed cast of users, media files made in the test, studies ready to run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+
+
+def pytest_sessionfinish(session, exitstatus):
+    var = Path(settings.VAR_DIR)
+    if "musiscene-test-" in var.name:
+        shutil.rmtree(var, ignore_errors=True)
+
+
+def make_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: tuple[int, int] = (64, 48),
+               audio: bool = True, sample_rate: int = 32000, seed: int = 0) -> Path:
+    """A small H.264 + AAC MP4: moving noise and a tone, so it is neither still nor silent."""
+    from generation import media
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    frames = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(int(seconds * fps))]
+    sound = None
+    if audio:
+        t = np.arange(int(seconds * sample_rate)) / sample_rate
+        sound = (0.3 * np.sin(2 * np.pi * (220 + 110 * seed) * t)).astype(np.float32)
+    return media.write_video(frames, fps, path, audio=sound, sample_rate=sample_rate if audio else None)
+
+
+def make_tone(seconds: float = 2.0, *, sample_rate: int = 32000, freq: float = 440.0, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.org", "password", is_staff=True)
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.org", "password", is_staff=True)
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_superuser("charlie", "charlie@example.org", "password")
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media-in")
+
+
+@pytest.fixture(scope="session")
+def video_file(media_dir) -> Path:
+    return make_video(media_dir / "clip.mp4")
+
+
+@pytest.fixture
+def conditions(db):
+    from generation.services import conditions_ensure_paper
+
+    return {c.name: c for c in conditions_ensure_paper()}
+
+
+@pytest.fixture
+def make_clip(db, video_file):
+    from generation import services
+    from generation.models import Caption, CaptionKind
+
+    def _make(key: str, *, captions: bool = True):
+        clip = services.clip_import(path=video_file, key=key, title=key)
+        if captions:
+            for kind in (CaptionKind.VIDEO, CaptionKind.MUSIC, CaptionKind.FUSION, CaptionKind.MSI):
+                services.caption_add(clip=clip, kind=kind, text=f"a {kind} caption for {key}, calm piano",
+                                     status=Caption.Status.APPROVED)
+        return clip
+
+    return _make
+
+
+@pytest.fixture
+def make_track(db):
+    from generation import services
+
+    def _make(clip, condition, *, seed: int = 0, target: float = -23.0, freq: float = 440.0):
+        return services.track_create(
+            clip=clip, condition=condition, samples=make_tone(2.0, freq=freq + 50 * seed), sample_rate=32000,
+            generator="test-tone", model_id="tone", seed=seed, parameters={"freq": freq}, loudness_target_lufs=target,
+        )
+
+    return _make
+
+
+@pytest.fixture
+def small_study(db, alice, conditions, make_clip, make_track):
+    """A draft study owned by alice with one form: 2 videos x {video_caps, msi}, tracks bound."""
+    from survey import services
+    from survey.models import Study
+
+    clips = [make_clip(f"clip-{i}") for i in range(3)]
+    for clip in clips:
+        for name in ("video_caps", "msi"):
+            make_track(clip, conditions[name], freq=300 + 100 * clips.index(clip))
+    study = Study.objects.create(title="Small", slug="small")
+    study.researchers.add(alice)
+    form = services.form_create(study=study, name="f1", n_videos=2,
+                                conditions=[conditions["video_caps"], conditions["msi"]])
+    services.form_sample_trials(form=form, seed=7)
+    return study
