@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,12 +16,18 @@ from generation.models import Caption, Clip, Condition, Track
 
 
 def _upload_to_temp(upload) -> Path:
-    suffix = Path(upload.name).suffix[:10]
-    tmp = tempfile.NamedTemporaryFile(delete=False, suffix=suffix, prefix="musiscene-upload-")
-    with tmp:
+    """Copy an upload to a private temp folder under its own (sanitised) name, so that error
+    messages name the file the researcher chose. Remove it with ``_discard``."""
+    name = Path(upload.name).name.replace("\x00", "")[-100:] or "upload"
+    path = Path(tempfile.mkdtemp(prefix="musiscene-upload-")) / name
+    with open(path, "wb") as fh:
         for chunk in upload.chunks():
-            tmp.write(chunk)
-    return Path(tmp.name)
+            fh.write(chunk)
+    return path
+
+
+def _discard(path: Path) -> None:
+    shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def _probe_upload(form: forms.Form, upload, **require: bool) -> None:
@@ -31,7 +38,7 @@ def _probe_upload(form: forms.Form, upload, **require: bool) -> None:
     except media.MediaError as exc:
         form.add_error("upload", str(exc))
     finally:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
 
 
 def _media_link(field, label: str) -> str:
@@ -98,7 +105,7 @@ class ClipAdmin(admin.ModelAdmin):
             obj.pk = new.pk
             obj.__dict__.update({k: v for k, v in new.__dict__.items() if not k.startswith("_")})
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
 
     def add_view(self, request, form_url="", extra_context=None):
         try:
@@ -195,7 +202,7 @@ class TrackAdmin(admin.ModelAdmin):
             obj.pk = new.pk
             obj.__dict__.update({k: v for k, v in new.__dict__.items() if not k.startswith("_")})
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
 
     def add_view(self, request, form_url="", extra_context=None):
         try:

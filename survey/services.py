@@ -104,6 +104,7 @@ def study_add_paper_forms(*, study: Study, seed: int | None = None, max_videos: 
             study=study, name=name, n_videos=n_videos, conditions=[conditions[c] for c in cond_names]
         )
         form_sample_trials(form=form, seed=base + i)
+        form.refresh_from_db()
         forms.append(form)
     return forms
 

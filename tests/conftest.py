@@ -71,10 +71,18 @@ def conditions(db):
 @pytest.fixture
 def make_clip(db, video_file):
     from generation import services
-    from generation.models import Caption, CaptionKind
+    from generation.models import Caption, CaptionKind, Clip
+
+    first = {}
 
     def _make(key: str, *, captions: bool = True):
-        clip = services.clip_import(path=video_file, key=key, title=key)
+        # The first clip of a test goes through the real import; the others share its files.
+        if "clip" not in first:
+            clip = first["clip"] = services.clip_import(path=video_file, key=key, title=key)
+        else:
+            clip = Clip.objects.get(pk=first["clip"].pk)
+            clip.pk, clip.key, clip.title = None, key, key
+            clip.save()
         if captions:
             for kind in (CaptionKind.VIDEO, CaptionKind.MUSIC, CaptionKind.FUSION, CaptionKind.MSI):
                 services.caption_add(clip=clip, kind=kind, text=f"a {kind} caption for {key}, calm piano",
@@ -93,6 +101,27 @@ def make_track(db):
             clip=clip, condition=condition, samples=make_tone(2.0, freq=freq + 50 * seed), sample_rate=32000,
             generator="test-tone", model_id="tone", seed=seed, parameters={"freq": freq}, loudness_target_lufs=target,
         )
+
+    return _make
+
+
+@pytest.fixture
+def clone_track(db, make_track):
+    """Tracks that share one real track's files: for tests of the design, not of the ingest."""
+    template = {}
+
+    def _make(clip, condition):
+        from generation.models import Track
+
+        if "track" not in template:
+            template["track"] = make_track(clip, condition)
+            return template["track"]
+        t = Track.objects.get(pk=template["track"].pk)
+        t.pk = None
+        t.clip, t.condition = clip, condition
+        t.params_hash = f"clone-{clip.pk}-{condition.pk}"
+        t.save()
+        return t
 
     return _make
 
