@@ -1,0 +1,37 @@
+"""`manage.py demo --no-serve`: seeds a live paper study from synthetic content, twice safely."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from generation.models import Caption, Clip, Track
+from survey.models import Study
+from survey.services import study_validate
+
+
+@pytest.mark.django_db
+def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys):
+    call_command("demo", "--no-serve", "--clips", "4", "--duration", "2")
+    out = capsys.readouterr().out
+    study = Study.objects.get(slug="musiscene-demo")
+    assert study.status == "live"
+    assert sorted(study.forms.values_list("name", flat=True)) == ["form1", "form2"]
+    form1 = study.forms.get(name="form1")
+    assert form1.trials.count() == 4 and form1.seed is not None  # 15 capped to the 4 clips asked for
+    assert sorted(c.name for c in form1.conditions.all()) == ["msi", "music_caps", "video_caps"]
+    assert Clip.objects.filter(source="demo").count() == 4
+    assert Caption.objects.count() == 16  # 4 kinds per clip
+    tracks = Track.objects.all()
+    assert tracks.count() == 16 and {t.generator for t in tracks} == {"sketch"}
+    assert all(t.prompt == t.caption.text and t.parameters.get("tempo_bpm") for t in tracks)
+    assert study_validate(study=study) == []
+    assert "/s/musiscene-demo/" in out and "/admin/" in out and "password: " in out
+    password = out.split("password: ")[1].split(")")[0]
+    assert get_user_model().objects.get(username="admin").check_password(password)
+
+    call_command("demo", "--no-serve", "--clips", "4", "--duration", "2")
+    again = capsys.readouterr().out
+    assert Track.objects.count() == 16 and Clip.objects.count() == 4 and Study.objects.count() == 1
+    assert f"password: {password}" in again
