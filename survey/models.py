@@ -56,6 +56,19 @@ class Study(models.Model):
     abandon_after_minutes = models.PositiveIntegerField(
         default=60, help_text="A participant idle this long releases their form slot."
     )
+    # Quality controls: all off by default.
+    headphone_check = models.BooleanField(
+        default=False, help_text="Antiphase headphone screen (Woods et al. 2017): 6 trials, pass with 5 correct."
+    )
+    attention_trials = models.PositiveSmallIntegerField(
+        default=0, help_text='Instructed-response checks ("set this slider to 0") mixed into the trials.'
+    )
+    screen_out_on_attention_fail = models.BooleanField(
+        default=False, help_text="End the study (screen-out code) at a failed attention check; else only record it."
+    )
+    min_trial_s = models.FloatField(
+        null=True, blank=True, help_text="A trial cannot be submitted sooner than this many seconds after it opened."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     live_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -131,6 +144,14 @@ class TrialTrack(models.Model):
 
 
 class Participant(models.Model):
+    class Stage(models.TextChoices):
+        INSTRUCTIONS = "instructions", "Instructions"
+        PRACTICE = "practice", "Practice trial"
+        HEADPHONE = "headphone", "Headphone check"
+        TRIALS = "trials", "Trials"
+        QUESTIONNAIRE = "questionnaire", "Questionnaire"
+        DONE = "done", "Done"
+
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         COMPLETED = "completed", "Completed"
@@ -145,11 +166,20 @@ class Participant(models.Model):
     external_study_id = models.CharField("STUDY_ID", max_length=64, blank=True)
     external_session_id = models.CharField("SESSION_ID", max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.INSTRUCTIONS)
     consented_at = models.DateTimeField(null=True, blank=True)
-    trial_order = models.JSONField(default=list, blank=True, help_text="Trial ids in this participant's order.")
+    trial_order = models.JSONField(
+        default=list, blank=True,
+        help_text="This participant's sequence: trial ids; a negative id is an attention check on that trial's clip.",
+    )
     label_order = models.JSONField(default=dict, blank=True,
                                    help_text="Per trial id: track ids in blind-label order (A, B, C...).")
-    progress = models.PositiveIntegerField(default=0, help_text="Index of the next unfinished trial.")
+    practice_tracks = models.JSONField(default=list, blank=True, help_text="Track ids of the practice trial.")
+    progress = models.PositiveIntegerField(default=0, help_text="Index of the next unfinished item of the sequence.")
+    item_started_at = models.DateTimeField(null=True, blank=True, help_text="When the current item was first shown.")
+    item_started_index = models.IntegerField(default=-1)
+    headphone_passed = models.BooleanField(null=True, blank=True)
+    screened_out_reason = models.CharField(max_length=40, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     answers = models.JSONField(default=dict, blank=True, help_text="The closing questionnaire.")
     completion_code = models.CharField(max_length=32, blank=True)
@@ -193,3 +223,56 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant_id} {self.track_id} = {self.value}"
+
+
+class TrialResponse(models.Model):
+    """One submitted item of a participant's sequence, with the player's event log."""
+
+    class Kind(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        ATTENTION = "attention", "Attention check"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="responses")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="responses")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.TRIAL)
+    sequence_index = models.PositiveSmallIntegerField()
+    submission_id = models.UUIDField()
+    shown_at = models.DateTimeField(null=True, blank=True, help_text="When the server first served the item.")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    duration_s = models.FloatField(null=True, blank=True, help_text="Server-measured time from shown to submitted.")
+    listening = models.JSONField(default=dict, help_text="Seconds heard per blind label.")
+    events = models.JSONField(default=list, help_text="Play, pause, seek, switch ... with client times.")
+
+    class Meta:
+        ordering = ["participant", "sequence_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "sequence_index"], name="response_one_per_item"),
+            models.UniqueConstraint(fields=["participant", "submission_id"], name="response_unique_submission"),
+        ]
+
+
+class QualityCheck(models.Model):
+    class Kind(models.TextChoices):
+        HEADPHONE = "headphone", "Headphone check"
+        ATTENTION = "attention", "Attention check"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="checks")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    passed = models.BooleanField()
+    details = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "created_at"]
+
+
+class PageVisit(models.Model):
+    """Server-side timestamps of every page a participant was shown."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="visits")
+    page = models.CharField(max_length=16)
+    sequence_index = models.IntegerField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "at"]

@@ -1,14 +1,256 @@
+"""Participant pages. Thin: each view reads the request, calls ``survey.participation``, renders."""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+import json
 
-from survey.models import Study
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from generation.ranged import ranged_file_response
+from survey import participation as P
+from survey.models import Participant, Study
+
+COOKIE_MAX_AGE = 60 * 60 * 24 * 30
+_EXTERNAL = (("PROLIFIC_PID", "prolific_pid"), ("STUDY_ID", "external_study_id"), ("SESSION_ID", "external_session_id"))
 
 
+def _cookie_name(study: Study) -> str:
+    return f"msp_{study.pk}"
+
+
+def _participant(request: HttpRequest, study: Study) -> Participant | None:
+    code = request.get_signed_cookie(_cookie_name(study), default=None, salt="participant")
+    if not code:
+        return None
+    return Participant.objects.select_related("study", "form").filter(study=study, code=code).first()
+
+
+def _with_cookie(response: HttpResponse, study: Study, participant: Participant) -> HttpResponse:
+    response.set_signed_cookie(
+        _cookie_name(study), participant.code, salt="participant", max_age=COOKIE_MAX_AGE, httponly=True,
+        samesite="Lax", secure=settings.SESSION_COOKIE_SECURE, path=f"/s/{study.slug}/",
+    )
+    return response
+
+
+def _live_study(slug: str) -> Study:
+    return get_object_or_404(Study, slug=slug)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
 def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
-    """A participant's entry to a study. Draft and closed studies say so politely."""
-    study = get_object_or_404(Study, slug=slug)
+    """Entry: recruiter ids from the query, resume by PROLIFIC_PID or cookie, else consent."""
+    study = _live_study(slug)
     if study.status != Study.Status.LIVE:
-        return render(request, "survey/unavailable.html", {"study": study}, status=403 if study.status == "draft" else 410)
-    return render(request, "survey/entry.html", {"study": study})
+        return render(request, "survey/unavailable.html", {"study": study},
+                      status=403 if study.status == Study.Status.DRAFT else 410)
+    source = request.POST if request.method == "POST" else request.GET
+    external = {field: source.get(param, "").strip()[:64] for param, field in _EXTERNAL}
+    participant = None
+    if external["prolific_pid"]:
+        participant = Participant.objects.filter(study=study, prolific_pid=external["prolific_pid"]).first()
+    participant = participant or _participant(request, study)
+    if participant is not None:
+        return _with_cookie(redirect("study-run", slug=slug), study, participant)
+    if request.method == "GET":
+        if P.study_is_full(study=study):
+            return render(request, "survey/full.html", {"study": study})
+        return render(request, "survey/consent.html", {"study": study, "external": source})
+    ua = request.headers.get("User-Agent", "")
+    if request.POST.get("consent") == "yes":
+        participant, _created = P.participant_start(study=study, user_agent=ua, **external)
+        return _with_cookie(redirect("study-run", slug=slug), study, participant)
+    participant = P.participant_decline(study=study, user_agent=ua, **external)
+    return _with_cookie(redirect("study-run", slug=slug), study, participant)
+
+
+def _done_page(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
+    kind = {Participant.Status.COMPLETED: "completed", Participant.Status.DECLINED: "declined",
+            Participant.Status.SCREENED_OUT: "screened_out"}.get(participant.status, "ended")
+    url = P.redirect_url(study=study, code=participant.completion_code) if participant.completion_code else ""
+    return render(request, "survey/done.html", {"study": study, "participant": participant, "kind": kind,
+                                                 "redirect_url": url})
+
+
+@never_cache
+def study_run(request: HttpRequest, slug: str) -> HttpResponse:
+    """The participant's current page; the server decides which it is."""
+    study = _live_study(slug)
+    participant = _participant(request, study)
+    if participant is None:
+        return redirect("study-entry", slug=slug)
+    if participant.stage == Participant.Stage.DONE or participant.status in (
+            Participant.Status.COMPLETED, Participant.Status.DECLINED, Participant.Status.SCREENED_OUT):
+        return _done_page(request, study, participant)
+    if study.status != Study.Status.LIVE:
+        return render(request, "survey/unavailable.html", {"study": study}, status=410)
+    stage = participant.stage
+    P.participant_touch(participant=participant, page=stage,
+                        sequence_index=participant.progress if stage == Participant.Stage.TRIALS else None)
+    ctx: dict = {"study": study, "participant": participant}
+    if stage == Participant.Stage.INSTRUCTIONS:
+        return render(request, "survey/instructions.html", ctx)
+    if stage == Participant.Stage.PRACTICE:
+        return render(request, "survey/trial.html", {**ctx, "config": _practice_config(request, study, participant)})
+    if stage == Participant.Stage.HEADPHONE:
+        ctx["hp_trials"] = [(i, reverse("study-headphone-audio", args=[slug, i]))
+                            for i in range(P.HEADPHONE_TRIALS)]
+        return render(request, "survey/headphone.html", ctx)
+    if stage == Participant.Stage.TRIALS:
+        index = participant.progress
+        P.item_shown(participant=participant, index=index)
+        item = P.participant_item(participant=participant, index=index)
+        return render(request, "survey/trial.html", {**ctx, "config": _item_config(study, participant, item)})
+    return render(request, "survey/questionnaire.html", ctx)
+
+
+def _media_url(slug: str, token: str) -> str:
+    return reverse("study-media", args=[slug, token])
+
+
+def _base_config(study: Study, participant: Participant) -> dict:
+    return {
+        "question": study.question, "min_label": study.scale_min_label, "max_label": study.scale_max_label,
+        "submit_url": reverse("study-submit", args=[study.slug]),
+        "next_url": reverse("study-run", args=[study.slug]),
+        "advance_url": reverse("study-advance", args=[study.slug]),
+        "storage_key": P.media_token(participant, "store", 0, "key")[:16],
+        "min_trial_s": study.min_trial_s or 0,
+    }
+
+
+def _item_config(study: Study, participant: Participant, item: P.Item) -> dict:
+    n_items = len(participant.trial_order)
+    return {
+        **_base_config(study, participant), "mode": item.kind, "index": item.index, "total": n_items,
+        "video_url": _media_url(study.slug, P.media_token(participant, "item", item.index, "video")),
+        "tracks": [{"label": label,
+                    "audio_url": _media_url(study.slug, P.media_token(participant, "item", item.index, label)),
+                    "required_s": 0 if item.kind == "attention" else P.required_listen_s(study=study, track=track)}
+                   for label, track in zip(item.labels, item.tracks, strict=True)],
+        "elapsed_s": 0,
+    }
+
+
+def _practice_config(request: HttpRequest, study: Study, participant: Participant) -> dict:
+    from generation.models import Track
+
+    tracks = Track.objects.in_bulk(participant.practice_tracks)
+    ordered = [tracks[i] for i in participant.practice_tracks if i in tracks]
+    return {
+        **_base_config(study, participant), "mode": "practice", "index": -1, "total": len(participant.trial_order),
+        "video_url": _media_url(study.slug, P.media_token(participant, "practice", 0, "video")),
+        "tracks": [{"label": P.LABELS[i],
+                    "audio_url": _media_url(study.slug, P.media_token(participant, "practice", 0, P.LABELS[i])),
+                    "required_s": P.required_listen_s(study=study, track=t)} for i, t in enumerate(ordered)],
+        "min_trial_s": 0,
+    }
+
+
+def _json_error(exc: P.ParticipationError) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": exc.message, "code": exc.code}, status=exc.status)
+
+
+@require_POST
+def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
+    """A trial's ratings, as JSON: {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
+    study = _live_study(slug)
+    participant = _participant(request, study)
+    if participant is None:
+        return JsonResponse({"ok": False, "error": _("Your session was not found."), "code": "no_session"}, status=403)
+    try:
+        payload = json.loads(request.body or b"{}")
+        if not isinstance(payload, dict):
+            raise ValueError
+    except ValueError:
+        return JsonResponse({"ok": False, "error": "the request body must be a JSON object", "code": "json"}, status=400)
+    index = payload.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        return JsonResponse({"ok": False, "error": "index must be an integer", "code": "invalid"}, status=400)
+    try:
+        result = P.submit_item(participant=participant, index=index, submission_id=payload.get("submission_id", ""),
+                               ratings=payload.get("ratings"), events=payload.get("events"))
+    except P.ParticipationError as exc:
+        return _json_error(exc)
+    return JsonResponse({"ok": True, **result, "next_url": reverse("study-run", args=[slug])})
+
+
+@require_POST
+def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _live_study(slug)
+    participant = _participant(request, study)
+    if participant is None:
+        return redirect("study-entry", slug=slug)
+    try:
+        P.participant_advance(participant=participant, from_stage=request.POST.get("stage", ""))
+    except P.ParticipationError as exc:
+        return _json_error(exc)
+    return redirect("study-run", slug=slug)
+
+
+@require_POST
+def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _live_study(slug)
+    participant = _participant(request, study)
+    if participant is None:
+        return redirect("study-entry", slug=slug)
+    try:
+        answers = [int(request.POST.get(f"hp{i}", "-1")) for i in range(P.HEADPHONE_TRIALS)]
+        P.submit_headphone(participant=participant, answers=answers)
+    except ValueError:
+        return redirect("study-run", slug=slug)
+    except P.ParticipationError as exc:
+        if exc.code == "bad_stage":
+            return redirect("study-run", slug=slug)
+        return render(request, "survey/headphone.html", {
+            "study": study, "participant": participant, "error": exc.message,
+            "hp_trials": [(i, reverse("study-headphone-audio", args=[slug, i])) for i in range(P.HEADPHONE_TRIALS)],
+        }, status=400)
+    return redirect("study-run", slug=slug)
+
+
+def study_headphone_audio(request: HttpRequest, slug: str, index: int) -> HttpResponse:
+    study = _live_study(slug)
+    participant = _participant(request, study)
+    if participant is None or not 0 <= index < P.HEADPHONE_TRIALS:
+        raise Http404
+    data = P.headphone_stimulus(quiet_position=P.headphone_plan(participant)[index])
+    resp = HttpResponse(data, content_type="audio/wav")
+    resp["Cache-Control"] = "private, max-age=3600"
+    return resp
+
+
+@require_POST
+def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _live_study(slug)
+    participant = _participant(request, study)
+    if participant is None:
+        return redirect("study-entry", slug=slug)
+    try:
+        P.participant_complete(participant=participant, answers=request.POST)
+    except P.ParticipationError as exc:
+        return render(request, "survey/questionnaire.html",
+                      {"study": study, "participant": participant, "error": exc.message}, status=exc.status)
+    return redirect("study-run", slug=slug)
+
+
+def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    """A participant's media by opaque token; another participant's token opens nothing."""
+    study = _live_study(slug)
+    participant = _participant(request, study)
+    if participant is None:
+        raise Http404
+    field = P.media_for_token(participant=participant, token=token)
+    if field is None or not field:
+        raise Http404
+    content_type = "video/mp4" if field.name.endswith(".mp4") else "audio/mp4"
+    return ranged_file_response(request, default_storage, field.name, content_type=content_type)

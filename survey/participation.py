@@ -1,0 +1,463 @@
+"""The participant's side of a study: start, consent, assignment, trials, checks, completion.
+
+Every write a participant causes goes through these functions; the views only translate HTTP.
+A participant refers to trials by their place in their own sequence and to tracks by blind
+label (A, B, C): no database id of a trial, track or condition ever reaches the browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import random
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from generation.models import Track
+from survey.models import Form, PageVisit, Participant, QualityCheck, Rating, Study, Trial, TrialResponse
+
+LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+HEADPHONE_TRIALS = 6
+HEADPHONE_PASS = 5
+ATTENTION_MAX_VALUE = 10.0  # "set the slider to 0": a value at or under this passes
+LISTEN_TOLERANCE_S = 0.5
+MAX_EVENTS = 5000
+
+
+class ParticipationError(Exception):
+    """A request a participant's page must not make; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+# -- start and assignment -----------------------------------------------------------------------
+
+def release_abandoned(*, study: Study, now=None) -> int:
+    """Mark participants idle longer than the study's limit as abandoned: their slot is free."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=study.abandon_after_minutes)
+    return Participant.objects.filter(study=study, status=Participant.Status.ACTIVE, last_seen_at__lt=cutoff).update(
+        status=Participant.Status.ABANDONED
+    )
+
+
+def study_is_full(*, study: Study) -> bool:
+    forms = Form.objects.filter(study=study).annotate(
+        done=Count("participants", filter=Q(participants__status=Participant.Status.COMPLETED))
+    )
+    return bool(forms) and all(f.done >= study.target_per_form for f in forms)
+
+
+def _pick_form(study: Study) -> Form:
+    """The form with the fewest completed plus active participants (ties: the first by name)."""
+    forms = list(
+        Form.objects.filter(study=study).annotate(
+            load=Count("participants", filter=Q(participants__status__in=[
+                Participant.Status.ACTIVE, Participant.Status.COMPLETED]))
+        ).order_by("load", "name")
+    )
+    if not forms:
+        raise ParticipationError("this study has no forms yet", status=409, code="no_forms")
+    return forms[0]
+
+
+def _sequence(form: Form, study: Study, rng: random.Random) -> tuple[list[int], dict[str, list[int]], list[int]]:
+    trials = list(form.trials.prefetch_related("trial_tracks"))
+    rng.shuffle(trials)
+    order = [t.id for t in trials]
+    labels: dict[str, list[int]] = {}
+    for t in trials:
+        track_ids = [tt.track_id for tt in t.trial_tracks.all()]
+        rng.shuffle(track_ids)
+        labels[str(t.id)] = track_ids
+    # Attention checks go after the first trial, spread over the rest, never first.
+    n_checks = min(study.attention_trials, len(order))
+    if n_checks:
+        spots = sorted(rng.sample(range(1, len(order) + 1), n_checks), reverse=True)
+        sources = rng.sample(order, n_checks)
+        for spot, src in zip(spots, sources, strict=True):
+            order.insert(spot, -src)
+    practice = _practice_tracks(form, {t.clip_id for t in trials}, rng)
+    return order, labels, practice
+
+
+def _practice_tracks(form: Form, used_clips: set[int], rng: random.Random) -> list[int]:
+    """Tracks of a clip outside the form's trials when there is one (else of the first trial)."""
+    conditions = list(form.conditions.all())
+    pool = form.clip_pool.all() if form.clip_pool.exists() else None
+    qs = Track.objects.filter(condition__in=conditions).exclude(clip_id__in=used_clips)
+    if pool is not None:
+        qs = qs.filter(clip__in=pool)
+    clip_id = qs.order_by("clip_id").values_list("clip_id", flat=True).first()
+    if clip_id is None:
+        first = form.trials.order_by("position").first()
+        return [tt.track_id for tt in first.trial_tracks.all()] if first else []
+    chosen: dict[int, int] = {}
+    for track in Track.objects.filter(clip_id=clip_id, condition__in=conditions).order_by("-created_at"):
+        chosen.setdefault(track.condition_id, track.id)
+    ids = list(chosen.values())
+    rng.shuffle(ids)
+    return ids
+
+
+def participant_start(*, study: Study, prolific_pid: str = "", external_study_id: str = "",
+                      external_session_id: str = "", user_agent: str = "") -> tuple[Participant, bool]:
+    """The participant who consented: the same PROLIFIC_PID gets the same participant back.
+    Otherwise a new one is assigned, atomically, to the least-loaded form."""
+    if study.status != Study.Status.LIVE:
+        raise ParticipationError("this study is not open", status=410, code="not_live")
+    if prolific_pid:
+        existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            # One assignment at a time per study: the row lock serialises concurrent starts.
+            Study.objects.select_for_update().filter(pk=study.pk).first()
+            release_abandoned(study=study)
+            form = _pick_form(study)
+            rng = random.Random(secrets.randbits(64))
+            order, labels, practice = _sequence(form, study, rng)
+            participant = Participant.objects.create(
+                study=study, form=form, prolific_pid=prolific_pid[:64], external_study_id=external_study_id[:64],
+                external_session_id=external_session_id[:64], user_agent=user_agent[:400],
+                consented_at=timezone.now(), trial_order=order, label_order=labels, practice_tracks=practice,
+                stage=Participant.Stage.INSTRUCTIONS,
+            )
+    except IntegrityError:
+        if prolific_pid:  # the same PID started twice at once: the first one stands
+            return Participant.objects.get(study=study, prolific_pid=prolific_pid), False
+        raise
+    return participant, True
+
+
+def participant_decline(*, study: Study, prolific_pid: str = "", external_study_id: str = "",
+                        external_session_id: str = "", user_agent: str = "") -> Participant:
+    """Record that someone declined consent (no form slot is taken)."""
+    if prolific_pid:
+        existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
+        if existing is not None:
+            return existing
+    try:
+        return Participant.objects.create(
+            study=study, prolific_pid=prolific_pid[:64], external_study_id=external_study_id[:64],
+            external_session_id=external_session_id[:64], user_agent=user_agent[:400],
+            status=Participant.Status.DECLINED, stage=Participant.Stage.DONE,
+            completion_code=study.decline_code,
+        )
+    except IntegrityError:
+        return Participant.objects.get(study=study, prolific_pid=prolific_pid)
+
+
+def participant_touch(*, participant: Participant, page: str, sequence_index: int | None = None) -> None:
+    """Record a page view and keep the participant's slot alive (an abandoned one comes back)."""
+    now = timezone.now()
+    fields = {"last_seen_at": now}
+    if participant.status == Participant.Status.ABANDONED:
+        fields["status"] = Participant.Status.ACTIVE
+    Participant.objects.filter(pk=participant.pk).update(**fields)
+    for k, v in fields.items():
+        setattr(participant, k, v)
+    PageVisit.objects.create(participant=participant, page=page, sequence_index=sequence_index)
+
+
+def participant_advance(*, participant: Participant, from_stage: str) -> Participant:
+    """Move past an informational stage. Idempotent: a stale or repeated request changes nothing."""
+    study = participant.study
+    nxt = {
+        Participant.Stage.INSTRUCTIONS: Participant.Stage.PRACTICE,
+        Participant.Stage.PRACTICE: Participant.Stage.HEADPHONE if study.headphone_check else Participant.Stage.TRIALS,
+    }.get(from_stage)
+    if nxt is None:
+        raise ParticipationError(f"cannot advance from {from_stage!r}", code="bad_stage")
+    Participant.objects.filter(pk=participant.pk, stage=from_stage, status=Participant.Status.ACTIVE).update(stage=nxt)
+    participant.refresh_from_db()
+    return participant
+
+
+# -- the items a participant sees -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Item:
+    """The participant's current (or any) item of their sequence."""
+
+    index: int
+    kind: str  # "trial" or "attention"
+    trial: Trial
+    tracks: list[Track]  # in blind-label order
+
+    @property
+    def labels(self) -> list[str]:
+        return [LABELS[i] for i in range(len(self.tracks))]
+
+
+def participant_item(*, participant: Participant, index: int) -> Item:
+    if not 0 <= index < len(participant.trial_order):
+        raise ParticipationError("no such item", status=404, code="no_item")
+    raw = participant.trial_order[index]
+    trial = Trial.objects.select_related("clip").get(pk=abs(raw))
+    track_ids = participant.label_order[str(abs(raw))]
+    by_id = Track.objects.in_bulk(track_ids)
+    tracks = [by_id[i] for i in track_ids]
+    if raw < 0:
+        return Item(index, TrialResponse.Kind.ATTENTION, trial, tracks[:1])
+    return Item(index, TrialResponse.Kind.TRIAL, trial, tracks)
+
+
+def item_shown(*, participant: Participant, index: int) -> None:
+    """Remember when the current item was first shown (for the minimum time per trial)."""
+    if participant.item_started_index != index:
+        now = timezone.now()
+        Participant.objects.filter(pk=participant.pk).update(item_started_at=now, item_started_index=index)
+        participant.item_started_at, participant.item_started_index = now, index
+
+
+def required_listen_s(*, study: Study, track: Track) -> float:
+    """Seconds of a track that must be heard before its slider counts."""
+    if study.min_listen_s is not None:
+        return min(study.min_listen_s, track.duration_s)
+    return track.duration_s
+
+
+# -- media tokens -------------------------------------------------------------------------------
+
+def media_token(participant: Participant, kind: str, index: int, slot: str) -> str:
+    """An opaque, unguessable name for one media file of one participant."""
+    msg = f"{participant.code}|{kind}|{index}|{slot}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), msg, hashlib.sha256).hexdigest()[:40]
+
+
+def media_for_token(*, participant: Participant, token: str):
+    """The stored file behind a participant's media token, or None (wrong participant, forged)."""
+    for index, raw in enumerate(participant.trial_order):
+        if index < participant.progress - 1:
+            continue  # media of finished items is no longer needed
+        track_ids = participant.label_order[str(abs(raw))]
+        if raw < 0:
+            track_ids = track_ids[:1]
+        if hmac.compare_digest(token, media_token(participant, "item", index, "video")):
+            return Trial.objects.select_related("clip").get(pk=abs(raw)).clip.video
+        for i, track_id in enumerate(track_ids):
+            if hmac.compare_digest(token, media_token(participant, "item", index, LABELS[i])):
+                return Track.objects.get(pk=track_id).audio
+    for i, track_id in enumerate(participant.practice_tracks):
+        if hmac.compare_digest(token, media_token(participant, "practice", 0, LABELS[i])):
+            return Track.objects.get(pk=track_id).audio
+    if participant.practice_tracks and hmac.compare_digest(token, media_token(participant, "practice", 0, "video")):
+        return Track.objects.select_related("clip").get(pk=participant.practice_tracks[0]).clip.video
+    return None
+
+
+# -- submitting a trial -------------------------------------------------------------------------
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParticipationError(f"{what} must be a number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ParticipationError(f"{what} must be a finite number")
+    return value
+
+
+def submit_item(*, participant: Participant, index: int, submission_id: str, ratings: list[dict[str, Any]],
+                events: list[Any] | None = None) -> dict[str, Any]:
+    """Store the ratings of item ``index``. Exactly once: a resent submit (same ``submission_id``)
+    answers as the first did; any other submit of a finished item is refused (409)."""
+    try:
+        sub_id = uuid.UUID(str(submission_id))
+    except ValueError:
+        raise ParticipationError("submission_id must be a UUID") from None
+    previous = TrialResponse.objects.filter(participant=participant, submission_id=sub_id).first()
+    if previous is not None:
+        return {"status": "duplicate", "index": previous.sequence_index}
+    study = participant.study
+    if study.status != Study.Status.LIVE:
+        raise ParticipationError("this study has closed", status=410, code="closed")
+    if participant.status != Participant.Status.ACTIVE and participant.status != Participant.Status.ABANDONED:
+        raise ParticipationError("this session has ended", status=409, code="ended")
+    if participant.stage != Participant.Stage.TRIALS:
+        raise ParticipationError("not at the trials", status=409, code="bad_stage")
+    if index != participant.progress:
+        raise ParticipationError(
+            "this trial was saved already" if index < participant.progress else "trials must be done in order",
+            status=409, code="stale" if index < participant.progress else "out_of_order",
+        )
+    item = participant_item(participant=participant, index=index)
+    if not isinstance(ratings, list):
+        raise ParticipationError("ratings must be a list")
+    by_label: dict[str, dict[str, Any]] = {}
+    for r in ratings:
+        if not isinstance(r, dict) or not isinstance(r.get("label"), str):
+            raise ParticipationError("each rating needs a label")
+        if r["label"] in by_label:
+            raise ParticipationError(f"track {r['label']} was rated twice")
+        by_label[r["label"]] = r
+    if set(by_label) != set(item.labels):
+        raise ParticipationError(f"expected ratings for {', '.join(item.labels)}", code="labels")
+    now = timezone.now()
+    duration = (now - participant.item_started_at).total_seconds() if (
+        participant.item_started_at and participant.item_started_index == index) else None
+    if study.min_trial_s and (duration is None or duration + 0.05 < study.min_trial_s):
+        raise ParticipationError(f"please spend at least {study.min_trial_s:g} seconds on each video",
+                                 status=400, code="too_fast")
+    values: dict[str, float] = {}
+    listened: dict[str, float] = {}
+    for label, track in zip(item.labels, item.tracks, strict=True):
+        r = by_label[label]
+        value = _number(r.get("value"), f"the rating of track {label}")
+        if not 0 <= value <= 100:
+            raise ParticipationError(f"the rating of track {label} must be between 0 and 100", code="range")
+        if r.get("moved") is not True:
+            raise ParticipationError(f"the slider of track {label} has not been moved", code="not_moved")
+        heard = _number(r.get("listening_s", 0), f"the listening time of track {label}")
+        if heard < 0:
+            raise ParticipationError("listening time cannot be negative")
+        if item.kind == TrialResponse.Kind.TRIAL and heard + LISTEN_TOLERANCE_S < required_listen_s(study=study, track=track):
+            raise ParticipationError(f"track {label} has not been heard yet", code="not_heard")
+        values[label], listened[label] = value, heard
+    events = events if isinstance(events, list) else []
+    with transaction.atomic():
+        moved = Participant.objects.filter(pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS).update(
+            progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
+        if not moved:  # a concurrent copy of this submit won the race
+            raise ParticipationError("this trial was saved already", status=409, code="stale")
+        TrialResponse.objects.create(
+            participant=participant, trial=item.trial, kind=item.kind, sequence_index=index, submission_id=sub_id,
+            shown_at=participant.item_started_at if participant.item_started_index == index else None,
+            duration_s=duration, listening=listened, events=events[:MAX_EVENTS],
+        )
+        if item.kind == TrialResponse.Kind.TRIAL:
+            Rating.objects.bulk_create([
+                Rating(participant=participant, trial=item.trial, track=track, value=values[label], position=pos,
+                       trial_order=index, listening_s=listened[label], submission_id=sub_id,
+                       trial_started_at=participant.item_started_at)
+                for pos, (label, track) in enumerate(zip(item.labels, item.tracks, strict=True))
+            ])
+        else:
+            passed = values[item.labels[0]] <= ATTENTION_MAX_VALUE
+            QualityCheck.objects.create(participant=participant, kind=QualityCheck.Kind.ATTENTION, passed=passed,
+                                        details={"value": values[item.labels[0]], "index": index})
+            if not passed and study.screen_out_on_attention_fail:
+                _screen_out(participant, "attention")
+                return {"status": "screened_out", "index": index}
+        if index + 1 >= len(participant.trial_order):
+            Participant.objects.filter(pk=participant.pk).update(stage=Participant.Stage.QUESTIONNAIRE)
+    participant.progress = index + 1
+    return {"status": "stored", "index": index}
+
+
+# -- headphone check (Woods et al. 2017) ---------------------------------------------------------
+
+def headphone_plan(participant: Participant) -> list[int]:
+    """Per trial, the position (0-2) of the quiet in-phase tone: the right answer. Deterministic
+    per participant, so a reload shows the same trials."""
+    rng = random.Random(hmac.new(settings.SECRET_KEY.encode(), f"hp|{participant.code}".encode(),
+                                 hashlib.sha256).digest())
+    return [rng.randrange(3) for _ in range(HEADPHONE_TRIALS)]
+
+
+def headphone_stimulus(*, quiet_position: int, sample_rate: int = 44100) -> bytes:
+    """Three 200 Hz tones (1 s, 0.5 s apart): one plain, one 6 dB quieter, one in antiphase
+    between the ears. Over headphones the quieter tone is heard as quietest; over loudspeakers
+    the antiphase tone cancels acoustically and seems quietest instead."""
+    import io
+
+    import numpy as np
+    import soundfile
+
+    n, gap = sample_rate, sample_rate // 2
+    t = np.arange(n) / sample_rate
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.1)
+    tone = 0.25 * np.sin(2 * np.pi * 200 * t) * ramp
+    others = [p for p in range(3) if p != quiet_position]
+    antiphase_position = others[0] if (quiet_position % 2 == 0) else others[1]
+    blocks = []
+    for pos in range(3):
+        if pos == quiet_position:
+            left = right = tone * 10 ** (-6 / 20)
+        elif pos == antiphase_position:
+            left, right = tone, -tone
+        else:
+            left = right = tone
+        blocks.append(np.stack([left, right], axis=1))
+        if pos < 2:
+            blocks.append(np.zeros((gap, 2)))
+    buf = io.BytesIO()
+    soundfile.write(buf, np.concatenate(blocks).astype(np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def submit_headphone(*, participant: Participant, answers: list[int]) -> bool:
+    if participant.stage != Participant.Stage.HEADPHONE:
+        raise ParticipationError("not at the headphone check", status=409, code="bad_stage")
+    plan = headphone_plan(participant)
+    if len(answers) != len(plan) or any(a not in (0, 1, 2) for a in answers):
+        raise ParticipationError(f"answer all {len(plan)} questions")
+    correct = sum(int(a == p) for a, p in zip(answers, plan, strict=True))
+    passed = correct >= HEADPHONE_PASS
+    with transaction.atomic():
+        updated = Participant.objects.filter(pk=participant.pk, stage=Participant.Stage.HEADPHONE).update(
+            headphone_passed=passed, stage=Participant.Stage.TRIALS)
+        if not updated:
+            return bool(Participant.objects.get(pk=participant.pk).headphone_passed)
+        QualityCheck.objects.create(participant=participant, kind=QualityCheck.Kind.HEADPHONE, passed=passed,
+                                    details={"answers": answers, "correct": correct, "of": len(plan)})
+        if not passed:
+            _screen_out(participant, "headphones")
+    participant.refresh_from_db()
+    return passed
+
+
+def _screen_out(participant: Participant, reason: str) -> None:
+    Participant.objects.filter(pk=participant.pk).update(
+        status=Participant.Status.SCREENED_OUT, stage=Participant.Stage.DONE, screened_out_reason=reason,
+        completion_code=participant.study.screenout_code, completed_at=timezone.now())
+    participant.refresh_from_db()
+
+
+# -- questionnaire and completion ---------------------------------------------------------------
+
+QUESTIONNAIRE_FIELDS = ("age_range", "device", "music_training", "comment")
+
+
+def expected_ratings(participant: Participant) -> int:
+    return sum(len(participant.label_order[str(t)]) for t in participant.trial_order if t > 0)
+
+
+def participant_complete(*, participant: Participant, answers: dict[str, str]) -> Participant:
+    """Store the questionnaire and complete, only once every rating is confirmed stored."""
+    if participant.status == Participant.Status.COMPLETED:
+        return participant
+    if participant.stage != Participant.Stage.QUESTIONNAIRE:
+        raise ParticipationError("not at the questionnaire", status=409, code="bad_stage")
+    stored = Rating.objects.filter(participant=participant).count()
+    if stored != expected_ratings(participant):
+        raise ParticipationError("some ratings are not stored yet; please go back", status=409, code="incomplete")
+    clean = {k: str(answers.get(k, ""))[:2000] for k in QUESTIONNAIRE_FIELDS}
+    Participant.objects.filter(pk=participant.pk, status=Participant.Status.ACTIVE).update(
+        answers=clean, status=Participant.Status.COMPLETED, stage=Participant.Stage.DONE,
+        completion_code=participant.study.completion_code, completed_at=timezone.now())
+    participant.refresh_from_db()
+    return participant
+
+
+def redirect_url(*, study: Study, code: str) -> str:
+    """The recruiter's URL for ``code``: ``{code}`` in the configured URL is replaced, else the
+    URL is used as it is (Prolific's complete URL carries its own ``cc=``)."""
+    url = study.completion_redirect_url
+    if not url:
+        return ""
+    return url.replace("{code}", code)
