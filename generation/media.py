@@ -53,7 +53,20 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 
 # Sample rates the AAC encoder and every browser's AAC decoder accept.
-AAC_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+AAC_SAMPLE_RATES = (
+    8000,
+    11025,
+    12000,
+    16000,
+    22050,
+    24000,
+    32000,
+    44100,
+    48000,
+    64000,
+    88200,
+    96000,
+)
 # H.264 profiles every current browser decodes (Safari and iOS included).
 WEB_H264_PROFILES = ("Baseline", "Constrained Baseline", "Main", "High")
 # A file whose streams decode to less than its declared duration minus this is truncated.
@@ -139,9 +152,10 @@ def probe(
         for stream in streams:
             if spans[stream.index] is None:
                 raise MediaError(
-                    f"{name}: its {stream.type} stream holds no decodable data (the file is damaged "
-                    "or was cut off). Export or download it again."
+                    f"{name}: its {stream.type} stream is empty (0 s of {stream.type}) or cannot be "
+                    "decoded. Export or download it again."
                 )
+        _check_riff_complete(path)
         start = min(span[0] for span in spans.values())  # type: ignore[index]
         end = max(span[1] for span in spans.values())  # type: ignore[index]
         decoded_s = end - start
@@ -184,9 +198,7 @@ def decode_audio(
     path = _existing_file(path)
     with _open_input(path) as container:
         if not container.streams.audio:
-            raise MediaError(
-                f"{path.name} has no audio track. Upload a file that contains audio."
-            )
+            raise MediaError(f"{path.name} has no audio track. Upload a file that contains audio.")
         stream = container.streams.audio[0]
         if stream.codec_context is None:
             raise MediaError(
@@ -201,17 +213,9 @@ def decode_audio(
         )
         resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout, rate=rate)
         chunks: list[np.ndarray] = []
-        try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
-        except av.error.FFmpegError as exc:
-            raise MediaError(
-                f"{path.name}: its audio is damaged or truncated and cannot be decoded "
-                f"({_ffmpeg_reason(exc)}). Export or download it again."
-            ) from exc
+        for _, frame in _decoded(container, [stream], path.name):
+            chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
+        chunks.extend(out.to_ndarray() for out in resampler.resample(None))
     if not chunks:
         raise MediaError(f"{path.name}: its audio track is empty.")
     samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)  # (C, N)
@@ -325,7 +329,9 @@ def normalize_loudness(
 # Writers
 
 
-def write_wav(samples: np.ndarray, sample_rate: int, out_path: PathLike, *, subtype: str = "PCM_16") -> Path:
+def write_wav(
+    samples: np.ndarray, sample_rate: int, out_path: PathLike, *, subtype: str = "PCM_16"
+) -> Path:
     """Write ``samples`` as a WAV file (16-bit PCM unless ``subtype`` says otherwise)."""
     data = _clip(_channels_first(samples))
     out_path = Path(out_path)
@@ -407,8 +413,13 @@ def mux(
         video = _first_video_stream(source)
         if video is None:
             raise MediaError(f"{video_path.name} has no video stream to put the music under.")
-        if duration_s is None:
-            duration_s = _declared_duration(source, [video])
+        if duration_s is None:  # the video's own length; the clip's audio may run longer
+            own = (
+                float(video.duration * video.time_base)
+                if video.duration and video.time_base
+                else None
+            )
+            duration_s = own or _declared_duration(source, [video])
             if duration_s is None:
                 raise MediaError(f"{video_path.name} has no known duration; transcode it first.")
         data = _fit_length(data, int(round(duration_s * sample_rate)), sample_rate)
@@ -422,14 +433,11 @@ def mux(
                 copy = False
             a_out = _add_aac_stream(output, data.shape[0], _aac_rate(sample_rate), bitrate)
             if copy:
-                try:
-                    for packet in source.demux(video):
-                        if packet.dts is None:  # the demuxer's flush packet
-                            continue
-                        packet.stream = v_out
-                        output.mux(packet)
-                except av.error.FFmpegError as exc:
-                    raise _damaged(video_path.name, exc) from exc
+                for packet in _packets(source, [video], video_path.name):
+                    if packet.dts is None:  # the demuxer's flush packet
+                        continue
+                    packet.stream = v_out
+                    output.mux(packet)
             else:
                 _transcode_streams(source, output, video, v_out, None, None, video_path.name)
             _encode_audio(output, a_out, data, int(sample_rate))
@@ -459,24 +467,25 @@ def write_video(
     rate = Fraction(fps).limit_denominator(1001)
     with _atomic_output(out_path) as tmp:
         with av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}) as output:
-            stream = None
-            count = 0
-            for count, image in enumerate(frames, start=1):  # noqa: B007
+            stream = a_out = None
+            for index, image in enumerate(frames):
                 if stream is None:
                     height, width = image.shape[:2]
                     if height % 2 or width % 2:
                         raise ValueError(f"frame size {width}x{height} must be even for yuv420p")
                     stream = output.add_stream(
-                        "libx264", rate=rate,
+                        "libx264",
+                        rate=rate,
                         options={"preset": preset, "profile": "main", "crf": str(crf)},
                     )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                    a_out = None
                     if data is not None:
-                        a_out = _add_aac_stream(output, data.shape[0], _aac_rate(sample_rate), audio_bitrate)
+                        a_out = _add_aac_stream(
+                            output, data.shape[0], _aac_rate(sample_rate), audio_bitrate
+                        )
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
                 frame = frame.reformat(format="yuv420p")
-                frame.pts = count - 1
+                frame.pts = index
                 frame.time_base = 1 / rate
                 output.mux(stream.encode(frame))
             if stream is None:
@@ -560,6 +569,7 @@ def _atomic_output(out_path: Path) -> Iterator[str]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a web server must be able to read it
         os.replace(tmp, out_path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -573,6 +583,32 @@ def _first_video_stream(container: av.container.InputContainer) -> av.VideoStrea
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
     return None
+
+
+def _check_riff_complete(path: Path) -> None:
+    """A WAV cut short still opens and decodes (FFmpeg estimates its duration from the file
+    size), so compare the size its ``data`` chunk declares with the bytes that are there."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = os.fstat(fh.fileno()).st_size
+        offset = 12
+        while offset + 8 <= size:
+            fh.seek(offset)
+            kind, length = struct.unpack("<4sI", fh.read(8))
+            if kind == b"data":
+                if length in (0, 0xFFFFFFFF):  # written while streaming: size unknown
+                    return
+                present = size - offset - 8
+                if present < length:
+                    raise MediaError(
+                        f"{path.name} is truncated: its header announces {length} bytes of audio "
+                        f"but only {present} are there. The upload or export was probably "
+                        "interrupted; upload it again."
+                    )
+                return
+            offset += 8 + length + (length & 1)
 
 
 def _declared_duration(container: av.container.Container, streams: list) -> float | None:
@@ -592,31 +628,62 @@ def _decode_all(
     for stream in streams:
         if stream.type == "video":
             stream.thread_type = "AUTO"
-    by_kind = {stream.type: stream for stream in streams}  # at most one video, one audio
     first: float | None = None
+    for stream, frame in _decoded(container, streams, name):
+        if frame.time is None:
+            continue
+        if isinstance(frame, av.AudioFrame):
+            length = frame.samples / frame.sample_rate
+        elif frame.duration:
+            length = float(frame.duration * frame.time_base)
+        else:
+            rate = stream.average_rate or stream.guessed_rate
+            length = 1.0 / float(rate) if rate else 0.0
+        start, end = frame.time, frame.time + length
+        span = spans[stream.index]
+        spans[stream.index] = (
+            (start, end) if span is None else (min(span[0], start), max(span[1], end))
+        )
+        first = start if first is None else min(first, start)
+        if end - first > max_duration_s + 1:  # no declared duration, and it goes on and on
+            raise _too_long(name, end - first, max_duration_s, at_least=True)
+    return spans
+
+
+def _packets(
+    container: av.container.InputContainer, streams: list, name: str
+) -> Iterator[av.Packet]:
+    """Demux ``streams`` (the final empty packets flush the decoders) and check that every
+    packet the container's index announces was there: a file cut short often still demuxes
+    without an error, just with fewer packets."""
+    counts = {stream.index: 0 for stream in streams}
     try:
-        for frame in container.decode(*streams):
-            if frame.time is None:
-                continue
-            if isinstance(frame, av.AudioFrame):
-                stream = by_kind["audio"]
-                length = frame.samples / frame.sample_rate
-            else:
-                stream = by_kind["video"]
-                rate = stream.average_rate or stream.guessed_rate
-                if frame.duration:
-                    length = float(frame.duration * frame.time_base)
-                else:
-                    length = 1.0 / float(rate) if rate else 0.0
-            start, end = frame.time, frame.time + length
-            span = spans[stream.index]
-            spans[stream.index] = (start, end) if span is None else (min(span[0], start), max(span[1], end))
-            first = start if first is None else min(first, start)
-            if end - first > max_duration_s + 1:  # no declared duration, and it goes on and on
-                raise _too_long(name, end - first, max_duration_s, at_least=True)
+        for packet in container.demux(*streams):
+            if packet.size:
+                counts[packet.stream.index] += 1
+            yield packet
     except av.error.FFmpegError as exc:
         raise _damaged(name, exc) from exc
-    return spans
+    for stream in streams:
+        if stream.frames and counts[stream.index] < stream.frames:
+            raise MediaError(
+                f"{name} is truncated: its {stream.type} stream should hold {stream.frames} packets "
+                f"but only {counts[stream.index]} are there. The upload or export was probably "
+                "interrupted; upload it again."
+            )
+
+
+def _decoded(container: av.container.InputContainer, streams: list, name: str) -> Iterator[tuple]:
+    """(stream, frame) for every frame of ``streams``, in file order."""
+    by_index = {stream.index: stream for stream in streams}
+    for packet in _packets(container, streams, name):
+        stream = by_index[packet.stream.index]
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            raise _damaged(name, exc) from exc
+        for frame in frames:
+            yield stream, frame
 
 
 def _damaged(name: str, exc: Exception) -> MediaError:
@@ -711,13 +778,15 @@ def _web_size(stream, max_height: int) -> tuple[int, int]:
         width = width * max_height / height
         height = max_height
 
-    def even(x: float) -> int:
-        return max(2, int(round(x / 2)) * 2)
+    def even(x: float) -> int:  # rounding down, so a size never grows
+        return max(2, int(x // 2) * 2)
 
     return even(width), even(height)
 
 
-def _add_h264_stream(output, source, width: int, height: int, *, crf: int = 23, preset: str = "veryfast"):
+def _add_h264_stream(
+    output, source, width: int, height: int, *, crf: int = 23, preset: str = "veryfast"
+):
     rate = source.average_rate or source.guessed_rate or source.base_rate or Fraction(25)
     rate = Fraction(rate).limit_denominator(1001)
     stream = output.add_stream(
@@ -757,6 +826,7 @@ def _transcode_streams(source, output, video, v_out, audio, a_out, name: str) ->
                 )
                 out.sample_rate = out_rate
             out.pts = audio_pts
+            out.time_base = Fraction(1, out_rate)
             audio_pts += out.samples
             output.mux(a_out.encode(out))
 
@@ -764,26 +834,23 @@ def _transcode_streams(source, output, video, v_out, audio, a_out, name: str) ->
     t0: float | None = None
     last_pts = -1
     audio_pts = 0
-    try:
-        for frame in source.decode(*streams):
-            if isinstance(frame, av.VideoFrame):
-                t = frame.time if frame.time is not None else (last_pts + 1) / rate
-                if t0 is None:
-                    t0 = t
-                pts = int(round((t - t0) * rate))
-                if pts <= last_pts:
-                    continue
-                out = frame.reformat(width=width, height=height, format="yuv420p")
-                out.pts = pts
-                out.time_base = 1 / rate
-                last_pts = pts
-                output.mux(v_out.encode(out))
-            else:
-                encode_audio(resampler.resample(frame))
-        if resampler is not None:
-            encode_audio(resampler.resample(None))
-    except av.error.FFmpegError as exc:
-        raise _damaged(name, exc) from exc
+    for _, frame in _decoded(source, streams, name):
+        if isinstance(frame, av.VideoFrame):
+            t = frame.time if frame.time is not None else (last_pts + 1) / rate
+            if t0 is None:
+                t0 = t
+            pts = int(round((t - t0) * rate))
+            if pts <= last_pts:
+                continue
+            out = frame.reformat(width=width, height=height, format="yuv420p")
+            out.pts = pts
+            out.time_base = 1 / rate
+            last_pts = pts
+            output.mux(v_out.encode(out))
+        else:
+            encode_audio(resampler.resample(frame))
+    if resampler is not None:
+        encode_audio(resampler.resample(None))
     if last_pts < 0:
         raise MediaError(f"{name}: its video stream holds no decodable pictures.")
     output.mux(v_out.encode(None))

@@ -365,14 +365,18 @@ def _stamp(img: np.ndarray, cx: float, cy: float, patch: np.ndarray):
     return img[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)], patch[py0:py1, px0:px1]
 
 
-def _glow(c: _Canvas, img: np.ndarray, cx: float, cy: float, radius: float, colour, strength: float) -> None:
+def _glow(
+    c: _Canvas, img: np.ndarray, cx: float, cy: float, radius: float, colour, strength: float
+) -> None:
     """Additive soft (Gaussian) glow."""
     region, patch = _stamp(img, cx, cy, _gauss_patch(_quantise(radius)))
     if region is not None:
         region += patch[..., None] * (np.asarray(colour, np.float32) * np.float32(strength))
 
 
-def _disc(c: _Canvas, img: np.ndarray, cx: float, cy: float, radius: float, colour, alpha: float = 1.0) -> None:
+def _disc(
+    c: _Canvas, img: np.ndarray, cx: float, cy: float, radius: float, colour, alpha: float = 1.0
+) -> None:
     """An anti-aliased filled disc, blended over ``img``."""
     region, patch = _stamp(img, cx, cy, _disc_patch(_quantise(radius)))
     if region is not None:
@@ -397,8 +401,12 @@ def _dots(c: _Canvas, img: np.ndarray, xs, ys, colours, alpha=1.0, size: int = 1
 def _lines(c: _Canvas, img: np.ndarray, x0, y0, x1, y1, colour, alpha=1.0, steps: int = 12) -> None:
     """Thin straight segments from (x0, y0) to (x1, y1), one per element."""
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :]
-    xs = (np.asarray(x0, np.float32)[:, None] * (1 - t) + np.asarray(x1, np.float32)[:, None] * t).ravel()
-    ys = (np.asarray(y0, np.float32)[:, None] * (1 - t) + np.asarray(y1, np.float32)[:, None] * t).ravel()
+    xs = (
+        np.asarray(x0, np.float32)[:, None] * (1 - t) + np.asarray(x1, np.float32)[:, None] * t
+    ).ravel()
+    ys = (
+        np.asarray(y0, np.float32)[:, None] * (1 - t) + np.asarray(y1, np.float32)[:, None] * t
+    ).ravel()
     a = np.repeat(np.broadcast_to(np.asarray(alpha, np.float32), (len(np.atleast_1d(x0)),)), steps)
     _dots(c, img, xs, ys, colour, a)
 
@@ -430,7 +438,15 @@ class _Ground(_Layer):
 
 
 class _Sun(_Layer):
-    def setup(self, colour="#ffcc66", start=(0.5, 0.45), end=(0.5, 0.62), radius=14.0, glow=0.8, horizon=None):
+    def setup(
+        self,
+        colour="#ffcc66",
+        start=(0.5, 0.45),
+        end=(0.5, 0.62),
+        radius=14.0,
+        glow=0.8,
+        horizon=None,
+    ):
         self.colour, self.start, self.end = _rgb(colour), start, end
         self.radius, self.glow, self.horizon = radius * self.c.s, glow, horizon
 
@@ -447,7 +463,17 @@ class _Sun(_Layer):
 class _Water(_Layer):
     """Water below ``top``: gradient plus moving ripples and a glitter path under a light."""
 
-    def setup(self, top=0.6, colour="#1a3a5a", deep="#0a1a30", ripple=0.06, speed=1.0, light_x=None, light="#ffd080", rough=1.0):
+    def setup(
+        self,
+        top=0.6,
+        colour="#1a3a5a",
+        deep="#0a1a30",
+        ripple=0.06,
+        speed=1.0,
+        light_x=None,
+        light="#ffd080",
+        rough=1.0,
+    ):
         self.top, self.colour, self.deep = top, _rgb(colour), _rgb(deep)
         self.ripple, self.speed, self.light = ripple, speed, _rgb(light)
         y0 = int(top * self.c.h)
@@ -471,7 +497,9 @@ class _Water(_Layer):
     def draw(self, img, t):
         w = t * self.speed
         a, b = 3.0 * w, 0.7 * w
-        wave = (self.sp * math.cos(a) - self.cp * math.sin(a)) * (self.sq * math.cos(b) + self.cq * math.sin(b))
+        wave = (self.sp * math.cos(a) - self.cp * math.sin(a)) * (
+            self.sq * math.cos(b) + self.cq * math.sin(b)
+        )
         region = img[self.y0 :]
         region += (self.ripple * wave)[..., None]
         if self.path is not None:
@@ -490,7 +518,9 @@ class _Stars(_Layer):
         self.twinkle, self.colour = twinkle, _rgb(colour)
 
     def draw(self, img, t):
-        a = self.base * (1 - self.twinkle * (0.5 + 0.5 * np.sin(self.freq * 2 * np.pi * t + self.phase)))
+        a = self.base * (
+            1 - self.twinkle * (0.5 + 0.5 * np.sin(self.freq * 2 * np.pi * t + self.phase))
+        )
         _dots(self.c, img, self.xs, self.ys, self.colour, a)
 
 
@@ -507,7 +537,15 @@ class _Moon(_Layer):
 class _Skyline(_Layer):
     """Tower blocks with lit windows; a few windows switch on and off."""
 
-    def setup(self, base=0.75, height=(0.2, 0.55), colour="#0c0c16", window="#ffd27a", lit=0.35, houses=False):
+    def setup(
+        self,
+        base=0.75,
+        height=(0.2, 0.55),
+        colour="#0c0c16",
+        window="#ffd27a",
+        lit=0.35,
+        houses=False,
+    ):
         rng, c = self.c.rng, self.c
         self.base, self.colour, self.window = base, _rgb(colour), _rgb(window)
         self.rects, wins = [], []
@@ -571,11 +609,23 @@ class _Traffic(_Layer):
         colours = np.where(heads[:, None], _rgb("#fff6d8"), _rgb("#ff3020"))
         for dx in (0.0, 6.0 * c.s):
             for i in range(len(x)):
-                _glow(c, img, x[i] + dx, self.lane[i], 2.5 * c.s, colours[i], 0.9 if heads[i] else 0.6)
+                _glow(
+                    c, img, x[i] + dx, self.lane[i], 2.5 * c.s, colours[i], 0.9 if heads[i] else 0.6
+                )
 
 
 class _Rain(_Layer):
-    def setup(self, n=220, speed=260.0, length=9.0, slant=0.15, colour="#9fb4c8", alpha=0.35, top=0.0, bottom=1.0):
+    def setup(
+        self,
+        n=220,
+        speed=260.0,
+        length=9.0,
+        slant=0.15,
+        colour="#9fb4c8",
+        alpha=0.35,
+        top=0.0,
+        bottom=1.0,
+    ):
         rng, c = self.c.rng, self.c
         self.x0 = rng.uniform(-20, c.w + 20, n)
         self.y0 = rng.uniform(0, c.h, n)
@@ -587,7 +637,17 @@ class _Rain(_Layer):
         span = self.bottom - self.top + self.length
         y = self.top + (self.y0 + self.v * t) % span - self.length
         x = self.x0 + self.slant * (y - self.top)
-        _lines(self.c, img, x, y, x + self.slant * self.length, y + self.length, self.colour, self.alpha, steps=int(self.length) + 1)
+        _lines(
+            self.c,
+            img,
+            x,
+            y,
+            x + self.slant * self.length,
+            y + self.length,
+            self.colour,
+            self.alpha,
+            steps=int(self.length) + 1,
+        )
 
 
 class _Snow(_Layer):
@@ -606,7 +666,9 @@ class _Snow(_Layer):
         y = (self.y0 + self.v * t) % self.c.h
         x = (self.x0 + self.sway * np.sin(2 * np.pi * self.f * t + self.ph)) % self.c.w
         _dots(self.c, img, x[~self.big], y[~self.big], self.colour, 0.8)
-        _dots(self.c, img, x[self.big], y[self.big], self.colour, 0.9, size=max(2, int(2 * self.c.s)))
+        _dots(
+            self.c, img, x[self.big], y[self.big], self.colour, 0.9, size=max(2, int(2 * self.c.s))
+        )
 
 
 class _Trees(_Layer):
@@ -624,7 +686,11 @@ class _Trees(_Layer):
         for x, h, half, col, _ in sorted(self.trees, key=lambda tr: tr[4]):
             top = self.base - h
             rel = (c.y - top) / h
-            mask = (rel >= 0) & (rel <= 1) & (np.abs(c.x - x) <= half * rel * (0.6 + 0.4 * ((rel * 5) % 1)))
+            mask = (
+                (rel >= 0)
+                & (rel <= 1)
+                & (np.abs(c.x - x) <= half * rel * (0.6 + 0.4 * ((rel * 5) % 1)))
+            )
             bg[mask] = col
         bg[int(self.base) :] = self.trees[-1][3]
 
@@ -635,7 +701,9 @@ class _Fireworks(_Layer):
         self.times = np.sort(rng.uniform(0.3, max(0.4, c.duration - 1.5), bursts))
         self.cx = rng.uniform(0.2, 0.8, bursts) * c.w
         self.cy = rng.uniform(0.15, 0.45, bursts) * c.h
-        palette = np.array([_rgb(h) for h in ("#ff4040", "#40ff80", "#6080ff", "#ffd040", "#ff60ff", "#ffffff")])
+        palette = np.array(
+            [_rgb(h) for h in ("#ff4040", "#40ff80", "#6080ff", "#ffd040", "#ff60ff", "#ffffff")]
+        )
         self.colour = palette[rng.integers(0, len(palette), bursts)]
         ang = rng.uniform(0, 2 * np.pi, (bursts, particles))
         spd = rng.uniform(20, 55, (bursts, particles)) * c.s
@@ -649,14 +717,24 @@ class _Fireworks(_Layer):
                 continue
             if dt < 0:  # the rocket climbs
                 k = 1 + dt / 0.6
-                _glow(c, img, self.cx[i], c.h - k * (c.h - self.cy[i]), 1.5 * c.s, _rgb("#ffe0a0"), 0.8)
+                _glow(
+                    c,
+                    img,
+                    self.cx[i],
+                    c.h - k * (c.h - self.cy[i]),
+                    1.5 * c.s,
+                    _rgb("#ffe0a0"),
+                    0.8,
+                )
                 continue
             x = self.cx[i] + self.vx[i] * dt * (1.0 - 0.25 * dt)
             y = self.cy[i] + self.vy[i] * dt * (1.0 - 0.25 * dt) + 9.0 * c.s * dt * dt
             fade = max(0.0, 1.0 - dt / 2.5)
             _dots(c, img, x, y, self.colour[i], fade, size=max(1, int(2 * c.s)))
             if dt < 0.3:
-                _glow(c, img, self.cx[i], self.cy[i], 25 * c.s, self.colour[i], 0.5 * (1 - dt / 0.3))
+                _glow(
+                    c, img, self.cx[i], self.cy[i], 25 * c.s, self.colour[i], 0.5 * (1 - dt / 0.3)
+                )
 
 
 class _Runner(_Layer):
@@ -671,7 +749,9 @@ class _Runner(_Layer):
         bg[int(0.35 * c.h) : int(self.y - 14 * c.s)] = _rgb("#3c4a5c")
         stands = c.rng.random((int(self.y - 14 * c.s) - int(0.35 * c.h), c.w)) < 0.35
         crowd = bg[int(0.35 * c.h) : int(self.y - 14 * c.s)]
-        crowd[stands] = crowd[stands] * 0.4 + c.rng.random((int(stands.sum()), 3)).astype(np.float32) * 0.6
+        crowd[stands] = (
+            crowd[stands] * 0.7 + c.rng.random((int(stands.sum()), 3)).astype(np.float32) * 0.3
+        )
 
     def draw(self, img, t):
         c = self.c
@@ -682,8 +762,10 @@ class _Runner(_Layer):
         _disc(c, img, x + 2 * c.s, hip_y - 16 * c.s, 3.2 * c.s, col)  # head
         _lines(c, img, [x], [hip_y], [x + 2 * c.s], [hip_y - 12 * c.s], col, steps=14)  # body
         legs = [(x, hip_y, x + 7 * stride * c.s, self.y), (x, hip_y, x - 7 * stride * c.s, self.y)]
-        arms = [(x + 1.5 * c.s, hip_y - 10 * c.s, x + 1.5 * c.s - 6 * stride * c.s, hip_y - 4 * c.s),
-                (x + 1.5 * c.s, hip_y - 10 * c.s, x + 1.5 * c.s + 6 * stride * c.s, hip_y - 4 * c.s)]
+        arms = [
+            (x + 1.5 * c.s, hip_y - 10 * c.s, x + 1.5 * c.s - 6 * stride * c.s, hip_y - 4 * c.s),
+            (x + 1.5 * c.s, hip_y - 10 * c.s, x + 1.5 * c.s + 6 * stride * c.s, hip_y - 4 * c.s),
+        ]
         for x0, y0, x1, y1 in legs + arms:
             for off in (0.0, 1.0):
                 _lines(c, img, [x0 + off], [y0], [x1 + off], [y1], col, steps=14)
@@ -691,7 +773,12 @@ class _Runner(_Layer):
 
 class _Fire(_Layer):
     def setup(self, x=0.5, base=0.82, size=1.0, sparks=True):
-        self.cx, self.base, self.size, self.sparks = x * self.c.w, base * self.c.h, size * self.c.s, sparks
+        self.cx, self.base, self.size, self.sparks = (
+            x * self.c.w,
+            base * self.c.h,
+            size * self.c.s,
+            sparks,
+        )
         rng = self.c.rng
         self.spark_x = rng.normal(0, 6, 40) * self.size
         self.spark_t = rng.uniform(0, 2.0, 40)
@@ -700,20 +787,59 @@ class _Fire(_Layer):
     def paint(self, bg):
         c = self.c
         for k in range(5):  # logs
-            _lines(c, bg, [self.cx - 14 * self.size + k], [self.base + 2 * self.size], [self.cx + 14 * self.size - k], [self.base - 2 * self.size], _rgb("#3a2414"), steps=40)
+            _lines(
+                c,
+                bg,
+                [self.cx - 14 * self.size + k],
+                [self.base + 2 * self.size],
+                [self.cx + 14 * self.size - k],
+                [self.base - 2 * self.size],
+                _rgb("#3a2414"),
+                steps=40,
+            )
 
     def draw(self, img, t):
         c = self.c
-        flick = 1.0 + 0.18 * np.sin(2 * np.pi * np.array([3.1, 4.7, 6.3, 8.9]) * t + np.array([0, 1, 2, 3])).sum() / 2
-        _glow(c, img, self.cx, self.base - 10 * self.size, 40 * self.size, _rgb("#ff7a20"), 0.25 * flick)
-        for i, (dx, h, col) in enumerate(((0, 26, "#ff5a10"), (-5, 18, "#ff8a20"), (5, 20, "#ff8a20"), (0, 12, "#ffe070"))):
+        flick = (
+            1.0
+            + 0.18
+            * np.sin(2 * np.pi * np.array([3.1, 4.7, 6.3, 8.9]) * t + np.array([0, 1, 2, 3])).sum()
+            / 2
+        )
+        _glow(
+            c,
+            img,
+            self.cx,
+            self.base - 10 * self.size,
+            40 * self.size,
+            _rgb("#ff7a20"),
+            0.25 * flick,
+        )
+        for i, (dx, h, col) in enumerate(
+            ((0, 26, "#ff5a10"), (-5, 18, "#ff8a20"), (5, 20, "#ff8a20"), (0, 12, "#ffe070"))
+        ):
             sway = 2.5 * self.size * np.sin(2 * np.pi * (1.3 + i) * t + i)
             hh = h * self.size * (0.85 + 0.15 * np.sin(2 * np.pi * (2.1 + 0.7 * i) * t + 2 * i))
             for k in (0.0, 0.3, 0.6, 0.9):
-                _glow(c, img, self.cx + dx * self.size + sway * k, self.base - hh * k, (7 - 5 * k) * self.size, _rgb(col), 0.55)
+                _glow(
+                    c,
+                    img,
+                    self.cx + dx * self.size + sway * k,
+                    self.base - hh * k,
+                    (7 - 5 * k) * self.size,
+                    _rgb(col),
+                    0.55,
+                )
         if self.sparks:
             age = (t + self.spark_t) % 2.0
-            _dots(c, img, self.cx + self.spark_x + 4 * np.sin(age * 5) * self.size, self.base - 20 * self.size - self.spark_v * age, _rgb("#ffc060"), np.clip(1 - age / 2.0, 0, 1))
+            _dots(
+                c,
+                img,
+                self.cx + self.spark_x + 4 * np.sin(age * 5) * self.size,
+                self.base - 20 * self.size - self.spark_v * age,
+                _rgb("#ffc060"),
+                np.clip(1 - age / 2.0, 0, 1),
+            )
 
 
 class _Lightning(_Layer):
@@ -733,7 +859,9 @@ class _Lightning(_Layer):
             if 0 <= dt < 0.35:
                 flash = (1 - dt / 0.35) * (0.6 if dt < 0.1 or 0.18 < dt < 0.24 else 0.25)
                 img += flash * _rgb("#c8d0ff")
-                _lines(self.c, img, xs[:-1], ys[:-1], xs[1:], ys[1:], _rgb("#ffffff"), 1.0, steps=10)
+                _lines(
+                    self.c, img, xs[:-1], ys[:-1], xs[1:], ys[1:], _rgb("#ffffff"), 1.0, steps=10
+                )
 
 
 class _Leaves(_Layer):
@@ -789,8 +917,15 @@ class _Aurora(_Layer):
         rows = int(self.bottom * self.c.h)
         u, v = self.u[:rows], self.v[:rows]
         for i, col in enumerate(self.colours):
-            centre = 0.25 + 0.1 * i + 0.07 * np.sin(2 * np.pi * (u * (1.3 + 0.4 * i) + 0.05 * t * (1 + i))) + 0.03 * np.sin(2 * np.pi * (u * 4.0 - 0.1 * t))
-            band = np.exp(-(((v - centre) / (0.05 + 0.02 * i)) ** 2)) * (0.55 + 0.45 * np.sin(2 * np.pi * (u * 7 + 0.12 * t + i)) ** 2)
+            centre = (
+                0.25
+                + 0.1 * i
+                + 0.07 * np.sin(2 * np.pi * (u * (1.3 + 0.4 * i) + 0.05 * t * (1 + i)))
+                + 0.03 * np.sin(2 * np.pi * (u * 4.0 - 0.1 * t))
+            )
+            band = np.exp(-(((v - centre) / (0.05 + 0.02 * i)) ** 2)) * (
+                0.55 + 0.45 * np.sin(2 * np.pi * (u * 7 + 0.12 * t + i)) ** 2
+            )
             img[:rows] += (0.55 * band)[..., None] * col
 
 
@@ -836,7 +971,9 @@ class _Crowd(_Layer):
         dx = c.x[0][None, :] - self.xs[:, None]  # (n, W)
         inside = np.clip(self.r[:, None] ** 2 - dx * dx, 0.0, None)
         heads = np.where(inside > 0, ys[:, None] - np.sqrt(inside), np.inf)
-        shoulders = np.where(np.abs(dx) < 1.3 * self.r[:, None], ys[:, None] + 0.6 * self.r[:, None], np.inf)
+        shoulders = np.where(
+            np.abs(dx) < 1.3 * self.r[:, None], ys[:, None] + 0.6 * self.r[:, None], np.inf
+        )
         top = np.minimum(heads.min(axis=0), shoulders.min(axis=0))  # (W,)
         mask = c.y >= top[None, :]
         img[mask] = self.colour
@@ -861,7 +998,9 @@ class _Road(_Layer):
         y0 = int(self.h0 * c.h)
         depth = (c.y[y0:] - y0 + 1) / (c.h - y0)
         z = 1.0 / depth
-        dash = (np.sin(2 * np.pi * (z * 1.5 + self.speed * t * 3)) > 0.2) & (np.abs(c.x[y0:] - c.w / 2) < depth * 3 * c.s)
+        dash = (np.sin(2 * np.pi * (z * 1.5 + self.speed * t * 3)) > 0.2) & (
+            np.abs(c.x[y0:] - c.w / 2) < depth * 3 * c.s
+        )
         img[y0:][dash] = _rgb("#f0e6a0")
         edge = np.abs(np.abs(c.x[y0:] - c.w / 2) - depth * c.w * 0.42) < depth * 2 * c.s
         img[y0:][edge] = _rgb("#d0d0d0")
@@ -895,7 +1034,11 @@ class _Mountains(_Layer):
         u = np.arange(c.w) / c.w
         for i, col in enumerate(self.ridges):
             base = self.top + 0.15 * i
-            ridge = base + 0.08 * np.sin(2 * np.pi * (u * rng.uniform(1, 2) + rng.random())) + 0.05 * np.abs(np.sin(2 * np.pi * u * rng.uniform(3, 6)))
+            ridge = (
+                base
+                + 0.08 * np.sin(2 * np.pi * (u * rng.uniform(1, 2) + rng.random()))
+                + 0.05 * np.abs(np.sin(2 * np.pi * u * rng.uniform(3, 6)))
+            )
             mask = c.y / c.h > ridge[None, :]
             bg[mask] = col
             if self.snow and i == 0:  # snow caps on the far ridge's peaks
@@ -979,13 +1122,22 @@ class _Candles(_Layer):
         bg[int(self.base * c.h + 18 * c.s) :] = _rgb("#3a1e10")  # the table
         for x in self.xs:
             x0 = int(x * c.w - 4 * c.s)
-            bg[int(self.base * c.h) : int(self.base * c.h + 20 * c.s), x0 : x0 + int(8 * c.s)] = _rgb("#efe6d2")
+            bg[int(self.base * c.h) : int(self.base * c.h + 20 * c.s), x0 : x0 + int(8 * c.s)] = (
+                _rgb("#efe6d2")
+            )
 
     def draw(self, img, t):
         c = self.c
         for i, x in enumerate(self.xs):
-            flick = 1 + 0.12 * np.sin(2 * np.pi * (5.3 + i) * t) + 0.08 * np.sin(2 * np.pi * (9.1 + 2 * i) * t + i)
-            cx, cy = x * c.w + 0.8 * c.s * np.sin(2 * np.pi * 1.7 * t + i), self.base * c.h - 5 * c.s
+            flick = (
+                1
+                + 0.12 * np.sin(2 * np.pi * (5.3 + i) * t)
+                + 0.08 * np.sin(2 * np.pi * (9.1 + 2 * i) * t + i)
+            )
+            cx, cy = (
+                x * c.w + 0.8 * c.s * np.sin(2 * np.pi * 1.7 * t + i),
+                self.base * c.h - 5 * c.s,
+            )
             _glow(c, img, cx, cy, 40 * c.s, _rgb("#ff9a40"), 0.22 * flick)
             _glow(c, img, cx, cy, 2.5 * c.s, _rgb("#ffd070"), 1.0)
             _glow(c, img, cx, cy - 3 * c.s * flick, 1.8 * c.s, _rgb("#fff0c0"), 1.0)
@@ -1007,7 +1159,7 @@ class _Court(_Layer):
         bg[:y0] = _rgb("#262a36")
         stand = bg[int(0.12 * c.h) : y0]
         dots = rng.random(stand.shape[:2]) < 0.4
-        stand[dots] = rng.uniform(0.2, 0.8, (int(dots.sum()), 3)).astype(np.float32)
+        stand[dots] = stand[dots] * 0.6 + rng.uniform(0.1, 0.5, (int(dots.sum()), 3)).astype(np.float32)
         bg[y0:] = _rgb("#c8945a")
         bg[y0 + int(3 * c.s)] = _rgb("#ffffff")
         mid = int(c.w / 2)
@@ -1020,7 +1172,9 @@ class _Court(_Layer):
         cols = np.where(self.team[:, None] == 0, _rgb("#e03030"), _rgb("#f0f0f0"))
         for i in range(len(x)):
             y_top = int(feet - 26 * c.s)
-            img[y_top : int(feet), int(max(0, x[i] - 3 * c.s)) : int(max(0, x[i] + 3 * c.s))] = cols[i]
+            img[y_top : int(feet), int(max(0, x[i] - 3 * c.s)) : int(max(0, x[i] + 3 * c.s))] = (
+                cols[i]
+            )
             _disc(c, img, x[i], y_top - 3 * c.s, 3 * c.s, _rgb("#8a5a3a"))
         carrier = int(t // 2.0) % len(x)
         phase = (t % self.bounce) / self.bounce
@@ -1057,21 +1211,50 @@ class _Wheel(_Layer):
         c = self.c
         self.cx, self.cy, self.r = cx * c.w, cy * c.h, radius * c.h
         self.n, self.speed = cars, speed
-        palette = np.array([_rgb(h) for h in ("#ff4060", "#ffd040", "#40e0ff", "#80ff60", "#ff80ff")])
+        palette = np.array(
+            [_rgb(h) for h in ("#ff4060", "#ffd040", "#40e0ff", "#80ff60", "#ff80ff")]
+        )
         self.lc = palette[np.arange(48) % len(palette)]
 
     def paint(self, bg):
         c = self.c
-        _lines(c, bg, [self.cx, self.cx], [self.cy, self.cy], [self.cx - 0.4 * self.r, self.cx + 0.4 * self.r], [c.h, c.h], _rgb("#505868"), steps=80)
+        _lines(
+            c,
+            bg,
+            [self.cx, self.cx],
+            [self.cy, self.cy],
+            [self.cx - 0.4 * self.r, self.cx + 0.4 * self.r],
+            [c.h, c.h],
+            _rgb("#505868"),
+            steps=80,
+        )
 
     def draw(self, img, t):
         c = self.c
         a = 2 * np.pi * self.speed * t + np.arange(self.n) * 2 * np.pi / self.n
         xs, ys = self.cx + self.r * np.cos(a), self.cy + self.r * np.sin(a)
-        _lines(c, img, np.full(self.n, self.cx), np.full(self.n, self.cy), xs, ys, _rgb("#8890a0"), 0.8, steps=40)
+        _lines(
+            c,
+            img,
+            np.full(self.n, self.cx),
+            np.full(self.n, self.cy),
+            xs,
+            ys,
+            _rgb("#8890a0"),
+            0.8,
+            steps=40,
+        )
         ring = 2 * np.pi * self.speed * t + np.arange(48) * 2 * np.pi / 48
         on = (np.sin(8 * t + np.arange(48) * 0.9) > -0.3).astype(np.float32)
-        _dots(c, img, self.cx + self.r * np.cos(ring), self.cy + self.r * np.sin(ring), self.lc, on, size=2)
+        _dots(
+            c,
+            img,
+            self.cx + self.r * np.cos(ring),
+            self.cy + self.r * np.sin(ring),
+            self.lc,
+            on,
+            size=2,
+        )
         for x, y in zip(xs, ys, strict=True):
             _disc(c, img, x, y + 4 * c.s, 3 * c.s, _rgb("#e05040"))
 
@@ -1083,7 +1266,16 @@ class _Neon(_Layer):
         self.signs = []
         for i in range(signs):
             x, y = rng.uniform(0.05, 0.8) * c.w, rng.uniform(0.1, 0.5) * c.h
-            self.signs.append((x, y, rng.uniform(20, 50) * c.s, rng.uniform(6, 12) * c.s, palette[i % len(palette)], rng.uniform(0, c.duration)))
+            self.signs.append(
+                (
+                    x,
+                    y,
+                    rng.uniform(20, 50) * c.s,
+                    rng.uniform(6, 12) * c.s,
+                    palette[i % len(palette)],
+                    rng.uniform(0, c.duration),
+                )
+            )
 
     def draw(self, img, t):
         c = self.c
@@ -1092,11 +1284,23 @@ class _Neon(_Layer):
             if not on:
                 continue
             _glow(c, img, x + w / 2, y + h / 2, w * 0.6, col, 0.35)
-            img[int(y) : int(y + h), int(x) : int(x + w)] = img[int(y) : int(y + h), int(x) : int(x + w)] * 0.3 + col * 0.9
+            img[int(y) : int(y + h), int(x) : int(x + w)] = (
+                img[int(y) : int(y + h), int(x) : int(x + w)] * 0.3 + col * 0.9
+            )
             ry = int(0.8 * c.h + (0.8 * c.h - y) * 0.3)  # wet-street reflection
             if ry < c.h:
                 sl = img[ry : min(c.h, ry + int(h * 2)), int(x) : int(x + w)]
-                sl += 0.25 * col * (0.6 + 0.4 * np.sin(c.x[ry : ry + sl.shape[0], int(x) : int(x) + sl.shape[1]] * 0.8 + 6 * t))[..., None]
+                sl += (
+                    0.25
+                    * col
+                    * (
+                        0.6
+                        + 0.4
+                        * np.sin(
+                            c.x[ry : ry + sl.shape[0], int(x) : int(x) + sl.shape[1]] * 0.8 + 6 * t
+                        )
+                    )[..., None]
+                )
 
 
 class _Lanterns(_Layer):
@@ -1153,7 +1357,9 @@ class _Confetti(_Layer):
         self.y0 = rng.uniform(0, c.h, n)
         self.v = rng.uniform(0.6, 1.4, n) * speed * c.s
         self.ph = rng.uniform(0, 2 * np.pi, n)
-        palette = np.array([_rgb(h) for h in ("#ff3060", "#30d0ff", "#ffe030", "#60ff60", "#c060ff", "#ff9030")])
+        palette = np.array(
+            [_rgb(h) for h in ("#ff3060", "#30d0ff", "#ffe030", "#60ff60", "#c060ff", "#ff9030")]
+        )
         self.colour = palette[rng.integers(0, len(palette), n)]
 
     def draw(self, img, t):
@@ -1172,32 +1378,231 @@ class _Look:
 
 
 _LOOKS: dict[str, _Look] = {
-    "sunset-sea": _Look(("#3a2a6a", "#ff9a50"), ((_Sun, dict(colour="#ffb347", start=(0.5, 0.42), end=(0.5, 0.58), radius=16, horizon=0.6)), (_Water, dict(top=0.6, colour="#c46a4a", deep="#2a2050", ripple=0.05, speed=0.6, light_x=0.5, light="#ffd080")), (_Clouds, dict(n=4, speed=4, colour="#ffb0a0", alpha=0.4, top=0.1, bottom=0.3))), "sea"),
-    "city-night-traffic": _Look(("#05060f", "#241a3a"), ((_Stars, dict(n=40, bottom=0.3)), (_Skyline, dict(base=0.78, height=(0.25, 0.6))), (_Traffic, dict(y=0.86, n=16)),), "city"),
-    "forest-rain": _Look(("#3a4048", "#6a7480"), ((_Trees, dict(base=0.92, n=18)), (_Rain, dict(n=260, speed=300, alpha=0.3))), "rain"),
-    "fireworks": _Look(("#02030a", "#0c1430"), ((_Stars, dict(n=50, bottom=0.5, twinkle=0.3)), (_Fireworks, dict(bursts=7)), (_Skyline, dict(base=0.8, height=(0.06, 0.16), lit=0.5, colour="#05050a")), (_Water, dict(top=0.8, colour="#101830", deep="#02040c", ripple=0.03, speed=0.8))), "fireworks"),
+    "sunset-sea": _Look(
+        ("#3a2a6a", "#ff9a50"),
+        (
+            (
+                _Sun,
+                dict(colour="#ffb347", start=(0.5, 0.42), end=(0.5, 0.58), radius=16, horizon=0.6),
+            ),
+            (
+                _Water,
+                dict(
+                    top=0.6,
+                    colour="#c46a4a",
+                    deep="#2a2050",
+                    ripple=0.05,
+                    speed=0.6,
+                    light_x=0.5,
+                    light="#ffd080",
+                ),
+            ),
+            (_Clouds, dict(n=4, speed=4, colour="#ffb0a0", alpha=0.4, top=0.1, bottom=0.3)),
+        ),
+        "sea",
+    ),
+    "city-night-traffic": _Look(
+        ("#05060f", "#241a3a"),
+        (
+            (_Stars, dict(n=40, bottom=0.3)),
+            (_Skyline, dict(base=0.78, height=(0.25, 0.6))),
+            (_Traffic, dict(y=0.86, n=16)),
+        ),
+        "city",
+    ),
+    "forest-rain": _Look(
+        ("#3a4048", "#6a7480"),
+        ((_Trees, dict(base=0.92, n=18)), (_Rain, dict(n=260, speed=300, alpha=0.3))),
+        "rain",
+    ),
+    "fireworks": _Look(
+        ("#02030a", "#0c1430"),
+        (
+            (_Stars, dict(n=50, bottom=0.5, twinkle=0.3)),
+            (_Fireworks, dict(bursts=7)),
+            (_Skyline, dict(base=0.8, height=(0.06, 0.16), lit=0.5, colour="#05050a")),
+            (_Water, dict(top=0.8, colour="#101830", deep="#02040c", ripple=0.03, speed=0.8)),
+        ),
+        "fireworks",
+    ),
     "runner-track": _Look(("#6aa8e8", "#cfe6ff"), ((_Runner, dict(y=0.8, speed=60)),), "crowd"),
-    "snow-village": _Look(("#0e1a30", "#3a4a6a"), ((_Ground, dict(top=0.82, colour="#e8eef8", far="#c8d4e8")), (_Skyline, dict(base=0.83, height=(0.12, 0.2), colour="#1a1a28", window="#ffc060", lit=0.5, houses=True)), (_Snow, dict(n=300))), "wind"),
-    "desert-stars": _Look(("#02040c", "#1a1838"), ((_Stars, dict(n=220, bottom=0.75, twinkle=0.6)), (_Moon, dict(x=0.78, y=0.22)), (_Ground, dict(top=0.76, colour="#3a2a1a", far="#1a1410"))), "night"),
-    "campfire": _Look(("#020204", "#0c0a10"), ((_Stars, dict(n=60, bottom=0.5)), (_Trees, dict(base=0.8, n=12, height=(0.3, 0.55), colour="#050806", far="#0a0e0c")), (_Ground, dict(top=0.8, colour="#140c08", far="#0a0806")), (_Fire, dict(x=0.5, base=0.84, size=1.0))), "fire"),
-    "thunderstorm": _Look(("#1a1e26", "#3a4050"), ((_Clouds, dict(n=8, speed=14, colour="#0a0c10", alpha=0.8, top=0.0, bottom=0.3)), (_Ground, dict(top=0.8, colour="#14180e", far="#242a1c")), (_Lightning, dict(strikes=3)), (_Rain, dict(n=300, speed=380, slant=0.35, alpha=0.3))), "storm"),
-    "autumn-park": _Look(("#88b0d8", "#e8d8b0"), ((_Trees, dict(base=0.85, n=10, height=(0.45, 0.7), colour="#8a3a10", far="#b0602a")), (_Ground, dict(top=0.85, colour="#6a4a20", far="#8a6a30")), (_Leaves, dict(n=80))), "wind"),
+    "snow-village": _Look(
+        ("#0e1a30", "#3a4a6a"),
+        (
+            (_Ground, dict(top=0.82, colour="#e8eef8", far="#c8d4e8")),
+            (
+                _Skyline,
+                dict(
+                    base=0.83,
+                    height=(0.12, 0.2),
+                    colour="#1a1a28",
+                    window="#ffc060",
+                    lit=0.5,
+                    houses=True,
+                ),
+            ),
+            (_Snow, dict(n=300)),
+        ),
+        "wind",
+    ),
+    "desert-stars": _Look(
+        ("#02040c", "#1a1838"),
+        (
+            (_Stars, dict(n=220, bottom=0.75, twinkle=0.6)),
+            (_Moon, dict(x=0.78, y=0.22)),
+            (_Ground, dict(top=0.76, colour="#3a2a1a", far="#1a1410")),
+        ),
+        "night",
+    ),
+    "campfire": _Look(
+        ("#020204", "#0c0a10"),
+        (
+            (_Stars, dict(n=60, bottom=0.5)),
+            (_Trees, dict(base=0.8, n=12, height=(0.3, 0.55), colour="#050806", far="#0a0e0c")),
+            (_Ground, dict(top=0.8, colour="#140c08", far="#0a0806")),
+            (_Fire, dict(x=0.5, base=0.84, size=1.0)),
+        ),
+        "fire",
+    ),
+    "thunderstorm": _Look(
+        ("#1a1e26", "#3a4050"),
+        (
+            (_Clouds, dict(n=8, speed=14, colour="#0a0c10", alpha=0.8, top=0.0, bottom=0.3)),
+            (_Ground, dict(top=0.8, colour="#14180e", far="#242a1c")),
+            (_Lightning, dict(strikes=3)),
+            (_Rain, dict(n=300, speed=380, slant=0.35, alpha=0.3)),
+        ),
+        "storm",
+    ),
+    "autumn-park": _Look(
+        ("#88b0d8", "#e8d8b0"),
+        (
+            (_Trees, dict(base=0.85, n=10, height=(0.45, 0.7), colour="#8a3a10", far="#b0602a")),
+            (_Ground, dict(top=0.85, colour="#6a4a20", far="#8a6a30")),
+            (_Leaves, dict(n=80)),
+        ),
+        "wind",
+    ),
     "underwater": _Look(("#1c6aa0", "#031830"), ((_Bubbles, dict(n=45)),), "underwater"),
-    "northern-lights": _Look(("#020614", "#0a1a2a"), ((_Stars, dict(n=120, bottom=0.65)), (_Aurora, dict(bottom=0.65)), (_Mountains, dict(ridges=("#0e1626",), top=0.55)), (_Ground, dict(top=0.78, colour="#a8b8d0", far="#6a7a98"))), "wind"),
-    "dance-party": _Look(("#06020c", "#140828"), ((_Spotlights, dict(n=4)), (_Crowd, dict(top=0.78, n=40, bob=3.0, rate=124 / 60))), "party"),
-    "highway-dusk": _Look(("#2a1a5a", "#ff7aa0"), ((_Sun, dict(colour="#ffd06a", start=(0.5, 0.5), end=(0.5, 0.53), radius=18, glow=1.0)), (_Road, dict(horizon=0.55, speed=1.4))), "car"),
-    "birds-sunrise": _Look(("#6a8ad8", "#ffb080"), ((_Sun, dict(colour="#fff0a0", start=(0.3, 0.62), end=(0.3, 0.5), radius=12)), (_Mountains, dict(ridges=("#6a9a6a", "#4a7a4a", "#2e5a32"), top=0.55)), (_Birds, dict(n=9, speed=40))), "birds"),
-    "mountain-clouds": _Look(("#4a80c8", "#cfe0f4"), ((_Mountains, dict(top=0.35, snow=True)), (_Clouds, dict(n=7, speed=10, top=0.25, bottom=0.55))), "wind"),
-    "spring-meadow": _Look(("#58a8f0", "#d8f0ff"), ((_Sun, dict(colour="#fff6c0", start=(0.85, 0.15), end=(0.84, 0.14), radius=10, glow=1.0)), (_Clouds, dict(n=4, speed=6, top=0.1, bottom=0.3)), (_Meadow, dict(top=0.6, butterflies=10))), "birds"),
+    "northern-lights": _Look(
+        ("#020614", "#0a1a2a"),
+        (
+            (_Stars, dict(n=120, bottom=0.65)),
+            (_Aurora, dict(bottom=0.65)),
+            (_Mountains, dict(ridges=("#0e1626",), top=0.55)),
+            (_Ground, dict(top=0.78, colour="#a8b8d0", far="#6a7a98")),
+        ),
+        "wind",
+    ),
+    "dance-party": _Look(
+        ("#06020c", "#140828"),
+        ((_Spotlights, dict(n=4)), (_Crowd, dict(top=0.78, n=40, bob=3.0, rate=124 / 60))),
+        "party",
+    ),
+    "highway-dusk": _Look(
+        ("#2a1a5a", "#ff7aa0"),
+        (
+            (_Sun, dict(colour="#ffd06a", start=(0.5, 0.5), end=(0.5, 0.53), radius=18, glow=1.0)),
+            (_Road, dict(horizon=0.55, speed=1.4)),
+        ),
+        "car",
+    ),
+    "birds-sunrise": _Look(
+        ("#6a8ad8", "#ffb080"),
+        (
+            (_Sun, dict(colour="#fff0a0", start=(0.3, 0.62), end=(0.3, 0.5), radius=12)),
+            (_Mountains, dict(ridges=("#6a9a6a", "#4a7a4a", "#2e5a32"), top=0.55)),
+            (_Birds, dict(n=9, speed=40)),
+        ),
+        "birds",
+    ),
+    "mountain-clouds": _Look(
+        ("#4a80c8", "#cfe0f4"),
+        (
+            (_Mountains, dict(top=0.35, snow=True)),
+            (_Clouds, dict(n=7, speed=10, top=0.25, bottom=0.55)),
+        ),
+        "wind",
+    ),
+    "spring-meadow": _Look(
+        ("#58a8f0", "#d8f0ff"),
+        (
+            (
+                _Sun,
+                dict(colour="#fff6c0", start=(0.85, 0.15), end=(0.84, 0.14), radius=10, glow=1.0),
+            ),
+            (_Clouds, dict(n=4, speed=6, top=0.1, bottom=0.3)),
+            (_Meadow, dict(top=0.6, butterflies=10)),
+        ),
+        "birds",
+    ),
     "space-journey": _Look(("#000004", "#04020c"), ((_Warp, dict(n=280, speed=0.45)),), "space"),
-    "candlelit-dinner": _Look(("#0a0404", "#1a0c08"), ((_Candles, dict(xs=(0.38, 0.62), base=0.62)),), "room"),
+    "candlelit-dinner": _Look(
+        ("#0a0404", "#1a0c08"), ((_Candles, dict(xs=(0.38, 0.62), base=0.62)),), "room"
+    ),
     "basketball-game": _Look(("#1a1c24", "#262a36"), ((_Court, dict(floor=0.6)),), "crowd"),
-    "rainy-window": _Look(("#0a0c16", "#1a1c2a"), ((_WindowDrops, dict(n=40, bokeh=28)), (_Rain, dict(n=80, speed=120, length=6, slant=0.05, alpha=0.15))), "rain"),
-    "carnival-wheel": _Look(("#06081a", "#1a1440"), ((_Stars, dict(n=50, bottom=0.4)), (_Wheel, dict()), (_Ground, dict(top=0.9, colour="#141018"))), "carnival"),
-    "neon-street": _Look(("#07040f", "#120a20"), ((_Skyline, dict(base=0.8, height=(0.4, 0.75), colour="#0a0812", window="#60e0ff", lit=0.15)), (_Ground, dict(top=0.8, colour="#1a1424", far="#0c0a14")), (_Neon, dict(signs=6)), (_Rain, dict(n=150, speed=280, alpha=0.2, colour="#a080c0"))), "rain"),
-    "lantern-festival": _Look(("#050818", "#2a1838"), ((_Stars, dict(n=60, bottom=0.6)), (_Lanterns, dict(n=34)), (_Skyline, dict(base=0.92, height=(0.08, 0.14), houses=True, colour="#08060c", lit=0.3))), "night"),
-    "waves-rocks": _Look(("#5a6878", "#a8b4c0"), ((_Water, dict(top=0.5, colour="#40586a", deep="#1a2a38", ripple=0.1, speed=2.2, rough=1.8)), (_Foam, dict(period=3.5, rocks_y=0.74))), "surf"),
-    "confetti-celebration": _Look(("#2a0a3a", "#5a1a5a"), ((_Spotlights, dict(n=3, strobe=False)), (_Confetti, dict(n=260)), (_Crowd, dict(top=0.84, n=30, bob=2.0, rate=128 / 60))), "party"),
+    "rainy-window": _Look(
+        ("#0a0c16", "#1a1c2a"),
+        (
+            (_WindowDrops, dict(n=40, bokeh=28)),
+            (_Rain, dict(n=80, speed=120, length=6, slant=0.05, alpha=0.15)),
+        ),
+        "rain",
+    ),
+    "carnival-wheel": _Look(
+        ("#06081a", "#1a1440"),
+        (
+            (_Stars, dict(n=50, bottom=0.4)),
+            (_Wheel, dict()),
+            (_Ground, dict(top=0.9, colour="#141018")),
+        ),
+        "carnival",
+    ),
+    "neon-street": _Look(
+        ("#07040f", "#120a20"),
+        (
+            (
+                _Skyline,
+                dict(base=0.8, height=(0.4, 0.75), colour="#0a0812", window="#60e0ff", lit=0.15),
+            ),
+            (_Ground, dict(top=0.8, colour="#1a1424", far="#0c0a14")),
+            (_Neon, dict(signs=6)),
+            (_Rain, dict(n=150, speed=280, alpha=0.2, colour="#a080c0")),
+        ),
+        "rain",
+    ),
+    "lantern-festival": _Look(
+        ("#050818", "#2a1838"),
+        (
+            (_Stars, dict(n=60, bottom=0.6)),
+            (_Lanterns, dict(n=34)),
+            (
+                _Skyline,
+                dict(base=0.92, height=(0.08, 0.14), houses=True, colour="#08060c", lit=0.3),
+            ),
+        ),
+        "night",
+    ),
+    "waves-rocks": _Look(
+        ("#5a6878", "#a8b4c0"),
+        (
+            (
+                _Water,
+                dict(top=0.5, colour="#40586a", deep="#1a2a38", ripple=0.1, speed=2.2, rough=1.8),
+            ),
+            (_Foam, dict(period=3.5, rocks_y=0.74)),
+        ),
+        "surf",
+    ),
+    "confetti-celebration": _Look(
+        ("#2a0a3a", "#5a1a5a"),
+        (
+            (_Spotlights, dict(n=3, strobe=False)),
+            (_Confetti, dict(n=260)),
+            (_Crowd, dict(top=0.84, n=30, bob=2.0, rate=128 / 60)),
+        ),
+        "party",
+    ),
 }
 
 
@@ -1240,7 +1645,13 @@ def render_scene_video(
 
     audio = _ambience(look.ambience, layers, duration_s, AMBIENCE_SAMPLE_RATE, rng)
     return write_video(
-        frames(), fps, out_path, audio=audio, sample_rate=AMBIENCE_SAMPLE_RATE, crf=crf, preset=preset
+        frames(),
+        fps,
+        out_path,
+        audio=audio,
+        sample_rate=AMBIENCE_SAMPLE_RATE,
+        crf=crf,
+        preset=preset,
     )
 
 
@@ -1272,7 +1683,9 @@ def _look_for_description(scene: Scene) -> _Look:
 # Ambience: the clip's "original audio".
 
 
-def _shaped_noise(rng: np.random.Generator, n: int, sr: int, lo: float, hi: float, tilt: float = 0.0) -> np.ndarray:
+def _shaped_noise(
+    rng: np.random.Generator, n: int, sr: int, lo: float, hi: float, tilt: float = 0.0
+) -> np.ndarray:
     """White noise band-limited to about [lo, hi] Hz with a spectral tilt (dB/octave / 6)."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.maximum(np.fft.rfftfreq(n, 1.0 / sr), 1.0)
@@ -1301,14 +1714,18 @@ def _events(n: int, sr: int, times, sound: Callable[[int], np.ndarray], rng) -> 
     return out
 
 
-def _decay_noise(sr: int, length_s: float, lo: float, hi: float, tau: float, seed: int) -> np.ndarray:
+def _decay_noise(
+    sr: int, length_s: float, lo: float, hi: float, tau: float, seed: int
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = int(length_s * sr)
     t = np.arange(n) / sr
     return _shaped_noise(rng, n, sr, lo, hi) * np.exp(-t / tau) * np.minimum(1.0, t / 0.004)
 
 
-def _ambience(kind: str, layers: list[_Layer], duration: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+def _ambience(
+    kind: str, layers: list[_Layer], duration: float, sr: int, rng: np.random.Generator
+) -> np.ndarray:
     n = int(round(duration * sr))
     t = np.arange(n, dtype=np.float32) / sr
     noise = lambda lo, hi, tilt=0.0: _shaped_noise(rng, n, sr, lo, hi, tilt)  # noqa: E731
@@ -1320,27 +1737,52 @@ def _ambience(kind: str, layers: list[_Layer], duration: float, sr: int, rng: np
         x = noise(80, 2000, -0.5) * (0.25 + 0.75 * swell) + 0.2 * noise(2000, 9000)
     elif kind == "surf":
         swell = ((t % 3.5) / 3.5) ** 3
-        x = noise(60, 3000, -0.3) * (0.3 + 0.9 * swell) + _events(n, sr, times_of(_Foam), lambda s: 1.5 * _decay_noise(sr, 1.5, 300, 6000, 0.4, s), rng)
+        x = noise(60, 3000, -0.3) * (0.3 + 0.9 * swell) + _events(
+            n, sr, times_of(_Foam), lambda s: 1.5 * _decay_noise(sr, 1.5, 300, 6000, 0.4, s), rng
+        )
     elif kind == "rain":
-        drops = _events(n, sr, poisson(40), lambda s: 0.6 * _decay_noise(sr, 0.03, 1500, 8000, 0.006, s), rng)
+        drops = _events(
+            n, sr, poisson(40), lambda s: 0.6 * _decay_noise(sr, 0.03, 1500, 8000, 0.006, s), rng
+        )
         x = noise(700, 10000, -0.3) * (0.85 + 0.15 * _drift(rng, n, sr, 0.5)) + drops
     elif kind == "storm":
-        thunder = _events(n, sr, times_of(_Lightning) + 0.6, lambda s: 4.0 * _decay_noise(sr, 3.0, 25, 250, 0.9, s), rng)
+        thunder = _events(
+            n,
+            sr,
+            times_of(_Lightning) + 0.6,
+            lambda s: 4.0 * _decay_noise(sr, 3.0, 25, 250, 0.9, s),
+            rng,
+        )
         x = noise(700, 10000, -0.3) + 0.5 * noise(40, 300, -1.0) * _drift(rng, n, sr, 0.4) + thunder
     elif kind == "city":
-        passes = _events(n, sr, poisson(0.8), lambda s: 1.2 * _decay_noise(sr, 2.5, 150, 2500, 0.8, s) * np.sin(np.linspace(0, np.pi, int(2.5 * sr))) , rng)
+        passes = _events(
+            n,
+            sr,
+            poisson(0.8),
+            lambda s: (
+                1.2
+                * _decay_noise(sr, 2.5, 150, 2500, 0.8, s)
+                * np.sin(np.linspace(0, np.pi, int(2.5 * sr)))
+            ),
+            rng,
+        )
         x = noise(30, 500, -1.0) * 1.2 + passes
     elif kind == "wind":
         x = noise(150, 1800, -0.5) * (0.2 + 0.8 * _drift(rng, n, sr, 0.4))
     elif kind == "fire":
-        crackle = _events(n, sr, poisson(14), lambda s: 1.8 * _decay_noise(sr, 0.02, 1000, 9000, 0.003, s), rng)
+        crackle = _events(
+            n, sr, poisson(14), lambda s: 1.8 * _decay_noise(sr, 0.02, 1000, 9000, 0.003, s), rng
+        )
         x = 0.6 * noise(40, 600, -0.8) * (0.7 + 0.3 * _drift(rng, n, sr, 3.0)) + crackle
     elif kind == "crowd":
         chatter = noise(250, 3500, -0.4) * (0.6 + 0.4 * _drift(rng, n, sr, 4.0))
         bounces = times_of(_Court)
-        thuds = _events(n, sr, bounces, lambda s: 1.5 * _decay_noise(sr, 0.12, 60, 600, 0.03, s), rng)
+        thuds = _events(
+            n, sr, bounces, lambda s: 1.5 * _decay_noise(sr, 0.12, 60, 600, 0.03, s), rng
+        )
         x = chatter + thuds
     elif kind == "birds":
+
         def chirp(s: int) -> np.ndarray:
             r = np.random.default_rng(s)
             length = r.uniform(0.05, 0.14)
@@ -1348,27 +1790,82 @@ def _ambience(kind: str, layers: list[_Layer], duration: float, sr: int, rng: np
             f0, f1 = r.uniform(2500, 4500), r.uniform(3000, 6000)
             phase = 2 * np.pi * (f0 * tt + (f1 - f0) * tt**2 / (2 * length))
             return (0.9 * np.sin(phase) * np.sin(np.pi * tt / length) ** 2).astype(np.float32)
-        x = 0.4 * noise(150, 1500, -0.5) * _drift(rng, n, sr, 0.3) + _events(n, sr, poisson(5), chirp, rng)
+
+        x = 0.4 * noise(150, 1500, -0.5) * _drift(rng, n, sr, 0.3) + _events(
+            n, sr, poisson(5), chirp, rng
+        )
     elif kind == "night":
         pulse = (np.sin(2 * np.pi * 30 * t) > 0.3) & ((t % 0.9) < 0.25)
         crickets = 0.5 * np.sin(2 * np.pi * 4600 * t) * pulse
         x = 0.5 * noise(100, 1200, -0.5) * _drift(rng, n, sr, 0.3) + crickets.astype(np.float32)
     elif kind == "party":
         beat = np.arange(0.0, duration, 60 / 124)
-        thump = _events(n, sr, beat, lambda s: 2.0 * np.sin(2 * np.pi * 55 * np.arange(int(0.25 * sr)) / sr) * np.exp(-np.arange(int(0.25 * sr)) / sr / 0.07), rng)
+        thump = _events(
+            n,
+            sr,
+            beat,
+            lambda s: (
+                2.0
+                * np.sin(2 * np.pi * 55 * np.arange(int(0.25 * sr)) / sr)
+                * np.exp(-np.arange(int(0.25 * sr)) / sr / 0.07)
+            ),
+            rng,
+        )
         x = thump + 0.5 * noise(300, 3000, -0.4) * (0.6 + 0.4 * _drift(rng, n, sr, 3.0))
     elif kind == "fireworks":
-        booms = _events(n, sr, times_of(_Fireworks), lambda s: 4.0 * _decay_noise(sr, 1.5, 30, 400, 0.35, s), rng)
-        x = 0.3 * noise(150, 1500, -0.5) * _drift(rng, n, sr, 0.5) + booms + _events(n, sr, times_of(_Fireworks) + 0.3, lambda s: 0.8 * _decay_noise(sr, 1.0, 2000, 9000, 0.3, s), rng)
+        booms = _events(
+            n,
+            sr,
+            times_of(_Fireworks),
+            lambda s: 4.0 * _decay_noise(sr, 1.5, 30, 400, 0.35, s),
+            rng,
+        )
+        x = (
+            0.3 * noise(150, 1500, -0.5) * _drift(rng, n, sr, 0.5)
+            + booms
+            + _events(
+                n,
+                sr,
+                times_of(_Fireworks) + 0.3,
+                lambda s: 0.8 * _decay_noise(sr, 1.0, 2000, 9000, 0.3, s),
+                rng,
+            )
+        )
     elif kind == "underwater":
-        x = noise(20, 400, -1.0) + _events(n, sr, poisson(3), lambda s: 0.6 * np.sin(2 * np.pi * np.random.default_rng(s).uniform(400, 900) * np.arange(int(0.06 * sr)) / sr * (1 + np.arange(int(0.06 * sr)) / sr * 8)) * np.hanning(int(0.06 * sr)), rng)
+        x = noise(20, 400, -1.0) + _events(
+            n,
+            sr,
+            poisson(3),
+            lambda s: (
+                0.6
+                * np.sin(
+                    2
+                    * np.pi
+                    * np.random.default_rng(s).uniform(400, 900)
+                    * np.arange(int(0.06 * sr))
+                    / sr
+                    * (1 + np.arange(int(0.06 * sr)) / sr * 8)
+                )
+                * np.hanning(int(0.06 * sr))
+            ),
+            rng,
+        )
     elif kind == "space":
-        drone = sum(np.sin(2 * np.pi * f * t + p) for f, p in ((55.0, 0.0), (82.7, 1.0), (110.3, 2.0))) / 3
+        drone = (
+            sum(np.sin(2 * np.pi * f * t + p) for f, p in ((55.0, 0.0), (82.7, 1.0), (110.3, 2.0)))
+            / 3
+        )
         x = drone * (0.6 + 0.4 * _drift(rng, n, sr, 0.3)) + 0.3 * noise(20, 300, -1.0)
     elif kind == "car":
-        x = noise(30, 400, -1.0) * 1.2 + 0.3 * np.sin(2 * np.pi * 38 * t) + 0.3 * noise(500, 3000) * _drift(rng, n, sr, 0.2)
+        x = (
+            noise(30, 400, -1.0) * 1.2
+            + 0.3 * np.sin(2 * np.pi * 38 * t)
+            + 0.3 * noise(500, 3000) * _drift(rng, n, sr, 0.2)
+        )
     elif kind == "carnival":
-        x = noise(250, 3500, -0.4) * (0.6 + 0.4 * _drift(rng, n, sr, 4.0)) + 0.2 * np.sin(2 * np.pi * 392 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)
+        x = noise(250, 3500, -0.4) * (0.6 + 0.4 * _drift(rng, n, sr, 4.0)) + 0.2 * np.sin(
+            2 * np.pi * 392 * t
+        ) * (np.sin(2 * np.pi * 0.5 * t) > 0)
     else:  # "room": a quiet room tone
         x = noise(40, 400, -1.0) + 0.2 * noise(1000, 6000)
     x = np.asarray(x, np.float32)
@@ -1408,12 +1905,20 @@ _MAJOR_WORDS = frozenset(
 )
 _INSTRUMENT_WORDS: dict[str, frozenset[str]] = {
     "piano": frozenset("piano pianos keys keyboard jazz ballad".split()),
-    "strings": frozenset("strings string violin violins cello cellos viola orchestra orchestral cinematic symphonic pizzicato score".split()),
-    "synth": frozenset("synth synths synthesizer synthesizers electronic edm techno synthwave futuristic cyberpunk arpeggio arpeggios organ organ-like".split()),
+    "strings": frozenset(
+        "strings string violin violins cello cellos viola orchestra orchestral cinematic symphonic pizzicato score".split()
+    ),
+    "synth": frozenset(
+        "synth synths synthesizer synthesizers electronic edm techno synthwave futuristic cyberpunk arpeggio arpeggios organ organ-like".split()
+    ),
     "guitar": frozenset("guitar guitars acoustic folk strumming fingerpicked riff".split()),
-    "drums": frozenset("drum drums percussion beat beats kick handclaps snare four-on-the-floor".split()),
+    "drums": frozenset(
+        "drum drums percussion beat beats kick handclaps snare four-on-the-floor".split()
+    ),
     "bass": frozenset("bass bassline basslines".split()),
-    "bells": frozenset("bell bells chimes glockenspiel celesta twinkling sparkle sparkling".split()),
+    "bells": frozenset(
+        "bell bells chimes glockenspiel celesta twinkling sparkle sparkling".split()
+    ),
     "pad": frozenset("pad pads ambient atmospheric ethereal drone shimmering".split()),
     "flute": frozenset("flute flutes woodwind woodwinds whistle".split()),
     "brass": frozenset("brass trumpet trumpets horns horn fanfare fanfares".split()),
@@ -1424,8 +1929,18 @@ _NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 # Chord progressions as scale degrees (0 = the tonic triad).
 _PROGRESSIONS = {
-    "major": (((0, 4, 5, 3), "I-V-vi-IV"), ((0, 3, 4, 4), "I-IV-V-V"), ((0, 5, 3, 4), "I-vi-IV-V"), ((3, 4, 0, 0), "IV-V-I-I")),
-    "minor": (((0, 5, 2, 6), "i-VI-III-VII"), ((0, 3, 4, 0), "i-iv-v-i"), ((0, 6, 5, 6), "i-VII-VI-VII"), ((0, 5, 3, 4), "i-VI-iv-v")),
+    "major": (
+        ((0, 4, 5, 3), "I-V-vi-IV"),
+        ((0, 3, 4, 4), "I-IV-V-V"),
+        ((0, 5, 3, 4), "I-vi-IV-V"),
+        ((3, 4, 0, 0), "IV-V-I-I"),
+    ),
+    "minor": (
+        ((0, 5, 2, 6), "i-VI-III-VII"),
+        ((0, 3, 4, 0), "i-iv-v-i"),
+        ((0, 6, 5, 6), "i-VII-VI-VII"),
+        ((0, 5, 3, 4), "i-VI-iv-v"),
+    ),
 }
 _TEMPO_RANGES = {"low": (60, 80), "medium": (90, 110), "high": (120, 140)}
 
@@ -1440,7 +1955,9 @@ def _normalise_caption(caption: str) -> str:
 
 
 def _stable_seed(*parts) -> int:
-    digest = hashlib.blake2b("\x00".join(str(p) for p in parts).encode("utf-8"), digest_size=8).digest()
+    digest = hashlib.blake2b(
+        "\x00".join(str(p) for p in parts).encode("utf-8"), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -1497,10 +2014,18 @@ def sketch_parameters(caption: str) -> dict:
     # Fill the roles the words left open: a melody, a chord instrument, and for livelier
     # music a rhythm section.
     if _melody_of(instruments) is None:
-        defaults = {"low": ("piano", "piano", "flute"), "medium": ("guitar", "piano", "flute", "bells"), "high": ("synth",)}[energy]
+        defaults = {
+            "low": ("piano", "piano", "flute"),
+            "medium": ("guitar", "piano", "flute", "bells"),
+            "high": ("synth",),
+        }[energy]
         add(defaults[(key_seed >> 32) % len(defaults)])
     if _chords_of(instruments) == _melody_of(instruments):
-        options = {"low": ("strings", "pad"), "medium": ("piano", "guitar"), "high": ("synth", "piano")}
+        options = {
+            "low": ("strings", "pad"),
+            "medium": ("piano", "guitar"),
+            "high": ("synth", "piano"),
+        }
         add(next(o for o in options[energy] if o != _melody_of(instruments)))
     if energy == "high":
         add("drums")
@@ -1553,7 +2078,9 @@ def sketch_generate(
     if sample_rate < 8000:
         raise ValueError("sample_rate must be at least 8000 Hz")
     params = sketch_parameters(caption)
-    rng = np.random.default_rng(_stable_seed("sketch", _normalise_caption(caption).casefold(), seed))
+    rng = np.random.default_rng(
+        _stable_seed("sketch", _normalise_caption(caption).casefold(), seed)
+    )
     n = int(round(duration_s * sample_rate))
     tail = int(2.5 * sample_rate)  # room for notes that ring past the end
     song = _Song(params, sample_rate, n + tail, rng)
@@ -1620,7 +2147,11 @@ class _Song:
             self.chords(chord_inst, root, t_bar, energy)
             if "pad" in p["instruments"] and chord_inst != "pad":
                 self.sustain("pad", self.triad(root, 1), t_bar, 4 * self.beat, 0.10)
-            if "strings" in p["instruments"] and chord_inst not in ("strings",) and melody_inst != "strings":
+            if (
+                "strings" in p["instruments"]
+                and chord_inst not in ("strings",)
+                and melody_inst != "strings"
+            ):
                 self.sustain("strings", self.triad(root, 1), t_bar, 4 * self.beat, 0.08)
             if "bass" in p["instruments"]:
                 self.bass(root, t_bar, energy)
@@ -1641,23 +2172,41 @@ class _Song:
             if energy == "low":  # broken chord in eighths
                 pattern = notes + [notes[1] + 12, notes[2], notes[1], notes[0] + 12, notes[2]]
                 for k, note in enumerate(pattern[:8]):
-                    self.add(t_bar + k * self.beat / 2, _instrument("piano", note, 1.6 * self.beat, self.sr), 0.10)
+                    self.add(
+                        t_bar + k * self.beat / 2,
+                        _instrument("piano", note, 1.6 * self.beat, self.sr),
+                        0.10,
+                    )
             else:
                 for k in (0, 2) if energy == "medium" else (0, 1.5, 2, 3.5):
                     for note in notes:
-                        self.add(t_bar + k * self.beat, _instrument("piano", note, self.beat, self.sr), 0.08)
+                        self.add(
+                            t_bar + k * self.beat,
+                            _instrument("piano", note, self.beat, self.sr),
+                            0.08,
+                        )
         elif inst == "guitar":
             strums = (0, 1, 2, 3) if energy != "low" else (0, 2)
             for k in strums:
                 for j, note in enumerate(notes + [notes[0] + 12]):
-                    self.add(t_bar + k * self.beat + j * 0.012, _instrument("guitar", note, 1.5 * self.beat, self.sr), 0.09)
+                    self.add(
+                        t_bar + k * self.beat + j * 0.012,
+                        _instrument("guitar", note, 1.5 * self.beat, self.sr),
+                        0.09,
+                    )
         else:  # synth: pulses on eighths for high energy, offbeat stabs otherwise
             steps = [k / 2 for k in range(8)] if energy == "high" else [0.5, 1.5, 2.5, 3.5]
             for k in steps:
                 for note in notes:
-                    self.add(t_bar + k * self.beat, _instrument("synth", note, 0.4 * self.beat, self.sr), 0.07)
+                    self.add(
+                        t_bar + k * self.beat,
+                        _instrument("synth", note, 0.4 * self.beat, self.sr),
+                        0.07,
+                    )
 
-    def sustain(self, inst: str, notes: list[int], start: float, length: float, gain: float) -> None:
+    def sustain(
+        self, inst: str, notes: list[int], start: float, length: float, gain: float
+    ) -> None:
         for note in notes:
             self.add(start, _instrument(inst, note, length, self.sr), gain)
 
@@ -1669,7 +2218,9 @@ class _Song:
             steps, length = [0, 2, 2.5] if energy == "medium" else [0, 2], 0.9 * self.beat
         for k in steps:
             octave = 12 if energy == "high" and int(k * 2) % 4 == 3 else 0
-            self.add(t_bar + k * self.beat, _instrument("bass", note + octave, length, self.sr), 0.22)
+            self.add(
+                t_bar + k * self.beat, _instrument("bass", note + octave, length, self.sr), 0.22
+            )
 
     def drums(self, t_bar: float, energy: str, bar: int) -> None:
         b = self.beat
@@ -1684,15 +2235,25 @@ class _Song:
         for k in snares:
             self.add(t_bar + k * b, _drum("snare", self.sr, int(self.rng.integers(1 << 30))), 0.25)
         for k in hats:
-            self.add(t_bar + k * b, _drum("hat", self.sr, int(self.rng.integers(1 << 30))), 0.12 if k % 1 == 0 else 0.08)
+            self.add(
+                t_bar + k * b,
+                _drum("hat", self.sr, int(self.rng.integers(1 << 30))),
+                0.12 if k % 1 == 0 else 0.08,
+            )
         if energy != "low" and bar % 4 == 3:  # a fill at the end of every fourth bar
             for k in (3.25, 3.5, 3.75):
-                self.add(t_bar + k * b, _drum("snare", self.sr, int(self.rng.integers(1 << 30))), 0.18)
+                self.add(
+                    t_bar + k * b, _drum("snare", self.sr, int(self.rng.integers(1 << 30))), 0.18
+                )
 
     def melody(self, inst: str, root: int, t_bar: float, energy: str) -> None:
         rng = self.rng
         step = {"low": 1.0, "medium": 0.5, "high": 0.5}[energy]
-        choices = {"low": (1.0, 2.0, 1.0, 0.5), "medium": (0.5, 1.0, 0.5, 1.5), "high": (0.5, 0.25, 0.5, 1.0)}[energy]
+        choices = {
+            "low": (1.0, 2.0, 1.0, 0.5),
+            "medium": (0.5, 1.0, 0.5, 1.5),
+            "high": (0.5, 0.25, 0.5, 1.0),
+        }[energy]
         t = 0.0
         degree = root + 7 + int(rng.integers(0, 3)) * 2  # start on a chord tone an octave up
         while t < 4.0 - 1e-9:
@@ -1707,19 +2268,33 @@ class _Song:
                 degree = int(np.clip(degree, root + 3, root + 16))
             if rng.random() > 0.12 or on_beat:  # leave a few rests
                 note = self.degree(degree, 1)
-                self.add(t_bar + t * self.beat, _instrument(inst, note, length * self.beat * 0.95, self.sr), 0.2)
+                self.add(
+                    t_bar + t * self.beat,
+                    _instrument(inst, note, length * self.beat * 0.95, self.sr),
+                    0.2,
+                )
             t += max(length, step / 2)
 
     def bells_sparkle(self, root: int, t_bar: float) -> None:
         for k in (0, 1.5, 3):
             degree = root + 14 + int(self.rng.choice((0, 2, 4)))
-            self.add(t_bar + k * self.beat, _instrument("bells", self.degree(degree, 1), 2.0, self.sr), 0.06)
+            self.add(
+                t_bar + k * self.beat,
+                _instrument("bells", self.degree(degree, 1), 2.0, self.sr),
+                0.06,
+            )
 
 
-def _envelope(n: int, sr: int, attack: float, decay: float, sustain: float, release: float, length: float) -> np.ndarray:
+def _envelope(
+    n: int, sr: int, attack: float, decay: float, sustain: float, release: float, length: float
+) -> np.ndarray:
     """ADSR over ``n`` samples; the note is held for ``length`` seconds, then released."""
     t = np.arange(n) / sr
-    env = np.where(t < attack, t / max(attack, 1e-6), sustain + (1 - sustain) * np.exp(-(t - attack) / max(decay, 1e-6)))
+    env = np.where(
+        t < attack,
+        t / max(attack, 1e-6),
+        sustain + (1 - sustain) * np.exp(-(t - attack) / max(decay, 1e-6)),
+    )
     rel = np.clip(1 - (t - length) / max(release, 1e-6), 0, 1)
     return env * np.where(t > length, rel, 1.0)
 
@@ -1731,7 +2306,12 @@ def _instrument(name: str, note: int, length: float, sr: int) -> np.ndarray:
         n = int((length + 0.4) * sr)
         t = np.arange(n) / sr
         tau = 0.9 * (261.6 / f) ** 0.5
-        x = sum(np.sin(2 * np.pi * f * k * (1 + 0.0004 * k * k) * t) * np.exp(-t * k * 0.6 / tau) / k**1.3 for k in range(1, 8))
+        x = sum(
+            np.sin(2 * np.pi * f * k * (1 + 0.0004 * k * k) * t)
+            * np.exp(-t * k * 0.6 / tau)
+            / k**1.3
+            for k in range(1, 8)
+        )
         return x * _envelope(n, sr, 0.004, tau, 0.0, 0.25, length)
     if name == "strings":
         n = int((length + 0.5) * sr)
@@ -1739,7 +2319,9 @@ def _instrument(name: str, note: int, length: float, sr: int) -> np.ndarray:
         vib = 1 + 0.004 * np.sin(2 * np.pi * 5.2 * t) * np.minimum(1, t / 0.5)
         phase = 2 * np.pi * f * np.cumsum(vib) / sr
         x = sum(np.sin(k * phase) / k * np.exp(-k / 8) for k in range(1, 12) if f * k < sr / 2.2)
-        x = x + 0.5 * sum(np.sin(k * phase * 1.003) / k * np.exp(-k / 8) for k in range(1, 8) if f * k < sr / 2.2)
+        x = x + 0.5 * sum(
+            np.sin(k * phase * 1.003) / k * np.exp(-k / 8) for k in range(1, 8) if f * k < sr / 2.2
+        )
         return x * _envelope(n, sr, 0.25, 1.0, 0.85, 0.45, length) * 0.6
     if name == "pad":
         n = int((length + 1.0) * sr)
@@ -1759,7 +2341,11 @@ def _instrument(name: str, note: int, length: float, sr: int) -> np.ndarray:
     if name == "guitar":
         n = int((length + 0.3) * sr)
         t = np.arange(n) / sr
-        x = sum(np.sin(2 * np.pi * f * k * t) * np.exp(-t * (1.5 + 1.2 * k)) / k for k in range(1, 9) if f * k < sr / 2.2)
+        x = sum(
+            np.sin(2 * np.pi * f * k * t) * np.exp(-t * (1.5 + 1.2 * k)) / k
+            for k in range(1, 9)
+            if f * k < sr / 2.2
+        )
         return x * _envelope(n, sr, 0.002, 10.0, 1.0, 0.15, length)
     if name == "bells":
         n = int((length + 0.5) * sr)
@@ -1784,7 +2370,11 @@ def _instrument(name: str, note: int, length: float, sr: int) -> np.ndarray:
     if name == "bass":
         n = int((length + 0.1) * sr)
         t = np.arange(n) / sr
-        x = np.sin(2 * np.pi * f * t) + 0.35 * np.sin(4 * np.pi * f * t) + 0.1 * np.sin(6 * np.pi * f * t)
+        x = (
+            np.sin(2 * np.pi * f * t)
+            + 0.35 * np.sin(4 * np.pi * f * t)
+            + 0.1 * np.sin(6 * np.pi * f * t)
+        )
         return x * _envelope(n, sr, 0.005, 0.3, 0.7, 0.06, length)
     raise ValueError(f"unknown instrument {name!r}")
 
@@ -1800,7 +2390,9 @@ def _drum(name: str, sr: int, seed: int = 0) -> np.ndarray:
         n = int(0.2 * sr)
         t = np.arange(n) / sr
         noise = np.diff(rng.standard_normal(n + 1))
-        return (0.6 * noise * np.exp(-t / 0.05) + 0.5 * np.sin(2 * np.pi * 190 * t) * np.exp(-t / 0.04))
+        return 0.6 * noise * np.exp(-t / 0.05) + 0.5 * np.sin(2 * np.pi * 190 * t) * np.exp(
+            -t / 0.04
+        )
     if name == "hat":
         n = int(0.06 * sr)
         t = np.arange(n) / sr

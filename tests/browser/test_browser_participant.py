@@ -1,0 +1,141 @@
+"""A participant in headless Chromium (Debian's, launched by path): clicking, playing, switching,
+a refresh in the middle, completion; nothing in the DOM or the network names a condition."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright beside the live server
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--autoplay-policy=user-gesture-required",
+        ])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def study(transactional_db, small_study):
+    from survey import services
+
+    small_study.min_listen_s = 0.6
+    small_study.save()
+    services.study_go_live(study=small_study)
+    return small_study
+
+
+def _listen_and_rate(page, values: dict[str, int]):
+    buttons = page.locator("button[data-audio]")
+    for i in range(buttons.count()):
+        buttons.nth(i).click()
+        page.wait_for_function(f"document.querySelectorAll('.rating input')[{i}].disabled === false", timeout=15000)
+    for label, value in values.items():
+        slider = page.locator(f"#r{label}")
+        slider.focus()
+        slider.press("Home")
+        for _ in range(value // 10):
+            slider.press("PageUp")
+    return page
+
+
+def test_a_participant_completes_the_form_in_chromium(browser, live_server, study, conditions):
+    from survey.models import Participant, Rating
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})  # a phone-sized screen
+    page = ctx.new_page()
+    requests, statuses = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("response", lambda r: statuses.append((r.url, r.status)))
+    page.goto(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=pw-1")
+    page.get_by_role("button", name="I agree, start").click()
+    page.get_by_role("button", name="Start the practice video").click()
+    assert "Practice video" in page.content()
+    _listen_and_rate(page, {"A": 30, "B": 70})
+    page.get_by_role("button", name="Start the study").click()
+    page.wait_for_selector("text=Video 1 of 2")
+
+    # one clock: while a track plays, audio and video stay within 50 ms; a switch keeps the position
+    page.locator("button[data-audio]").nth(0).click()
+    page.wait_for_function("window.__musiscenePlayer.drift() !== null && document.querySelector('video').currentTime > 0.3")
+    drifts = [page.evaluate("window.__musiscenePlayer.drift()") for _ in range(5)]
+    before = page.evaluate("document.querySelector('video').currentTime")
+    page.locator("button[data-audio]").nth(1).click()
+    page.wait_for_function("window.__musiscenePlayer.current === 1 && window.__musiscenePlayer.drift() !== null")
+    after = page.evaluate("document.querySelector('video').currentTime")
+    drifts.append(page.evaluate("window.__musiscenePlayer.drift()"))
+    assert all(abs(d) < 0.05 for d in drifts), drifts
+    assert after >= before - 0.05 or after < 0.5  # kept its place (or looped round the 2 s clip)
+
+    _listen_and_rate(page, {"A": 20, "B": 80})
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_selector("text=Video 2 of 2")
+
+    # a refresh in the middle of a trial keeps what was done
+    _listen_and_rate(page, {"A": 60})
+    page.reload()
+    page.wait_for_selector("text=Video 2 of 2")
+    assert page.locator("#rA").input_value() == "60"
+    _listen_and_rate(page, {"B": 40})
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_selector("text=Almost done")
+    page.select_option("#device", "headphones")
+    page.get_by_role("button", name="Finish").click()
+    page.wait_for_selector("[data-code]")
+    assert page.locator("[data-code]").inner_text() == study.completion_code
+
+    p = Participant.objects.get(prolific_pid="pw-1")
+    assert p.status == "completed"
+    values = sorted(Rating.objects.filter(participant=p).values_list("value", flat=True))
+    assert values == [20, 40, 60, 80]
+
+    names = [c.name for c in conditions.values()] + [c.label for c in conditions.values()]
+    for url in requests:
+        assert not any(n.lower() in url.lower() for n in names), url
+    assert any(status == 206 for url, status in statuses if "/m/" in url), statuses
+    ctx.close()
+
+
+def test_the_page_resends_a_submit_when_the_server_cannot_be_reached(browser, live_server, study):
+    from survey.models import Rating
+
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{live_server.url}/s/{study.slug}/")
+    page.get_by_role("button", name="I agree, start").click()
+    page.get_by_role("button", name="Start the practice video").click()
+    _listen_and_rate(page, {"A": 10, "B": 10})
+    page.get_by_role("button", name="Start the study").click()
+    page.wait_for_selector("text=Video 1 of 2")
+    _listen_and_rate(page, {"A": 50, "B": 90})
+    failures = {"n": 0}
+
+    def flaky(route):
+        if failures["n"] < 2:
+            failures["n"] += 1
+            route.abort("connectionrefused")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/run/submit/$"), flaky)
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_selector("text=No connection")
+    page.wait_for_selector("text=Video 2 of 2", timeout=20000)
+    assert failures["n"] == 2
+    assert sorted(Rating.objects.values_list("value", flat=True)) == [50, 90]
+    ctx.close()
