@@ -39,7 +39,8 @@ def test_choice(monkeypatch):
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "SECURE", "VAR_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    drop = {"SECRET_KEY", "DEBUG", "SECURE", "VAR_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in drop}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
                           capture_output=True, text=True, timeout=120)
 
