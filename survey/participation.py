@@ -162,12 +162,16 @@ def participant_decline(*, study: Study, prolific_pid: str = "", external_study_
         return Participant.objects.get(study=study, prolific_pid=prolific_pid)
 
 
-def participant_touch(*, participant: Participant, page: str, sequence_index: int | None = None) -> None:
-    """Record a page view and keep the participant's slot alive (an abandoned one comes back)."""
+def participant_touch(*, participant: Participant, page: str, sequence_index: int | None = None,
+                      item_shown: bool = False) -> None:
+    """Record a page view and keep the participant's slot alive (an abandoned one comes back).
+    With ``item_shown``, also remember when item ``sequence_index`` was first shown (one UPDATE)."""
     now = timezone.now()
-    fields = {"last_seen_at": now}
+    fields: dict[str, Any] = {"last_seen_at": now}
     if participant.status == Participant.Status.ABANDONED:
         fields["status"] = Participant.Status.ACTIVE
+    if item_shown and sequence_index is not None and participant.item_started_index != sequence_index:
+        fields.update(item_started_at=now, item_started_index=sequence_index)
     Participant.objects.filter(pk=participant.pk).update(**fields)
     for k, v in fields.items():
         setattr(participant, k, v)

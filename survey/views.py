@@ -30,7 +30,29 @@ def _participant(request: HttpRequest, study: Study) -> Participant | None:
     code = request.get_signed_cookie(_cookie_name(study), default=None, salt="participant")
     if not code:
         return None
-    return Participant.objects.select_related("study", "form").filter(study=study, code=code).first()
+    participant = Participant.objects.filter(study=study, code=code).first()
+    if participant is not None:
+        participant.study = study  # already loaded: no second query
+    return participant
+
+
+def _study_and_participant(request: HttpRequest, slug: str) -> tuple[Study, Participant | None]:
+    """The study and the cookie's participant in one query (the hot path of every trial)."""
+    for name, value in request.COOKIES.items():
+        if not name.startswith("msp_"):
+            continue
+        try:
+            study_pk = int(name[4:])
+            code = request.get_signed_cookie(name, default=None, salt="participant")
+        except ValueError:
+            continue
+        if not code:
+            continue
+        participant = Participant.objects.select_related("study").filter(
+            code=code, study_id=study_pk, study__slug=slug).first()
+        if participant is not None:
+            return participant.study, participant
+    return _live_study(slug), None
 
 
 def _with_cookie(response: HttpResponse, study: Study, participant: Participant) -> HttpResponse:
@@ -84,8 +106,7 @@ def _done_page(request: HttpRequest, study: Study, participant: Participant) -> 
 @never_cache
 def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     """The participant's current page; the server decides which it is."""
-    study = _live_study(slug)
-    participant = _participant(request, study)
+    study, participant = _study_and_participant(request, slug)
     if participant is None:
         return redirect("study-entry", slug=slug)
     if participant.stage == Participant.Stage.DONE or participant.status in (
@@ -94,8 +115,9 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     if study.status != Study.Status.LIVE:
         return render(request, "survey/unavailable.html", {"study": study}, status=410)
     stage = participant.stage
-    P.participant_touch(participant=participant, page=stage,
-                        sequence_index=participant.progress if stage == Participant.Stage.TRIALS else None)
+    in_trials = stage == Participant.Stage.TRIALS
+    P.participant_touch(participant=participant, page=stage, sequence_index=participant.progress if in_trials else None,
+                        item_shown=in_trials)
     ctx: dict = {"study": study, "participant": participant}
     if stage == Participant.Stage.INSTRUCTIONS:
         return render(request, "survey/instructions.html", ctx)
@@ -106,9 +128,7 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
                             for i in range(P.HEADPHONE_TRIALS)]
         return render(request, "survey/headphone.html", ctx)
     if stage == Participant.Stage.TRIALS:
-        index = participant.progress
-        P.item_shown(participant=participant, index=index)
-        item = P.participant_item(participant=participant, index=index)
+        item = P.participant_item(participant=participant, index=participant.progress)
         return render(request, "survey/trial.html", {**ctx, "config": _item_config(study, participant, item)})
     return render(request, "survey/questionnaire.html", ctx)
 
@@ -163,8 +183,7 @@ def _json_error(exc: P.ParticipationError) -> JsonResponse:
 @require_POST
 def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
     """A trial's ratings, as JSON: {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
-    study = _live_study(slug)
-    participant = _participant(request, study)
+    study, participant = _study_and_participant(request, slug)
     if participant is None:
         return JsonResponse({"ok": False, "error": _("Your session was not found."), "code": "no_session"}, status=403)
     try:
@@ -245,8 +264,7 @@ def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
 
 def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     """A participant's media by opaque token; another participant's token opens nothing."""
-    study = _live_study(slug)
-    participant = _participant(request, study)
+    study, participant = _study_and_participant(request, slug)
     if participant is None:
         raise Http404
     field = P.media_for_token(participant=participant, token=token)

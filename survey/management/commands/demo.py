@@ -1,8 +1,10 @@
-"""python manage.py demo [--no-serve] [--clips 24] [--port 8000]
+"""python manage.py demo [--no-serve] [--clips 24] [--port 8000] [--simulate-participants N]
 
 Seeds the demo with no model weights and no network: synthetic clips with written captions, a
 sketch track for every clip x condition, the paper's study (slug musiscene-demo, both forms, live)
 and an admin user; prints the links; then serves on 127.0.0.1. Safe to run again.
+``--simulate-participants N`` adds N simulated participants who take the live study (each run
+adds N more), so that ``analysis_report`` has a full report to show at once.
 """
 
 from __future__ import annotations
@@ -47,10 +49,15 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=10.0, help="clip length in seconds (default 10)")
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the trial sampling")
+        parser.add_argument("--simulate-participants", type=int, default=0, metavar="N",
+                            help="add N simulated participants who take the study (default 0)")
 
     def handle(self, *args, no_serve: bool, clips: int, duration: float, port: int, seed: int, **options):
         if clips < 2:
             raise CommandError("--clips must be at least 2")
+        n_sim = options.get("simulate_participants") or 0
+        if n_sim < 0:
+            raise CommandError("--simulate-participants must be 0 or more")
         say = (lambda msg: self.stdout.write(msg)) if options["verbosity"] >= 1 else None
         study = Study.objects.filter(slug=DEMO_SLUG).first()
         target = study.loudness_target_lufs if study else settings.DEFAULT_LOUDNESS_LUFS
@@ -80,6 +87,17 @@ class Command(BaseCommand):
                     for form in study.forms.all():
                         services.form_bind_tracks(form=form)
                 services.study_go_live(study=study)
+
+        if n_sim:
+            from survey.simulation import SimulationError, simulate_participants
+
+            try:
+                # a seed per batch: each run adds different people
+                summary = simulate_participants(study, n_sim, seed=study.participants.count())
+            except SimulationError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(str(summary))
+            self.stdout.write(f"  report: python manage.py analysis_report --study {DEMO_SLUG} --out report.html")
 
         site = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("The demo is ready."))

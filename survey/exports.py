@@ -1,0 +1,626 @@
+"""A study's data out: the long ratings table, the participants table and the analysis report.
+
+The tables follow the analysis core's column contract (``analysis/report.py``,
+``analysis/screening.py``), so that what a researcher downloads is exactly what the report
+analyses:
+
+- :func:`ratings_frames` / :func:`ratings_frame`: one row per rating (``RATING_COLUMNS``),
+  plus one row per attention check (``is_attention`` true, condition ``"attention"``, the
+  value the participant set and whether that check passed), which the post-screening's
+  attention rule reads. On rating rows ``attention_passed`` says whether the participant passed
+  every attention check (empty when they had none).
+- :func:`participants_frame`: one row per participant (``PARTICIPANT_COLUMNS`` first, then
+  the rest of the questionnaire and the recruiter ids).
+- :func:`write_frames` writes either as CSV, Parquet or JSON, chunk by chunk.
+- :func:`study_report` builds the offline HTML report with the study's design, the
+  provenance of every condition's tracks and the software versions;
+  :func:`write_report_bundle` writes its tables as CSV files in a zip.
+
+Reads only: a handful of queries per 2,000 participants and never one per row, so the export of
+10,000 participants streams in bounded memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import django
+import numpy as np
+import pandas as pd
+from django.db import connection
+from django.db.models import Count, Q
+from django.http import HttpResponse, StreamingHttpResponse
+
+from analysis.report import Analysis, AnalysisSettings, analyze, build_report, write_csv_bundle
+from generation.models import Track
+from survey.models import Form, Participant, QualityCheck, Rating, Study, Trial, TrialResponse, TrialTrack
+from survey.participation import LABELS, QUESTIONNAIRE_FIELDS
+
+logger = logging.getLogger(__name__)
+
+Format = Literal["csv", "parquet", "json"]
+FORMATS: tuple[str, ...] = ("csv", "parquet", "json")
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
+                 "json": "application/json"}
+ATTENTION_CONDITION = "attention"
+CHUNK_PARTICIPANTS = 2000
+
+#: The long ratings table, in this order (the analysis core's export contract).
+RATING_COLUMNS: tuple[str, ...] = (
+    "study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip", "condition",
+    "track", "value", "position", "trial_order", "listening_s", "started_at", "submitted_at",
+    "is_attention", "attention_passed", "headphone_passed", "trial_duration_s",
+)
+#: The first columns of the participants table (the contract); more follow.
+PARTICIPANT_COLUMNS: tuple[str, ...] = (
+    "study", "form", "participant", "status", "started_at", "completed_at", "age_range", "device",
+    "music_training", "headphone_passed",
+)
+PARTICIPANT_EXTRA_COLUMNS: tuple[str, ...] = (
+    "prolific_pid", "study_id", "session_id", "stage", "screened_out_reason", "consented_at",
+    "n_ratings", "attention_checks", "attention_failures", "attention_passed",
+)
+
+_RATING_DTYPES: dict[str, str] = {
+    "study": "object", "form": "object", "participant": "object", "prolific_pid": "object",
+    "study_id": "object", "session_id": "object", "clip": "object", "condition": "object",
+    "track": "Int64", "value": "float64", "position": "int64", "trial_order": "int64",
+    "listening_s": "float64", "started_at": "datetime64[us, UTC]",
+    "submitted_at": "datetime64[us, UTC]", "is_attention": "bool", "attention_passed": "boolean",
+    "headphone_passed": "boolean", "trial_duration_s": "float64",
+}
+_ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class ExportError(ValueError):
+    """An export or report that cannot be made as asked; the message says why."""
+
+
+# --------------------------------------------------------------------------------------------
+# the long ratings table
+
+
+def _typed(df: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
+    out = pd.DataFrame(index=df.index)
+    for col, dtype in dtypes.items():
+        s = df[col] if col in df.columns else pd.Series(pd.NA, index=df.index, dtype="object")
+        if dtype.startswith("datetime64"):
+            s = pd.to_datetime(s, utc=True).astype(dtype)
+        elif dtype == "object":
+            s = s.astype("object").where(s.notna(), None)
+        else:
+            s = s.astype(dtype)
+        out[col] = s
+    return out.reset_index(drop=True)
+
+
+def _utc(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
+
+
+def _empty_ratings() -> pd.DataFrame:
+    return _typed(pd.DataFrame({c: [] for c in RATING_COLUMNS}), _RATING_DTYPES)
+
+
+@dataclass(frozen=True)
+class _Dims:
+    """The study's small lookup tables, loaded once per export."""
+
+    trial_clip: dict[int, str]
+    trial_form: dict[int, str]
+    track_condition: dict[int, str]
+
+
+def _dims(study: Study) -> _Dims:
+    trials = list(Trial.objects.filter(form__study=study).values_list("id", "clip__key", "form__name"))
+    tracks = TrialTrack.objects.filter(trial__form__study=study).values_list("track_id", "condition__name")
+    return _Dims(trial_clip={t: c for t, c, _ in trials}, trial_form={t: f for t, _, f in trials},
+                 track_condition=dict(tracks))
+
+
+def _participant_chunks(study: Study, size: int) -> Iterator[tuple[int, int]]:
+    ids = list(Participant.objects.filter(study=study).order_by("id").values_list("id", flat=True))
+    for i in range(0, len(ids), size):
+        yield ids[i], ids[min(i + size, len(ids)) - 1]
+
+
+def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
+    in_chunk = Q(participant__study=study, participant_id__gte=lo, participant_id__lte=hi)
+    people = {
+        pid: row for pid, *row in Participant.objects.filter(study=study, id__gte=lo, id__lte=hi).values_list(
+            "id", "code", "prolific_pid", "external_study_id", "external_session_id", "form__name",
+            "headphone_passed", "label_order")
+    }
+    ratings = pd.DataFrame.from_records(
+        list(Rating.objects.filter(in_chunk).values_list(
+            "participant_id", "trial_id", "track_id", "value", "position", "trial_order", "listening_s",
+            "trial_started_at", "created_at")),
+        columns=["pid", "trial_id", "track", "value", "position", "trial_order", "listening_s",
+                 "rating_started_at", "created_at"]).astype({"pid": "int64", "trial_order": "int64"})
+    responses = pd.DataFrame.from_records(
+        list(TrialResponse.objects.filter(in_chunk).values_list(
+            "participant_id", "sequence_index", "kind", "trial_id", "duration_s", "shown_at", "submitted_at")),
+        columns=["pid", "trial_order", "kind", "trial_id", "trial_duration_s", "shown_at", "submitted_at"],
+    ).astype({"pid": "int64", "trial_order": "int64"})
+    checks: dict[tuple[int, int | None], bool] = {}
+    values: dict[tuple[int, int | None], float] = {}
+    passed_all: dict[int, bool] = {}
+    for pid, passed, details in QualityCheck.objects.filter(
+            in_chunk, kind=QualityCheck.Kind.ATTENTION).order_by("id").values_list(
+            "participant_id", "passed", "details"):
+        details = details if isinstance(details, dict) else {}
+        key = (pid, details.get("index"))
+        checks[key] = bool(passed)
+        if isinstance(details.get("value"), int | float):
+            values[key] = float(details["value"])
+        passed_all[pid] = passed_all.get(pid, True) and bool(passed)
+
+    trial_resp = responses.loc[responses["kind"] == TrialResponse.Kind.TRIAL,
+                               ["pid", "trial_order", "trial_duration_s", "shown_at", "submitted_at"]]
+    r = ratings.merge(trial_resp, on=["pid", "trial_order"], how="left")
+    r["started_at"] = _utc(r["shown_at"]).fillna(_utc(r["rating_started_at"]))
+    r["submitted_at"] = _utc(r["submitted_at"]).fillna(_utc(r["created_at"]))
+    unknown = set(r["track"]) - set(dims.track_condition)
+    if unknown:  # a rated track outside the design's trial tracks (never made by the services)
+        dims.track_condition.update(Track.objects.filter(id__in=sorted(unknown)).values_list("id", "condition__name"))
+    r["condition"] = r["track"].map(dims.track_condition)
+    r["is_attention"] = False
+    r["attention_passed"] = r["pid"].map(passed_all)
+
+    att = responses.loc[responses["kind"] == TrialResponse.Kind.ATTENTION]
+    if len(att):
+        listening = dict(((p, i), lst) for p, i, lst in TrialResponse.objects.filter(
+            in_chunk, kind=TrialResponse.Kind.ATTENTION).values_list("participant_id", "sequence_index", "listening"))
+        rows = []
+        for a in att.itertuples(index=False):
+            key = (a.pid, a.trial_order)
+            heard = listening.get(key) or {}
+            shown = (people[a.pid][-1] or {}).get(str(a.trial_id)) or [None]
+            rows.append({
+                "pid": a.pid, "trial_id": a.trial_id, "track": shown[0], "value": values.get(key, np.nan),
+                "position": 0, "trial_order": a.trial_order,
+                "listening_s": float(heard.get(LABELS[0], 0.0)) if isinstance(heard, dict) else 0.0,
+                "started_at": a.shown_at, "submitted_at": a.submitted_at,
+                "trial_duration_s": a.trial_duration_s, "condition": ATTENTION_CONDITION,
+                "is_attention": True, "attention_passed": checks.get(key, pd.NA),
+            })
+        r = pd.concat([r, pd.DataFrame(rows)], ignore_index=True) if len(r) else pd.DataFrame(rows)
+    if r.empty:
+        return _empty_ratings()
+    r = r.sort_values(["pid", "trial_order", "position"], kind="stable")
+    person = pd.DataFrame.from_dict(people, orient="index", columns=[
+        "participant", "prolific_pid", "study_id", "session_id", "form", "headphone_passed", "label_order"])
+    person = person.drop(columns="label_order")
+    r = r.join(person, on="pid")
+    r["study"] = study.slug
+    r["clip"] = r["trial_id"].map(dims.trial_clip)
+    r["form"] = r["trial_id"].map(dims.trial_form).fillna(r["form"])
+    return _typed(r, _RATING_DTYPES)
+
+
+def ratings_frames(*, study: Study, chunk_participants: int = CHUNK_PARTICIPANTS) -> Iterator[pd.DataFrame]:
+    """The long ratings table of ``study`` in chunks of at most ``chunk_participants`` people.
+
+    Each chunk has the columns of ``RATING_COLUMNS`` with fixed dtypes, ordered by participant,
+    trial order and position; a study without ratings yields one empty chunk (the header).
+    """
+    dims = _dims(study)
+    yielded = False
+    for lo, hi in _participant_chunks(study, chunk_participants):
+        chunk = _ratings_chunk(study, lo, hi, dims)
+        if len(chunk):
+            yielded = True
+            yield chunk
+    if not yielded:
+        yield _empty_ratings()
+
+
+def ratings_frame(*, study: Study) -> pd.DataFrame:
+    """The whole long ratings table of ``study`` (see :func:`ratings_frames`)."""
+    return pd.concat(list(ratings_frames(study=study)), ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the participants table
+
+
+def participants_frame(*, study: Study) -> pd.DataFrame:
+    """One row per participant of ``study`` (everyone who consented or declined).
+
+    Columns: ``PARTICIPANT_COLUMNS``, the remaining questionnaire answers (``comment`` and any
+    other key stored), then ``PARTICIPANT_EXTRA_COLUMNS``. Two queries.
+    """
+    people = list(
+        Participant.objects.filter(study=study).order_by("id")
+        .annotate(n_ratings=Count("ratings"))
+        .values_list("id", "code", "form__name", "status", "started_at", "completed_at", "headphone_passed",
+                     "answers", "prolific_pid", "external_study_id", "external_session_id", "stage",
+                     "screened_out_reason", "consented_at", "n_ratings"))
+    checks = {
+        row["participant_id"]: row for row in QualityCheck.objects.filter(
+            participant__study=study, kind=QualityCheck.Kind.ATTENTION)
+        .values("participant_id").annotate(n=Count("id"), failed=Count("id", filter=Q(passed=False)))
+        .order_by()
+    }
+    answer_keys = list(QUESTIONNAIRE_FIELDS)
+    for p in people:
+        answers = p[7] if isinstance(p[7], dict) else {}
+        answer_keys += [k for k in answers if k not in answer_keys]
+    rows = []
+    for (pid, code, form, status, started, completed, headphone, answers, pid_ext, study_ext, session_ext,
+         stage, reason, consented, n_ratings) in people:
+        answers = answers if isinstance(answers, dict) else {}
+        c = checks.get(pid)
+        rows.append({
+            "study": study.slug, "form": form, "participant": code, "status": status, "started_at": started,
+            "completed_at": completed, "headphone_passed": headphone,
+            **{k: (str(answers[k]) if k in answers else None) for k in answer_keys},
+            "prolific_pid": pid_ext, "study_id": study_ext, "session_id": session_ext, "stage": stage,
+            "screened_out_reason": reason, "consented_at": consented, "n_ratings": n_ratings,
+            "attention_checks": c["n"] if c else 0, "attention_failures": c["failed"] if c else 0,
+            "attention_passed": (c["failed"] == 0) if c else pd.NA,
+        })
+    columns = [*PARTICIPANT_COLUMNS, *[k for k in answer_keys if k not in PARTICIPANT_COLUMNS],
+               *PARTICIPANT_EXTRA_COLUMNS]
+    dtypes = {c: "object" for c in columns}
+    dtypes.update({"started_at": "datetime64[us, UTC]", "completed_at": "datetime64[us, UTC]",
+                   "consented_at": "datetime64[us, UTC]", "headphone_passed": "boolean",
+                   "attention_passed": "boolean", "n_ratings": "int64", "attention_checks": "int64",
+                   "attention_failures": "int64"})
+    return _typed(pd.DataFrame(rows, columns=columns), dtypes)
+
+
+# --------------------------------------------------------------------------------------------
+# writers
+
+
+def _parquet_schema(df: pd.DataFrame):
+    import pyarrow as pa
+
+    fields = []
+    for col, dtype in df.dtypes.items():
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            t = pa.timestamp("us", tz="UTC")
+        elif str(dtype) in ("bool", "boolean"):
+            t = pa.bool_()
+        elif str(dtype) in ("int64", "Int64"):
+            t = pa.int64()
+        elif str(dtype) == "float64":
+            t = pa.float64()
+        else:
+            t = pa.string()
+        fields.append(pa.field(str(col), t))
+    return pa.schema(fields)
+
+
+def _csv_text(df: pd.DataFrame, *, header: bool) -> str:
+    return df.to_csv(index=False, header=header, date_format=_ISO, lineterminator="\n")
+
+
+def _json_records(df: pd.DataFrame) -> str:
+    """The rows as JSON objects joined by commas (no brackets): NA as null, times in ISO 8601."""
+    if df.empty:
+        return ""
+    text = df.to_json(orient="records", date_format="iso", date_unit="us", force_ascii=False)
+    return text[1:-1]
+
+
+def iter_csv(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
+    """CSV text chunk by chunk: the header once, then every chunk's rows."""
+    first = True
+    for df in frames:
+        yield _csv_text(df, header=first)
+        first = False
+
+
+def iter_json(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
+    """One JSON array of row objects, chunk by chunk."""
+    yield "["
+    sep = ""
+    for df in frames:
+        body = _json_records(df)
+        if body:
+            yield sep + body
+            sep = ","
+    yield "]\n"
+
+
+def write_frames(frames: Iterable[pd.DataFrame], target: str | Path | BinaryIO, fmt: str) -> int:
+    """Write the chunks to ``target`` (a path or a binary file) as ``fmt``; returns the row count.
+
+    CSV: UTF-8, comma, a header, ISO 8601 UTC times, empty cells for missing values. Parquet: one
+    row group per chunk with a fixed schema (timestamps in microseconds, UTC). JSON: an array of
+    objects, ``null`` for missing values. A path is written to a temporary file beside it and
+    renamed at the end, so a failed export leaves no half-written file.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if isinstance(target, str | Path):
+        path = Path(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                n = write_frames(frames, fh, fmt)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return n
+    n = 0
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for df in frames:
+                if writer is None:
+                    schema = _parquet_schema(df)
+                    writer = pq.ParquetWriter(target, schema, compression="zstd")
+                writer.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
+                n += len(df)
+        finally:
+            if writer is not None:
+                writer.close()
+        return n
+    text_iter = iter_csv if fmt == "csv" else iter_json
+    counted = _counting(frames)
+    for piece in text_iter(counted):
+        target.write(piece.encode("utf-8"))
+    return counted.rows
+
+
+class _counting:
+    """Pass frames through and count their rows."""
+
+    def __init__(self, frames: Iterable[pd.DataFrame]):
+        self.frames, self.rows = frames, 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for df in self.frames:
+            self.rows += len(df)
+            yield df
+
+
+TABLES: dict[str, Callable[..., Iterable[pd.DataFrame]]] = {
+    "ratings": lambda study: ratings_frames(study=study),
+    "participants": lambda study: [participants_frame(study=study)],
+}
+
+
+def export_table(*, study: Study, table: str, target: str | Path | BinaryIO, fmt: str) -> int:
+    """Write ``table`` ("ratings" or "participants") of ``study`` as ``fmt``; returns the rows."""
+    if table not in TABLES:
+        raise ExportError(f"unknown table {table!r}; use one of {', '.join(TABLES)}")
+    return write_frames(TABLES[table](study), target, fmt)
+
+
+def export_http_response(*, study: Study, table: str = "ratings", fmt: str = "csv") -> HttpResponse:
+    """A download of ``table`` as ``fmt``: CSV streams chunk by chunk, Parquet and JSON are
+    built in memory (JSON is for small studies and scripts; use CSV or Parquet for large ones)."""
+    if table not in TABLES:
+        raise ExportError(f"unknown table {table!r}; use one of {', '.join(TABLES)}")
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    frames = TABLES[table](study)
+    if fmt == "csv":
+        resp: HttpResponse = StreamingHttpResponse(iter_csv(frames), content_type=CONTENT_TYPES[fmt])
+    else:
+        buf = io.BytesIO()
+        write_frames(frames, buf, fmt)
+        resp = HttpResponse(buf.getvalue(), content_type=CONTENT_TYPES[fmt])
+    ext = {"csv": "csv", "parquet": "parquet", "json": "json"}[fmt]
+    resp["Content-Disposition"] = f'attachment; filename="{study.slug}-{table}.{ext}"'
+    return resp
+
+
+# --------------------------------------------------------------------------------------------
+# the report: design, provenance, software, HTML and the CSV bundle
+
+
+def study_design(*, study: Study) -> dict[str, Any]:
+    """What the report prints as the study's design: settings, forms (conditions, number of
+    videos, sampling seeds), participants per status, and the server's software."""
+    forms = (Form.objects.filter(study=study).order_by("name").prefetch_related("conditions")
+             .annotate(n_trials=Count("trials", distinct=True)))
+    status = dict(Participant.objects.filter(study=study).values_list("status").annotate(n=Count("id"))
+                  .order_by())
+    return {
+        "study": study.slug,
+        "title": study.title,
+        "status": study.status,
+        "question": study.question,
+        "scale": f"0 ({study.scale_min_label}) to 100 ({study.scale_max_label})",
+        "target_per_form": study.target_per_form,
+        "min_listen_s": study.min_listen_s,
+        "min_trial_s": study.min_trial_s,
+        "loudness_target_lufs": study.loudness_target_lufs,
+        "headphone_check": study.headphone_check,
+        "attention_trials": study.attention_trials,
+        "screen_out_on_attention_fail": study.screen_out_on_attention_fail,
+        "live_at": study.live_at.isoformat() if study.live_at else None,
+        "closed_at": study.closed_at.isoformat() if study.closed_at else None,
+        "forms": [{"form": f.name, "n_videos": f.n_videos, "n_trials": f.n_trials,
+                   "conditions": sorted(c.name for c in f.conditions.all()), "seed": f.seed,
+                   "sampled_at": f.sampled_at.isoformat() if f.sampled_at else None} for f in forms],
+        "conditions": {f.name: sorted(c.name for c in f.conditions.all()) for f in forms},
+        "participants": {s: status.get(s, 0) for s in Participant.Status.values},
+        "server software": server_versions(),
+    }
+
+
+def server_versions() -> dict[str, str]:
+    """The web side's versions (the report adds Python and the analysis packages)."""
+    out = {"django": django.get_version(), "database": f"{connection.vendor}"}
+    for pkg in ("djangorestframework", "pyarrow"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def track_provenance(*, study: Study) -> pd.DataFrame:
+    """One row per track shown in the study: form, clip, condition and how the track was made."""
+    rows = TrialTrack.objects.filter(trial__form__study=study).order_by(
+        "trial__form__name", "trial__position", "condition__name").values_list(
+        "trial__form__name", "trial__clip__key", "condition__name", "track_id", "track__generator",
+        "track__model_id", "track__model_revision", "track__seed", "track__parameters", "track__prompt",
+        "track__loudness_target_lufs", "track__duration_s")
+    columns = ["form", "clip", "condition", "track", "generator", "model_id", "model_revision", "seed",
+               "parameters", "prompt", "loudness_target_lufs", "duration_s"]
+    df = pd.DataFrame.from_records(list(rows), columns=columns)
+    df["parameters"] = df["parameters"].map(lambda p: json.dumps(p, sort_keys=True, default=str))
+    df["seed"] = df["seed"].astype("Int64")
+    return df
+
+
+def _seeds_text(seeds: list[int | None]) -> str:
+    known = sorted({int(s) for s in seeds if s is not None and not pd.isna(s)})
+    missing = sum(1 for s in seeds if s is None or pd.isna(s))
+    if not known:
+        text = "none recorded"
+    elif len(known) <= 8:
+        text = ", ".join(map(str, known))
+    elif known == list(range(known[0], known[-1] + 1)):
+        text = f"{known[0]}-{known[-1]}"
+    else:
+        text = f"{len(known)} distinct, {known[0]} to {known[-1]}"
+    return text + (f" ({missing} without a seed)" if missing and known else "")
+
+
+def condition_provenance(*, study: Study, tracks: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Per condition (and generator/model): how its tracks were made.
+
+    Parameters with one value across the condition's tracks are listed with that value; the ones
+    that differ per track (a per-clip tempo, say) are named in ``varies per track``; the per-track
+    values are in the bundle's ``track_provenance.csv``.
+    """
+    tracks = track_provenance(study=study) if tracks is None else tracks
+    if tracks.empty:
+        return []
+    labels = dict(TrialTrack.objects.filter(trial__form__study=study).values_list(
+        "condition__name", "condition__label").distinct())
+    out = []
+    unique = tracks.drop_duplicates("track")
+    for (cond, gen, model, rev), part in unique.groupby(
+            ["condition", "generator", "model_id", "model_revision"], sort=True, dropna=False):
+        params = [json.loads(p) for p in part["parameters"]]
+        keys = sorted({k for p in params for k in p})
+        constant, varying = {}, []
+        for k in keys:
+            vals = {json.dumps(p.get(k), sort_keys=True, default=str) for p in params}
+            if len(vals) == 1:
+                constant[k] = params[0].get(k)
+            else:
+                varying.append(k)
+        out.append({
+            "condition": cond, "label": labels.get(cond, ""), "generator": gen, "model": model or "—",
+            "model revision": rev or "—", "tracks": len(part), "seeds": _seeds_text(list(part["seed"])),
+            "parameters": constant, "varies per track": ", ".join(varying) or "—",
+            "forms": ", ".join(sorted(set(tracks.loc[tracks["track"].isin(part["track"]), "form"]))),
+        })
+    return out
+
+
+def metrics_table(study: Study) -> tuple[pd.DataFrame | None, str | None]:
+    """The objective metrics of ``study`` from ``survey.metrics_report.metrics_table`` when that
+    module exists (else ``None``); a failure there becomes a note, not a failed report."""
+    try:
+        module = importlib.import_module("survey.metrics_report")
+    except ModuleNotFoundError as exc:
+        if exc.name == "survey.metrics_report":
+            return None, None
+        raise
+    fn = getattr(module, "metrics_table", None)
+    if fn is None:
+        return None, None
+    try:
+        table = fn(study)
+    except Exception as exc:  # the metrics are an extra: the ratings report still stands
+        logger.exception("objective metrics of %s failed", study.slug)
+        note = f"the objective metrics could not be loaded: {exc}"
+        return pd.DataFrame({"note": [note]}), note
+    return table, None
+
+
+@dataclass
+class StudyReport:
+    """The HTML page and everything it was built from."""
+
+    html: str
+    analysis: Analysis
+    ratings: pd.DataFrame
+    participants: pd.DataFrame
+    design: dict[str, Any]
+    tracks: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_ratings(self) -> int:
+        return int((~self.ratings["is_attention"]).sum()) if len(self.ratings) else 0
+
+    @property
+    def n_participants(self) -> int:
+        rated = self.ratings.loc[~self.ratings["is_attention"], "participant"]
+        return int(rated.nunique())
+
+
+def study_report(*, study: Study, settings: AnalysisSettings = AnalysisSettings()) -> StudyReport:
+    """Export the study, analyse it and render the offline HTML report.
+
+    ``notes`` lists, in plain words, what the data could not support (no ratings yet, one
+    participant, a condition without ratings...): the page shows the same messages.
+    """
+    ratings = ratings_frame(study=study)
+    people = participants_frame(study=study)
+    assigned = people.loc[people["form"].notna()].reset_index(drop=True)  # declined: no form, no data
+    design = study_design(study=study)
+    tracks = track_provenance(study=study)
+    provenance = condition_provenance(study=study, tracks=tracks)
+    metrics, metrics_note = metrics_table(study)
+    analysis = analyze(ratings, assigned, settings=settings, conditions=design["conditions"])
+    html = build_report(ratings, assigned, design=design, provenance=provenance, settings=settings,
+                        metrics=metrics, analysis=analysis, title=f"Listening-study report: {study.title}")
+    notes = []
+    if not len(ratings) or not (~ratings["is_attention"]).any():
+        notes.append(f"study {study.slug!r} has no ratings yet: the report says so and has no statistics")
+    for form, fa in analysis.screened.items():
+        for key, text in fa.messages.items():
+            notes.append(f"{form}: {key}: {text}")
+    if metrics_note:
+        notes.append(metrics_note)
+    return StudyReport(html=html, analysis=analysis, ratings=ratings, participants=people, design=design,
+                       tracks=tracks, notes=notes)
+
+
+def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> list[str]:
+    """Every table of the analysis as CSV in a zip (see ``analysis.report.write_csv_bundle``),
+    plus the exported ``ratings.csv`` and ``participants.csv``, ``track_provenance.csv`` and
+    ``design.json``. Returns the member names."""
+    names = write_csv_bundle(report.analysis, target)
+    if isinstance(target, str | Path):
+        zf = zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED)
+    else:
+        target.seek(0)
+        zf = zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED)
+    with zf:
+        for name, df in (("ratings", report.ratings), ("participants", report.participants),
+                         ("track_provenance", report.tracks)):
+            zf.writestr(f"{name}.csv", _csv_text(df, header=True))
+            names.append(f"{name}.csv")
+        zf.writestr("design.json", json.dumps(report.design, indent=2, default=str))
+        names.append("design.json")
+    return names
