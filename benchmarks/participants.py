@@ -24,7 +24,6 @@ import os
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -118,7 +117,7 @@ async def participant(host, port, slug, n_trials, think, stats: Stats, rng: rand
             try:
                 status, _, resp = await b.request("POST", base + "run/submit/", body=data, headers={
                     "Content-Type": "application/json", "X-CSRFToken": b.csrf()})
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 stats.errors.append(f"{type(exc).__name__}")
                 await asyncio.sleep(0.5 * 2 ** attempt)
                 continue
@@ -126,7 +125,8 @@ async def participant(host, port, slug, n_trials, think, stats: Stats, rng: rand
             if status == 200:
                 body = json.loads(resp)
                 if body["status"] == "stored":
-                    stats.acked[b.cookies[code_cookie]] = stats.acked.get(b.cookies[code_cookie], 0) + len(cfg["tracks"])
+                    code = b.cookies[code_cookie].strip('"').split(":")[0]  # the signed cookie is "code:signature"
+                    stats.acked[code] = stats.acked.get(code, 0) + len(cfg["tracks"])
                 stats.submit_times.append(time.perf_counter())
                 break
             stats.errors.append(f"HTTP {status}")

@@ -23,7 +23,16 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from generation.models import Track
-from survey.models import Form, PageVisit, Participant, QualityCheck, Rating, Study, Trial, TrialResponse
+from survey.models import (
+    Form,
+    PageVisit,
+    Participant,
+    QualityCheck,
+    Rating,
+    Study,
+    Trial,
+    TrialResponse,
+)
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HEADPHONE_TRIALS = 6

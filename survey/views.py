@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.core import signing
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,7 +37,7 @@ def _participant(request: HttpRequest, study: Study) -> Participant | None:
 
 def _study_and_participant(request: HttpRequest, slug: str) -> tuple[Study, Participant | None]:
     """The study and the cookie's participant in one query (the hot path of every trial)."""
-    for name, value in request.COOKIES.items():
+    for name in request.COOKIES:
         if not name.startswith("msp_"):
             continue
         try:
