@@ -17,6 +17,8 @@ from pathlib import Path
 
 # family name -> "module:function"; each writes DIR/<family>/ and returns that path.
 FAMILIES: dict[str, str] = {
+    "composer": "modeling.captioners.composer:build_tiny",
+    "git": "modeling.captioners.video:build_tiny",
     "llama": "modeling.musiscene.tiny_models:build_tiny_llama",
     "mert": "modeling.musiscene.tiny_models:build_tiny_mert",
     "musicgen": "modeling.musicgen:build_tiny",

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "studyserver.ops.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,6 +96,12 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("OPTIONS", {})
 elif "sqlite" not in _db["ENGINE"]:
     raise ImproperlyConfigured(f"DATABASE_URL {DATABASE_URL!r}: use sqlite:/// or postgres://")
+if _db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", False):
+    # psycopg's connection pool (Django 5.1+): a warm pool per worker process instead of a new
+    # connection per request. Incompatible with CONN_MAX_AGE, which is then left at 0.
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"]["pool"] = {"min_size": env_int("DB_POOL_MIN", 2), "max_size": env_int("DB_POOL_MAX", 10),
+                              "timeout": env_int("DB_POOL_TIMEOUT", 10)}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -196,6 +203,22 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- cache and rate limits ------------------------------------------------------------------
+CACHE_URL = env_str("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+# Per client address and minute. A participant makes ~3 requests per trial plus media fetches.
+RATELIMIT_PARTICIPANT_PER_MIN = env_int("RATELIMIT_PARTICIPANT_PER_MIN", 600)
+RATELIMIT_ENTRY_PER_MIN = env_int("RATELIMIT_ENTRY_PER_MIN", 120)
+ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
 # --- security -------------------------------------------------------------------------------
 # Behind a TLS-terminating proxy in production; DEBUG (the embedded demo) serves plain HTTP.
 SECURE = not DEBUG and env_bool("SECURE", True)
@@ -205,17 +228,32 @@ CSRF_COOKIE_SECURE = SECURE
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000) if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE and env_bool("SECURE_HSTS_PRELOAD", True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", True) else None
+BEHIND_PROXY = env_bool("BEHIND_PROXY", not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+# Participant pages load only their own scripts, styles and media (blob: for Web Audio buffers).
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' https:",
+)
+# Media by nginx: X-Accel-Redirect to this internal location (e.g. /protected-media/) after the
+# per-participant check, instead of Django streaming the file.
+MEDIA_ACCEL_REDIRECT_PREFIX = env_str("MEDIA_ACCEL_REDIRECT_PREFIX", "")
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "studyserver.ops.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "studyserver.ops.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }

@@ -28,3 +28,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory: threads, live servers and worker processes in the tests
     # then see one database with SQLite's real locking (WAL, IMMEDIATE, busy timeout).
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["VAR_DIR"], "test-db.sqlite3")}  # noqa: F405
+
+RATELIMIT_ENABLED = False  # the rate-limit tests turn it on; elsewhere every bot shares 127.0.0.1
+LOGGING["handlers"]["console"]["formatter"] = "plain"  # noqa: F405

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generation.ranged import ranged_file_response
+from studyserver.throttle import ratelimited
 from survey import participation as P
 from survey.models import Participant, Study
 
@@ -68,6 +69,7 @@ def _live_study(slug: str) -> Study:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@ratelimited("entry", limit=lambda: settings.RATELIMIT_ENTRY_PER_MIN)
 def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """Entry: recruiter ids from the query, resume by PROLIFIC_PID or cookie, else consent."""
     study = _live_study(slug)
@@ -103,6 +105,7 @@ def _done_page(request: HttpRequest, study: Study, participant: Participant) -> 
 
 
 @never_cache
+@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     """The participant's current page; the server decides which it is."""
     study, participant = _study_and_participant(request, slug)
@@ -180,6 +183,7 @@ def _json_error(exc: P.ParticipationError) -> JsonResponse:
 
 
 @require_POST
+@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
     """A trial's ratings, as JSON: {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
     study, participant = _study_and_participant(request, slug)
@@ -203,6 +207,7 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
 
 
 @require_POST
+@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -216,6 +221,7 @@ def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -236,6 +242,7 @@ def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("study-run", slug=slug)
 
 
+@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_headphone_audio(request: HttpRequest, slug: str, index: int) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -248,6 +255,7 @@ def study_headphone_audio(request: HttpRequest, slug: str, index: int) -> HttpRe
 
 
 @require_POST
+@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -261,6 +269,7 @@ def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("study-run", slug=slug)
 
 
+@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     """A participant's media by opaque token; another participant's token opens nothing."""
     study, participant = _study_and_participant(request, slug)

@@ -1,0 +1,182 @@
+"""Operations: request ids, structured logs, metrics, security headers, health and readiness.
+
+- Every request gets an id (the proxy's ``X-Request-ID`` when it sends one, else a new one); it
+  is returned in the response and attached to every log record made while serving it.
+- ``JsonFormatter`` writes one JSON object per log line (time, level, logger, message, request id).
+- ``/metrics`` serves Prometheus text: requests by view and status, latency, ratings stored,
+  participants by status, Celery queue depth. Under gunicorn set ``PROMETHEUS_MULTIPROC_DIR`` so
+  that the workers' counters add up.
+- ``/healthz`` answers when the process is up; ``/readyz`` checks the database, the broker (when
+  one is configured) and that the media storage can be written.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+REQUESTS = Counter("musiscene_http_requests_total", "HTTP requests", ["view", "method", "status"])
+LATENCY = Histogram("musiscene_http_request_seconds", "Time to answer a request", ["view"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+            "logger": record.name, "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", request_id_var.get()),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _view_name(request: HttpRequest) -> str:
+    try:
+        match = request.resolver_match or resolve(request.path_info)
+    except Resolver404:
+        return "unmatched"
+    return match.url_name or match.view_name or "unnamed"
+
+
+class RequestIdMiddleware:
+    """Request id, access metrics and security headers for every response."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request.id = rid
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        view = _view_name(request)
+        REQUESTS.labels(view, request.method, str(response.status_code)).inc()
+        LATENCY.labels(view).observe(time.perf_counter() - start)
+        response["X-Request-ID"] = rid
+        if not request.path.startswith("/admin/") and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
+
+
+# -- health ----------------------------------------------------------------------------------
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    if not settings.CELERY_BROKER_URL:
+        return "in-process (no broker configured)"
+    from studyserver.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return "ok"
+
+
+def _check_storage() -> str:
+    name = default_storage.save(f"health/{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
+    default_storage.delete(name)
+    return "ok"
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, str] = {}
+    ok = True
+    for name, check in (("database", _check_database), ("broker", _check_broker), ("storage", _check_storage)):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+            ok = False
+            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+class _DatabaseCollector:
+    """Gauges read from the database at scrape time (true across all workers)."""
+
+    def collect(self):
+        from django.db.models import Count
+
+        from survey.models import Participant, Rating
+
+        ratings = GaugeMetricFamily("musiscene_ratings_stored", "Ratings stored")
+        ratings.add_metric([], Rating.objects.count())
+        yield ratings
+        participants = GaugeMetricFamily("musiscene_participants", "Participants by status", labels=["status"])
+        for row in Participant.objects.values("status").annotate(n=Count("id")):
+            participants.add_metric([row["status"]], row["n"])
+        yield participants
+        depth = GaugeMetricFamily("musiscene_queue_depth", "Tasks waiting in each Celery queue", labels=["queue"])
+        for queue, n in _queue_depths().items():
+            depth.add_metric([queue], n)
+        yield depth
+
+
+def _queue_depths() -> dict[str, int]:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis"):
+        return {}
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=1)
+        return {q: int(client.llen(q)) for q in ("default", "gpu")}
+    except Exception:  # noqa: BLE001 - metrics must not fail the scrape
+        return {}
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    if settings.METRICS_TOKEN and request.headers.get("Authorization") != f"Bearer {settings.METRICS_TOKEN}":
+        return HttpResponse("metrics need the bearer token (METRICS_TOKEN)", status=401, content_type="text/plain")
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(REQUESTS)
+        registry.register(LATENCY)
+    registry.register(_DatabaseCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

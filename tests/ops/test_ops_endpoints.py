@@ -1,0 +1,110 @@
+"""Health, readiness, metrics, request ids, security headers, rate limits, admin login throttling."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_healthz_and_readyz(client, db):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    resp = client.get("/readyz")
+    assert resp.status_code == 200
+    checks = resp.json()["checks"]
+    assert checks["database"] == "ok" and checks["storage"] == "ok"
+
+
+def test_readyz_reports_a_broken_storage(client, db, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    def refuse(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(default_storage, "save", refuse)
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert "No space left" in resp.json()["checks"]["storage"]
+
+
+def test_readyz_reports_an_unreachable_broker(client, db, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    resp = client.get("/readyz")
+    assert resp.status_code == 503 and resp.json()["checks"]["broker"].startswith("error")
+
+
+def test_metrics_are_prometheus_text(client, small_study, settings):
+    client.get("/healthz")
+    resp = client.get("/metrics")
+    body = resp.content.decode()
+    assert resp.status_code == 200 and resp["Content-Type"].startswith("text/plain")
+    assert "musiscene_ratings_stored 0.0" in body
+    assert 'musiscene_http_requests_total{method="GET",status="200",view="healthz"}' in body
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+def test_request_ids_are_returned_and_logged(client, db, caplog):
+    resp = client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")
+    assert resp["X-Request-ID"] == "abc-123"
+    forged = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")
+    assert forged["X-Request-ID"] != "bad id\nwith newline" and len(forged["X-Request-ID"]) == 32
+
+
+def test_json_log_lines_carry_the_request_id():
+    from studyserver.ops import JsonFormatter, RequestIdFilter, request_id_var
+
+    token = request_id_var.set("r-42")
+    try:
+        record = logging.LogRecord("survey", logging.INFO, __file__, 1, "stored %d ratings", (3,), None)
+        RequestIdFilter().filter(record)
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "stored 3 ratings" and line["request_id"] == "r-42" and line["level"] == "INFO"
+
+
+def test_participant_pages_have_a_content_security_policy(client, small_study):
+    small_study.status = "closed"
+    small_study.save()
+    resp = client.get("/s/small/")
+    csp = resp["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_participant_endpoints_are_rate_limited(client, small_study, settings):
+    settings.RATELIMIT_ENABLED = True
+    settings.RATELIMIT_ENTRY_PER_MIN = 3
+    codes = [client.get("/s/small/").status_code for _ in range(5)]
+    assert codes[:3] == [403, 403, 403] and codes[3:] == [429, 429]
+
+
+def test_admin_login_is_throttled_after_failures(client, charlie, settings):
+    settings.ADMIN_LOGIN_MAX_FAILURES = 3
+    url = reverse("admin:login")
+    for _ in range(3):
+        resp = client.post(url, {"username": "charlie", "password": "wrong"})
+        assert "Please enter the correct username" in resp.content.decode()
+    resp = client.post(url, {"username": "charlie", "password": "password"})  # the right password, too late
+    assert "Too many failed logins" in resp.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_media_can_be_handed_to_nginx(settings, small_study, charlie, client):
+    settings.MEDIA_ACCEL_REDIRECT_PREFIX = "/protected-media/"
+    client.force_login(charlie)
+    track = small_study.forms.get().trials.first().tracks.first()
+    resp = client.get(reverse("staff-media", args=[track.audio.name]))
+    assert resp["X-Accel-Redirect"] == f"/protected-media/{track.audio.name}"
+    assert resp.content == b""
