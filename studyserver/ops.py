@@ -90,6 +90,33 @@ class RequestIdMiddleware:
         return response
 
 
+class DatabaseUnavailableMiddleware:
+    """While the database is unreachable (a restart, a failover) answer 503 with Retry-After, not
+    a 500 page: participants' pages resend their ratings, and a 503 tells them to."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.db import InterfaceError, OperationalError
+
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logging.getLogger("studyserver.ops").warning("database unavailable: %s", exception)
+        if request.content_type == "application/json" or request.path.startswith("/api/"):
+            resp: HttpResponse = JsonResponse({"ok": False, "error": "the server is busy; your answers are kept and "
+                                               "will be sent again", "code": "unavailable"}, status=503)
+        else:
+            resp = HttpResponse("<!doctype html><title>One moment</title><p>The study server is busy for a moment. "
+                                "Nothing you entered is lost: please reload this page in a few seconds.</p>",
+                                status=503)
+        resp["Retry-After"] = "5"
+        return resp
+
+
 # -- health ----------------------------------------------------------------------------------
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -142,3 +142,23 @@ def small_study(db, alice, conditions, make_clip, make_track):
                                 conditions=[conditions["video_caps"], conditions["msi"]])
     services.form_sample_trials(form=form, seed=7)
     return study
+
+
+@pytest.fixture
+def live_study(small_study):
+    """The small study, live: tracks unlock after 1 s, recruiter URL with the code."""
+    from survey import services
+
+    small_study.min_listen_s = 1.0
+    small_study.completion_redirect_url = "https://app.prolific.com/submissions/complete?cc={code}"
+    small_study.save()
+    services.study_go_live(study=small_study)
+    small_study.refresh_from_db()
+    return small_study
+
+
+@pytest.fixture
+def bot_factory(live_study):
+    from tests.bots import Bot
+
+    return lambda **q: Bot(live_study, **q)

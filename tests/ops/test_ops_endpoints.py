@@ -108,3 +108,23 @@ def test_media_can_be_handed_to_nginx(settings, small_study, charlie, client):
     resp = client.get(reverse("staff-media", args=[track.audio.name]))
     assert resp["X-Accel-Redirect"] == f"/protected-media/{track.audio.name}"
     assert resp.content == b""
+
+
+def test_a_lost_database_answers_503_with_retry_after(bot_factory, monkeypatch):
+    from django.db import OperationalError
+
+    from survey import participation
+
+    bot = bot_factory()
+    bot.to_trials()
+    cfg = bot.config()
+
+    def down(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(participation, "submit_item", down)
+    resp = bot.submit(cfg)
+    assert resp.status_code == 503 and resp["Retry-After"] == "5"
+    assert resp.json()["code"] == "unavailable"
+    monkeypatch.undo()
+    assert bot.submit(cfg).status_code == 200  # the page resends: stored once
