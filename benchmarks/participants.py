@@ -84,24 +84,41 @@ class Stats:
         self.submit_latency: list[float] = []
         self.submit_times: list[float] = []
         self.errors: list[str] = []
+        self.conflicts = 0
+        self.completed = 0
 
 
-async def participant(host, port, slug, n_trials, think, stats: Stats, rng: random.Random):
+async def patient(b: Browser, method: str, path: str, stats: Stats, *, attempts: int = 10, **kw):
+    """A request retried on connection errors and 5xx with back-off, as the page does."""
+    for attempt in range(attempts):
+        try:
+            status, headers, body = await b.request(method, path, **kw)
+        except (OSError, TimeoutError, IndexError, ValueError) as exc:
+            stats.errors.append(type(exc).__name__)
+        else:
+            if status < 500:
+                return status, headers, body
+            stats.errors.append(f"HTTP {status}")
+        await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
+    raise RuntimeError(f"{method} {path}: no answer after {attempts} attempts")
+
+
+async def participant(host, port, slug, n_trials, think, stats: Stats, rng: random.Random, *, double_submit=0.0):
     b = Browser(host, port)
     base = f"/s/{slug}/"
-    status, _, page = await b.request("GET", base)
+    status, _, page = await patient(b, "GET", base, stats)
     token = TOKEN_RE.search(page).group(1).decode()
     form = urlencode({"csrfmiddlewaretoken": token, "consent": "yes"}).encode()
     form_headers = {"Content-Type": "application/x-www-form-urlencoded", "X-CSRFToken": b.csrf()}
-    status, _, _ = await b.request("POST", base, body=form, headers=form_headers)
+    status, _, _ = await patient(b, "POST", base, stats, body=form, headers=form_headers)
     assert status == 302, status
     code_cookie = next(k for k in b.cookies if k.startswith("msp_"))
-    await b.request("GET", base + "run/")
+    await patient(b, "GET", base + "run/", stats)
     for stage in ("instructions", "practice"):
         body = urlencode({"csrfmiddlewaretoken": b.csrf(), "stage": stage}).encode()
-        await b.request("POST", base + "run/advance/", body=body, headers=form_headers)
+        await patient(b, "POST", base + "run/advance/", stats, body=body, headers=form_headers)
     for _ in range(n_trials):
-        status, _, page = await b.request("GET", base + "run/")
+        status, _, page = await patient(b, "GET", base + "run/", stats)
         m = CONFIG_RE.search(page)
         if not m:
             break
@@ -122,24 +139,29 @@ async def participant(host, port, slug, n_trials, think, stats: Stats, rng: rand
                 await asyncio.sleep(0.5 * 2 ** attempt)
                 continue
             stats.submit_latency.append(time.perf_counter() - t0)
+            if status == 409:  # a resend whose first copy was stored (and acknowledged to the double)
+                stats.conflicts += 1
+                break
             if status == 200:
                 body = json.loads(resp)
-                if body["status"] == "stored":
+                if body["status"] in ("stored", "duplicate"):
                     code = b.cookies[code_cookie].strip('"').split(":")[0]  # the signed cookie is "code:signature"
                     stats.acked[code] = stats.acked.get(code, 0) + len(cfg["tracks"])
                 stats.submit_times.append(time.perf_counter())
                 break
             stats.errors.append(f"HTTP {status}")
-            await asyncio.sleep(0.5 * 2 ** attempt)
+            await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
 
 
-async def run_phase(host, port, slug, n, trials, think, ramp, seed) -> tuple[Stats, float]:
+async def run_phase(host, port, slug, n, trials, think, ramp, seed, *, double_submit=0.0) -> tuple[Stats, float]:
     stats = Stats()
     rng = random.Random(seed)
 
     async def delayed(i):
         await asyncio.sleep(ramp * i / max(n, 1))
-        await participant(host, port, slug, trials, think, stats, random.Random(rng.random()))
+        await participant(host, port, slug, trials, think, stats, random.Random(rng.random()),
+                          double_submit=double_submit)
+        stats.completed += 1
 
     t0 = time.perf_counter()
     results = await asyncio.gather(*(delayed(i) for i in range(n)), return_exceptions=True)
