@@ -8,7 +8,7 @@ import re
 from django.conf import settings
 
 from django.core.files.storage import Storage
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
@@ -40,6 +40,14 @@ def ranged_file_response(request: HttpRequest, storage: Storage, name: str, *,
         resp = HttpResponse(content_type=content_type)
         resp["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + name
         resp["Cache-Control"] = f"private, max-age={cache_seconds}"
+        return resp
+    try:
+        storage.path(name)
+    except NotImplementedError:
+        # Object storage (S3 and friends): after the access check, send the client to a short-lived
+        # signed URL (AWS_QUERYSTRING_EXPIRE seconds); the object store serves Range itself.
+        resp = HttpResponseRedirect(storage.url(name))
+        resp["Cache-Control"] = "no-store"
         return resp
     size = storage.size(name)
     header = request.headers.get("Range", "").strip()

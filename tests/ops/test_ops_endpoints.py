@@ -128,3 +128,26 @@ def test_a_lost_database_answers_503_with_retry_after(bot_factory, monkeypatch):
     assert resp.json()["code"] == "unavailable"
     monkeypatch.undo()
     assert bot.submit(cfg).status_code == 200  # the page resends: stored once
+
+
+def test_media_in_object_storage_is_a_short_lived_signed_redirect(bot_factory, monkeypatch):
+    from django.core.files.storage import FileSystemStorage
+
+    from survey import views
+
+    class SignedStorage(FileSystemStorage):
+        def path(self, name):
+            raise NotImplementedError("remote")
+
+        def url(self, name):
+            return f"https://s3.example.org/bucket/{name}?X-Amz-Expires=300&X-Amz-Signature=abc"
+
+    monkeypatch.setattr(views, "default_storage", SignedStorage())
+    bot = bot_factory()
+    bot.to_trials()
+    resp = bot.client.get(bot.config()["tracks"][0]["audio_url"])
+    assert resp.status_code == 302 and "X-Amz-Signature" in resp["Location"]
+    assert resp["Cache-Control"] == "no-store"
+    stranger = bot_factory()
+    stranger.to_trials()
+    assert stranger.client.get(bot.config()["tracks"][0]["audio_url"]).status_code == 404
