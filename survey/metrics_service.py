@@ -487,6 +487,9 @@ def audio_metrics_run(
     run_settings: dict[str, Any] = {"metrics": chosen, "reference": reference, "seed": seed}
 
     def result(**kw: Any) -> None:
+        if not np.isfinite(kw["value"]):
+            skipped.append(f"{kw['metric']} {kw['condition'].name}: not finite, not stored")
+            return
         results.append(MetricResult(run=run, study=study, kind=MetricResult.Kind.AUDIO, software=software, **kw))
 
     if embedder is not None:
@@ -607,7 +610,8 @@ def audio_metrics_run(
         with transaction.atomic():
             stored = len(MetricResult.objects.bulk_create(results, batch_size=500))
     table = pd.DataFrame(list(rows.values())).reindex(columns=TABLE3_COLUMNS)
-    table = table.dropna(axis=1, how="all").reset_index(drop=True)
+    table = table.dropna(axis=1, how="all")
+    table = table[table.drop(columns="condition").notna().any(axis=1)].reset_index(drop=True)  # e.g. the reference
     return AudioMetricsRun(run=run, table=table,
                            per_track=pd.DataFrame(per_track, columns=["track", "clip", "condition", "metric", "value", "n"]),
                            skipped=skipped, settings=run_settings, stored=stored)
