@@ -8,11 +8,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from generation import media, services
-from generation.models import Caption, Clip, Condition, Track
+from generation import jobs, media, services
+from generation.models import Caption, Clip, Condition, GenerationItem, GenerationJob, Track
 
 
 def _upload_to_temp(upload) -> Path:
@@ -211,3 +214,106 @@ class TrackAdmin(admin.ModelAdmin):
             self.message_user(request, f"The track was not imported: {_message(exc)}", messages.ERROR)
             from django.http import HttpResponseRedirect
             return HttpResponseRedirect(request.path)
+
+
+# --- generation jobs --------------------------------------------------------------------------
+
+
+def _progress_bar(job: GenerationJob, total: int, finished: int, failed: int) -> str:
+    text = f"{finished}/{total}" + (f", {failed} failed" if failed else "")
+    return format_html(
+        '<progress class="genjob-progress" max="{}" value="{}" data-url="{}" data-status="{}" '
+        'style="width:12em"></progress> <span class="genjob-progress-text">{}</span>',
+        total or 1, finished if total else 1, reverse("generation-job-progress", args=[job.pk]), job.status, text,
+    )
+
+
+class FailedItemInline(admin.TabularInline):
+    model = GenerationItem
+    verbose_name_plural = "failed items"
+    fields = ["clip", "condition", "error", "reclaims", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=GenerationItem.Status.FAILED).select_related(
+            "clip", "condition")
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "label", "generator", "model_id", "status", "progress", "created_by", "created_at"]
+    list_filter = ["status", "generator"]
+    search_fields = ["label", "model_id"]
+    inlines = [FailedItemInline]
+    readonly_fields = ["label", "generator", "model_id", "parameters", "batch_size", "seed", "loudness_target_lufs",
+                       "status", "progress", "error", "created_by", "created_at", "started_at", "finished_at"]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by").annotate(
+            n_total=Count("items"),
+            n_finished=Count("items", filter=Q(items__status__in=[GenerationItem.Status.DONE,
+                                                                  GenerationItem.Status.FAILED])),
+            n_failed=Count("items", filter=Q(items__status=GenerationItem.Status.FAILED)),
+        )
+
+    def has_add_permission(self, request):
+        return False  # jobs start from the "Generate tracks" actions and `manage.py generate_tracks`
+
+    @admin.display(description="progress")
+    def progress(self, obj: GenerationJob) -> str:
+        return _progress_bar(obj, obj.n_total, obj.n_finished, obj.n_failed)
+
+
+class GenerateTracksForm(forms.Form):
+    conditions = forms.ModelMultipleChoiceField(
+        queryset=Condition.objects.all(), widget=forms.CheckboxSelectMultiple,
+        help_text="A track is made from each condition's caption of each clip.")
+    generator = forms.ChoiceField(choices=GenerationJob.Generator.choices, initial=GenerationJob.Generator.MUSICGEN)
+    model = forms.CharField(required=False, max_length=200, initial="facebook/musicgen-small",
+                            help_text="MusicGen: an id in the workers' Hugging Face cache or $MUSISCENE_MODEL_DIR, "
+                                      "or a folder on the workers. Ignored for sketch.")
+    duration_s = forms.FloatField(initial=jobs.MUSICGEN_DEFAULTS["duration_s"], min_value=0.1,
+                                  label="duration (s)")
+    batch_size = forms.IntegerField(initial=jobs.DEFAULT_BATCH_SIZE, min_value=1, help_text="Tracks per model call.")
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=jobs.MAX_SEED)
+    top_k = forms.IntegerField(initial=jobs.MUSICGEN_DEFAULTS["top_k"], min_value=0)
+    temperature = forms.FloatField(initial=jobs.MUSICGEN_DEFAULTS["temperature"])
+    guidance_scale = forms.FloatField(initial=jobs.MUSICGEN_DEFAULTS["guidance_scale"])
+    loudness_target_lufs = forms.FloatField(initial=settings.DEFAULT_LOUDNESS_LUFS, label="loudness target (LUFS)",
+                                            help_text="Use the study's target.")
+
+
+@admin.action(description="Generate tracks for the selected clips")
+def generate_tracks(modeladmin, request, queryset):
+    """Ask for conditions and parameters, then start a generation job for the missing tracks."""
+    form = GenerateTracksForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        data = form.cleaned_data
+        parameters = {"duration_s": data["duration_s"], "batch_size": data["batch_size"]}
+        if data["generator"] == GenerationJob.Generator.MUSICGEN:
+            parameters.update(top_k=data["top_k"], temperature=data["temperature"],
+                              guidance_scale=data["guidance_scale"])
+        try:
+            job = jobs.job_create_for(
+                clips=queryset.order_by("key"), conditions=data["conditions"], generator=data["generator"],
+                model=data["model"], parameters=parameters, seed=data["seed"], user=request.user,
+                loudness_target_lufs=data["loudness_target_lufs"], label=f"{queryset.count()} clips (admin)",
+            )
+            jobs.job_start(job=job)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            modeladmin.message_user(request, f"Started {job}: {job.items.count()} tracks to make.")
+            return HttpResponseRedirect(reverse("admin:generation_generationjob_change", args=[job.pk]))
+    return TemplateResponse(request, "admin/generation/clip/generate_tracks.html", {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Generate tracks", "form": form, "clips": queryset.order_by("key"),
+        "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    })
+
+
+ClipAdmin.actions = [*(ClipAdmin.actions or ()), generate_tracks]

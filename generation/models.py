@@ -75,6 +75,8 @@ class CaptionKind(models.TextChoices):
     MUSIC = "music", "Music caption"
     FUSION = "fusion", "Fusion caption"
     MSI = "msi", "Music scene imagination (MSI)"
+    MSI_PREDICTED = "msi_pred", "MSI predicted by a trained MusiScene"
+    HUMAN_MSI = "human_msi", "MSI written by a person (annotation)"
     OTHER = "other", "Other"
 
 
@@ -167,3 +169,92 @@ class Track(models.Model):
 
     def __str__(self) -> str:
         return f"{self.clip.key} / {self.condition.name} ({self.generator})"
+
+
+class GenerationJob(models.Model):
+    """A batch of tracks to make: (clip, condition) cells, one generator, one model, one seed.
+
+    The work is in its :class:`GenerationItem` rows; progress is counted from them.
+    """
+
+    class Generator(models.TextChoices):
+        MUSICGEN = "musicgen", "MusicGen"
+        SKETCH = "sketch", "Sketch (procedural, for pilots)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    label = models.CharField(max_length=200, blank=True, help_text="What it was made for, e.g. 'study pilot'.")
+    generator = models.CharField(max_length=16, choices=Generator.choices)
+    model_id = models.CharField(max_length=200, help_text="Model id or path (sketch: the sketch version).")
+    parameters = models.JSONField(default=dict, blank=True,
+                                  help_text="Generation parameters recorded on each track (duration_s, top_k ...).")
+    batch_size = models.PositiveIntegerField(default=8, help_text="Tracks per model call on a worker.")
+    seed = models.BigIntegerField(default=0)
+    loudness_target_lufs = models.FloatField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True, help_text="Why the whole job failed (e.g. the model is missing).")
+    watch_token = models.CharField(max_length=40, blank=True, editable=False,
+                                   help_text="The live watchdog chain of this job (stale claims are reclaimed by it).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="generation_jobs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(batch_size__gte=1), name="generationjob_batch_size_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.pk}: {self.generator} {self.model_id}" + (f" ({self.label})" if self.label else "")
+
+
+class GenerationItem(models.Model):
+    """One cell of a job: the track of ``clip`` under ``condition``.
+
+    pending -> claimed (a worker generates it) -> generated (audio waits in ``audio``) ->
+    ingesting -> done (``track`` set), or failed (``error`` says why). A claim is one atomic
+    ``UPDATE ... WHERE status=...``; a claim whose heartbeat stops is reclaimed after a timeout.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Generating"
+        GENERATED = "generated", "Generated, waiting for ingest"
+        INGESTING = "ingesting", "Ingesting"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="items")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
+    condition = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    claim_token = models.CharField(max_length=64, blank=True, help_text="Who holds the claim (a task id).")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the claim holder.")
+    reclaims = models.PositiveIntegerField(default=0, help_text="Claims taken back from a lost or stuck worker.")
+    caption = models.ForeignKey(Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    prompt = models.TextField(blank=True, help_text="The caption text the audio was generated from.")
+    audio = models.BinaryField(null=True, blank=True, editable=False,
+                               help_text="Generated float32 samples waiting for ingest; cleared after.")
+    sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    model_revision = models.CharField(max_length=80, blank=True)
+    error = models.TextField(blank=True)
+    track = models.ForeignKey(Track, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "clip", "condition"], name="generationitem_unique_cell"),
+        ]
+        indexes = [models.Index(fields=["job", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.clip.key} / {self.condition.name} ({self.status})"

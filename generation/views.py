@@ -19,3 +19,17 @@ def staff_media(request: HttpRequest, path: str) -> HttpResponse:
     ):
         raise Http404("no such media file")
     return ranged_file_response(request, default_storage, path)
+
+
+@staff_member_required
+def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """A generation job's progress as JSON, polled by the admin's progress bars."""
+    from django.http import JsonResponse
+
+    from generation import jobs
+    from generation.models import GenerationJob
+
+    job = GenerationJob.objects.filter(pk=pk).first()
+    if job is None:
+        raise Http404("no such generation job")
+    return JsonResponse(jobs.job_progress(job=job))
