@@ -89,13 +89,41 @@ class Study(models.Model):
         return self.status != self.Status.DRAFT
 
 
+DEFAULT_TAG_VOCABULARY = {
+    "mood": ["calm", "happy", "sad", "tense", "romantic", "epic", "playful", "dark"],
+    "setting": ["city", "nature", "sea", "home", "party", "sport", "travel", "film scene"],
+    "time of day": ["morning", "day", "evening", "night"],
+    "pace": ["slow", "moderate", "fast"],
+}
+
+
+def default_tag_vocabulary() -> dict[str, list[str]]:
+    return {k: list(v) for k, v in DEFAULT_TAG_VOCABULARY.items()}
+
+
 class Form(models.Model):
-    """One questionnaire of a study: N videos sampled from a clip pool x a set of conditions."""
+    """One questionnaire of a study: N videos sampled from a clip pool x a set of conditions
+    (a rating form), or N clips from the pool to describe (an annotation form)."""
+
+    class Kind(models.TextChoices):
+        RATING = "rating", "Rating (blind tracks, 0-100)"
+        ANNOTATION = "annotation", "Annotation (describe the scene the music evokes)"
+
+    class AnnotationMedia(models.TextChoices):
+        AUDIO = "audio", "Audio only"
+        VIDEO = "video", "The clip's own video (muted) with its music"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="forms")
     name = models.CharField(max_length=80)
-    conditions = models.ManyToManyField(Condition, related_name="forms")
-    n_videos = models.PositiveIntegerField(default=15)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.RATING)
+    conditions = models.ManyToManyField(Condition, related_name="forms", blank=True)
+    n_videos = models.PositiveIntegerField(default=15, help_text="Videos per participant (annotation: clips each "
+                                           "annotator describes).")
+    annotation_media = models.CharField(max_length=8, choices=AnnotationMedia.choices, default=AnnotationMedia.AUDIO)
+    annotators_per_clip = models.PositiveIntegerField(default=3, help_text="Annotation: descriptions wanted per clip.")
+    min_description_chars = models.PositiveIntegerField(default=30, help_text="Annotation: shortest description.")
+    tag_vocabulary = models.JSONField(default=default_tag_vocabulary, blank=True,
+                                      help_text='Annotation: optional tags, {"mood": ["calm", ...], ...}.')
     clip_pool = models.ManyToManyField(Clip, related_name="+", blank=True,
                                        help_text="Clips to sample from; empty = every clip.")
     seed = models.BigIntegerField(null=True, blank=True, help_text="Seed of the last sampling (stored).")
@@ -231,6 +259,7 @@ class TrialResponse(models.Model):
     class Kind(models.TextChoices):
         TRIAL = "trial", "Trial"
         ATTENTION = "attention", "Attention check"
+        ANNOTATION = "annotation", "Annotation"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="responses")
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="responses")
@@ -330,3 +359,38 @@ class MetricResult(models.Model):
     def __str__(self) -> str:
         where = self.condition.name if self.condition_id else self.candidate
         return f"{self.metric} [{self.variant}] {where} = {self.value:.4g} (n={self.n} {self.n_unit})"
+
+
+class Annotation(models.Model):
+    """What an annotator wrote about the scene a clip's music evokes."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="annotations")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="annotations")
+    text = models.TextField()
+    tags = models.JSONField(default=dict, blank=True, help_text="Chosen tags per category.")
+    listening_s = models.FloatField(default=0.0)
+    duration_s = models.FloatField(null=True, blank=True)
+    submission_id = models.UUIDField()
+    caption = models.OneToOneField("generation.Caption", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="annotation")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["trial", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "trial"], name="annotation_one_per_participant_trial"),
+            models.CheckConstraint(condition=~Q(text=""), name="annotation_text_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trial.clip.key}: {self.text[:60]}"
+
+
+class Assignment(models.Model):
+    """An annotation slot: this participant was given this trial (clip) to describe."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments")
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="assignments")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "trial"], name="assignment_unique")]

@@ -24,6 +24,8 @@ from django.utils import timezone
 
 from generation.models import Track
 from survey.models import (
+    Annotation,
+    Assignment,
     Form,
     PageVisit,
     Participant,
@@ -83,7 +85,24 @@ def _pick_form(study: Study) -> Form:
     return forms[0]
 
 
+def _annotation_sequence(form: Form, rng: random.Random) -> list[int]:
+    """The ``n_videos`` clips with the fewest descriptions given or under way (completed and
+    active annotators), ties broken at random: each clip moves toward its target together."""
+    load = dict(
+        Trial.objects.filter(form=form).annotate(n=Count("assignments", filter=Q(
+            assignments__participant__status__in=[Participant.Status.ACTIVE, Participant.Status.COMPLETED])))
+        .values_list("id", "n")
+    )
+    ids = list(load)
+    rng.shuffle(ids)
+    ids.sort(key=lambda t: load[t])
+    return ids[: form.n_videos]
+
+
 def _sequence(form: Form, study: Study, rng: random.Random) -> tuple[list[int], dict[str, list[int]], list[int]]:
+    if form.kind == Form.Kind.ANNOTATION:
+        order = _annotation_sequence(form, rng)
+        return order, {str(t): [] for t in order}, []
     trials = list(form.trials.prefetch_related("trial_tracks"))
     rng.shuffle(trials)
     order = [t.id for t in trials]
@@ -146,6 +165,8 @@ def participant_start(*, study: Study, prolific_pid: str = "", external_study_id
                 consented_at=timezone.now(), trial_order=order, label_order=labels, practice_tracks=practice,
                 stage=Participant.Stage.INSTRUCTIONS,
             )
+            if form.kind == Form.Kind.ANNOTATION:
+                Assignment.objects.bulk_create([Assignment(participant=participant, trial_id=t) for t in order])
     except IntegrityError:
         if prolific_pid:  # the same PID started twice at once: the first one stands
             return Participant.objects.get(study=study, prolific_pid=prolific_pid), False
@@ -190,8 +211,9 @@ def participant_touch(*, participant: Participant, page: str, sequence_index: in
 def participant_advance(*, participant: Participant, from_stage: str) -> Participant:
     """Move past an informational stage. Idempotent: a stale or repeated request changes nothing."""
     study = participant.study
+    annotating = participant.form is not None and participant.form.kind == Form.Kind.ANNOTATION
     nxt = {
-        Participant.Stage.INSTRUCTIONS: Participant.Stage.PRACTICE,
+        Participant.Stage.INSTRUCTIONS: Participant.Stage.TRIALS if annotating else Participant.Stage.PRACTICE,
         Participant.Stage.PRACTICE: Participant.Stage.HEADPHONE if study.headphone_check else Participant.Stage.TRIALS,
     }.get(from_stage)
     if nxt is None:
@@ -221,7 +243,9 @@ def participant_item(*, participant: Participant, index: int) -> Item:
     if not 0 <= index < len(participant.trial_order):
         raise ParticipationError("no such item", status=404, code="no_item")
     raw = participant.trial_order[index]
-    trial = Trial.objects.select_related("clip").get(pk=abs(raw))
+    trial = Trial.objects.select_related("clip", "form").get(pk=abs(raw))
+    if trial.form.kind == Form.Kind.ANNOTATION:
+        return Item(index, TrialResponse.Kind.ANNOTATION, trial, [])
     track_ids = participant.label_order[str(abs(raw))]
     by_id = Track.objects.in_bulk(track_ids)
     tracks = [by_id[i] for i in track_ids]
@@ -263,6 +287,8 @@ def media_for_token(*, participant: Participant, token: str):
             track_ids = track_ids[:1]
         if hmac.compare_digest(token, media_token(participant, "item", index, "video")):
             return Trial.objects.select_related("clip").get(pk=abs(raw)).clip.video
+        if hmac.compare_digest(token, media_token(participant, "item", index, "music")):
+            return Trial.objects.select_related("clip").get(pk=abs(raw)).clip.original_audio
         for i, track_id in enumerate(track_ids):
             if hmac.compare_digest(token, media_token(participant, "item", index, LABELS[i])):
                 return Track.objects.get(pk=track_id).audio
@@ -450,15 +476,20 @@ def expected_ratings(participant: Participant) -> int:
     return sum(len(participant.label_order[str(t)]) for t in participant.trial_order if t > 0)
 
 
+def _all_answers_stored(participant: Participant) -> bool:
+    if participant.form is not None and participant.form.kind == Form.Kind.ANNOTATION:
+        return Annotation.objects.filter(participant=participant).count() == len(participant.trial_order)
+    return Rating.objects.filter(participant=participant).count() == expected_ratings(participant)
+
+
 def participant_complete(*, participant: Participant, answers: dict[str, str]) -> Participant:
     """Store the questionnaire and complete, only once every rating is confirmed stored."""
     if participant.status == Participant.Status.COMPLETED:
         return participant
     if participant.stage != Participant.Stage.QUESTIONNAIRE:
         raise ParticipationError("not at the questionnaire", status=409, code="bad_stage")
-    stored = Rating.objects.filter(participant=participant).count()
-    if stored != expected_ratings(participant):
-        raise ParticipationError("some ratings are not stored yet; please go back", status=409, code="incomplete")
+    if not _all_answers_stored(participant):
+        raise ParticipationError("some answers are not stored yet; please go back", status=409, code="incomplete")
     clean = {k: str(answers.get(k, ""))[:2000] for k in QUESTIONNAIRE_FIELDS}
     Participant.objects.filter(pk=participant.pk, status=Participant.Status.ACTIVE).update(
         answers=clean, status=Participant.Status.COMPLETED, stage=Participant.Stage.DONE,
@@ -474,3 +505,102 @@ def redirect_url(*, study: Study, code: str) -> str:
     if not url:
         return ""
     return url.replace("{code}", code)
+
+
+# -- annotation -------------------------------------------------------------------------------
+
+MAX_DESCRIPTION_CHARS = 4000
+
+
+def required_listen_clip_s(*, study: Study, trial: Trial) -> float:
+    if study.min_listen_s is not None:
+        return min(study.min_listen_s, trial.clip.duration_s)
+    return trial.clip.duration_s
+
+
+def _clean_tags(raw: Any, vocabulary: dict[str, list[str]]) -> dict[str, list[str]]:
+    if raw in (None, {}, []):
+        return {}
+    if not isinstance(raw, dict):
+        raise ParticipationError("tags must be an object of category: [tags]")
+    out: dict[str, list[str]] = {}
+    for category, tags in raw.items():
+        if category not in vocabulary:
+            raise ParticipationError(f"unknown tag category {str(category)[:40]!r}")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ParticipationError(f"the tags of {category!r} must be a list of words")
+        unknown = [t for t in tags if t not in vocabulary[category]]
+        if unknown:
+            raise ParticipationError(f"unknown tag {unknown[0][:40]!r} in {category!r}")
+        if tags:
+            out[category] = sorted(set(tags))
+    return out
+
+
+def submit_annotation(*, participant: Participant, index: int, submission_id: str, text: Any, tags: Any = None,
+                      listening_s: Any = 0, events: list[Any] | None = None) -> dict[str, Any]:
+    """Store a description of item ``index`` exactly once, with a caption of kind ``human_msi``
+    whose provenance is the annotator's code and timing."""
+    from generation.models import Caption, CaptionKind
+
+    try:
+        sub_id = uuid.UUID(str(submission_id))
+    except ValueError:
+        raise ParticipationError("submission_id must be a UUID") from None
+    previous = TrialResponse.objects.filter(participant=participant, submission_id=sub_id).first()
+    if previous is not None:
+        return {"status": "duplicate", "index": previous.sequence_index}
+    study = participant.study
+    if study.status != Study.Status.LIVE:
+        raise ParticipationError("this study has closed", status=410, code="closed")
+    if participant.status not in (Participant.Status.ACTIVE, Participant.Status.ABANDONED):
+        raise ParticipationError("this session has ended", status=409, code="ended")
+    if participant.stage != Participant.Stage.TRIALS:
+        raise ParticipationError("not at the clips", status=409, code="bad_stage")
+    if index != participant.progress:
+        raise ParticipationError(
+            "this description was saved already" if index < participant.progress else "clips must be done in order",
+            status=409, code="stale" if index < participant.progress else "out_of_order")
+    item = participant_item(participant=participant, index=index)
+    if item.kind != TrialResponse.Kind.ANNOTATION:
+        raise ParticipationError("this item is not a description", code="kind")
+    form = item.trial.form
+    if not isinstance(text, str):
+        raise ParticipationError("the description must be text")
+    text = " ".join(text.split())
+    if len(text) < form.min_description_chars:
+        raise ParticipationError(f"please write at least {form.min_description_chars} characters", code="too_short")
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        raise ParticipationError(f"please keep it under {MAX_DESCRIPTION_CHARS} characters", code="too_long")
+    heard = _number(listening_s, "the listening time")
+    if heard < 0:
+        raise ParticipationError("listening time cannot be negative")
+    if heard + LISTEN_TOLERANCE_S < required_listen_clip_s(study=study, trial=item.trial):
+        raise ParticipationError("please listen to the music first", code="not_heard")
+    chosen = _clean_tags(tags, form.tag_vocabulary or {})
+    now = timezone.now()
+    duration = (now - participant.item_started_at).total_seconds() if (
+        participant.item_started_at and participant.item_started_index == index) else None
+    if study.min_trial_s and (duration is None or duration + 0.05 < study.min_trial_s):
+        raise ParticipationError(f"please spend at least {study.min_trial_s:g} seconds on each clip", code="too_fast")
+    with transaction.atomic():
+        moved = Participant.objects.filter(pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS).update(
+            progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
+        if not moved:
+            raise ParticipationError("this description was saved already", status=409, code="stale")
+        TrialResponse.objects.create(
+            participant=participant, trial=item.trial, kind=TrialResponse.Kind.ANNOTATION, sequence_index=index,
+            submission_id=sub_id, shown_at=participant.item_started_at if participant.item_started_index == index
+            else None, duration_s=duration, listening={"music": heard},
+            events=(events if isinstance(events, list) else [])[:MAX_EVENTS])
+        caption = Caption.objects.create(
+            clip=item.trial.clip, kind=CaptionKind.HUMAN_MSI, text=text,
+            author_note=f"annotator {participant.code[:8]} ({study.slug}/{form.name})",
+            parameters={"participant": participant.code, "study": study.slug, "form": form.name, "tags": chosen,
+                        "listening_s": heard, "duration_s": duration, "written_at": now.isoformat()})
+        Annotation.objects.create(participant=participant, trial=item.trial, text=text, tags=chosen,
+                                  listening_s=heard, duration_s=duration, submission_id=sub_id, caption=caption)
+        if index + 1 >= len(participant.trial_order):
+            Participant.objects.filter(pk=participant.pk).update(stage=Participant.Stage.QUESTIONNAIRE)
+    participant.progress = index + 1
+    return {"status": "stored", "index": index}

@@ -32,12 +32,15 @@ def _ensure_unlocked(study: Study) -> None:
         raise ValidationError(f"study {study.slug!r} is {study.status}: its design is locked")
 
 
-def form_create(*, study: Study, name: str, n_videos: int, conditions: list[Condition],
-                clip_pool: list[Clip] | None = None) -> Form:
+def form_create(*, study: Study, name: str, n_videos: int, conditions: list[Condition] | None = None,
+                clip_pool: list[Clip] | None = None, kind: str = Form.Kind.RATING, **annotation) -> Form:
+    """A rating form (``conditions`` required) or an annotation form (``kind="annotation"``, with
+    ``annotation_media``, ``annotators_per_clip``, ``min_description_chars``, ``tag_vocabulary``)."""
     _ensure_unlocked(study)
-    if not conditions:
+    conditions = conditions or []
+    if kind == Form.Kind.RATING and not conditions:
         raise ValidationError("a form needs at least one condition")
-    form = Form.objects.create(study=study, name=name, n_videos=n_videos)
+    form = Form.objects.create(study=study, name=name, n_videos=n_videos, kind=kind, **annotation)
     form.conditions.set(conditions)
     if clip_pool:
         form.clip_pool.set(clip_pool)
@@ -51,6 +54,14 @@ def form_sample_trials(*, form: Form, seed: int | None = None) -> list[Trial]:
     form = Form.objects.select_for_update().select_related("study").get(pk=form.pk)
     _ensure_unlocked(form.study)
     pool = list(form.clip_pool.order_by("key")) or list(Clip.objects.order_by("key"))
+    if form.kind == Form.Kind.ANNOTATION:
+        # Every clip of the pool is a trial; each annotator is given n_videos of them at start.
+        form.trials.all().delete()
+        trials = Trial.objects.bulk_create([Trial(form=form, clip=clip, position=i) for i, clip in enumerate(pool)])
+        form.seed = seed if seed is not None else 0
+        form.sampled_at = timezone.now()
+        form.save(update_fields=["seed", "sampled_at"])
+        return trials
     if len(pool) < form.n_videos:
         raise ValidationError(
             f"form {form.name!r} wants {form.n_videos} videos but its pool has {len(pool)} clips"
@@ -75,6 +86,8 @@ def form_bind_tracks(*, form: Form) -> int:
     """Bind the newest track of each (trial clip, condition); returns how many are still missing."""
     _ensure_unlocked(form.study)
     missing = 0
+    if form.kind == Form.Kind.ANNOTATION:
+        return 0
     conditions = list(form.conditions.all())
     for trial in form.trials.select_related("clip"):
         for condition in conditions:
@@ -131,6 +144,9 @@ def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
         problems.append(Problem(study.slug, "the study has no forms"))
     checked: set[int] = set()
     for form in forms:
+        if form.kind == Form.Kind.ANNOTATION:
+            problems.extend(_validate_annotation_form(form, decode=decode))
+            continue
         conditions = list(form.conditions.all())
         if not conditions:
             problems.append(Problem(form.name, "the form has no conditions"))
@@ -153,6 +169,22 @@ def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
                 checked.add(track.id)
                 for label, field in (("audio", track.audio), ("video", track.video)):
                     problems.extend(_check_file(where, label, field, decode=decode))
+    return problems
+
+
+def _validate_annotation_form(form: Form, *, decode: bool) -> list[Problem]:
+    problems: list[Problem] = []
+    trials = list(form.trials.select_related("clip"))
+    if len(trials) < form.n_videos:
+        problems.append(Problem(form.name, f"{len(trials)} clips in the pool, each annotator needs {form.n_videos}"))
+    if not isinstance(form.tag_vocabulary, dict) or not all(
+            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in form.tag_vocabulary.values()):
+        problems.append(Problem(form.name, 'the tag vocabulary must look like {"mood": ["calm", "sad"]}'))
+    for trial in trials:
+        where = f"{form.name} / {trial.clip.key}"
+        problems.extend(_check_file(where, "music (the clip's original audio)", trial.clip.original_audio, decode=decode))
+        if form.annotation_media == Form.AnnotationMedia.VIDEO:
+            problems.extend(_check_file(where, "video", trial.clip.video, decode=decode))
     return problems
 
 

@@ -131,6 +131,9 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "survey/headphone.html", ctx)
     if stage == Participant.Stage.TRIALS:
         item = P.participant_item(participant=participant, index=participant.progress)
+        if item.kind == "annotation":
+            return render(request, "survey/annotation.html",
+                          {**ctx, "config": _annotation_config(study, participant, item)})
         return render(request, "survey/trial.html", {**ctx, "config": _item_config(study, participant, item)})
     return render(request, "survey/questionnaire.html", ctx)
 
@@ -160,6 +163,21 @@ def _item_config(study: Study, participant: Participant, item: P.Item) -> dict:
                     "required_s": 0 if item.kind == "attention" else P.required_listen_s(study=study, track=track)}
                    for label, track in zip(item.labels, item.tracks, strict=True)],
         "elapsed_s": 0,
+    }
+
+
+def _annotation_config(study: Study, participant: Participant, item: P.Item) -> dict:
+    form = item.trial.form
+    music = _media_url(study.slug, P.media_token(participant, "item", item.index, "music"))
+    return {
+        **_base_config(study, participant), "mode": "annotation", "index": item.index,
+        "total": len(participant.trial_order), "media": form.annotation_media,
+        # The clip's muted video is the player's clock even for audio-only forms (hidden there).
+        "video_url": _media_url(study.slug, P.media_token(participant, "item", item.index, "video")),
+        "tracks": [{"label": "A", "audio_url": music,
+                    "required_s": P.required_listen_clip_s(study=study, trial=item.trial)}],
+        "min_chars": form.min_description_chars, "max_chars": P.MAX_DESCRIPTION_CHARS,
+        "vocabulary": form.tag_vocabulary or {},
     }
 
 
@@ -199,8 +217,15 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
     if not isinstance(index, int) or isinstance(index, bool):
         return JsonResponse({"ok": False, "error": "index must be an integer", "code": "invalid"}, status=400)
     try:
-        result = P.submit_item(participant=participant, index=index, submission_id=payload.get("submission_id", ""),
-                               ratings=payload.get("ratings"), events=payload.get("events"))
+        if "text" in payload:
+            result = P.submit_annotation(participant=participant, index=index,
+                                         submission_id=payload.get("submission_id", ""), text=payload.get("text"),
+                                         tags=payload.get("tags"), listening_s=payload.get("listening_s", 0),
+                                         events=payload.get("events"))
+        else:
+            result = P.submit_item(participant=participant, index=index,
+                                   submission_id=payload.get("submission_id", ""), ratings=payload.get("ratings"),
+                                   events=payload.get("events"))
     except P.ParticipationError as exc:
         return _json_error(exc)
     return JsonResponse({"ok": True, **result, "next_url": reverse("study-run", args=[slug])})

@@ -61,7 +61,8 @@ def _listen_and_rate(page, values: dict[str, int]):
 def test_a_participant_completes_the_form_in_chromium(browser, live_server, study, conditions):
     from survey.models import Participant, Rating
 
-    ctx = browser.new_context(viewport={"width": 390, "height": 844})  # a phone-sized screen
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)  # a phone-sized screen;
+    # bypass_csp lets the test evaluate JavaScript; test_the_pages_pass_their_csp checks the policy itself
     page = ctx.new_page()
     requests, statuses = [], []
     page.on("request", lambda r: requests.append(r.url))
@@ -118,7 +119,7 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
 def test_the_page_resends_a_submit_when_the_server_cannot_be_reached(browser, live_server, study):
     from survey.models import Rating
 
-    ctx = browser.new_context()
+    ctx = browser.new_context(bypass_csp=True)
     page = ctx.new_page()
     page.goto(f"{live_server.url}/s/{study.slug}/")
     page.get_by_role("button", name="I agree, start").click()
@@ -142,4 +143,57 @@ def test_the_page_resends_a_submit_when_the_server_cannot_be_reached(browser, li
     page.wait_for_selector("text=Video 2 of 2", timeout=20000)
     assert failures["n"] == 2
     assert sorted(Rating.objects.values_list("value", flat=True)) == [50, 90]
+    ctx.close()
+
+
+def test_an_annotator_writes_refreshes_and_resumes(browser, live_server, transactional_db, make_clip):
+    from survey import services
+    from survey.models import Annotation, Form, Study
+
+    for i in range(3):
+        make_clip(f"music-{i}", captions=False)
+    study = Study.objects.create(title="Describe", slug="describe", min_listen_s=0.6)
+    form = services.form_create(study=study, name="a", n_videos=2, kind=Form.Kind.ANNOTATION, min_description_chars=20)
+    services.form_sample_trials(form=form)
+    services.study_go_live(study=study)
+
+    page = browser.new_context(bypass_csp=True).new_page()
+    page.goto(f"{live_server.url}/s/describe/")
+    page.get_by_role("button", name="I agree, start").click()
+    page.get_by_role("button", name="Start", exact=True).click()  # annotation forms have no practice trial
+    page.wait_for_selector("text=Clip 1 of 2")
+    assert page.locator("#description").is_disabled()
+    page.get_by_role("button", name="Play the music").click()
+    page.wait_for_function("document.querySelector('#description').disabled === false", timeout=15000)
+    page.fill("#description", "A beach at dusk, friends walking slowly along the water.")
+    page.get_by_label("calm").check()
+    page.reload()  # the draft survives a refresh
+    page.wait_for_selector("text=Clip 1 of 2")
+    assert page.locator("#description").input_value().startswith("A beach at dusk")
+    assert page.get_by_label("calm").is_checked()
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_selector("text=Clip 2 of 2")
+    page.get_by_role("button", name="Play the music").click()
+    page.wait_for_function("document.querySelector('#description').disabled === false", timeout=15000)
+    page.fill("#description", "short")
+    assert page.get_by_role("button", name="Save and continue").is_disabled()
+    page.fill("#description", "A rainy city street at night seen from a bus window.")
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_selector("text=Almost done")
+    texts = sorted(Annotation.objects.values_list("text", flat=True))
+    assert texts[0].startswith("A beach at dusk") and texts[1].startswith("A rainy city")
+    assert Annotation.objects.get(text__startswith="A beach").tags == {"mood": ["calm"]}
+
+
+def test_the_pages_pass_their_content_security_policy(browser, live_server, study):
+    ctx = browser.new_context()  # the policy enforced
+    page = ctx.new_page()
+    violations = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
+    page.goto(f"{live_server.url}/s/{study.slug}/")
+    page.get_by_role("button", name="I agree, start").click()
+    page.get_by_role("button", name="Start the practice video").click()
+    page.locator("button[data-audio]").nth(0).click()
+    page.locator("#rA:enabled").wait_for(timeout=15000)  # our scripts ran: the player unlocked the slider
+    assert violations == []
     ctx.close()

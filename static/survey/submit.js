@@ -1,0 +1,65 @@
+/* Shared by the trial and annotation pages: a draft kept in localStorage and a submit that is
+ * resent, with the same id, until the server has stored it. */
+(function (global) {
+  "use strict";
+
+  function newId() {
+    if (global.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = new Uint8Array(16);
+    (global.crypto || global.msCrypto).getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function csrf() {
+    var m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  function post(url, body, type) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": type, "X-CSRFToken": csrf() }, body: body
+    });
+  }
+
+  /** A draft of this page's answers, kept across reloads: {sid, openedAt, ...}. */
+  function Draft(key) {
+    this.key = key;
+    var saved = {};
+    try { saved = JSON.parse(localStorage.getItem(key) || "{}") || {}; } catch (e) { saved = {}; }
+    this.data = saved;
+    if (!saved.sid) saved.sid = newId();
+    if (!saved.openedAt) saved.openedAt = Date.now();
+  }
+  Draft.prototype.save = function () {
+    try { localStorage.setItem(this.key, JSON.stringify(this.data)); } catch (e) { /* private mode */ }
+  };
+  Draft.prototype.clear = function () {
+    try { localStorage.removeItem(this.key); } catch (e) { /* ignore */ }
+  };
+
+  /** POST ``payload`` until the server stores it (200) or already has it (409); 4xx errors are
+   * shown and stop; 5xx, 429 and network errors are retried with back-off. */
+  function sendUntilStored(url, payload, ui) {
+    var delay = 1000;
+    function attempt() {
+      ui.status(ui.texts.saving);
+      post(url, JSON.stringify(payload), "application/json").then(function (resp) {
+        return resp.json().catch(function () { return {}; }).then(function (data) {
+          if (resp.ok || resp.status === 409) return ui.done(data.next_url);
+          if (resp.status >= 500 || resp.status === 429) throw new Error("server " + resp.status);
+          ui.failed(data.error || ("Error " + resp.status));
+        });
+      }).catch(function () {
+        ui.status(ui.texts.offline);
+        setTimeout(attempt, delay);
+        delay = Math.min(delay * 2, 30000);
+      });
+    }
+    attempt();
+  }
+
+  global.MusiSceneSubmit = { newId: newId, csrf: csrf, post: post, Draft: Draft, sendUntilStored: sendUntilStored };
+})(window);
