@@ -92,6 +92,7 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=2.0)
     parser.add_argument("--fault-after", type=float, default=4.0, help="seconds into each phase")
     parser.add_argument("--skip-postgres", action="store_true", help="do not restart PostgreSQL")
+    parser.add_argument("--verbose", action="store_true", help="print the kinds of client errors")
     args = parser.parse_args()
 
     bench_url = P.setup_database(args.database_url)
@@ -128,6 +129,10 @@ def main() -> int:
             check = P.verify(env, stats.acked)
             print(f"{name:32} {args.participants:>12} {stats.completed:>9} {check['acknowledged']:>12} "
                   f"{check['stored']:>7} {check['lost']:>5} {check['duplicated']:>10} {len(stats.errors):>14}")
+            if args.verbose:
+                from collections import Counter
+
+                print("   ", dict(Counter(e.split("(")[0][:60] for e in stats.errors).most_common(6)))
     finally:
         server.stop()
     return 0
