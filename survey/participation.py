@@ -311,29 +311,38 @@ def _number(value: Any, what: str) -> float:
     return value
 
 
-def submit_item(*, participant: Participant, index: int, submission_id: str, ratings: list[dict[str, Any]],
-                events: list[Any] | None = None) -> dict[str, Any]:
-    """Store the ratings of item ``index``. Exactly once: a resent submit (same ``submission_id``)
-    answers as the first did; any other submit of a finished item is refused (409)."""
+def _open_submit(participant: Participant, index: int, submission_id: str) -> tuple[uuid.UUID, dict | None]:
+    """The checks every submit starts with. Returns the submission id, and the answer to give
+    at once when this exact submission was stored before (a resend)."""
     try:
         sub_id = uuid.UUID(str(submission_id))
     except ValueError:
         raise ParticipationError("submission_id must be a UUID") from None
     previous = TrialResponse.objects.filter(participant=participant, submission_id=sub_id).first()
     if previous is not None:
-        return {"status": "duplicate", "index": previous.sequence_index}
-    study = participant.study
-    if study.status != Study.Status.LIVE:
+        return sub_id, {"status": "duplicate", "index": previous.sequence_index}
+    if participant.study.status != Study.Status.LIVE:
         raise ParticipationError("this study has closed", status=410, code="closed")
-    if participant.status != Participant.Status.ACTIVE and participant.status != Participant.Status.ABANDONED:
+    if participant.status not in (Participant.Status.ACTIVE, Participant.Status.ABANDONED):
         raise ParticipationError("this session has ended", status=409, code="ended")
     if participant.stage != Participant.Stage.TRIALS:
         raise ParticipationError("not at the trials", status=409, code="bad_stage")
     if index != participant.progress:
         raise ParticipationError(
-            "this trial was saved already" if index < participant.progress else "trials must be done in order",
+            "this item was saved already" if index < participant.progress else "items must be done in order",
             status=409, code="stale" if index < participant.progress else "out_of_order",
         )
+    return sub_id, None
+
+
+def submit_item(*, participant: Participant, index: int, submission_id: str, ratings: list[dict[str, Any]],
+                events: list[Any] | None = None) -> dict[str, Any]:
+    """Store the ratings of item ``index``. Exactly once: a resent submit (same ``submission_id``)
+    answers as the first did; any other submit of a finished item is refused (409)."""
+    sub_id, resent = _open_submit(participant, index, submission_id)
+    if resent is not None:
+        return resent
+    study = participant.study
     item = participant_item(participant=participant, index=index)
     if not isinstance(ratings, list):
         raise ParticipationError("ratings must be a list")
@@ -543,24 +552,10 @@ def submit_annotation(*, participant: Participant, index: int, submission_id: st
     whose provenance is the annotator's code and timing."""
     from generation.models import Caption, CaptionKind
 
-    try:
-        sub_id = uuid.UUID(str(submission_id))
-    except ValueError:
-        raise ParticipationError("submission_id must be a UUID") from None
-    previous = TrialResponse.objects.filter(participant=participant, submission_id=sub_id).first()
-    if previous is not None:
-        return {"status": "duplicate", "index": previous.sequence_index}
+    sub_id, resent = _open_submit(participant, index, submission_id)
+    if resent is not None:
+        return resent
     study = participant.study
-    if study.status != Study.Status.LIVE:
-        raise ParticipationError("this study has closed", status=410, code="closed")
-    if participant.status not in (Participant.Status.ACTIVE, Participant.Status.ABANDONED):
-        raise ParticipationError("this session has ended", status=409, code="ended")
-    if participant.stage != Participant.Stage.TRIALS:
-        raise ParticipationError("not at the clips", status=409, code="bad_stage")
-    if index != participant.progress:
-        raise ParticipationError(
-            "this description was saved already" if index < participant.progress else "clips must be done in order",
-            status=409, code="stale" if index < participant.progress else "out_of_order")
     item = participant_item(participant=participant, index=index)
     if item.kind != TrialResponse.Kind.ANNOTATION:
         raise ParticipationError("this item is not a description", code="kind")
