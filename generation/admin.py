@@ -14,8 +14,19 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from generation import jobs, media, services
-from generation.models import Caption, Clip, Condition, GenerationItem, GenerationJob, Track
+from generation import captioning, jobs, media, services
+from generation.models import (
+    Caption,
+    CaptionItem,
+    CaptionJob,
+    CaptionKind,
+    CaptionRevision,
+    Clip,
+    Condition,
+    GenerationItem,
+    GenerationJob,
+    Track,
+)
 
 
 def _upload_to_temp(upload) -> Path:
@@ -76,7 +87,7 @@ class CaptionInline(admin.TabularInline):
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
     form = ClipUploadForm
-    list_display = ["key", "title", "source", "duration_s", "n_tracks", "preview"]
+    list_display = ["key", "title", "source", "duration_s", "n_tracks", "preview", "review_link"]
     list_filter = ["source"]
     search_fields = ["key", "title", "youtube_id", "description"]
     inlines = [CaptionInline]
@@ -85,6 +96,34 @@ class ClipAdmin(admin.ModelAdmin):
     @admin.display(description="tracks")
     def n_tracks(self, obj: Clip) -> int:
         return obj.tracks.count()
+
+    @admin.display(description="captions")
+    def review_link(self, obj: Clip) -> str:
+        return format_html('<a href="{}">review</a>', reverse("admin:generation_clip_review", args=[obj.pk]))
+
+    def get_urls(self):
+        from django.urls import path
+
+        review = path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="generation_clip_review")
+        return [review, *super().get_urls()]
+
+    def review_view(self, request, pk: int):
+        return clip_review_view(self, request, pk)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Caption:
+            return super().save_formset(request, form, formset, change)
+        # edits of existing captions go through the service, which records who changed what
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            obj.delete()
+        for obj in instances:
+            if obj.pk is None:
+                obj.save()
+                continue
+            Caption.objects.filter(pk=obj.pk).update(kind=obj.kind, model_id=obj.model_id)
+            services.caption_edit(obj, text=obj.text, status=obj.status, user=request.user)
+        formset.save_m2m()
 
     @admin.display(description="video")
     def preview(self, obj: Clip) -> str:
@@ -125,6 +164,16 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
+class RevisionInline(admin.TabularInline):
+    model = CaptionRevision
+    verbose_name_plural = "history (the first row's old text is the original)"
+    fields = ["created_at", "user", "old_status", "new_status", "old_text", "new_text"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
 @admin.register(Caption)
 class CaptionAdmin(admin.ModelAdmin):
     list_display = ["clip", "kind", "short_text", "status", "provenance"]
@@ -139,13 +188,32 @@ class CaptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected captions")
     def approve(self, request, queryset):
-        n = queryset.update(status=Caption.Status.APPROVED)
+        n = services.captions_set_status(captions=queryset, status=Caption.Status.APPROVED, user=request.user)
         self.message_user(request, f"{n} captions approved.")
 
-    @admin.action(description="Reject selected captions")
+    @admin.action(description="Reject selected captions (left out of generation and exports)")
     def reject(self, request, queryset):
-        n = queryset.update(status=Caption.Status.REJECTED)
+        n = services.captions_set_status(captions=queryset, status=Caption.Status.REJECTED, user=request.user)
         self.message_user(request, f"{n} captions rejected.")
+
+    inlines = [RevisionInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["clip", "kind", "model_id", "prompt", "parameters", "author", "author_note", "created_at", "review"]
+
+    @admin.display(description="clip review")
+    def review(self, obj: Caption) -> str:
+        return format_html('<a href="{}">all captions of {}</a>',
+                           reverse("admin:generation_clip_review", args=[obj.clip_id]), obj.clip.key)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # an edit keeps the original text: it goes through the service, which records a revision
+        services.caption_edit(obj, text=form.cleaned_data.get("text"), status=form.cleaned_data.get("status"),
+                              user=request.user)
 
 
 @admin.register(Condition)
@@ -317,3 +385,158 @@ def generate_tracks(modeladmin, request, queryset):
 
 
 ClipAdmin.actions = [*(ClipAdmin.actions or ()), generate_tracks]
+
+
+# --- caption jobs and the caption review --------------------------------------------------------
+
+
+def _caption_progress_bar(job: CaptionJob, total: int, finished: int, failed: int) -> str:
+    text = f"{finished}/{total}" + (f", {failed} failed" if failed else "")
+    return format_html(
+        '<progress class="genjob-progress" max="{}" value="{}" data-url="{}" data-status="{}" '
+        'style="width:12em"></progress> <span class="genjob-progress-text">{}</span>',
+        total or 1, finished if total else 1, reverse("generation-caption-job-progress", args=[job.pk]), job.status,
+        text,
+    )
+
+
+class FailedCaptionItemInline(admin.TabularInline):
+    model = CaptionItem
+    verbose_name_plural = "failed captions"
+    fields = ["clip", "kind", "error", "reclaims", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=CaptionItem.Status.FAILED).select_related("clip")
+
+
+@admin.register(CaptionJob)
+class CaptionJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "label", "kinds", "status", "progress", "created_by", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["label"]
+    inlines = [FailedCaptionItemInline]
+    readonly_fields = ["label", "kinds", "options", "stage", "status", "progress", "error", "created_by", "created_at",
+                       "started_at", "finished_at"]
+    fields = readonly_fields
+    change_form_template = "admin/generation/generationjob/change_form.html"
+    change_list_template = "admin/generation/generationjob/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by").annotate(
+            n_total=Count("items"),
+            n_finished=Count("items", filter=Q(items__status__in=[CaptionItem.Status.DONE,
+                                                                  CaptionItem.Status.FAILED])),
+            n_failed=Count("items", filter=Q(items__status=CaptionItem.Status.FAILED)),
+        )
+
+    def has_add_permission(self, request):
+        return False  # jobs start from the "Caption the selected clips" action and `manage.py caption_clips`
+
+    @admin.display(description="progress")
+    def progress(self, obj: CaptionJob) -> str:
+        return _caption_progress_bar(obj, obj.n_total, obj.n_finished, obj.n_failed)
+
+
+class CaptionClipsForm(forms.Form):
+    kinds = forms.MultipleChoiceField(
+        choices=[(k, CaptionKind(k).label) for k in captioning.PIPELINE_KINDS], widget=forms.CheckboxSelectMultiple,
+        initial=["video", "music", "fusion", "msi"],
+        help_text="Only missing captions are written (approved or unreviewed ones count; rejected ones do not). "
+                  "Fusion and MSI are composed from the video and music captions, after them.")
+    video_model = forms.CharField(max_length=300, initial=captioning.DEFAULT_VIDEO_MODEL,
+                                  help_text="GIT video captioner: an id in the workers' cache or a folder.")
+    music_checkpoint = forms.CharField(max_length=300, required=False,
+                                       help_text="MU-LLaMA base adapter (a converted checkpoint folder on the workers).")
+    musiscene_checkpoint = forms.CharField(max_length=300, required=False,
+                                           help_text="A trained MusiScene checkpoint: writes predicted MSI.")
+    backend = forms.CharField(max_length=300, initial=f"local:{captioning.DEFAULT_LLM}",
+                              help_text="Fusion/MSI composer: local:PATH or http:URL (OpenAI-compatible, up to /v1).")
+    llm_model = forms.CharField(max_length=200, required=False, help_text="HTTP: the served model name.")
+    batch_size = forms.IntegerField(initial=8, min_value=1)
+    seed = forms.IntegerField(initial=0, min_value=0)
+
+
+@admin.action(description="Caption the selected clips")
+def caption_clips(modeladmin, request, queryset):
+    """Ask for kinds and models, then start a caption job for the missing captions."""
+    form = CaptionClipsForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        data = dict(form.cleaned_data)
+        kinds = data.pop("kinds")
+        try:
+            job = captioning.caption_job_create(clips=queryset.order_by("key"), kinds=kinds, options=data,
+                                                user=request.user, label=f"{queryset.count()} clips (admin)")
+            captioning.caption_job_start(job=job)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            modeladmin.message_user(request, f"Started {job}: {job.items.count()} captions to write.")
+            return HttpResponseRedirect(reverse("admin:generation_captionjob_change", args=[job.pk]))
+    return TemplateResponse(request, "admin/generation/clip/caption_clips.html", {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Caption clips", "form": form, "clips": queryset.order_by("key"),
+        "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    })
+
+
+ClipAdmin.actions = [*(ClipAdmin.actions or ()), caption_clips]
+
+#: Columns of the review page, in this order; kinds without captions are left out.
+REVIEW_KINDS = (*captioning.PIPELINE_KINDS, CaptionKind.HUMAN_MSI.value, CaptionKind.OTHER.value)
+
+
+def clip_review_view(modeladmin, request, pk: int):
+    """A clip, playable, with its captions of every kind side by side: edit, approve or reject
+    each (through ``services.caption_edit``, which keeps the history), or approve all unreviewed."""
+    from django.shortcuts import get_object_or_404
+
+    clip = get_object_or_404(Clip, pk=pk)
+    if not modeladmin.has_view_permission(request, clip):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied
+    if request.method == "POST":
+        if not request.user.has_perm("generation.change_caption"):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        here = reverse("admin:generation_clip_review", args=[clip.pk])
+        if "approve_unreviewed" in request.POST:
+            n = services.captions_set_status(
+                captions=clip.captions.filter(status=Caption.Status.UNREVIEWED), status=Caption.Status.APPROVED,
+                user=request.user)
+            modeladmin.message_user(request, f"{n} captions approved.")
+            return HttpResponseRedirect(here)
+        caption = get_object_or_404(Caption, pk=request.POST.get("caption"), clip=clip)
+        status = {"approve": Caption.Status.APPROVED, "reject": Caption.Status.REJECTED,
+                  "unreview": Caption.Status.UNREVIEWED}.get(request.POST.get("do", ""))
+        text = request.POST.get("text")
+        try:
+            services.caption_edit(caption, text=text, status=status, user=request.user)
+        except ValidationError as exc:
+            modeladmin.message_user(request, f"Caption {caption.pk} not changed: {_message(exc)}", messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"Caption {caption.pk} ({caption.kind}) saved: {caption.status}.")
+        return HttpResponseRedirect(f"{here}#caption-{caption.pk}")
+    captions = list(clip.captions.select_related("author").prefetch_related("revisions__user")
+                    .order_by("kind", "-created_at", "-id"))
+    columns = []
+    for kind in REVIEW_KINDS:
+        mine = [c for c in captions if c.kind == kind]
+        if mine:
+            columns.append({"kind": kind, "label": CaptionKind(kind).label, "captions": mine})
+    following = (Clip.objects.filter(key__gt=clip.key, captions__status=Caption.Status.UNREVIEWED)
+                 .order_by("key").values_list("pk", flat=True).first())
+    return TemplateResponse(request, "admin/generation/clip/review.html", {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"Captions of {clip.key}", "clip": clip, "columns": columns, "opts": modeladmin.model._meta,
+        "video_url": reverse("staff-media", args=[clip.video.name]) if clip.video else "",
+        "audio_url": reverse("staff-media", args=[clip.original_audio.name]) if clip.original_audio else "",
+        "next_url": reverse("admin:generation_clip_review", args=[following]) if following else "",
+        "n_unreviewed": sum(c.status == Caption.Status.UNREVIEWED for c in captions),
+        "can_change": request.user.has_perm("generation.change_caption"),
+    })

@@ -258,3 +258,107 @@ class GenerationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.clip.key} / {self.condition.name} ({self.status})"
+
+
+class CaptionJob(models.Model):
+    """A batch of captions to write: (clip, caption kind) cells, with the models that write them.
+
+    Kinds run in stages (:data:`generation.captioning.STAGES`): video and music captions (and
+    predicted MSI) first, then the fusion and MSI captions that are composed from them. The work
+    is in :class:`CaptionItem` rows; progress is counted from them.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    label = models.CharField(max_length=200, blank=True)
+    kinds = models.JSONField(default=list, help_text="Caption kinds to write, e.g. ['video', 'music', 'fusion', 'msi'].")
+    options = models.JSONField(default=dict, blank=True,
+                               help_text="Models and backend: video_model, music_checkpoint, musiscene_checkpoint, "
+                                         "backend, llm_model, batch_size, seed ...")
+    stage = models.PositiveSmallIntegerField(default=0, help_text="The stage whose items run now.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True, help_text="Why the whole job failed (e.g. a model is missing).")
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="Last sign of life of whoever runs the job (runner or watchdog).")
+    watch_token = models.CharField(max_length=40, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="caption_jobs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"caption job {self.pk}: {', '.join(self.kinds)}" + (f" ({self.label})" if self.label else "")
+
+
+class CaptionItem(models.Model):
+    """One cell of a caption job: the ``kind`` caption of ``clip``.
+
+    pending -> claimed (a worker writes it) -> done (``caption`` set; an existing caption found
+    at claim time counts), or failed (``error`` says why). Claims are atomic ``UPDATE``s.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Captioning"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(CaptionJob, on_delete=models.CASCADE, related_name="items")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=CaptionKind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    claim_token = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    reclaims = models.PositiveIntegerField(default=0)
+    caption = models.ForeignKey(Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "clip", "kind"], name="captionitem_unique_cell"),
+        ]
+        indexes = [models.Index(fields=["job", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.clip.key} / {self.kind} ({self.status})"
+
+
+class CaptionRevision(models.Model):
+    """One change of a caption by a researcher: its text and/or its review status, before and after.
+
+    The first revision of a caption holds its original text in ``old_text``.
+    """
+
+    caption = models.ForeignKey(Caption, on_delete=models.CASCADE, related_name="revisions")
+    old_text = models.TextField()
+    new_text = models.TextField()
+    old_status = models.CharField(max_length=16, choices=Caption.Status.choices)
+    new_status = models.CharField(max_length=16, choices=Caption.Status.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="caption_revisions")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["caption", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"revision of caption {self.caption_id} by {self.user or 'unknown'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def text_changed(self) -> bool:
+        return self.old_text != self.new_text
+
+    @property
+    def status_changed(self) -> bool:
+        return self.old_status != self.new_status

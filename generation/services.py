@@ -269,3 +269,45 @@ def track_generate_sketch(
         model_id=f"sketch-v{synth.SKETCH_VERSION}", prompt=caption.text, caption=caption, seed=seed,
         parameters=parameters, loudness_target_lufs=loudness_target_lufs,
     )
+
+
+def caption_edit(caption: Caption, *, text: str | None = None, status: str | None = None, user) -> Caption:
+    """Change a caption's text and/or review status, recording who changed what and when.
+
+    The caption row holds the current text; each change adds a ``CaptionRevision`` with the text
+    and status before and after, so the first revision keeps the original text. A call that
+    changes nothing records nothing. Raises ``ValidationError`` for an empty text or an unknown
+    status.
+    """
+    from generation.models import CaptionRevision
+
+    if status is not None and status not in Caption.Status.values:
+        raise ValidationError(f"unknown caption status {status!r}; known: {', '.join(Caption.Status.values)}")
+    if text is not None:
+        text = text.strip()
+        if not text:
+            raise ValidationError("a caption's text cannot be empty: reject the caption instead")
+    with transaction.atomic():
+        current = Caption.objects.select_for_update().get(pk=caption.pk)
+        new_text = current.text if text is None else text
+        new_status = current.status if status is None else status
+        if (new_text, new_status) != (current.text, current.status):
+            CaptionRevision.objects.create(
+                caption=current, old_text=current.text, new_text=new_text, old_status=current.status,
+                new_status=new_status, user=user if getattr(user, "pk", None) else None,
+            )
+            Caption.objects.filter(pk=current.pk).update(text=new_text, status=new_status)
+            logger.info("caption %s edited by %s (status %s -> %s%s)", current.pk, user, current.status, new_status,
+                        ", text changed" if new_text != current.text else "")
+    caption.text, caption.status = new_text, new_status
+    return caption
+
+
+def captions_set_status(*, captions: Iterable[Caption], status: str, user) -> int:
+    """Approve or reject (or reset) many captions, each change recorded. Returns how many changed."""
+    changed = 0
+    for caption in captions:
+        before = Caption.objects.filter(pk=caption.pk).values_list("status", flat=True).first()
+        caption_edit(caption, status=status, user=user)
+        changed += caption.status != before
+    return changed

@@ -75,3 +75,48 @@ def _resume_watchdogs(sender=None, **kwargs) -> None:
         watch_resume.delay()
     except Exception:  # noqa: BLE001 - the next worker start tries again
         logger.exception("could not enqueue watch_resume")
+
+
+# --- caption jobs (generation/captioning.py) --------------------------------------------------
+
+CAPTION_BATCH_TIME_LIMIT_S = int(getattr(settings, "CAPTION_BATCH_TIME_LIMIT_S", BATCH_TIME_LIMIT_S))
+
+
+@shared_task(bind=True, name="generation.tasks.caption_batch", **_RETRY,
+             time_limit=CAPTION_BATCH_TIME_LIMIT_S, soft_time_limit=max(1, CAPTION_BATCH_TIME_LIMIT_S - 60))
+def caption_batch(self, job_id: int, item_ids: list[int]) -> int:
+    """Write the captions of a batch of one kind, then move the job on when its stage is done."""
+    from generation import captioning
+
+    stored = captioning.caption_batch_run(
+        job_id=job_id, item_ids=item_ids, token=self.request.id or "", heartbeat=not self.request.is_eager
+    )
+    captioning.caption_job_advance(job_id=job_id)
+    return stored
+
+
+@shared_task(bind=True, name="generation.tasks.watch_caption_job", **_RETRY, time_limit=120, soft_time_limit=100)
+def watch_caption_job(self, job_id: int, token: str) -> bool:
+    """Keep a caption job's heartbeat and reclaim its stale claims; comes back while it runs."""
+    from generation import captioning
+
+    going_on = captioning.caption_job_watch(job_id=job_id, token=token)
+    if going_on:
+        watch_caption_job.apply_async((job_id, token), countdown=captioning.watch_interval_s())
+    return going_on
+
+
+@shared_task(bind=True, name="generation.tasks.watch_caption_resume", **_RETRY, time_limit=120, soft_time_limit=100)
+def watch_caption_resume(self) -> int:
+    """Restart the watchdogs of running caption jobs (sent by every worker as it starts)."""
+    from generation import captioning
+
+    return captioning.caption_jobs_watch_resume()
+
+
+@worker_ready.connect
+def _resume_caption_watchdogs(sender=None, **kwargs) -> None:
+    try:
+        watch_caption_resume.delay()
+    except Exception:  # noqa: BLE001 - the next worker start tries again
+        logger.exception("could not enqueue watch_caption_resume")

@@ -33,3 +33,17 @@ def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
     if job is None:
         raise Http404("no such generation job")
     return JsonResponse(jobs.job_progress(job=job))
+
+
+@staff_member_required
+def caption_job_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """A caption job's progress as JSON, polled by the admin's progress bars."""
+    from django.http import JsonResponse
+
+    from generation import captioning
+    from generation.models import CaptionJob
+
+    job = CaptionJob.objects.filter(pk=pk).first()
+    if job is None:
+        raise Http404("no such caption job")
+    return JsonResponse(captioning.caption_job_progress(job=job))
