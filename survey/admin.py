@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from survey import services
 from survey.access import studies_for_user
+from survey.exports import ExportError, export_http_response, report_http_response
 from survey.models import Form, Participant, Rating, Study, Trial, TrialTrack
 from survey.selectors import study_progress
 
@@ -78,10 +79,15 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.display(description="")
     def links(self, obj: Study) -> str:
         return format_html(
-            '<a href="{}">progress</a> · <a href="{}">validate</a> · <a href="{}" target="_blank">participant link</a>',
+            '<a href="{}">progress</a> · <a href="{}">validate</a> · <a href="{}" target="_blank">participant link</a>'
+            ' · <a href="{}" target="_blank">report</a> · <a href="{}">tables (zip)</a>'
+            ' · <a href="{}">ratings (CSV)</a>',
             reverse("admin:survey_study_progress", args=[obj.pk]),
             reverse("admin:survey_study_validate", args=[obj.pk]),
             reverse("study-entry", args=[obj.slug]),
+            reverse("admin:survey_study_report", args=[obj.pk]),
+            reverse("admin:survey_study_report_bundle", args=[obj.pk]),
+            reverse("admin:survey_study_export", args=[obj.pk]) + "?table=ratings&format=csv",
         )
 
     # -- actions ---------------------------------------------------------------------------------
@@ -130,6 +136,10 @@ class StudyAdmin(admin.ModelAdmin):
             path("<int:pk>/validate/", self.admin_site.admin_view(self.validate_view), name="survey_study_validate"),
             path("trial/<int:trial_pk>/preview/", self.admin_site.admin_view(self.preview_view),
                  name="survey_trial_preview"),
+            path("<int:pk>/report/", self.admin_site.admin_view(self.report_view), name="survey_study_report"),
+            path("<int:pk>/report/tables.zip", self.admin_site.admin_view(self.report_bundle_view),
+                 name="survey_study_report_bundle"),
+            path("<int:pk>/export/", self.admin_site.admin_view(self.export_view), name="survey_study_export"),
         ]
         return own + super().get_urls()
 
@@ -189,6 +199,24 @@ class StudyAdmin(admin.ModelAdmin):
             "video_url": reverse("staff-media", args=[trial.clip.video.name]),
         }
         return TemplateResponse(request, "admin/survey/trial_preview.html", ctx)
+
+    # -- analysis: the report, its tables and the exports (survey.exports) -------------------------
+    def report_view(self, request, pk: int):
+        """The analysis report, as the offline HTML page that ``analysis_report`` writes."""
+        return report_http_response(study=self._study(request, pk), kind="html")
+
+    def report_bundle_view(self, request, pk: int):
+        return report_http_response(study=self._study(request, pk), kind="zip")
+
+    def export_view(self, request, pk: int):
+        """``?table=ratings|participants&format=csv|parquet|json``: a download."""
+        study = self._study(request, pk)
+        try:
+            return export_http_response(study=study, table=request.GET.get("table", "ratings"),
+                                        fmt=request.GET.get("format", "csv"))
+        except ExportError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect("admin:survey_study_changelist")
 
 
 class TrialTrackInline(admin.TabularInline):

@@ -22,11 +22,15 @@ Reads only: a handful of queries per 2,000 participants and never one per row, s
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
+import inspect
 import io
 import json
 import logging
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -39,12 +43,21 @@ import django
 import numpy as np
 import pandas as pd
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponse, StreamingHttpResponse
 
 from analysis.report import Analysis, AnalysisSettings, analyze, build_report, write_csv_bundle
 from generation.models import Track
-from survey.models import Form, Participant, QualityCheck, Rating, Study, Trial, TrialResponse, TrialTrack
+from survey.models import (
+    Form,
+    Participant,
+    QualityCheck,
+    Rating,
+    Study,
+    Trial,
+    TrialResponse,
+    TrialTrack,
+)
 from survey.participation import LABELS, QUESTIONNAIRE_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -144,10 +157,9 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
     }
     ratings = pd.DataFrame.from_records(
         list(Rating.objects.filter(in_chunk).values_list(
-            "participant_id", "trial_id", "track_id", "value", "position", "trial_order", "listening_s",
-            "trial_started_at", "created_at")),
-        columns=["pid", "trial_id", "track", "value", "position", "trial_order", "listening_s",
-                 "rating_started_at", "created_at"]).astype({"pid": "int64", "trial_order": "int64"})
+            "id", "participant_id", "trial_id", "track_id", "value", "position", "trial_order", "listening_s")),
+        columns=["id", "pid", "trial_id", "track", "value", "position", "trial_order", "listening_s"],
+    ).astype({"pid": "int64", "trial_order": "int64"})
     responses = pd.DataFrame.from_records(
         list(TrialResponse.objects.filter(in_chunk).values_list(
             "participant_id", "sequence_index", "kind", "trial_id", "duration_s", "shown_at", "submitted_at")),
@@ -169,8 +181,18 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
     trial_resp = responses.loc[responses["kind"] == TrialResponse.Kind.TRIAL,
                                ["pid", "trial_order", "trial_duration_s", "shown_at", "submitted_at"]]
     r = ratings.merge(trial_resp, on=["pid", "trial_order"], how="left")
-    r["started_at"] = _utc(r["shown_at"]).fillna(_utc(r["rating_started_at"]))
-    r["submitted_at"] = _utc(r["submitted_at"]).fillna(_utc(r["created_at"]))
+    r["started_at"] = _utc(r["shown_at"])
+    r["submitted_at"] = _utc(r["submitted_at"])
+    if r["submitted_at"].isna().any():
+        # Ratings without a response (made outside the participant services): their own times.
+        # Only those are read, since converting timestamps is most of an export's time.
+        own = pd.DataFrame.from_records(list(Rating.objects.filter(in_chunk).filter(~Exists(
+            TrialResponse.objects.filter(participant_id=OuterRef("participant_id"),
+                                         sequence_index=OuterRef("trial_order")))).values_list(
+            "id", "trial_started_at", "created_at")), columns=["id", "rating_started_at", "created_at"])
+        own = own.set_index("id")
+        r["started_at"] = r["started_at"].fillna(_utc(r["id"].map(own["rating_started_at"])))
+        r["submitted_at"] = r["submitted_at"].fillna(_utc(r["id"].map(own["created_at"])))
     unknown = set(r["track"]) - set(dims.track_condition)
     if unknown:  # a rated track outside the design's trial tracks (never made by the services)
         dims.track_condition.update(Track.objects.filter(id__in=sorted(unknown)).values_list("id", "condition__name"))
@@ -376,13 +398,13 @@ def write_frames(frames: Iterable[pd.DataFrame], target: str | Path | BinaryIO, 
                 writer.close()
         return n
     text_iter = iter_csv if fmt == "csv" else iter_json
-    counted = _counting(frames)
+    counted = _RowCounter(frames)
     for piece in text_iter(counted):
         target.write(piece.encode("utf-8"))
     return counted.rows
 
 
-class _counting:
+class _RowCounter:
     """Pass frames through and count their rows."""
 
     def __init__(self, frames: Iterable[pd.DataFrame]):
@@ -421,8 +443,7 @@ def export_http_response(*, study: Study, table: str = "ratings", fmt: str = "cs
         buf = io.BytesIO()
         write_frames(frames, buf, fmt)
         resp = HttpResponse(buf.getvalue(), content_type=CONTENT_TYPES[fmt])
-    ext = {"csv": "csv", "parquet": "parquet", "json": "json"}[fmt]
-    resp["Content-Disposition"] = f'attachment; filename="{study.slug}-{table}.{ext}"'
+    resp["Content-Disposition"] = f'attachment; filename="{study.slug}-{table}.{fmt}"'
     return resp
 
 
@@ -452,10 +473,13 @@ def study_design(*, study: Study) -> dict[str, Any]:
         "screen_out_on_attention_fail": study.screen_out_on_attention_fail,
         "live_at": study.live_at.isoformat() if study.live_at else None,
         "closed_at": study.closed_at.isoformat() if study.closed_at else None,
-        "forms": [{"form": f.name, "n_videos": f.n_videos, "n_trials": f.n_trials,
-                   "conditions": sorted(c.name for c in f.conditions.all()), "seed": f.seed,
-                   "sampled_at": f.sampled_at.isoformat() if f.sampled_at else None} for f in forms],
-        "conditions": {f.name: sorted(c.name for c in f.conditions.all()) for f in forms},
+        "forms": [{"form": f.name, "kind": getattr(f, "kind", "rating"), "n_videos": f.n_videos,
+                   "n_trials": f.n_trials, "conditions": sorted(c.name for c in f.conditions.all()),
+                   "seed": f.seed, "sampled_at": f.sampled_at.isoformat() if f.sampled_at else None}
+                  for f in forms],
+        # the rating forms (an annotation form has no conditions and no ratings to analyse)
+        "conditions": {f.name: sorted(c.name for c in f.conditions.all()) for f in forms
+                       if f.conditions.all()},
         "participants": {s: status.get(s, 0) for s in Participant.Status.values},
         "server software": server_versions(),
     }
@@ -535,9 +559,10 @@ def condition_provenance(*, study: Study, tracks: pd.DataFrame | None = None) ->
     return out
 
 
-def metrics_table(study: Study) -> tuple[pd.DataFrame | None, str | None]:
+def metrics_table(study: Study, *, ratings: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, str | None]:
     """The objective metrics of ``study`` from ``survey.metrics_report.metrics_table`` when that
-    module exists (else ``None``); a failure there becomes a note, not a failed report."""
+    module exists (else ``None``), correlated with ``ratings`` (the screened ones) where it takes
+    them; a failure there becomes a note, not a failed report."""
     try:
         module = importlib.import_module("survey.metrics_report")
     except ModuleNotFoundError as exc:
@@ -548,7 +573,8 @@ def metrics_table(study: Study) -> tuple[pd.DataFrame | None, str | None]:
     if fn is None:
         return None, None
     try:
-        table = fn(study)
+        takes_ratings = "ratings" in inspect.signature(fn).parameters
+        table = fn(study, ratings=ratings) if takes_ratings and ratings is not None else fn(study)
     except Exception as exc:  # the metrics are an extra: the ratings report still stands
         logger.exception("objective metrics of %s failed", study.slug)
         note = f"the objective metrics could not be loaded: {exc}"
@@ -578,24 +604,27 @@ class StudyReport:
         return int(rated.nunique())
 
 
-def study_report(*, study: Study, settings: AnalysisSettings = AnalysisSettings()) -> StudyReport:
+def study_report(*, study: Study, settings: AnalysisSettings | None = None) -> StudyReport:
     """Export the study, analyse it and render the offline HTML report.
 
     ``notes`` lists, in plain words, what the data could not support (no ratings yet, one
     participant, a condition without ratings...): the page shows the same messages.
     """
+    settings = settings or AnalysisSettings()
     ratings = ratings_frame(study=study)
     people = participants_frame(study=study)
     assigned = people.loc[people["form"].notna()].reset_index(drop=True)  # declined: no form, no data
     design = study_design(study=study)
     tracks = track_provenance(study=study)
     provenance = condition_provenance(study=study, tracks=tracks)
-    metrics, metrics_note = metrics_table(study)
     analysis = analyze(ratings, assigned, settings=settings, conditions=design["conditions"])
+    metrics, metrics_note = metrics_table(study, ratings=analysis.screening.ratings)
+    empty = not len(ratings) or not (~ratings["is_attention"]).any()
+    title = f"Listening-study report: {study.title}" + (" (no ratings yet)" if empty else "")
     html = build_report(ratings, assigned, design=design, provenance=provenance, settings=settings,
-                        metrics=metrics, analysis=analysis, title=f"Listening-study report: {study.title}")
+                        metrics=metrics, analysis=analysis, title=title)
     notes = []
-    if not len(ratings) or not (~ratings["is_attention"]).any():
+    if empty:
         notes.append(f"study {study.slug!r} has no ratings yet: the report says so and has no statistics")
     for form, fa in analysis.screened.items():
         for key, text in fa.messages.items():
@@ -611,12 +640,7 @@ def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> l
     plus the exported ``ratings.csv`` and ``participants.csv``, ``track_provenance.csv`` and
     ``design.json``. Returns the member names."""
     names = write_csv_bundle(report.analysis, target)
-    if isinstance(target, str | Path):
-        zf = zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED)
-    else:
-        target.seek(0)
-        zf = zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED)
-    with zf:
+    with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, df in (("ratings", report.ratings), ("participants", report.participants),
                          ("track_provenance", report.tracks)):
             zf.writestr(f"{name}.csv", _csv_text(df, header=True))
@@ -624,3 +648,39 @@ def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> l
         zf.writestr("design.json", json.dumps(report.design, indent=2, default=str))
         names.append("design.json")
     return names
+
+
+def report_http_response(*, study: Study, kind: str = "html",
+                         settings: AnalysisSettings | None = None) -> HttpResponse:
+    """The report as a page (``kind="html"``) or its tables as a zip download (``"zip"``)."""
+    report = study_report(study=study, settings=settings)
+    if kind == "zip":
+        buf = io.BytesIO()
+        write_report_bundle(report, buf)
+        resp = HttpResponse(buf.getvalue(), content_type="application/zip")
+        resp["Content-Disposition"] = f'attachment; filename="{study.slug}-report-tables.zip"'
+        return resp
+    if kind != "html":
+        raise ExportError(f"unknown report kind {kind!r}; use html or zip")
+    resp = HttpResponse(report.html, content_type="text/html; charset=utf-8")
+    resp["Content-Security-Policy"] = report_csp(report.html)
+    return resp
+
+
+_SCRIPT = re.compile(r"<script[^>]*>(.*?)</script>", re.S)
+
+
+def report_csp(page: str) -> str:
+    """A Content-Security-Policy for the report page: its own inline scripts (plotly.js and the
+    figures, allowed by hash) and styles, nothing from the network, no forms, no framing.
+
+    The site's policy allows no inline script, which would leave the page without figures;
+    hashes keep any other script out. (Plotly escapes ``</`` in the figure data, and every
+    other text of the page is HTML-escaped, so no script can be injected through a title.)"""
+    hashes = " ".join(
+        "'sha256-{}'".format(base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode())
+        for m in _SCRIPT.finditer(page))
+    script_src = hashes or "'none'"
+    return (f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; "
+            "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'self'")

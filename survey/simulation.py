@@ -136,11 +136,18 @@ def simulate_participants(
     """
     if n < 0:
         raise SimulationError("the number of simulated participants cannot be negative")
+    if seed < 0:
+        raise SimulationError("the seed must be 0 or more")
     if not 0 <= careless <= 1:
         raise SimulationError("careless must be a share between 0 and 1")
     study.refresh_from_db()
     if study.status != Study.Status.LIVE:
         raise SimulationError(f"study {study.slug!r} is {study.status}: simulated participants need a live study")
+    other = sorted(f.name for f in study.forms.all() if getattr(f, "kind", "rating") != "rating")
+    if other:
+        raise SimulationError(
+            f"study {study.slug!r} has forms that are not rating forms ({', '.join(other)}): simulated "
+            "participants only rate tracks (simulated descriptions would become captions)")
     model = replace(model or RatingModel(), careless_fraction=careless)
     means = _true_means(study, effects)
     if not means:
@@ -164,7 +171,7 @@ def simulate_participants(
             for stage in (Participant.Stage.INSTRUCTIONS, Participant.Stage.PRACTICE):
                 P.participant_touch(participant=p, page=stage)
                 p = P.participant_advance(participant=p, from_stage=stage)
-            if study.headphone_check:
+            if study.headphone_check and p.stage == Participant.Stage.HEADPHONE:
                 P.participant_touch(participant=p, page=Participant.Stage.HEADPHONE)
                 fail_rate = model.headphone_fail_rate * (3 if i in careless_of else 1)
                 plan = P.headphone_plan(p)
@@ -209,7 +216,9 @@ def simulate_participants(
                 P.participant_touch(participant=p, page=Participant.Stage.TRIALS, sequence_index=index)
                 P.item_shown(participant=p, index=index)
                 item = P.participant_item(participant=p, index=index)
-                payload, seconds = _answer_item(study, item, values, i, kind, model, rng)
+                # each item's own draws: the same seed gives the same answers whatever the order
+                item_rng = np.random.default_rng([seed, i, item.trial.position, int(item.kind == "attention")])
+                payload, seconds = _answer_item(study, item, values, i, kind, model, item_rng)
                 _set_opened(p, seconds)
                 result = P.submit_item(participant=p, index=index, submission_id=str(uuid.uuid4()), ratings=payload,
                                        events=[{"type": "play", "t": 0.0}, {"type": "submit", "t": round(seconds, 2)}])
@@ -225,7 +234,7 @@ def simulate_participants(
                 summary.screened_out += 1
                 continue
             P.participant_touch(participant=p, page=Participant.Stage.QUESTIONNAIRE)
-            P.participant_complete(participant=p, answers=_answers(rng))
+            P.participant_complete(participant=p, answers=_answers(np.random.default_rng([seed, i, 0, 2])))
             summary.completed += 1
     logger.info("%s", summary)
     return summary
