@@ -301,7 +301,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     @admin.display(description="code")
     def short_code(self, obj: Participant) -> str:
-        return obj.code[:8] + "…"
+        return obj.public_id
 
 
 @admin.register(Rating)

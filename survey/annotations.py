@@ -30,7 +30,7 @@ def annotations_frame(*, study: Study, include_rejected: bool = False) -> pd.Dat
     for a in rows:
         response = a.participant.responses.filter(trial=a.trial).only("shown_at").first()
         records.append({
-            "study": study.slug, "form": a.trial.form.name, "participant": a.participant.code,
+            "study": study.slug, "form": a.trial.form.name, "participant": a.participant.public_id,
             "prolific_pid": a.participant.prolific_pid, "clip": a.trial.clip.key, "text": a.text,
             "tags": json.dumps(a.tags, sort_keys=True), "listening_s": a.listening_s, "duration_s": a.duration_s,
             "shown_at": response.shown_at.isoformat() if response and response.shown_at else None,

@@ -57,6 +57,7 @@ from survey.models import (
     Trial,
     TrialResponse,
     TrialTrack,
+    public_participant_id,
 )
 from survey.participation import LABELS, QUESTIONNAIRE_FIELDS
 
@@ -150,9 +151,10 @@ def _participant_chunks(study: Study, size: int) -> Iterator[tuple[int, int]]:
 
 def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
     in_chunk = Q(participant__study=study, participant_id__gte=lo, participant_id__lte=hi)
-    people = {
-        pid: row for pid, *row in Participant.objects.filter(study=study, id__gte=lo, id__lte=hi).values_list(
-            "id", "code", "prolific_pid", "external_study_id", "external_session_id", "form__name",
+    people = {  # the participant's public id, never the code that opens their session
+        pid: (public_participant_id(pid), *row) for pid, *row in Participant.objects.filter(
+            study=study, id__gte=lo, id__lte=hi).values_list(
+            "id", "prolific_pid", "external_study_id", "external_session_id", "form__name",
             "headphone_passed", "label_order")
     }
     ratings = pd.DataFrame.from_records(
@@ -266,7 +268,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
     people = list(
         Participant.objects.filter(study=study).order_by("id")
         .annotate(n_ratings=Count("ratings"))
-        .values_list("id", "code", "form__name", "status", "started_at", "completed_at", "headphone_passed",
+        .values_list("id", "form__name", "status", "started_at", "completed_at", "headphone_passed",
                      "answers", "prolific_pid", "external_study_id", "external_session_id", "stage",
                      "screened_out_reason", "consented_at", "n_ratings"))
     checks = {
@@ -280,12 +282,13 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
         answers = p[7] if isinstance(p[7], dict) else {}
         answer_keys += [k for k in answers if k not in answer_keys]
     rows = []
-    for (pid, code, form, status, started, completed, headphone, answers, pid_ext, study_ext, session_ext,
+    for (pid, form, status, started, completed, headphone, answers, pid_ext, study_ext, session_ext,
          stage, reason, consented, n_ratings) in people:
         answers = answers if isinstance(answers, dict) else {}
         c = checks.get(pid)
         rows.append({
-            "study": study.slug, "form": form, "participant": code, "status": status, "started_at": started,
+            "study": study.slug, "form": form, "participant": public_participant_id(pid), "status": status,
+            "started_at": started,
             "completed_at": completed, "headphone_passed": headphone,
             **{k: (str(answers[k]) if k in answers else None) for k in answer_keys},
             "prolific_pid": pid_ext, "study_id": study_ext, "session_id": session_ext, "stage": stage,

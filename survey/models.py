@@ -19,6 +19,10 @@ def new_participant_code() -> str:
     return secrets.token_urlsafe(16)  # 128 bits: unguessable
 
 
+def public_participant_id(pk: int) -> str:
+    return f"P{pk:06d}"
+
+
 def new_completion_code() -> str:
     return secrets.token_hex(4).upper()
 
@@ -226,7 +230,13 @@ class Participant(models.Model):
         indexes = [models.Index(fields=["study", "form", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.code[:8]}… ({self.status})"
+        return f"{self.public_id} ({self.status})"
+
+    @property
+    def public_id(self) -> str:
+        """The id that exports, reports and caption provenance use. The ``code`` itself opens the
+        participant's session, so it never leaves the server."""
+        return public_participant_id(self.pk)
 
 
 class Rating(models.Model):

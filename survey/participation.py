@@ -590,8 +590,8 @@ def submit_annotation(*, participant: Participant, index: int, submission_id: st
             events=(events if isinstance(events, list) else [])[:MAX_EVENTS])
         caption = Caption.objects.create(
             clip=item.trial.clip, kind=CaptionKind.HUMAN_MSI, text=text,
-            author_note=f"annotator {participant.code[:8]} ({study.slug}/{form.name})",
-            parameters={"participant": participant.code, "study": study.slug, "form": form.name, "tags": chosen,
+            author_note=f"annotator {participant.public_id} ({study.slug}/{form.name})",
+            parameters={"participant": participant.public_id, "study": study.slug, "form": form.name, "tags": chosen,
                         "listening_s": heard, "duration_s": duration, "written_at": now.isoformat()})
         Annotation.objects.create(participant=participant, trial=item.trial, text=text, tags=chosen,
                                   listening_s=heard, duration_s=duration, submission_id=sub_id, caption=caption)

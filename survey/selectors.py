@@ -61,7 +61,7 @@ def ratings_long(*, study: Study) -> Iterator[dict[str, Any]]:
     for r in rows.iterator(chunk_size=2000):
         p = r.participant
         yield {
-            "study": study.slug, "form": r.trial.form.name, "participant": p.code, "prolific_pid": p.prolific_pid,
+            "study": study.slug, "form": r.trial.form.name, "participant": p.public_id, "prolific_pid": p.prolific_pid,
             "study_id": p.external_study_id, "session_id": p.external_session_id, "clip": r.trial.clip.key,
             "condition": r.track.condition.name, "track": r.track_id, "generator": r.track.generator,
             "value": r.value, "position": r.position, "trial_order": r.trial_order, "listening_s": r.listening_s,

@@ -64,8 +64,8 @@ class SimulationSummary:
     ratings: int = 0
     attention_checks: int = 0
     means: dict[str, dict[str, float]] = field(default_factory=dict)  # form -> condition -> true mean
-    careless: dict[str, str] = field(default_factory=dict)  # participant code -> flat/random/fast
-    participants: list[str] = field(default_factory=list)  # codes, in the order they started
+    careless: dict[str, str] = field(default_factory=dict)  # participant public id -> flat/random/fast
+    participants: list[str] = field(default_factory=list)  # public ids, in the order they started
 
     def __str__(self) -> str:
         return (f"{self.study}: {self.started} simulated participants started, {self.completed} completed, "
@@ -178,9 +178,9 @@ def simulate_participants(
                 answers = [(a + 1) % 3 for a in plan] if rng.random() < fail_rate else plan
                 P.submit_headphone(participant=p, answers=answers)
         people.append(p)
-        summary.participants.append(p.code)
+        summary.participants.append(p.public_id)
         if i in careless_of:
-            summary.careless[p.code] = careless_of[i]
+            summary.careless[p.public_id] = careless_of[i]
     summary.started = len(people)
 
     # 2. their ratings, drawn at once so that clip effects are shared (sorted: seed-stable)

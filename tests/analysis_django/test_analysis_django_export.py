@@ -73,7 +73,7 @@ def test_each_rating_row_is_what_was_submitted(walked):
     rows = df.loc[~df["is_attention"]]
     assert len(rows) == Rating.objects.count() == 8
     for r in Rating.objects.select_related("trial__clip", "track__condition", "participant"):
-        row = rows.loc[(rows["participant"] == r.participant.code) & (rows["track"] == r.track_id)]
+        row = rows.loc[(rows["participant"] == r.participant.public_id) & (rows["track"] == r.track_id)]
         assert len(row) == 1
         row = row.iloc[0]
         resp = TrialResponse.objects.get(participant=r.participant, sequence_index=r.trial_order)
@@ -84,12 +84,12 @@ def test_each_rating_row_is_what_was_submitted(walked):
         assert row["submitted_at"] == pd.Timestamp(resp.submitted_at)
         assert row["trial_duration_s"] == pytest.approx(resp.duration_s)
         assert row["study"] == "small" and row["form"] == "f1"
-    mine = rows.loc[rows["participant"] == good.code]
+    mine = rows.loc[rows["participant"] == good.public_id]
     assert sorted(mine["value"]) == [12, 12, 87, 87]  # label A got 12, B got 87 in both trials
     assert set(mine["prolific_pid"]) == {"PID-GOOD"} and set(mine["study_id"]) == {"S1"}
     assert set(mine["session_id"]) == {"X1"}
     assert mine["headphone_passed"].all() and mine["attention_passed"].all()
-    theirs = rows.loc[rows["participant"] == careless.code]
+    theirs = rows.loc[rows["participant"] == careless.public_id]
     assert (~theirs["attention_passed"].astype(bool)).all()
 
 
@@ -98,28 +98,28 @@ def test_attention_checks_are_rows_the_screening_reads(walked):
     att = ratings_frame(study=study).query("is_attention")
     assert len(att) == 2 == QualityCheck.objects.filter(kind="attention").count()
     by = att.set_index("participant")
-    assert by.loc[good.code, "value"] == 0 and bool(by.loc[good.code, "attention_passed"]) is True
-    assert by.loc[careless.code, "value"] == 60 and bool(by.loc[careless.code, "attention_passed"]) is False
+    assert by.loc[good.public_id, "value"] == 0 and bool(by.loc[good.public_id, "attention_passed"]) is True
+    assert by.loc[careless.public_id, "value"] == 60 and bool(by.loc[careless.public_id, "attention_passed"]) is False
     assert set(att["condition"]) == {"attention"}
     from analysis.screening import ScreeningSettings, screen
 
     # the bots answer within milliseconds: leave the too-fast rules out here
     result = screen(ratings_frame(study=study), participants_frame(study=study),
                     settings=ScreeningSettings(min_trial_duration_s=None))
-    assert set(result.log["participant"]) == {careless.code}
+    assert set(result.log["participant"]) == {careless.public_id}
     assert {"attention", "flat"} <= set(result.log["rule"])
 
 
 def test_the_participants_table_holds_the_questionnaire(walked):
     study, good, careless = walked
     people = participants_frame(study=study).set_index("participant")
-    g = people.loc[good.code]
+    g = people.loc[good.public_id]
     assert g["status"] == "completed" and g["form"] == "f1"
     assert (g["age_range"], g["device"], g["music_training"], g["comment"]) == ("25-34", "headphones", "some", "nice")
     assert g["n_ratings"] == 4 and g["attention_checks"] == 1 and g["attention_failures"] == 0
     assert bool(g["headphone_passed"]) and bool(g["attention_passed"])
     assert pd.notna(g["completed_at"]) and g["prolific_pid"] == "PID-GOOD"
-    assert people.loc[careless.code, "attention_failures"] == 1
+    assert people.loc[careless.public_id, "attention_failures"] == 1
 
 
 def test_a_participant_without_checks_has_no_attention_result(live_small):
@@ -127,7 +127,7 @@ def test_a_participant_without_checks_has_no_attention_result(live_small):
     people = participants_frame(study=live_small)
     assert len(people) == 1 and people.iloc[0]["status"] == "declined"
     assert pd.isna(people.iloc[0]["attention_passed"]) and pd.isna(people.iloc[0]["form"])
-    assert people.iloc[0]["participant"] == declined.code
+    assert people.iloc[0]["participant"] == declined.public_id
 
 
 def test_few_queries_whatever_the_number_of_participants(three_way_study, django_assert_max_num_queries):

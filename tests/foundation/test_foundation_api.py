@@ -92,7 +92,8 @@ def test_ratings_export_is_long_format(api, rated_study):
     rows = api.get(_url("api-ratings", "small")).json()
     assert len(rows) == Rating.objects.count() == 4
     row = rows[0]
-    assert row["participant"] == Participant.objects.get().code
+    assert row["participant"] == Participant.objects.get().public_id
+    assert Participant.objects.get().code not in str(rows)  # the code opens a session: never exported
     assert row["prolific_pid"] == "PID1" and row["form"] == "f1"
     assert row["condition"] in {"msi", "video_caps"}
     assert {r["value"] for r in rows} == {10, 20, 11, 21}

@@ -60,7 +60,7 @@ def test_an_annotator_describes_clips_to_completion(annotation_study):
     assert len(annotations) == 2 and annotations[0].tags == {"mood": ["calm"], "time of day": ["morning"]}
     caption = annotations[0].caption
     assert caption.kind == "human_msi" and caption.text == TEXT
-    assert caption.parameters["participant"] == p.code and caption.parameters["listening_s"] >= 1.0
+    assert caption.parameters["participant"] == p.public_id and caption.parameters["listening_s"] >= 1.0
     assert caption.clip_id == annotations[0].trial.clip_id
 
 
