@@ -313,14 +313,18 @@ def _number(value: Any, what: str) -> float:
 
 def _open_submit(participant: Participant, index: int, submission_id: str) -> tuple[uuid.UUID, dict | None]:
     """The checks every submit starts with. Returns the submission id, and the answer to give
-    at once when this exact submission was stored before (a resend)."""
+    at once when this exact submission was stored before (a resend).
+
+    A resend of a stored submission always names an item before ``progress``, so the lookup of
+    earlier submissions runs only then: the common path (the next item) costs no query here."""
     try:
         sub_id = uuid.UUID(str(submission_id))
     except ValueError:
         raise ParticipationError("submission_id must be a UUID") from None
-    previous = TrialResponse.objects.filter(participant=participant, submission_id=sub_id).first()
-    if previous is not None:
-        return sub_id, {"status": "duplicate", "index": previous.sequence_index}
+    if index != participant.progress or participant.stage != Participant.Stage.TRIALS:
+        previous = TrialResponse.objects.filter(participant=participant, submission_id=sub_id).first()
+        if previous is not None:
+            return sub_id, {"status": "duplicate", "index": previous.sequence_index}
     if participant.study.status != Study.Status.LIVE:
         raise ParticipationError("this study has closed", status=410, code="closed")
     if participant.status not in (Participant.Status.ACTIVE, Participant.Status.ABANDONED):
@@ -335,6 +339,31 @@ def _open_submit(participant: Participant, index: int, submission_id: str) -> tu
     return sub_id, None
 
 
+@dataclass(frozen=True)
+class _RatingItem:
+    """What a rating submit needs of its item, read with one query (the tracks)."""
+
+    trial_id: int
+    kind: str
+    tracks: list[Track]
+
+    @property
+    def labels(self) -> list[str]:
+        return [LABELS[i] for i in range(len(self.tracks))]
+
+
+def _rating_item(participant: Participant, index: int) -> _RatingItem:
+    raw = participant.trial_order[index]
+    track_ids = participant.label_order[str(abs(raw))]
+    if not track_ids:
+        raise ParticipationError("this item takes a description, not ratings", code="kind")
+    by_id = Track.objects.only("id", "duration_s").in_bulk(track_ids)
+    tracks = [by_id[i] for i in track_ids]
+    if raw < 0:
+        return _RatingItem(abs(raw), TrialResponse.Kind.ATTENTION, tracks[:1])
+    return _RatingItem(raw, TrialResponse.Kind.TRIAL, tracks)
+
+
 def submit_item(*, participant: Participant, index: int, submission_id: str, ratings: list[dict[str, Any]],
                 events: list[Any] | None = None) -> dict[str, Any]:
     """Store the ratings of item ``index``. Exactly once: a resent submit (same ``submission_id``)
@@ -343,7 +372,7 @@ def submit_item(*, participant: Participant, index: int, submission_id: str, rat
     if resent is not None:
         return resent
     study = participant.study
-    item = participant_item(participant=participant, index=index)
+    item = _rating_item(participant, index)
     if not isinstance(ratings, list):
         raise ParticipationError("ratings must be a list")
     by_label: dict[str, dict[str, Any]] = {}
@@ -383,13 +412,13 @@ def submit_item(*, participant: Participant, index: int, submission_id: str, rat
         if not moved:  # a concurrent copy of this submit won the race
             raise ParticipationError("this trial was saved already", status=409, code="stale")
         TrialResponse.objects.create(
-            participant=participant, trial=item.trial, kind=item.kind, sequence_index=index, submission_id=sub_id,
+            participant=participant, trial_id=item.trial_id, kind=item.kind, sequence_index=index, submission_id=sub_id,
             shown_at=participant.item_started_at if participant.item_started_index == index else None,
             duration_s=duration, listening=listened, events=events[:MAX_EVENTS],
         )
         if item.kind == TrialResponse.Kind.TRIAL:
             Rating.objects.bulk_create([
-                Rating(participant=participant, trial=item.trial, track=track, value=values[label], position=pos,
+                Rating(participant=participant, trial_id=item.trial_id, track=track, value=values[label], position=pos,
                        trial_order=index, listening_s=listened[label], submission_id=sub_id,
                        trial_started_at=participant.item_started_at)
                 for pos, (label, track) in enumerate(zip(item.labels, item.tracks, strict=True))
