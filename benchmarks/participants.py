@@ -167,7 +167,7 @@ async def run_phase(host, port, slug, n, trials, think, ramp, seed, *, double_su
     results = await asyncio.gather(*(delayed(i) for i in range(n)), return_exceptions=True)
     for r in results:
         if isinstance(r, Exception):
-            stats.errors.append(repr(r)[:200])
+            stats.errors.append("aborted " + repr(r)[:200])
     return stats, time.perf_counter() - t0
 
 
