@@ -11,7 +11,7 @@ from survey import services
 from survey.access import studies_for_user
 from survey.exports import ExportError, export_http_response, report_http_response
 from survey.models import Form, Participant, Rating, Study, Trial, TrialTrack
-from survey.selectors import study_progress
+from survey.selectors import study_generation_cells, study_progress
 
 
 def _errors(exc: ValidationError) -> str:
@@ -21,7 +21,8 @@ def _errors(exc: ValidationError) -> str:
 class FormInline(admin.StackedInline):
     model = Form
     extra = 0
-    fields = ["name", "n_videos", "conditions", "clip_pool", "seed", "sampled_at"]
+    fields = ["name", "kind", "n_videos", "conditions", "clip_pool", "seed", "sampled_at",
+              "annotation_media", "annotators_per_clip", "min_description_chars", "tag_vocabulary"]
     readonly_fields = ["seed", "sampled_at"]
     filter_horizontal = ["conditions", "clip_pool"]
     show_change_link = True
@@ -44,12 +45,14 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["researchers"]
     inlines = [FormInline]
-    actions = ["add_paper_forms", "resample", "validate", "go_live", "close"]
+    actions = ["add_paper_forms", "generate_tracks", "resample", "validate", "go_live", "close"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "researchers"]}),
         ("What participants read", {"fields": ["consent_text", "instructions_text", "question",
                                                "scale_min_label", "scale_max_label"]}),
         ("Design", {"fields": ["target_per_form", "min_listen_s", "loudness_target_lufs", "abandon_after_minutes"]}),
+        ("Quality controls", {"fields": ["headphone_check", "attention_trials", "screen_out_on_attention_fail",
+                                         "min_trial_s"]}),
         ("Completion", {"fields": ["completion_code", "decline_code", "screenout_code", "completion_redirect_url"]}),
     ]
 
@@ -103,6 +106,51 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.action(description="Add the paper's forms (15 x video/music/MSI, 8 x fusion/MSI) and sample them")
     def add_paper_forms(self, request, queryset):
         self._each(request, queryset, lambda s: services.study_add_paper_forms(study=s), "paper forms added and sampled")
+
+    @admin.action(description="Generate the missing tracks of the study's trials (MusicGen or sketch)")
+    def generate_tracks(self, request, queryset):
+        """One study at a time: ask for the generator and its parameters, start a job for the
+        (trial clip x condition) cells without a track, bind the tracks when it has run."""
+        from generation import jobs
+        from generation.admin import GenerateTracksForm
+        from generation.models import GenerationJob
+
+        if queryset.count() != 1:
+            self.message_user(request, "Select one study to generate its tracks.", messages.ERROR)
+            return None
+        study = queryset.get()
+        form = GenerateTracksForm(request.POST if "apply" in request.POST else None,
+                                  initial={"loudness_target_lufs": study.loudness_target_lufs})
+        form.fields.pop("conditions")
+        form.fields.pop("loudness_target_lufs")
+        if "apply" in request.POST and form.is_valid():
+            data = form.cleaned_data
+            parameters = {"duration_s": data["duration_s"], "batch_size": data["batch_size"]}
+            if data["generator"] == GenerationJob.Generator.MUSICGEN:
+                parameters.update(top_k=data["top_k"], temperature=data["temperature"],
+                                  guidance_scale=data["guidance_scale"])
+            try:
+                job = jobs.job_create(
+                    cells=study_generation_cells(study=study), generator=data["generator"], model=data["model"],
+                    parameters=parameters, seed=data["seed"], loudness_target_lufs=study.loudness_target_lufs,
+                    user=request.user, label=f"study {study.slug} (admin)")
+                jobs.job_start(job=job)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                job.refresh_from_db()
+                if job.status == GenerationJob.Status.DONE and not study.is_locked:
+                    for f in study.forms.all():  # an in-process job has run already: bind its tracks
+                        services.form_bind_tracks(form=f)
+                self.message_user(request, f"Started {job}: {job.items.count()} tracks to make. When it has "
+                                  "finished, run Forms → Bind the newest tracks (or Validate).")
+                return redirect("admin:generation_generationjob_change", job.pk)
+        return TemplateResponse(request, "admin/survey/study_generate.html", {
+            **self.admin_site.each_context(request), "title": f"Generate the tracks of {study.title}",
+            "form": form, "study": study, "opts": self.model._meta,
+            "n_cells": len(study_generation_cells(study=study)),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
 
     @admin.action(description="Sample the trials of every form again (new seed; drafts only)")
     def resample(self, request, queryset):

@@ -7,12 +7,23 @@ from typing import Any
 
 from django.db.models import Count, Q
 
+from generation.models import Clip, Condition
 from survey.models import Form, Participant, Rating, Study
 
 RATING_COLUMNS = (
     "study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip", "condition",
     "track", "generator", "value", "position", "trial_order", "listening_s", "started_at", "submitted_at",
 )
+
+
+def study_generation_cells(*, study: Study) -> list[tuple[Clip, Condition]]:
+    """The (clip, condition) cells a study shows: each form's trial clips x its conditions."""
+    cells: list[tuple[Clip, Condition]] = []
+    for form in study.forms.prefetch_related("conditions").order_by("name"):
+        conditions = list(form.conditions.order_by("name"))
+        for trial in form.trials.select_related("clip").order_by("position"):
+            cells.extend((trial.clip, condition) for condition in conditions)
+    return cells
 
 
 def study_progress(*, study: Study) -> dict[str, Any]:

@@ -187,3 +187,33 @@ def test_staff_media_serves_ranges_and_only_to_staff(client, super_client, small
     assert super_client.get(reverse("staff-media", args=["tracks/../../etc/passwd"])).status_code == 404
     super_client.logout()
     assert client.get(url).status_code == 302  # to the admin login
+
+
+def test_generate_the_missing_tracks_of_a_study(super_client, small_study, conditions,
+                                                django_capture_on_commit_callbacks):
+    from generation.models import GenerationJob
+
+    form = small_study.forms.get()
+    form.conditions.add(conditions["fusion"])  # its cells have no track yet
+    page = super_client.post(reverse("admin:survey_study_changelist"),
+                             {"action": "generate_tracks", "_selected_action": [small_study.pk]})
+    assert page.status_code == 200 and "Start the job" in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # the job is enqueued after commit
+        resp = super_client.post(reverse("admin:survey_study_changelist"), {
+            "action": "generate_tracks", "_selected_action": [small_study.pk], "apply": "1", "generator": "sketch",
+            "model": "", "duration_s": "2", "batch_size": "4", "seed": "0", "top_k": "250", "temperature": "1.0",
+            "guidance_scale": "3.0"})
+    assert resp.status_code == 302
+    from survey.services import form_bind_tracks
+
+    form_bind_tracks(form=form)
+    job = GenerationJob.objects.get()
+    assert job.items.count() == 6  # 2 clips x 3 conditions: no cell had a sketch track with these settings
+    assert Track.objects.filter(condition=conditions["fusion"], generator="sketch").count() == 2
+    again = super_client.post(reverse("admin:survey_study_changelist"), {
+        "action": "generate_tracks", "_selected_action": [small_study.pk], "apply": "1", "generator": "sketch",
+        "model": "", "duration_s": "2", "batch_size": "4", "seed": "0", "top_k": "250", "temperature": "1.0",
+        "guidance_scale": "3.0"})
+    assert again.status_code == 302 and GenerationJob.objects.latest("pk").items.count() == 0  # nothing missing
+    assert all(t.trial_tracks.count() == 3 for t in form.trials.all())  # bound to the trials
+    assert all(tt.track.generator == "sketch" for t in form.trials.all() for tt in t.trial_tracks.all())

@@ -25,7 +25,7 @@ PARAMS = {"duration_s": 1.0, "batch_size": 4}
 
 
 def _cells(study):
-    from survey.management.commands.generate_tracks import study_generation_cells
+    from survey.selectors import study_generation_cells
 
     return study_generation_cells(study=study)
 

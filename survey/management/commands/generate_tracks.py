@@ -18,19 +18,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation import jobs
-from generation.models import Clip, Condition, GenerationJob
+from generation.models import GenerationJob
 from survey import services
 from survey.models import Study
-
-
-def study_generation_cells(*, study: Study) -> list[tuple[Clip, Condition]]:
-    """The (clip, condition) cells a study shows: each form's trial clips x its conditions."""
-    cells: list[tuple[Clip, Condition]] = []
-    for form in study.forms.prefetch_related("conditions").order_by("name"):
-        conditions = list(form.conditions.order_by("name"))
-        for trial in form.trials.select_related("clip").order_by("position"):
-            cells.extend((trial.clip, condition) for condition in conditions)
-    return cells
+from survey.selectors import study_generation_cells
 
 
 class ProgressBar:
