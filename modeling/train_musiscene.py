@@ -122,15 +122,23 @@ def _audio_of(row: dict[str, Any]) -> str | None:
     return None
 
 
-def _answer_of(row: dict[str, Any], answer_field: str) -> str | None:
+def _answers_of(row: dict[str, Any], answer_field: str) -> list[str]:
+    """The answers a row holds: one caption, or (e.g. ``human_msi``) a list of descriptions, each
+    of which becomes its own training example."""
     if row.get("answer"):
-        return str(row["answer"])
+        return [str(row["answer"])]
     for holder in (row.get("captions"), row):
         if isinstance(holder, dict):
             for key in (answer_field, f"{answer_field}_caption", f"caption_{answer_field}"):
-                if holder.get(key):
-                    return str(holder[key])
-    return None
+                value = holder.get(key)
+                if isinstance(value, list):
+                    texts = [v.get("text") if isinstance(v, dict) else v for v in value]
+                    texts = [str(t) for t in texts if t]
+                    if texts:
+                        return texts
+                elif value:
+                    return [str(value)]
+    return []
 
 
 def load_records(path: Path, *, question: str = SCENE_QUESTION, answer_field: str = "msi") -> list[Record]:
@@ -155,14 +163,14 @@ def load_records(path: Path, *, question: str = SCENE_QUESTION, answer_field: st
             audio = _audio_of(row)
             if audio is None:
                 raise ValueError(f"{path}:{number}: no audio path (expected 'audio' or 'audio_path')")
-            answer = _answer_of(row, answer_field)
-            if answer is None:
+            answers = _answers_of(row, answer_field)
+            if not answers:
                 skipped += 1
                 continue
             audio_path = Path(audio) if Path(audio).is_absolute() else path.parent / audio
             split = row.get("split")
-            records.append(Record(audio_path, str(row.get("question") or question), answer.strip(),
-                                  str(split).lower() if split else None))
+            records.extend(Record(audio_path, str(row.get("question") or question), answer.strip(),
+                                  str(split).lower() if split else None) for answer in answers)
     if skipped:
         logger.warning("%s: %d rows have no %r answer and were skipped", path, skipped, answer_field)
     if not records:

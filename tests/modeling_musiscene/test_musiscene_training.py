@@ -120,3 +120,19 @@ def test_it_warms_up_then_follows_a_half_cosine() -> None:
     assert f(10) == pytest.approx(1.0)
     assert f(60) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))  # halfway: 0.55
     assert f(110) == pytest.approx(0.1)
+
+
+def test_each_human_description_becomes_its_own_example(tmp_path):
+    import json
+
+    from modeling.train_musiscene import load_records
+
+    data = tmp_path / "vacad.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in [
+        {"audio": "a.wav", "msi": "a beach", "human_msi": ["a quiet harbour", "boats at dawn"], "split": "train"},
+        {"audio": "b.wav", "msi": "a city", "human_msi": [], "split": "test"},
+    ]) + "\n")
+    human = load_records(data, answer_field="human_msi")
+    assert [r.answer for r in human] == ["a quiet harbour", "boats at dawn"]  # the row without any is skipped
+    assert all(r.audio.name == "a.wav" and r.split == "train" for r in human)
+    assert [r.answer for r in load_records(data, answer_field="msi")] == ["a beach", "a city"]
