@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
@@ -129,28 +130,34 @@ async def participant(host, port, slug, n_trials, think, stats: Stats, rng: rand
                    "ratings": [{"label": t["label"], "value": rng.randint(0, 100), "moved": True,
                                 "listening_s": t["required_s"]} for t in cfg["tracks"]]}
         data = json.dumps(payload).encode()
-        for attempt in range(5):  # a client resends the same submission until it is acknowledged
-            t0 = time.perf_counter()
-            try:
-                status, _, resp = await b.request("POST", base + "run/submit/", body=data, headers={
-                    "Content-Type": "application/json", "X-CSRFToken": b.csrf()})
-            except (TimeoutError, OSError) as exc:
-                stats.errors.append(f"{type(exc).__name__}")
-                await asyncio.sleep(0.5 * 2 ** attempt)
-                continue
-            stats.submit_latency.append(time.perf_counter() - t0)
-            if status == 409:  # a resend whose first copy was stored (and acknowledged to the double)
-                stats.conflicts += 1
-                break
-            if status == 200:
-                body = json.loads(resp)
-                if body["status"] in ("stored", "duplicate"):
-                    code = b.cookies[code_cookie].strip('"').split(":")[0]  # the signed cookie is "code:signature"
-                    stats.acked[code] = stats.acked.get(code, 0) + len(cfg["tracks"])
-                stats.submit_times.append(time.perf_counter())
-                break
-            stats.errors.append(f"HTTP {status}")
-            await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
+        headers = {"Content-Type": "application/json", "X-CSRFToken": b.csrf()}
+
+        async def send(data: bytes = data, headers: dict = headers) -> str:
+            """Resend the same submission (same id) until the server answers it, as the page does."""
+            for attempt in range(12):
+                t0 = time.perf_counter()
+                try:
+                    status, _, resp = await b.request("POST", base + "run/submit/", body=data, headers=headers)
+                except (OSError, TimeoutError, IndexError, ValueError) as exc:
+                    stats.errors.append(type(exc).__name__)
+                    await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
+                    continue
+                stats.submit_latency.append(time.perf_counter() - t0)
+                if status == 200:
+                    return json.loads(resp)["status"]  # "stored", or "duplicate" for a resend
+                if status == 409:  # the other copy of a double submit was stored first
+                    stats.conflicts += 1
+                    return "conflict"
+                stats.errors.append(f"HTTP {status}")
+                await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
+            return "gave up"
+
+        double = bool(double_submit) and rng.random() < double_submit  # a double click: two copies at once
+        answers = await asyncio.gather(send(), send()) if double else [await send()]
+        if any(a in ("stored", "duplicate") for a in answers):
+            code = b.cookies[code_cookie].strip('"').split(":")[0]  # the signed cookie is "code:signature"
+            stats.acked[code] = stats.acked.get(code, 0) + len(cfg["tracks"])
+            stats.submit_times.append(time.perf_counter())
 
 
 async def run_phase(host, port, slug, n, trials, think, ramp, seed, *, double_submit=0.0) -> tuple[Stats, float]:
@@ -167,7 +174,9 @@ async def run_phase(host, port, slug, n, trials, think, ramp, seed, *, double_su
     results = await asyncio.gather(*(delayed(i) for i in range(n)), return_exceptions=True)
     for r in results:
         if isinstance(r, Exception):
-            stats.errors.append("aborted " + repr(r)[:200])
+            tb = traceback.extract_tb(r.__traceback__)
+            where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+            stats.errors.append("aborted " + repr(r)[:200] + where)
     return stats, time.perf_counter() - t0
 
 
