@@ -174,6 +174,9 @@ class TrialTrack(models.Model):
             models.UniqueConstraint(fields=["trial", "track"], name="trialtrack_unique_track"),
         ]
 
+    def __str__(self) -> str:
+        return f"trial {self.trial_id}: {self.condition_id} -> track {self.track_id}"
+
 
 class Participant(models.Model):
     class Stage(models.TextChoices):
@@ -289,6 +292,9 @@ class TrialResponse(models.Model):
             models.UniqueConstraint(fields=["participant", "submission_id"], name="response_unique_submission"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.participant_id} item {self.sequence_index} ({self.kind})"
+
 
 class QualityCheck(models.Model):
     class Kind(models.TextChoices):
@@ -304,6 +310,9 @@ class QualityCheck(models.Model):
     class Meta:
         ordering = ["participant", "created_at"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {'passed' if self.passed else 'failed'} ({self.participant_id})"
+
 
 class PageVisit(models.Model):
     """Server-side timestamps of every page a participant was shown."""
@@ -315,6 +324,9 @@ class PageVisit(models.Model):
 
     class Meta:
         ordering = ["participant", "at"]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} saw {self.page} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
 class MetricResult(models.Model):
@@ -404,3 +416,6 @@ class Assignment(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["participant", "trial"], name="assignment_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} describes trial {self.trial_id}"
