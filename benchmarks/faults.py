@@ -132,7 +132,8 @@ def main() -> int:
             if args.verbose:
                 from collections import Counter
 
-                print("   ", dict(Counter(e.split("(")[0][:60] for e in stats.errors).most_common(6)))
+                print("   ", dict(Counter(e.split("(")[0][:60] for e in stats.errors).most_common(6)),
+                      f"409 for the losing copy of a double submit: {stats.conflicts}")
     finally:
         server.stop()
     return 0
