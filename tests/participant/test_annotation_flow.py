@@ -141,10 +141,11 @@ def _describe(study, texts_and_tags):
             assert bot.write(bot.config(), text=text, tags=tags).status_code == 200
 
 
-def test_exports_and_agreement(annotation_study, tmp_path):
+def test_exports_and_tag_agreement(annotation_study, tmp_path):
+    import pandas as pd
     from django.core.management import call_command
 
-    from survey.annotations import annotations_frame, tag_agreement, text_agreement
+    from survey.annotations import annotations_frame, tag_agreement
 
     study, _ = annotation_study
     calm = {"mood": ["calm"], "pace": ["slow"]}
@@ -152,22 +153,38 @@ def test_exports_and_agreement(annotation_study, tmp_path):
     frame = annotations_frame(study=study)
     assert len(frame) == 8 and frame["clip"].nunique() == 4
     assert set(frame.columns) >= {"participant", "clip", "text", "tags", "listening_s", "submitted_at"}
-    pairs = text_agreement(frame, bertscore_model=None)
-    assert len(pairs) == 4  # one pair of annotators per clip
-    assert pairs["rouge_l"].between(0.8, 1.0).all()  # near-identical descriptions agree
     tags = tag_agreement(frame, {"mood": ["calm", "sad"]})
     assert tags.loc[0, "alpha_nominal"] == 1.0  # everyone chose calm and never sad: perfect agreement
     out = tmp_path / "ann.csv"
-    call_command("export_annotations", "--study", "describe", "--out", str(out), "--agreement",
-                 str(tmp_path / "agree.csv"))
-    import pandas as pd
-
-    assert len(pd.read_csv(out)) == 8 and len(pd.read_csv(tmp_path / "agree.csv")) == 4
+    call_command("export_annotations", "--study", "describe", "--out", str(out))
+    assert len(pd.read_csv(out)) == 8
     # a rejected description leaves the export
     cap = Caption.objects.filter(kind="human_msi").first()
     cap.status = "rejected"
     cap.save()
     assert len(annotations_frame(study=study)) == 7
+
+
+def test_text_agreement_among_annotators(annotation_study, tmp_path):
+    import pandas as pd
+    from django.core.management import call_command
+
+    from analysis.metrics.text import WordNetMissingError, load_wordnet
+    from survey.annotations import annotations_frame, text_agreement
+
+    try:
+        load_wordnet()
+    except WordNetMissingError as exc:
+        pytest.skip(f"METEOR needs WordNet: {exc}")
+    study, _ = annotation_study
+    calm = {"mood": ["calm"]}
+    _describe(study, [[(TEXT, calm), (TEXT + " Seagulls.", calm)]] * 4)
+    pairs = text_agreement(annotations_frame(study=study), bertscore_model=None)
+    assert len(pairs) == 4  # one pair of annotators per clip
+    assert pairs["rouge_l"].between(0.8, 1.0).all()  # near-identical descriptions agree
+    call_command("export_annotations", "--study", "describe", "--out", str(tmp_path / "a.csv"), "--agreement",
+                 str(tmp_path / "agree.csv"))
+    assert len(pd.read_csv(tmp_path / "agree.csv")) == 4
 
 
 def test_export_annotations_bad_arguments(annotation_study, tmp_path):

@@ -48,7 +48,13 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(frame)} descriptions -> {out}")
         if agreement:
             model = None if bertscore_model == "none" else bertscore_model
-            pairs = text_agreement(frame, mode=mode, bertscore_model=model)
+            from analysis.metrics.text import WordNetMissingError
+
+            try:
+                pairs = text_agreement(frame, mode=mode, bertscore_model=model)
+            except WordNetMissingError as exc:
+                raise CommandError(f"the descriptions were written to {out}; the text agreement needs "
+                                   f"METEOR's WordNet: {exc}") from exc
             tags = tag_agreement(frame, study_vocabulary(obj))
             pairs.to_csv(agreement, index=False)
             tags_path = agreement.with_name(agreement.stem + "-tags.csv")
