@@ -287,12 +287,22 @@ class TrackAdmin(admin.ModelAdmin):
 # --- generation jobs --------------------------------------------------------------------------
 
 
-def _progress_bar(job: GenerationJob, total: int, finished: int, failed: int) -> str:
+def _progress_bar(job, total: int, finished: int, failed: int, *, url_name: str = "generation-job-progress") -> str:
+    """A progress bar that the admin's script keeps up to date from ``url_name``'s JSON."""
     text = f"{finished}/{total}" + (f", {failed} failed" if failed else "")
     return format_html(
         '<progress class="genjob-progress" max="{}" value="{}" data-url="{}" data-status="{}" '
         'style="width:12em"></progress> <span class="genjob-progress-text">{}</span>',
-        total or 1, finished if total else 1, reverse("generation-job-progress", args=[job.pk]), job.status, text,
+        total or 1, finished if total else 1, reverse(url_name, args=[job.pk]), job.status, text,
+    )
+
+
+def _with_item_counts(queryset, item_status):
+    """Annotate jobs with ``n_total``, ``n_finished`` (done or failed) and ``n_failed`` items."""
+    return queryset.select_related("created_by").annotate(
+        n_total=Count("items"),
+        n_finished=Count("items", filter=Q(items__status__in=[item_status.DONE, item_status.FAILED])),
+        n_failed=Count("items", filter=Q(items__status=item_status.FAILED)),
     )
 
 
@@ -321,12 +331,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     fields = readonly_fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by").annotate(
-            n_total=Count("items"),
-            n_finished=Count("items", filter=Q(items__status__in=[GenerationItem.Status.DONE,
-                                                                  GenerationItem.Status.FAILED])),
-            n_failed=Count("items", filter=Q(items__status=GenerationItem.Status.FAILED)),
-        )
+        return _with_item_counts(super().get_queryset(request), GenerationItem.Status)
 
     def has_add_permission(self, request):
         return False  # jobs start from the "Generate tracks" actions and `manage.py generate_tracks`
@@ -390,16 +395,6 @@ ClipAdmin.actions = [*(ClipAdmin.actions or ()), generate_tracks]
 # --- caption jobs and the caption review --------------------------------------------------------
 
 
-def _caption_progress_bar(job: CaptionJob, total: int, finished: int, failed: int) -> str:
-    text = f"{finished}/{total}" + (f", {failed} failed" if failed else "")
-    return format_html(
-        '<progress class="genjob-progress" max="{}" value="{}" data-url="{}" data-status="{}" '
-        'style="width:12em"></progress> <span class="genjob-progress-text">{}</span>',
-        total or 1, finished if total else 1, reverse("generation-caption-job-progress", args=[job.pk]), job.status,
-        text,
-    )
-
-
 class FailedCaptionItemInline(admin.TabularInline):
     model = CaptionItem
     verbose_name_plural = "failed captions"
@@ -426,19 +421,15 @@ class CaptionJobAdmin(admin.ModelAdmin):
     change_list_template = "admin/generation/generationjob/change_list.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by").annotate(
-            n_total=Count("items"),
-            n_finished=Count("items", filter=Q(items__status__in=[CaptionItem.Status.DONE,
-                                                                  CaptionItem.Status.FAILED])),
-            n_failed=Count("items", filter=Q(items__status=CaptionItem.Status.FAILED)),
-        )
+        return _with_item_counts(super().get_queryset(request), CaptionItem.Status)
 
     def has_add_permission(self, request):
         return False  # jobs start from the "Caption the selected clips" action and `manage.py caption_clips`
 
     @admin.display(description="progress")
     def progress(self, obj: CaptionJob) -> str:
-        return _caption_progress_bar(obj, obj.n_total, obj.n_finished, obj.n_failed)
+        return _progress_bar(obj, obj.n_total, obj.n_finished, obj.n_failed,
+                             url_name="generation-caption-job-progress")
 
 
 class CaptionClipsForm(forms.Form):
