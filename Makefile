@@ -39,6 +39,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## make worker: a Celery worker (needs CELERY_BROKER_URL)
 worker: install

@@ -69,15 +69,20 @@ def krippendorff_alpha(
     _require_columns(data, [raters, units, ratings])
     d = data[[raters, units, ratings]].dropna()
     if level in ("interval", "ratio"):
-        d = d.astype({ratings: float}).groupby([units, raters], observed=True, sort=False)[
-            ratings].mean().reset_index()
+        d = (
+            d.astype({ratings: float})
+            .groupby([units, raters], observed=True, sort=False)[ratings]
+            .mean()
+            .reset_index()
+        )
     else:
         d = d.drop_duplicates([units, raters], keep="last")
     sizes = d.groupby(units, observed=True, sort=False)[ratings].transform("size")
     d = d.loc[sizes.to_numpy() >= 2]
     if d.empty:
         raise AnalysisError(
-            "Krippendorff's alpha needs at least one unit rated by at least two raters")
+            "Krippendorff's alpha needs at least one unit rated by at least two raters"
+        )
     unit_codes, _ = pd.factorize(d[units])
     m_u = np.bincount(unit_codes).astype(float)
     n = float(len(d))
@@ -92,26 +97,36 @@ def krippendorff_alpha(
     elif level == "nominal":
         cat_codes, _ = pd.factorize(d[ratings])
         k = int(cat_codes.max()) + 1
-        counts = np.bincount(unit_codes * k + cat_codes,
-                             minlength=len(m_u) * k).reshape(len(m_u), k).astype(float)
+        counts = (
+            np.bincount(unit_codes * k + cat_codes, minlength=len(m_u) * k)
+            .reshape(len(m_u), k)
+            .astype(float)
+        )
         agree = (counts * (counts - 1)).sum(axis=1)  # ordered equal pairs per unit
         d_o = float(np.sum((m_u * (m_u - 1) - agree) / (m_u - 1))) / n
         n_c = counts.sum(axis=0)
         d_e = float(n * (n - 1) - np.sum(n_c * (n_c - 1))) / (n * (n - 1))
     elif level in ("ordinal", "ratio"):
-        d_o, d_e = _coincidence_disagreement(d, unit_codes, m_u, ratings=ratings, level=level,
-                                             value_domain=value_domain)
+        d_o, d_e = _coincidence_disagreement(
+            d, unit_codes, m_u, ratings=ratings, level=level, value_domain=value_domain
+        )
     else:
         raise ValueError(f"unknown level {level!r}; use nominal, ordinal, interval or ratio")
     if d_e <= 0:
         raise AnalysisError(
-            "Krippendorff's alpha is undefined: all pairable ratings have the same value")
+            "Krippendorff's alpha is undefined: all pairable ratings have the same value"
+        )
     return float(1 - d_o / d_e)
 
 
 def _coincidence_disagreement(
-    d: pd.DataFrame, unit_codes: np.ndarray, m_u: np.ndarray, *, ratings: str,
-    level: str, value_domain: Sequence[object] | None,
+    d: pd.DataFrame,
+    unit_codes: np.ndarray,
+    m_u: np.ndarray,
+    *,
+    ratings: str,
+    level: str,
+    value_domain: Sequence[object] | None,
 ) -> tuple[float, float]:
     if value_domain is not None:
         domain = list(value_domain)
@@ -120,14 +135,18 @@ def _coincidence_disagreement(
         if missing:
             raise AnalysisError(f"ratings outside value_domain: {sorted(missing, key=str)}")
         codes = d[ratings].map(index).to_numpy(int)
-        values = np.arange(len(domain), dtype=float) if level == "ordinal" else np.asarray(
-            domain, dtype=float)
+        values = (
+            np.arange(len(domain), dtype=float)
+            if level == "ordinal"
+            else np.asarray(domain, dtype=float)
+        )
     else:
         values, codes = np.unique(d[ratings].to_numpy(float), return_inverse=True)
     v = len(values)
     if v > 5000:
         raise AnalysisError(
-            f"{level} alpha builds a {v} x {v} coincidence matrix; bin the ratings first")
+            f"{level} alpha builds a {v} x {v} coincidence matrix; bin the ratings first"
+        )
     counts = np.zeros((len(m_u), v))
     np.add.at(counts, (unit_codes, codes), 1.0)
     w = 1.0 / (m_u - 1)
@@ -203,18 +222,22 @@ def icc(
     5  ICC(C,k)  0.909
     """
     _require_columns(data, [targets, raters, ratings])
-    wide = data.pivot_table(index=targets, columns=raters, values=ratings, aggfunc="mean",
-                            observed=True)
+    wide = data.pivot_table(
+        index=targets, columns=raters, values=ratings, aggfunc="mean", observed=True
+    )
     complete = wide.dropna(axis=1, how="any")
     if complete.shape[1] < wide.shape[1]:
-        logger.info("ICC: %d rater(s) without a rating of every target left out",
-                    wide.shape[1] - complete.shape[1])
+        logger.info(
+            "ICC: %d rater(s) without a rating of every target left out",
+            wide.shape[1] - complete.shape[1],
+        )
     x = complete.to_numpy(float)
     n, k = x.shape
     if n < 2 or k < 2:
         raise AnalysisError(
             f"ICC needs at least 2 targets and 2 raters who rated every target; found {n} "
-            f"target(s) and {k} complete rater(s)")
+            f"target(s) and {k} complete rater(s)"
+        )
     grand = x.mean()
     ss_r = k * np.sum((x.mean(axis=1) - grand) ** 2)
     ss_c = n * np.sum((x.mean(axis=0) - grand) ** 2)
@@ -263,9 +286,19 @@ def icc(
     cis = [ci1, ci2, ci3, ci1k, ci2k, ci3k]
     rows = []
     for (name, desc), val, (f, a, b, p), (lo, hi) in zip(_ICC_TYPES, values, fs, cis, strict=True):
-        rows.append({"Type": name, "Description": desc, "ICC": float(val), "F": float(f),
-                     "df1": a, "df2": b, "pval": float(p), "ci_low": float(lo),
-                     "ci_high": float(hi)})
+        rows.append(
+            {
+                "Type": name,
+                "Description": desc,
+                "ICC": float(val),
+                "F": float(f),
+                "df1": a,
+                "df2": b,
+                "pval": float(p),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -292,24 +325,62 @@ def stimulus_agreement(
     n_raters, n_units = d[subject].nunique(), d["_unit"].nunique()
     try:
         a = krippendorff_alpha(d, raters=subject, units="_unit", ratings=dv, level="interval")
-        rows.append({"measure": "Krippendorff alpha (interval)", "value": a, "ci_low": np.nan,
-                     "ci_high": np.nan, "n_raters": n_raters, "n_units": n_units, "note": ""})
+        rows.append(
+            {
+                "measure": "Krippendorff alpha (interval)",
+                "value": a,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "n_raters": n_raters,
+                "n_units": n_units,
+                "note": "",
+            }
+        )
     except AnalysisError as exc:
-        rows.append({"measure": "Krippendorff alpha (interval)", "value": np.nan,
-                     "ci_low": np.nan, "ci_high": np.nan, "n_raters": n_raters,
-                     "n_units": n_units, "note": str(exc)})
+        rows.append(
+            {
+                "measure": "Krippendorff alpha (interval)",
+                "value": np.nan,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "n_raters": n_raters,
+                "n_units": n_units,
+                "note": str(exc),
+            }
+        )
     try:
         table = icc(d, targets="_unit", raters=subject, ratings=dv, confidence=confidence)
-        complete = d.pivot_table(index="_unit", columns=subject, values=dv,
-                                 aggfunc="mean").dropna(axis=1).shape[1]
+        complete = (
+            d.pivot_table(index="_unit", columns=subject, values=dv, aggfunc="mean")
+            .dropna(axis=1)
+            .shape[1]
+        )
         for name in ("ICC(A,1)", "ICC(A,k)", "ICC(C,k)"):
             r = table.loc[table["Type"] == name].iloc[0]
-            rows.append({"measure": name, "value": r["ICC"], "ci_low": r["ci_low"],
-                         "ci_high": r["ci_high"], "n_raters": complete, "n_units": n_units,
-                         "note": "" if complete == n_raters else
-                         f"{n_raters - complete} participant(s) without every stimulus left out"})
+            rows.append(
+                {
+                    "measure": name,
+                    "value": r["ICC"],
+                    "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"],
+                    "n_raters": complete,
+                    "n_units": n_units,
+                    "note": ""
+                    if complete == n_raters
+                    else f"{n_raters - complete} participant(s) without every stimulus left out",
+                }
+            )
     except AnalysisError as exc:
         for name in ("ICC(A,1)", "ICC(A,k)", "ICC(C,k)"):
-            rows.append({"measure": name, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                         "n_raters": n_raters, "n_units": n_units, "note": str(exc)})
+            rows.append(
+                {
+                    "measure": name,
+                    "value": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "n_raters": n_raters,
+                    "n_units": n_units,
+                    "note": str(exc),
+                }
+            )
     return pd.DataFrame(rows)

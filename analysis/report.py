@@ -122,18 +122,27 @@ class Analysis:
         for label, forms in (("screened", self.screened), ("unscreened", self.unscreened)):
             parts: dict[str, list[pd.DataFrame]] = {}
             for fa in forms.values():
-                pieces = {"describe": fa.describe, "friedman": fa.friedman,
-                          "pairwise_wilcoxon": fa.pairwise, "agreement": fa.agreement}
+                pieces = {
+                    "describe": fa.describe,
+                    "friedman": fa.friedman,
+                    "pairwise_wilcoxon": fa.pairwise,
+                    "agreement": fa.agreement,
+                }
                 if fa.mixed is not None:
-                    pieces.update({"mixed_fixed": fa.mixed.fixed,
-                                   "mixed_variance": fa.mixed.variance,
-                                   "mixed_means": fa.mixed.means,
-                                   "mixed_contrasts": fa.mixed.contrasts,
-                                   "mixed_fit": fa.mixed.summary_table()})
+                    pieces.update(
+                        {
+                            "mixed_fixed": fa.mixed.fixed,
+                            "mixed_variance": fa.mixed.variance,
+                            "mixed_means": fa.mixed.means,
+                            "mixed_contrasts": fa.mixed.contrasts,
+                            "mixed_fit": fa.mixed.summary_table(),
+                        }
+                    )
                 for name, table in pieces.items():
                     if table is not None:
                         parts.setdefault(name, []).append(
-                            table.assign(form=fa.form) if "form" not in table.columns else table)
+                            table.assign(form=fa.form) if "form" not in table.columns else table
+                        )
             for name, tabs in parts.items():
                 out[f"{name}_{label}"] = pd.concat(tabs, ignore_index=True)
         return out
@@ -152,8 +161,13 @@ def _analyze_form(
     form: str, data: pd.DataFrame, conditions: list[str], settings: AnalysisSettings
 ) -> FormAnalysis:
     messages: dict[str, str] = {}
-    describe = describe_conditions(data, conditions=conditions, confidence=settings.confidence,
-                                   n_boot=settings.n_boot, seed=settings.seed)
+    describe = describe_conditions(
+        data,
+        conditions=conditions,
+        confidence=settings.confidence,
+        n_boot=settings.n_boot,
+        seed=settings.seed,
+    )
     if data.empty:
         messages["all"] = "no ratings in this form"
         return FormAnalysis(form, 0, 0, describe, None, None, None, None, messages)
@@ -161,17 +175,33 @@ def _analyze_form(
     if missing:
         messages["conditions"] = f"no ratings of {', '.join(map(str, missing))}"
     fr = _run(messages, "friedman", lambda: friedman(data, method=settings.friedman_method))
-    pw = _run(messages, "pairwise", lambda: pairwise_wilcoxon(
-        data, padjust=settings.padjust, order=[c for c in conditions if c not in missing]))
+    pw = _run(
+        messages,
+        "pairwise",
+        lambda: pairwise_wilcoxon(
+            data, padjust=settings.padjust, order=[c for c in conditions if c not in missing]
+        ),
+    )
     if pw is not None and pw.empty:
         messages["pairwise"] = "fewer than 2 conditions with ratings: no pairs to compare"
         pw = None
-    mm = _run(messages, "mixed", lambda: mixed_model(
-        data, engine=settings.mixed_engine, reml=settings.reml, confidence=settings.confidence,
-        padjust=settings.padjust))
-    ag = _run(messages, "agreement", lambda: stimulus_agreement(data, confidence=settings.confidence))
-    return FormAnalysis(form, int(data["participant"].nunique()), len(data), describe, fr, pw,
-                        mm, ag, messages)
+    mm = _run(
+        messages,
+        "mixed",
+        lambda: mixed_model(
+            data,
+            engine=settings.mixed_engine,
+            reml=settings.reml,
+            confidence=settings.confidence,
+            padjust=settings.padjust,
+        ),
+    )
+    ag = _run(
+        messages, "agreement", lambda: stimulus_agreement(data, confidence=settings.confidence)
+    )
+    return FormAnalysis(
+        form, int(data["participant"].nunique()), len(data), describe, fr, pw, mm, ag, messages
+    )
 
 
 def analyze(
@@ -202,10 +232,14 @@ def analyze(
     screened = {f: _analyze_form(f, kept.loc[kept["form"] == f], conds[f], settings) for f in forms}
     unscreened = {f: _analyze_form(f, raw.loc[raw["form"] == f], conds[f], settings) for f in forms}
     return Analysis(
-        screening=result, screened=screened, unscreened=unscreened,
+        screening=result,
+        screened=screened,
+        unscreened=unscreened,
         paper=paper_tables(kept) if len(kept) else {},
         paper_unscreened=paper_tables(raw) if len(raw) else {},
-        settings=settings, data=kept, conditions=conds,
+        settings=settings,
+        data=kept,
+        conditions=conds,
     )
 
 
@@ -213,24 +247,51 @@ def analyze(
 # figures
 
 
-def fig_means(describe: pd.DataFrame, *, title: str = "", mixed: pd.DataFrame | None = None) -> go.Figure:
+def fig_means(
+    describe: pd.DataFrame, *, title: str = "", mixed: pd.DataFrame | None = None
+) -> go.Figure:
     """Mean rating per condition with the t interval on participant means (and the mixed
     model's estimated means beside it, when given)."""
     d = describe.loc[describe["n"] > 0]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=d["condition"], y=d["pmean"], mode="markers", name="mean of participant means",
-        error_y={"type": "data", "symmetric": False, "array": d["t_high"] - d["pmean"],
-                 "arrayminus": d["pmean"] - d["t_low"]}, marker={"size": 11}))
+    fig.add_trace(
+        go.Scatter(
+            x=d["condition"],
+            y=d["pmean"],
+            mode="markers",
+            name="mean of participant means",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": d["t_high"] - d["pmean"],
+                "arrayminus": d["pmean"] - d["t_low"],
+            },
+            marker={"size": 11},
+        )
+    )
     if mixed is not None:
-        fig.add_trace(go.Scatter(
-            x=mixed["condition"], y=mixed["estimate"], mode="markers", name="mixed model",
-            marker={"size": 9, "symbol": "diamond"},
-            error_y={"type": "data", "symmetric": False,
-                     "array": mixed["ci_high"] - mixed["estimate"],
-                     "arrayminus": mixed["estimate"] - mixed["ci_low"]}))
-    fig.update_layout(title=title, yaxis_title="rating (0-100)", template="plotly_white",
-                      height=380, margin={"t": 50, "b": 40})
+        fig.add_trace(
+            go.Scatter(
+                x=mixed["condition"],
+                y=mixed["estimate"],
+                mode="markers",
+                name="mixed model",
+                marker={"size": 9, "symbol": "diamond"},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": mixed["ci_high"] - mixed["estimate"],
+                    "arrayminus": mixed["estimate"] - mixed["ci_low"],
+                },
+            )
+        )
+    fig.update_layout(
+        title=title,
+        yaxis_title="rating (0-100)",
+        template="plotly_white",
+        height=380,
+        margin={"t": 50, "b": 40},
+    )
     return fig
 
 
@@ -243,10 +304,27 @@ def fig_distributions(data: pd.DataFrame, *, title: str = "") -> go.Figure:
         iqr = q3 - q1
         lo = v[v >= q1 - 1.5 * iqr].min()
         hi = v[v <= q3 + 1.5 * iqr].max()
-        fig.add_trace(go.Box(name=str(cond), q1=[q1], median=[med], q3=[q3], lowerfence=[lo],
-                             upperfence=[hi], mean=[v.mean()], x=[str(cond)], boxpoints=False))
-    fig.update_layout(title=title, yaxis_title="rating (0-100)", template="plotly_white",
-                      height=380, showlegend=False, margin={"t": 50, "b": 40})
+        fig.add_trace(
+            go.Box(
+                name=str(cond),
+                q1=[q1],
+                median=[med],
+                q3=[q3],
+                lowerfence=[lo],
+                upperfence=[hi],
+                mean=[v.mean()],
+                x=[str(cond)],
+                boxpoints=False,
+            )
+        )
+    fig.update_layout(
+        title=title,
+        yaxis_title="rating (0-100)",
+        template="plotly_white",
+        height=380,
+        showlegend=False,
+        margin={"t": 50, "b": 40},
+    )
     return fig
 
 
@@ -255,11 +333,25 @@ def fig_clip_heatmap(data: pd.DataFrame, *, title: str = "") -> go.Figure:
     table = data.pivot_table(index="clip", columns="condition", values="value", aggfunc="mean")
     z = table.to_numpy(float)
     text = [["" if np.isnan(x) else f"{x:.1f}" for x in row] for row in z]
-    fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in table.columns], y=[str(c) for c in table.index],
-                               colorscale="Viridis", zmin=0, zmax=100, text=text,
-                               texttemplate="%{text}", colorbar={"title": "mean"}))
-    fig.update_layout(title=title, template="plotly_white",
-                      height=max(300, 22 * len(table) + 120), margin={"t": 50, "b": 40})
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(c) for c in table.columns],
+            y=[str(c) for c in table.index],
+            colorscale="Viridis",
+            zmin=0,
+            zmax=100,
+            text=text,
+            texttemplate="%{text}",
+            colorbar={"title": "mean"},
+        )
+    )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=max(300, 22 * len(table) + 120),
+        margin={"t": 50, "b": 40},
+    )
     return fig
 
 
@@ -268,7 +360,9 @@ def fig_participant_lines(
 ) -> tuple[go.Figure, str]:
     """Each participant's condition means joined by a line (a seeded sample of at most
     ``max_lines`` participants); returns the figure and a caption saying how many are shown."""
-    wide = data.pivot_table(index="participant", columns="condition", values="value", aggfunc="mean")
+    wide = data.pivot_table(
+        index="participant", columns="condition", values="value", aggfunc="mean"
+    )
     n = len(wide)
     if n > max_lines:
         rng = np.random.default_rng(seed)
@@ -279,12 +373,28 @@ def fig_participant_lines(
     for row in wide.to_numpy(float):
         xs += cols + [None]
         ys += [None if np.isnan(v) else float(v) for v in row] + [None]
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", line={"width": 1},
-                               marker={"size": 4}, opacity=0.35, hoverinfo="y"))
-    fig.update_layout(title=title, yaxis_title="participant mean (0-100)", template="plotly_white",
-                      height=380, showlegend=False, margin={"t": 50, "b": 40})
+    fig = go.Figure(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines+markers",
+            line={"width": 1},
+            marker={"size": 4},
+            opacity=0.35,
+            hoverinfo="y",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        yaxis_title="participant mean (0-100)",
+        template="plotly_white",
+        height=380,
+        showlegend=False,
+        margin={"t": 50, "b": 40},
+    )
     caption = f"{len(wide)} of {n} participants shown" + (
-        " (a seeded random sample)" if n > len(wide) else "")
+        " (a seeded random sample)" if n > len(wide) else ""
+    )
     return fig, caption
 
 
@@ -333,13 +443,19 @@ def _table(df: pd.DataFrame | None, *, max_rows: int | None = None, caption: str
     if len(shown) < len(df):
         note = f"<p class='note'>First {len(shown):,} of {len(df):,} rows; all rows are in the CSV bundle.</p>"
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return (f"<div class='tw'><table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-            f"</tbody></table></div>{note}")
+    return (
+        f"<div class='tw'><table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+        f"</tbody></table></div>{note}"
+    )
 
 
 def _fig(fig: go.Figure) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False,
-                       config={"displaylogo": False, "responsive": True})
+    return pio.to_html(
+        fig,
+        full_html=False,
+        include_plotlyjs=False,
+        config={"displaylogo": False, "responsive": True},
+    )
 
 
 def _msg(text: str) -> str:
@@ -349,7 +465,8 @@ def _msg(text: str) -> str:
 def _kv(d: Mapping[str, object]) -> str:
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_plain(v))}</td></tr>"
-        for k, v in d.items())
+        for k, v in d.items()
+    )
     return f"<div class='tw'><table class='kv'>{rows}</table></div>"
 
 
@@ -375,20 +492,31 @@ table.kv td{text-align:left;white-space:normal}.tw{overflow-x:auto}
 
 
 def _form_section(fa: FormAnalysis, data: pd.DataFrame, settings: AnalysisSettings) -> str:
-    parts = [f"<h3>Form {html.escape(fa.form)}: {fa.n_participants:,} participants, "
-             f"{fa.n_ratings:,} ratings</h3>"]
+    parts = [
+        f"<h3>Form {html.escape(fa.form)}: {fa.n_participants:,} participants, "
+        f"{fa.n_ratings:,} ratings</h3>"
+    ]
     for key, text in fa.messages.items():
         parts.append(_msg(f"{key}: {text}"))
     parts.append(_table(fa.describe, caption="Per-condition descriptives"))
     if not data.empty:
-        parts.append(_fig(fig_means(fa.describe, title=f"{fa.form}: mean and "
-                                    f"{settings.confidence:.0%} interval",
-                                    mixed=fa.mixed.means if fa.mixed else None)))
+        parts.append(
+            _fig(
+                fig_means(
+                    fa.describe,
+                    title=f"{fa.form}: mean and {settings.confidence:.0%} interval",
+                    mixed=fa.mixed.means if fa.mixed else None,
+                )
+            )
+        )
         parts.append(_fig(fig_distributions(data, title=f"{fa.form}: distribution per condition")))
         parts.append(_fig(fig_clip_heatmap(data, title=f"{fa.form}: mean per clip and condition")))
-        fig, cap = fig_participant_lines(data, title=f"{fa.form}: per-participant means",
-                                         max_lines=settings.max_participant_lines,
-                                         seed=settings.seed)
+        fig, cap = fig_participant_lines(
+            data,
+            title=f"{fa.form}: per-participant means",
+            max_lines=settings.max_participant_lines,
+            seed=settings.seed,
+        )
         parts.append(_fig(fig) + f"<p class='note'>{html.escape(cap)}</p>")
     return "\n".join(parts)
 
@@ -396,8 +524,12 @@ def _form_section(fa: FormAnalysis, data: pd.DataFrame, settings: AnalysisSettin
 def _tests_section(fa: FormAnalysis) -> str:
     parts = [f"<h3>Form {html.escape(fa.form)}</h3>"]
     if fa.friedman is not None:
-        parts.append(_table(fa.friedman, caption="Friedman test on participant condition means "
-                                                 "(W = Kendall's W)"))
+        parts.append(
+            _table(
+                fa.friedman,
+                caption="Friedman test on participant condition means (W = Kendall's W)",
+            )
+        )
     elif "friedman" in fa.messages:
         parts.append(_msg(f"Friedman: {fa.messages['friedman']}"))
     if fa.pairwise is not None:
@@ -415,7 +547,9 @@ def _mixed_section(fa: FormAnalysis) -> str:
         return "\n".join(parts)
     for text in m.messages:
         parts.append(_msg(text))
-    parts.append(_table(m.summary_table(), caption="value ~ condition + (1 | participant) + (1 | clip)"))
+    parts.append(
+        _table(m.summary_table(), caption="value ~ condition + (1 | participant) + (1 | clip)")
+    )
     parts.append(_table(m.means, caption="Estimated condition means"))
     parts.append(_table(m.contrasts, caption="Contrasts between conditions (A − B)"))
     parts.append(_table(m.fixed, caption=f"Fixed effects (reference: {m.reference})"))
@@ -448,27 +582,44 @@ def build_report(
     an :func:`analyze` result.
     """
     if ratings is None or len(ratings) == 0:
-        ratings = pd.DataFrame(columns=["form", "participant", "clip", "condition", "value",
-                                        "is_attention"])
+        ratings = pd.DataFrame(
+            columns=["form", "participant", "clip", "condition", "value", "is_attention"]
+        )
     design_conditions = design.get("conditions") if isinstance(design, Mapping) else None
     if analysis is None:
-        analysis = analyze(ratings, participants, settings=settings,
-                           conditions=design_conditions if isinstance(design_conditions, Mapping) else None)
+        analysis = analyze(
+            ratings,
+            participants,
+            settings=settings,
+            conditions=design_conditions if isinstance(design_conditions, Mapping) else None,
+        )
     a = analysis
-    study = str(design.get("study") or design.get("title") or (
-        ratings["study"].iloc[0] if "study" in ratings.columns and len(ratings) else "study"))
+    study = str(
+        design.get("study")
+        or design.get("title")
+        or (ratings["study"].iloc[0] if "study" in ratings.columns and len(ratings) else "study")
+    )
     heading = title or f"Listening-study report: {study}"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections: list[tuple[str, str, str]] = []
 
     n_raw = int(analysis_rows(ratings)["participant"].nunique()) if len(ratings) else 0
-    summary = pd.DataFrame([
-        {"form": f, "participants": a.unscreened[f].n_participants,
-         "ratings": a.unscreened[f].n_ratings,
-         "participants_kept": a.screened[f].n_participants, "ratings_kept": a.screened[f].n_ratings}
-        for f in a.screened])
-    body = [f"<p>{n_raw:,} participants with ratings; "
-            f"{len(a.screening.excluded_participants):,} excluded by post-screening.</p>"]
+    summary = pd.DataFrame(
+        [
+            {
+                "form": f,
+                "participants": a.unscreened[f].n_participants,
+                "ratings": a.unscreened[f].n_ratings,
+                "participants_kept": a.screened[f].n_participants,
+                "ratings_kept": a.screened[f].n_ratings,
+            }
+            for f in a.screened
+        ]
+    )
+    body = [
+        f"<p>{n_raw:,} participants with ratings; "
+        f"{len(a.screening.excluded_participants):,} excluded by post-screening.</p>"
+    ]
     if not a.screened:
         body.append(_msg("This study has no ratings yet: there is nothing to analyse."))
     else:
@@ -477,35 +628,57 @@ def build_report(
 
     paper = [
         _table(t.reset_index(names="form " + f), caption=f"Mean rating per condition, {f}")
-        for f, t in a.paper.items()] or [_msg("No ratings.")]
+        for f, t in a.paper.items()
+    ] or [_msg("No ratings.")]
     sections.append(("paper", "The paper's tables (after screening)", "\n".join(paper)))
 
-    means = [_form_section(fa, a.data.loc[a.data["form"] == fa.form], a.settings)
-             for fa in a.screened.values()] or [_msg("No ratings.")]
-    sections.append(("means", "Per-condition means, distributions, clips and participants",
-                     "\n".join(means)))
-    sections.append(("tests", "Friedman and pairwise Wilcoxon tests",
-                     "\n".join(_tests_section(fa) for fa in a.screened.values()) or _msg("No ratings.")))
-    sections.append(("mixed", "Linear mixed model",
-                     "\n".join(_mixed_section(fa) for fa in a.screened.values()) or _msg("No ratings.")))
+    means = [
+        _form_section(fa, a.data.loc[a.data["form"] == fa.form], a.settings)
+        for fa in a.screened.values()
+    ] or [_msg("No ratings.")]
+    sections.append(
+        ("means", "Per-condition means, distributions, clips and participants", "\n".join(means))
+    )
+    sections.append(
+        (
+            "tests",
+            "Friedman and pairwise Wilcoxon tests",
+            "\n".join(_tests_section(fa) for fa in a.screened.values()) or _msg("No ratings."),
+        )
+    )
+    sections.append(
+        (
+            "mixed",
+            "Linear mixed model",
+            "\n".join(_mixed_section(fa) for fa in a.screened.values()) or _msg("No ratings."),
+        )
+    )
     agreement = []
     for fa in a.screened.values():
         agreement.append(f"<h3>Form {html.escape(fa.form)}</h3>")
-        agreement.append(_table(fa.agreement, caption="Agreement between participants over stimuli")
-                         if fa.agreement is not None else _msg(fa.messages.get("agreement", "—")))
-    sections.append(("agreement", "Agreement between raters", "\n".join(agreement) or _msg("No ratings.")))
+        agreement.append(
+            _table(fa.agreement, caption="Agreement between participants over stimuli")
+            if fa.agreement is not None
+            else _msg(fa.messages.get("agreement", "—"))
+        )
+    sections.append(
+        ("agreement", "Agreement between raters", "\n".join(agreement) or _msg("No ratings."))
+    )
 
     raw = []
     for f, fa in a.unscreened.items():
-        raw.append(f"<h3>Form {html.escape(f)} without exclusions: {fa.n_participants:,} "
-                   f"participants</h3>")
+        raw.append(
+            f"<h3>Form {html.escape(f)} without exclusions: {fa.n_participants:,} participants</h3>"
+        )
         raw.append(_table(fa.describe, caption="Per-condition descriptives"))
         raw.append(_tests_section(fa).split("</h3>", 1)[1])
         if fa.mixed is not None:
             raw.append(_table(fa.mixed.means, caption="Mixed model: estimated condition means"))
             raw.append(_table(fa.mixed.contrasts, caption="Mixed model: contrasts"))
     for f, t in a.paper_unscreened.items():
-        raw.append(_table(t.reset_index(names="form " + f), caption=f"Paper table {f}, all ratings"))
+        raw.append(
+            _table(t.reset_index(names="form " + f), caption=f"Paper table {f}, all ratings")
+        )
     sections.append(("unscreened", "Without exclusions", "\n".join(raw) or _msg("No ratings.")))
 
     excl = [_table(a.screening.summary(), caption="Exclusions per form and rule")]
@@ -516,18 +689,34 @@ def build_report(
     sections.append(("exclusions", "Exclusion log", "\n".join(excl)))
 
     if metrics is not None:
-        sections.append(("metrics", "Objective metrics",
-                         _table(metrics, max_rows=500) if len(metrics) else _msg("No metric results.")))
+        sections.append(
+            (
+                "metrics",
+                "Objective metrics",
+                _table(metrics, max_rows=500) if len(metrics) else _msg("No metric results."),
+            )
+        )
     sections.append(("design", "Study design", _kv(dict(design)) if design else _msg("Not given.")))
-    prov = pd.DataFrame([{k: _plain(v) for k, v in p.items()} for p in provenance]) if provenance else None
-    sections.append(("provenance", "Provenance of each condition's tracks",
-                     _table(prov) if prov is not None else _msg("Not given.")))
+    prov = (
+        pd.DataFrame([{k: _plain(v) for k, v in p.items()} for p in provenance])
+        if provenance
+        else None
+    )
+    sections.append(
+        (
+            "provenance",
+            "Provenance of each condition's tracks",
+            _table(prov) if prov is not None else _msg("Not given."),
+        )
+    )
     sections.append(("settings", "Analysis settings", _kv(a.settings.as_dict())))
     sections.append(("software", "Software", _kv({**software_versions(), "generated": generated})))
 
     nav = "".join(f"<a href='#{sid}'>{html.escape(name)}</a>" for sid, name, _ in sections)
-    content = "\n".join(f"<section id='{sid}'><h2>{html.escape(name)}</h2>\n{text}</section>"
-                        for sid, name, text in sections)
+    content = "\n".join(
+        f"<section id='{sid}'><h2>{html.escape(name)}</h2>\n{text}</section>"
+        for sid, name, text in sections
+    )
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -559,10 +748,17 @@ def write_csv_bundle(
             zf.writestr(member, buf.getvalue())
             names.append(member)
         if isinstance(source, Analysis):
-            zf.writestr("settings.json", json.dumps(source.settings.as_dict(), indent=2, default=str))
+            zf.writestr(
+                "settings.json", json.dumps(source.settings.as_dict(), indent=2, default=str)
+            )
             names.append("settings.json")
-        zf.writestr("README.txt", readme or (
-            "Tables of a MusiScene Studio analysis, one CSV per table. Suffix _screened: after "
-            "post-screening; _unscreened: all ratings. Read with pandas.read_csv or R's read.csv.\n"))
+        zf.writestr(
+            "README.txt",
+            readme
+            or (
+                "Tables of a MusiScene Studio analysis, one CSV per table. Suffix _screened: after "
+                "post-screening; _unscreened: all ratings. Read with pandas.read_csv or R's read.csv.\n"
+            ),
+        )
         names.append("README.txt")
     return names

@@ -97,8 +97,9 @@ class ScreeningResult:
         if self.log.empty:
             return pd.DataFrame(columns=["form", "rule", "level", "n_participants", "n_ratings"])
         g = self.log.groupby(["form", "rule", "level"], sort=True, dropna=False)
-        return g.agg(n_participants=("participant", "nunique"),
-                     n_ratings=("n_ratings", "sum")).reset_index()
+        return g.agg(
+            n_participants=("participant", "nunique"), n_ratings=("n_ratings", "sum")
+        ).reset_index()
 
 
 def screen(
@@ -125,20 +126,37 @@ def screen(
     r = ratings.copy()
     if "form" not in r.columns:
         r["form"] = ""
-    is_att = (r["is_attention"].fillna(False).astype(bool).to_numpy()
-              if "is_attention" in r.columns else np.zeros(len(r), bool))
+    is_att = (
+        r["is_attention"].fillna(False).astype(bool).to_numpy()
+        if "is_attention" in r.columns
+        else np.zeros(len(r), bool)
+    )
     att = r.loc[is_att]
     main = r.loc[~is_att & r[dv].notna().to_numpy()].copy()
     form_of = main.groupby("participant", sort=False)["form"].first().to_dict()
-    form_of.update({p: f for p, f in r.groupby("participant", sort=False)["form"].first().items()
-                    if p not in form_of})
+    form_of.update(
+        {
+            p: f
+            for p, f in r.groupby("participant", sort=False)["form"].first().items()
+            if p not in form_of
+        }
+    )
     per_rating = main.groupby("participant", sort=False)[dv].size()
     logs: list[dict] = []
 
     def flag(p: object, rule: str, detail: str) -> None:
-        logs.append({"form": form_of.get(p, ""), "participant": p, "level": "participant",
-                     "rule": rule, "clip": pd.NA, "condition": pd.NA,
-                     "n_ratings": int(per_rating.get(p, 0)), "detail": detail})
+        logs.append(
+            {
+                "form": form_of.get(p, ""),
+                "participant": p,
+                "level": "participant",
+                "rule": rule,
+                "clip": pd.NA,
+                "condition": pd.NA,
+                "n_ratings": int(per_rating.get(p, 0)),
+                "detail": detail,
+            }
+        )
 
     s = settings
     if s.require_completed and participants is not None and "status" in participants.columns:
@@ -157,10 +175,15 @@ def screen(
         hp = None
         if "headphone_passed" in r.columns:
             hp = r.groupby("participant")["headphone_passed"].agg(
-                lambda x: bool((x.astype("boolean") == False).any()))  # noqa: E712
+                lambda x: bool((x.astype("boolean") == False).any())  # noqa: E712
+            )
         elif participants is not None and "headphone_passed" in participants.columns:
-            hp = participants.set_index("participant")["headphone_passed"].astype(
-                "boolean").eq(False).fillna(False)
+            hp = (
+                participants.set_index("participant")["headphone_passed"]
+                .astype("boolean")
+                .eq(False)
+                .fillna(False)
+            )
         if hp is not None:
             for p in hp.index[hp.to_numpy(bool)]:
                 flag(p, "headphone", "failed the headphone check")
@@ -181,11 +204,23 @@ def screen(
                     flag(p, "too_fast", f"{v:.0%} of trials under {s.min_trial_duration_s:g} s")
     cond_fail = []
     if s.reference_conditions:
-        cond_fail.append(("reference", list(s.reference_conditions),
-                          lambda v: v < s.reference_min, f"below {s.reference_min:g}"))
+        cond_fail.append(
+            (
+                "reference",
+                list(s.reference_conditions),
+                lambda v: v < s.reference_min,
+                f"below {s.reference_min:g}",
+            )
+        )
     if s.anchor_conditions:
-        cond_fail.append(("anchor", list(s.anchor_conditions),
-                          lambda v: v > s.anchor_max, f"above {s.anchor_max:g}"))
+        cond_fail.append(
+            (
+                "anchor",
+                list(s.anchor_conditions),
+                lambda v: v > s.anchor_max,
+                f"above {s.anchor_max:g}",
+            )
+        )
     for rule, conds, bad, text in cond_fail:
         sub = main.loc[main["condition"].isin(conds)]
         frac = sub.assign(_bad=bad(sub[dv])).groupby("participant")["_bad"].mean()
@@ -200,8 +235,9 @@ def screen(
     if fast_rows.any():
         hit = fast_rows & keep
         drop |= hit
-        _log_rating_rule(logs, main.loc[hit], "fast_trial",
-                         f"trial shorter than {s.min_trial_duration_s:g} s")
+        _log_rating_rule(
+            logs, main.loc[hit], "fast_trial", f"trial shorter than {s.min_trial_duration_s:g} s"
+        )
     if s.outlier_z is not None:
         scope = ["form", "condition"] + (["clip"] if s.outlier_scope == "stimulus" else [])
         live = main.loc[keep & ~drop]
@@ -211,17 +247,26 @@ def screen(
         out = ((z.abs() > s.outlier_z) & (n >= 3) & (sd > 0)).fillna(False).to_numpy(bool)
         idx = live.index[out]
         drop |= main.index.isin(idx)
-        _log_rating_rule(logs, main.loc[idx], "outlier_z",
-                         f"|z| > {s.outlier_z:g} within {s.outlier_scope}")
+        _log_rating_rule(
+            logs, main.loc[idx], "outlier_z", f"|z| > {s.outlier_z:g} within {s.outlier_scope}"
+        )
     kept = main.loc[keep & ~drop]
     log = pd.DataFrame(logs, columns=LOG_COLUMNS)
     kept_people = None
     if participants is not None:
         kept_people = participants.loc[~participants["participant"].isin(excluded)].copy()
-    logger.info("screening: %d participant(s) excluded, %d rating(s) dropped",
-                len(excluded), int((keep & drop).sum()))
-    return ScreeningResult(ratings=kept, participants=kept_people, log=log, settings=settings,
-                           excluded_participants=excluded)
+    logger.info(
+        "screening: %d participant(s) excluded, %d rating(s) dropped",
+        len(excluded),
+        int((keep & drop).sum()),
+    )
+    return ScreeningResult(
+        ratings=kept,
+        participants=kept_people,
+        log=log,
+        settings=settings,
+        excluded_participants=excluded,
+    )
 
 
 def _log_rating_rule(logs: list[dict], rows: pd.DataFrame, rule: str, detail: str) -> None:
@@ -230,5 +275,15 @@ def _log_rating_rule(logs: list[dict], rows: pd.DataFrame, rule: str, detail: st
     cols = ["form", "participant", "clip", "condition"]
     for key, n in rows.groupby(cols, sort=True, dropna=False).size().items():
         form, p, clip, cond = key
-        logs.append({"form": form, "participant": p, "level": "rating", "rule": rule,
-                     "clip": clip, "condition": cond, "n_ratings": int(n), "detail": detail})
+        logs.append(
+            {
+                "form": form,
+                "participant": p,
+                "level": "rating",
+                "rule": rule,
+                "clip": clip,
+                "condition": cond,
+                "n_ratings": int(n),
+                "detail": detail,
+            }
+        )

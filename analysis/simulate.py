@@ -122,12 +122,15 @@ def rate_trials(
     p_codes, p_levels = pd.factorize(trials[participant])
     c_codes, c_levels = pd.factorize(trials[clip])
     ic_codes, ic_levels = pd.factorize(
-        trials[clip].astype(str) + "\x1f" + trials[condition].astype(str))
+        trials[clip].astype(str) + "\x1f" + trials[condition].astype(str)
+    )
     b = rng.normal(0, model.sd_participant, len(p_levels))
     g = rng.normal(0, model.sd_clip, len(c_levels))
     h = rng.normal(0, model.sd_clip_condition, len(ic_levels))
     mu = trials[condition].map(means).to_numpy(float)
-    values = mu + b[p_codes] + g[c_codes] + h[ic_codes] + rng.normal(0, model.sd_residual, len(trials))
+    values = (
+        mu + b[p_codes] + g[c_codes] + h[ic_codes] + rng.normal(0, model.sd_residual, len(trials))
+    )
     if careless:
         kinds = np.array([careless.get(p, "") for p in p_levels], dtype=object)[p_codes]
         flat_level = rng.uniform(30, 80, len(p_levels))[p_codes]
@@ -176,8 +179,11 @@ def simulate_study(
         pids = [f"p{serial + i + 1:05d}" for i in range(n_p)]
         serial += n_p
         n_care = int(round(model.careless_fraction * n_p))
-        kinds = rng.choice(list(model.careless_kinds), size=n_care) if (
-            n_care and model.careless_kinds) else np.array([], dtype=object)
+        kinds = (
+            rng.choice(list(model.careless_kinds), size=n_care)
+            if (n_care and model.careless_kinds)
+            else np.array([], dtype=object)
+        )
         chosen = rng.choice(n_p, size=len(kinds), replace=False) if len(kinds) else []
         careless = {pids[i]: str(k) for i, k in zip(chosen, kinds, strict=True)}
         careless_truth.update(careless)
@@ -191,17 +197,25 @@ def simulate_study(
         cond_idx = np.tile(np.arange(n_k), n_p * n_c)
         pos = np.argsort(rng.random((n_p * n_c, n_k)), axis=1).ravel()
         trial_order = order[p_idx, clip_idx]
-        trials = pd.DataFrame({
-            "participant": np.asarray(pids, dtype=object)[p_idx],
-            "clip": np.asarray(clips, dtype=object)[clip_idx],
-            "condition": np.asarray(conds, dtype=object)[cond_idx],
-        })
-        values = rate_trials(trials, means=form.conditions, model=model, careless=careless,
-                             seed=int(rng.integers(2**31)))
+        trials = pd.DataFrame(
+            {
+                "participant": np.asarray(pids, dtype=object)[p_idx],
+                "clip": np.asarray(clips, dtype=object)[clip_idx],
+                "condition": np.asarray(conds, dtype=object)[cond_idx],
+            }
+        )
+        values = rate_trials(
+            trials,
+            means=form.conditions,
+            model=model,
+            careless=careless,
+            seed=int(rng.integers(2**31)),
+        )
         kind = np.array([careless.get(p, "") for p in pids], dtype=object)
         fast = kind == "fast"
-        listen = np.where(fast[p_idx], rng.uniform(0.1, 0.5, len(p_idx)),
-                          rng.uniform(4.0, 20.0, len(p_idx)))
+        listen = np.where(
+            fast[p_idx], rng.uniform(0.1, 0.5, len(p_idx)), rng.uniform(4.0, 20.0, len(p_idx))
+        )
         trials["track"] = trials["clip"] + "-" + trials["condition"]
         trials["value"] = values
         trials["position"] = pos
@@ -215,42 +229,65 @@ def simulate_study(
             slot = np.tile(np.arange(n_c, n_trials), n_p)
             target = rng.choice([10, 25, 75, 90], size=len(ap)).astype(float)
             careless_row = kind[ap] != ""
-            fail = rng.random(len(ap)) < np.where(careless_row, model.careless_attention_fail_rate,
-                                                  model.attention_fail_rate)
-            answer = np.where(fail, np.clip(target + rng.choice([-1, 1], len(ap)) *
-                                            rng.uniform(20, 50, len(ap)), 0, 100), target)
-            att = pd.DataFrame({
-                "participant": np.asarray(pids, dtype=object)[ap],
-                "clip": [f"attention-{j - n_c + 1}" for j in slot],
-                "condition": "attention",
-                "track": "attention-check",
-                "value": np.round(answer),
-                "position": 0,
-                "trial_order": order[ap, slot],
-                "listening_s": np.round(rng.uniform(2, 6, len(ap)), 2),
-                "is_attention": True,
-                "attention_passed": np.abs(np.round(answer) - target) <= 5,
-            })
+            fail = rng.random(len(ap)) < np.where(
+                careless_row, model.careless_attention_fail_rate, model.attention_fail_rate
+            )
+            answer = np.where(
+                fail,
+                np.clip(
+                    target + rng.choice([-1, 1], len(ap)) * rng.uniform(20, 50, len(ap)), 0, 100
+                ),
+                target,
+            )
+            att = pd.DataFrame(
+                {
+                    "participant": np.asarray(pids, dtype=object)[ap],
+                    "clip": [f"attention-{j - n_c + 1}" for j in slot],
+                    "condition": "attention",
+                    "track": "attention-check",
+                    "value": np.round(answer),
+                    "position": 0,
+                    "trial_order": order[ap, slot],
+                    "listening_s": np.round(rng.uniform(2, 6, len(ap)), 2),
+                    "is_attention": True,
+                    "attention_passed": np.abs(np.round(answer) - target) <= 5,
+                }
+            )
             trials = pd.concat([trials, att], ignore_index=True)
         # per-trial durations and timestamps
-        per_trial = trials.groupby(["participant", "trial_order"], sort=False)["listening_s"].transform("sum")
-        trials["trial_duration_s"] = np.round(per_trial.to_numpy() + np.where(
-            np.isin(trials["participant"], np.asarray(pids)[fast]), rng.uniform(0.2, 0.8, len(trials)),
-            rng.uniform(3, 12, len(trials))), 2)
+        per_trial = trials.groupby(["participant", "trial_order"], sort=False)[
+            "listening_s"
+        ].transform("sum")
+        trials["trial_duration_s"] = np.round(
+            per_trial.to_numpy()
+            + np.where(
+                np.isin(trials["participant"], np.asarray(pids)[fast]),
+                rng.uniform(0.2, 0.8, len(trials)),
+                rng.uniform(3, 12, len(trials)),
+            ),
+            2,
+        )
         trials = trials.sort_values(["participant", "trial_order", "position"], kind="stable")
-        p_start = {p: start + timedelta(minutes=float(m)) for p, m in
-                   zip(pids, rng.uniform(0, 60 * 24 * 7, n_p), strict=True)}
+        p_start = {
+            p: start + timedelta(minutes=float(m))
+            for p, m in zip(pids, rng.uniform(0, 60 * 24 * 7, n_p), strict=True)
+        }
         tdur = trials.drop_duplicates(["participant", "trial_order"])[
-            ["participant", "trial_order", "trial_duration_s"]]
+            ["participant", "trial_order", "trial_duration_s"]
+        ]
         tdur = tdur.assign(end=tdur.groupby("participant")["trial_duration_s"].cumsum() + 30.0)
         tdur["begin"] = tdur["end"] - tdur["trial_duration_s"]
-        trials = trials.merge(tdur[["participant", "trial_order", "begin", "end"]],
-                              on=["participant", "trial_order"], how="left")
+        trials = trials.merge(
+            tdur[["participant", "trial_order", "begin", "end"]],
+            on=["participant", "trial_order"],
+            how="left",
+        )
         base = trials["participant"].map(p_start)
         trials["started_at"] = base + pd.to_timedelta(trials["begin"], unit="s")
         trials["submitted_at"] = base + pd.to_timedelta(trials["end"], unit="s")
-        headphone = rng.random(n_p) >= np.where(kind != "", 3 * model.headphone_fail_rate,
-                                                model.headphone_fail_rate)
+        headphone = rng.random(n_p) >= np.where(
+            kind != "", 3 * model.headphone_fail_rate, model.headphone_fail_rate
+        )
         hp = dict(zip(pids, headphone, strict=True))
         trials["headphone_passed"] = trials["participant"].map(hp).astype(bool)
         trials["study"] = study
@@ -262,22 +299,45 @@ def simulate_study(
         trials["session_id"] = trials["participant"].map(sess)
         rating_frames.append(trials.drop(columns=["begin", "end"]))
         finished = trials.groupby("participant")["submitted_at"].max()
-        people.append(pd.DataFrame({
-            "study": study,
-            "form": form.name,
-            "participant": pids,
-            "status": "completed",
-            "started_at": [p_start[p] for p in pids],
-            "completed_at": [finished[p] + pd.Timedelta(seconds=20) for p in pids],
-            "age_range": rng.choice(["18-24", "25-34", "35-44", "45-54", "55+"], n_p),
-            "device": rng.choice(["desktop", "phone", "tablet"], n_p, p=[0.55, 0.4, 0.05]),
-            "music_training": rng.choice(["none", "some", "formal"], n_p, p=[0.5, 0.35, 0.15]),
-            "headphone_passed": headphone,
-        }))
-    columns = ["study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip",
-               "condition", "track", "value", "position", "trial_order", "listening_s",
-               "started_at", "submitted_at", "is_attention", "attention_passed",
-               "headphone_passed", "trial_duration_s"]
+        people.append(
+            pd.DataFrame(
+                {
+                    "study": study,
+                    "form": form.name,
+                    "participant": pids,
+                    "status": "completed",
+                    "started_at": [p_start[p] for p in pids],
+                    "completed_at": [finished[p] + pd.Timedelta(seconds=20) for p in pids],
+                    "age_range": rng.choice(["18-24", "25-34", "35-44", "45-54", "55+"], n_p),
+                    "device": rng.choice(["desktop", "phone", "tablet"], n_p, p=[0.55, 0.4, 0.05]),
+                    "music_training": rng.choice(
+                        ["none", "some", "formal"], n_p, p=[0.5, 0.35, 0.15]
+                    ),
+                    "headphone_passed": headphone,
+                }
+            )
+        )
+    columns = [
+        "study",
+        "form",
+        "participant",
+        "prolific_pid",
+        "study_id",
+        "session_id",
+        "clip",
+        "condition",
+        "track",
+        "value",
+        "position",
+        "trial_order",
+        "listening_s",
+        "started_at",
+        "submitted_at",
+        "is_attention",
+        "attention_passed",
+        "headphone_passed",
+        "trial_duration_s",
+    ]
     if rating_frames:
         ratings = pd.concat(rating_frames, ignore_index=True)[columns]
         ratings["attention_passed"] = ratings["attention_passed"].astype("boolean")
@@ -286,9 +346,23 @@ def simulate_study(
         participants = pd.concat(people, ignore_index=True)
     else:
         ratings = pd.DataFrame({c: [] for c in columns})
-        participants = pd.DataFrame({c: [] for c in [
-            "study", "form", "participant", "status", "started_at", "completed_at", "age_range",
-            "device", "music_training", "headphone_passed"]})
+        participants = pd.DataFrame(
+            {
+                c: []
+                for c in [
+                    "study",
+                    "form",
+                    "participant",
+                    "status",
+                    "started_at",
+                    "completed_at",
+                    "age_range",
+                    "device",
+                    "music_training",
+                    "headphone_passed",
+                ]
+            }
+        )
     truth = {
         "means": {f.name: dict(f.conditions) for f in forms},
         "careless": careless_truth,

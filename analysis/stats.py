@@ -82,9 +82,7 @@ def analysis_rows(ratings: pd.DataFrame, *, dv: str = "value") -> pd.DataFrame:
     return out
 
 
-def _participant_means(
-    data: pd.DataFrame, *, dv: str, within: str, subject: str
-) -> pd.DataFrame:
+def _participant_means(data: pd.DataFrame, *, dv: str, within: str, subject: str) -> pd.DataFrame:
     """Wide table: one row per participant, one column per condition, cell = mean rating."""
     return data.pivot_table(index=subject, columns=within, values=dv, aggfunc="mean", observed=True)
 
@@ -124,7 +122,9 @@ def p_adjust(pvalues: Sequence[float] | np.ndarray, *, method: PAdjust = "holm")
         adj = np.empty(m)
         adj[order] = np.minimum(stepped, 1.0)
     else:
-        raise ValueError(f"unknown p-value adjustment {method!r}; use holm, fdr_bh, bonferroni or none")
+        raise ValueError(
+            f"unknown p-value adjustment {method!r}; use holm, fdr_bh, bonferroni or none"
+        )
     out[ok] = adj
     return out
 
@@ -208,16 +208,33 @@ def describe_conditions(
     if not frames:
         frames.append(
             _describe_one(
-                data, dv=dv, within=within, subject=subject, conditions=conditions,
-                confidence=confidence, n_boot=n_boot, rng=np.random.default_rng(seed),
+                data,
+                dv=dv,
+                within=within,
+                subject=subject,
+                conditions=conditions,
+                confidence=confidence,
+                n_boot=n_boot,
+                rng=np.random.default_rng(seed),
             )
         )
     return pd.concat(frames, ignore_index=True)
 
 
 _DESCRIBE_COLUMNS = [
-    "n", "n_participants", "mean", "sd", "median", "q1", "q3",
-    "pmean", "t_low", "t_high", "boot_low", "boot_high", "note",
+    "n",
+    "n_participants",
+    "mean",
+    "sd",
+    "median",
+    "q1",
+    "q3",
+    "pmean",
+    "t_low",
+    "t_high",
+    "boot_low",
+    "boot_high",
+    "note",
 ]
 
 
@@ -240,9 +257,16 @@ def _describe_one(
     rows = []
     if len(data):
         pm = _participant_means(data, dv=dv, within=within, subject=subject)
-        boot = _cluster_bootstrap(data, dv=dv, within=within, subject=subject,
-                                  conditions=[c for c in order if c in present],
-                                  n_boot=n_boot, rng=rng, alpha=alpha)
+        boot = _cluster_bootstrap(
+            data,
+            dv=dv,
+            within=within,
+            subject=subject,
+            conditions=[c for c in order if c in present],
+            n_boot=n_boot,
+            rng=rng,
+            alpha=alpha,
+        )
     for cond in order:
         vals = data.loc[data[within] == cond, dv].to_numpy(dtype=float)
         row: dict[str, object] = {within: cond}
@@ -310,7 +334,7 @@ def _cluster_bootstrap(
         s = sums[idx].sum(axis=1)
         c = counts[idx].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            stats[done:done + b] = s / c
+            stats[done : done + b] = s / c
         done += b
     lo = np.nanquantile(stats, alpha / 2, axis=0)
     hi = np.nanquantile(stats, 1 - alpha / 2, axis=0)
@@ -335,7 +359,9 @@ def _complete_wide(
     complete = wide.dropna()
     dropped = len(wide) - len(complete)
     if dropped:
-        logger.info("%s: %d participant(s) without a rating in every condition left out", test, dropped)
+        logger.info(
+            "%s: %d participant(s) without a rating in every condition left out", test, dropped
+        )
     if len(complete) < 2:
         raise AnalysisError(
             f"{test} needs at least 2 participants with ratings in every condition; "
@@ -439,8 +465,16 @@ def friedman(
         ddof2 = (n - 1) * ddof1
         if w < 1:
             p = float(scipy.stats.f.sf(f_stat, ddof1, ddof2))
-        row = {"Source": within, "n": n, "k": k, "W": w, "ddof1": ddof1, "ddof2": ddof2,
-               "F": f_stat, "p_unc": p}
+        row = {
+            "Source": within,
+            "n": n,
+            "k": k,
+            "W": w,
+            "ddof1": ddof1,
+            "ddof2": ddof2,
+            "F": f_stat,
+            "p_unc": p,
+        }
     else:
         raise ValueError(f"unknown method {method!r}; use 'chisq' or 'f'")
     return pd.DataFrame([row])
@@ -497,10 +531,24 @@ def pairwise_wilcoxon(
     conds = list(order) if order is not None else sorted(wide.columns, key=str)
     rows = []
     for i, a in enumerate(conds):
-        for b in conds[i + 1:]:
+        for b in conds[i + 1 :]:
             rows.append(_wilcoxon_pair(wide, a, b, alternative=alternative))
-    columns = ["A", "B", "n", "mean_A", "mean_B", "diff", "W_val", "alternative",
-               "p_unc", "p_corr", "p_adjust", "RBC", "dz", "note"]
+    columns = [
+        "A",
+        "B",
+        "n",
+        "mean_A",
+        "mean_B",
+        "diff",
+        "W_val",
+        "alternative",
+        "p_unc",
+        "p_corr",
+        "p_adjust",
+        "RBC",
+        "dz",
+        "note",
+    ]
     out = pd.DataFrame(rows, columns=columns)
     out["p_corr"] = p_adjust(out["p_unc"].to_numpy(dtype=float), method=padjust)
     out["p_adjust"] = padjust
@@ -511,31 +559,52 @@ def _wilcoxon_pair(wide: pd.DataFrame, a: object, b: object, *, alternative: str
     row: dict[str, object] = {"A": a, "B": b, "alternative": alternative, "note": ""}
     if a not in wide.columns or b not in wide.columns:
         missing = a if a not in wide.columns else b
-        row.update(n=0, mean_A=np.nan, mean_B=np.nan, diff=np.nan, W_val=np.nan,
-                   p_unc=np.nan, RBC=np.nan, dz=np.nan, note=f"no ratings of {missing}")
+        row.update(
+            n=0,
+            mean_A=np.nan,
+            mean_B=np.nan,
+            diff=np.nan,
+            W_val=np.nan,
+            p_unc=np.nan,
+            RBC=np.nan,
+            dz=np.nan,
+            note=f"no ratings of {missing}",
+        )
         return row
     pair = wide[[a, b]].dropna()
     d = (pair[a] - pair[b]).to_numpy()
-    row.update(n=int(d.size), mean_A=float(pair[a].mean()) if d.size else np.nan,
-               mean_B=float(pair[b].mean()) if d.size else np.nan,
-               diff=float(d.mean()) if d.size else np.nan)
+    row.update(
+        n=int(d.size),
+        mean_A=float(pair[a].mean()) if d.size else np.nan,
+        mean_B=float(pair[b].mean()) if d.size else np.nan,
+        diff=float(d.mean()) if d.size else np.nan,
+    )
     notes = []
     nz = d[d != 0]
     if nz.size == 0:
         row.update(W_val=np.nan, p_unc=np.nan, RBC=np.nan)
-        notes.append("no participant with a non-zero difference: test undefined"
-                     if d.size else "no participant rated both")
+        notes.append(
+            "no participant with a non-zero difference: test undefined"
+            if d.size
+            else "no participant rated both"
+        )
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exact = nz.size == d.size and nz.size <= 50 and np.unique(np.abs(nz)).size == nz.size
-            res = scipy.stats.wilcoxon(d, alternative=alternative,
-                                       method="exact" if exact else "asymptotic",
-                                       correction=not exact)
+            res = scipy.stats.wilcoxon(
+                d,
+                alternative=alternative,
+                method="exact" if exact else "asymptotic",
+                correction=not exact,
+            )
         ranks = scipy.stats.rankdata(np.abs(nz))
         r_plus, r_minus = ranks[nz > 0].sum(), ranks[nz < 0].sum()
-        row.update(W_val=float(res.statistic), p_unc=float(res.pvalue),
-                   RBC=float((r_plus - r_minus) / (r_plus + r_minus)))
+        row.update(
+            W_val=float(res.statistic),
+            p_unc=float(res.pvalue),
+            RBC=float((r_plus - r_minus) / (r_plus + r_minus)),
+        )
         if nz.size < 6:
             notes.append(f"only {nz.size} non-zero differences: little power")
     sd = d.std(ddof=1) if d.size > 1 else np.nan
@@ -579,8 +648,13 @@ class MixedModelResult:
 
     def summary_table(self) -> pd.DataFrame:
         """One-row overview: engine, criterion, convergence and sizes."""
-        row = {"engine": self.engine, "method": "REML" if self.reml else "ML",
-               "criterion": self.objective, "converged": self.converged, "n_obs": self.n_obs}
+        row = {
+            "engine": self.engine,
+            "method": "REML" if self.reml else "ML",
+            "criterion": self.objective,
+            "converged": self.converged,
+            "n_obs": self.n_obs,
+        }
         row.update({f"n_{k}": v for k, v in self.n_groups.items()})
         return pd.DataFrame([row])
 
@@ -636,7 +710,9 @@ def mixed_model(
         raise AnalysisError("mixed model: there are no ratings")
     y = data[dv].to_numpy(dtype=float)
     if np.ptp(y) == 0:
-        raise AnalysisError("mixed model: all ratings are identical, so there is no variance to model")
+        raise AnalysisError(
+            "mixed model: all ratings are identical, so there is no variance to model"
+        )
     levels = sorted(pd.unique(data[within]), key=str)
     if reference is None:
         reference = levels[0]
@@ -652,7 +728,8 @@ def mixed_model(
     messages: list[str] = []
     if len(y) <= x.shape[1]:
         raise AnalysisError(
-            f"mixed model: {len(y)} ratings cannot estimate {x.shape[1]} fixed effects")
+            f"mixed model: {len(y)} ratings cannot estimate {x.shape[1]} fixed effects"
+        )
 
     size = len(y) * (len(s_levels) + len(i_levels))
     use = engine
@@ -661,8 +738,16 @@ def mixed_model(
     fit = None
     if use == "statsmodels":
         try:
-            fit = _fit_statsmodels(data, dv=dv, within=within, subject=subject, item=item,
-                                   reference=reference, reml=reml, terms=terms)
+            fit = _fit_statsmodels(
+                data,
+                dv=dv,
+                within=within,
+                subject=subject,
+                item=item,
+                reference=reference,
+                reml=reml,
+                terms=terms,
+            )
             if not fit["converged"] and engine == "auto":
                 messages.append("statsmodels did not converge; refitted with the profiled engine")
                 fit = None
@@ -681,38 +766,63 @@ def mixed_model(
     se = np.sqrt(np.diag(cov))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = beta / se
-    fixed = pd.DataFrame({
-        "term": terms, "estimate": beta, "se": se, "z": z,
-        "p_unc": 2 * scipy.stats.norm.sf(np.abs(z)),
-        "ci_low": beta - zcrit * se, "ci_high": beta + zcrit * se,
-    })
-    variance = pd.DataFrame({
-        "component": [subject, item, "residual"],
-        "variance": [var_s, var_i, var_e],
-        "sd": np.sqrt([var_s, var_i, var_e]),
-    })
+    fixed = pd.DataFrame(
+        {
+            "term": terms,
+            "estimate": beta,
+            "se": se,
+            "z": z,
+            "p_unc": 2 * scipy.stats.norm.sf(np.abs(z)),
+            "ci_low": beta - zcrit * se,
+            "ci_high": beta + zcrit * se,
+        }
+    )
+    variance = pd.DataFrame(
+        {
+            "component": [subject, item, "residual"],
+            "variance": [var_s, var_i, var_e],
+            "sd": np.sqrt([var_s, var_i, var_e]),
+        }
+    )
     lmat = np.zeros((len(levels), len(terms)))
     lmat[:, 0] = 1
     for j, c in enumerate(others):
         lmat[levels.index(c), j + 1] = 1
     est = lmat @ beta
     mse = np.sqrt(np.einsum("ij,jk,ik->i", lmat, cov, lmat))
-    means = pd.DataFrame({within: levels, "estimate": est, "se": mse,
-                          "ci_low": est - zcrit * mse, "ci_high": est + zcrit * mse})
+    means = pd.DataFrame(
+        {
+            within: levels,
+            "estimate": est,
+            "se": mse,
+            "ci_low": est - zcrit * mse,
+            "ci_high": est + zcrit * mse,
+        }
+    )
     total_sd = math.sqrt(var_s + var_i + var_e)
     crow = []
     for i, a in enumerate(levels):
-        for b in levels[i + 1:]:
+        for b in levels[i + 1 :]:
             vec = lmat[i] - lmat[levels.index(b)]
             e = float(vec @ beta)
             s = float(np.sqrt(vec @ cov @ vec))
             zz = e / s if s > 0 else np.nan
-            crow.append({"A": a, "B": b, "estimate": e, "se": s, "z": zz,
-                         "p_unc": float(2 * scipy.stats.norm.sf(abs(zz))) if s > 0 else np.nan,
-                         "ci_low": e - zcrit * s, "ci_high": e + zcrit * s,
-                         "d_std": e / total_sd if total_sd > 0 else np.nan})
-    contrasts = pd.DataFrame(crow, columns=["A", "B", "estimate", "se", "z", "p_unc",
-                                            "ci_low", "ci_high", "d_std"])
+            crow.append(
+                {
+                    "A": a,
+                    "B": b,
+                    "estimate": e,
+                    "se": s,
+                    "z": zz,
+                    "p_unc": float(2 * scipy.stats.norm.sf(abs(zz))) if s > 0 else np.nan,
+                    "ci_low": e - zcrit * s,
+                    "ci_high": e + zcrit * s,
+                    "d_std": e / total_sd if total_sd > 0 else np.nan,
+                }
+            )
+    contrasts = pd.DataFrame(
+        crow, columns=["A", "B", "estimate", "se", "z", "p_unc", "ci_low", "ci_high", "d_std"]
+    )
     contrasts.insert(6, "p_corr", p_adjust(contrasts["p_unc"].to_numpy(float), method=padjust))
     contrasts.insert(7, "p_adjust", padjust)
     if var_s < 1e-8 * max(var_e, 1e-12) or var_i < 1e-8 * max(var_e, 1e-12):
@@ -721,50 +831,85 @@ def mixed_model(
         if count < 2:
             messages.append(f"only {count} {name}: its variance cannot be estimated")
     return MixedModelResult(
-        fixed=fixed, variance=variance, means=means, contrasts=contrasts, n_obs=len(y),
-        n_groups=n_groups, reference=reference, engine=fit["engine"], reml=reml,
-        objective=float(fit["objective"]), converged=bool(fit["converged"]), messages=messages,
+        fixed=fixed,
+        variance=variance,
+        means=means,
+        contrasts=contrasts,
+        n_obs=len(y),
+        n_groups=n_groups,
+        reference=reference,
+        engine=fit["engine"],
+        reml=reml,
+        objective=float(fit["objective"]),
+        converged=bool(fit["converged"]),
+        messages=messages,
     )
 
 
 def _fit_statsmodels(
-    data: pd.DataFrame, *, dv: str, within: str, subject: str, item: str,
-    reference: object, reml: bool, terms: list[str],
+    data: pd.DataFrame,
+    *,
+    dv: str,
+    within: str,
+    subject: str,
+    item: str,
+    reference: object,
+    reml: bool,
+    terms: list[str],
 ) -> dict:
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    df = pd.DataFrame({
-        "y": data[dv].to_numpy(float),
-        "cond": data[within].astype(str).to_numpy(),
-        "subj": data[subject].astype(str).to_numpy(),
-        "item": data[item].astype(str).to_numpy(),
-        "grp": np.ones(len(data)),
-    })
+    df = pd.DataFrame(
+        {
+            "y": data[dv].to_numpy(float),
+            "cond": data[within].astype(str).to_numpy(),
+            "subj": data[subject].astype(str).to_numpy(),
+            "item": data[item].astype(str).to_numpy(),
+            "grp": np.ones(len(data)),
+        }
+    )
     ref = str(reference)
     formula = f"y ~ C(cond, Treatment(reference={ref!r}))"
-    model = smf.mixedlm(formula, df, groups="grp", re_formula="0",
-                        vc_formula={"subj": "0 + C(subj)", "item": "0 + C(item)"})
+    model = smf.mixedlm(
+        formula,
+        df,
+        groups="grp",
+        re_formula="0",
+        vc_formula={"subj": "0 + C(subj)", "item": "0 + C(item)"},
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = model.fit(reml=reml, method=["lbfgs", "bfgs", "powell"])
     converged = bool(res.converged) and not any(
-        issubclass(w.category, ConvergenceWarning) for w in caught)
+        issubclass(w.category, ConvergenceWarning) for w in caught
+    )
     k = len(terms)
     fe = np.asarray(res.fe_params, dtype=float)
     cov = np.asarray(res.cov_params(), dtype=float)[:k, :k]
     vc = dict(zip(model.exog_vc.names, np.asarray(res.vcomp, dtype=float), strict=True))
     return {
-        "engine": "statsmodels", "beta": fe, "cov": cov,
-        "var_subject": float(vc["subj"]), "var_item": float(vc["item"]),
-        "var_resid": float(res.scale), "objective": float(-2 * res.llf),
-        "converged": converged, "messages": [],
+        "engine": "statsmodels",
+        "beta": fe,
+        "cov": cov,
+        "var_subject": float(vc["subj"]),
+        "var_item": float(vc["item"]),
+        "var_resid": float(res.scale),
+        "objective": float(-2 * res.llf),
+        "converged": converged,
+        "messages": [],
     }
 
 
 def _fit_profiled(
-    y: np.ndarray, x: np.ndarray, s_codes: np.ndarray, n_s: int,
-    i_codes: np.ndarray, n_i: int, *, reml: bool,
+    y: np.ndarray,
+    x: np.ndarray,
+    s_codes: np.ndarray,
+    n_s: int,
+    i_codes: np.ndarray,
+    n_i: int,
+    *,
+    reml: bool,
 ) -> dict:
     """lme4-style profiled deviance for two crossed random intercepts (see mixed_model)."""
     n, p = x.shape
@@ -803,8 +948,14 @@ def _fit_profiled(
         dg = np.log(np.diag(chol))
         logdet_re = float(np.log(a).sum() + 2 * dg[:n_i].sum())
         logdet_rx = float(2 * dg[n_i:].sum())
-        return {"x1": x1, "x2": x2, "pwrss": max(pwrss, 1e-300), "chol": chol,
-                "ld_re": logdet_re, "ld_rx": logdet_rx}
+        return {
+            "x1": x1,
+            "x2": x2,
+            "pwrss": max(pwrss, 1e-300),
+            "chol": chol,
+            "ld_re": logdet_re,
+            "ld_rx": logdet_rx,
+        }
 
     def deviance(th: np.ndarray) -> float:
         theta = np.zeros(2)
@@ -819,8 +970,13 @@ def _fit_profiled(
     best = None
     if k:
         for start in (np.ones(k), np.full(k, 0.3)):
-            res = minimize(deviance, start, method="L-BFGS-B", bounds=[(0, None)] * k,
-                           options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500})
+            res = minimize(
+                deviance,
+                start,
+                method="L-BFGS-B",
+                bounds=[(0, None)] * k,
+                options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500},
+            )
             if best is None or res.fun < best.fun:
                 best = res
         th = best.x
@@ -840,10 +996,16 @@ def _fit_profiled(
     rx_inv = np.linalg.inv(lff)
     cov = sigma2 * (rx_inv.T @ rx_inv)
     return {
-        "engine": "profiled", "beta": beta, "cov": cov,
-        "var_subject": float(sigma2 * theta[0] ** 2), "var_item": float(sigma2 * theta[1] ** 2),
-        "var_resid": float(sigma2), "objective": objective, "converged": converged,
-        "theta": theta, "messages": [],
+        "engine": "profiled",
+        "beta": beta,
+        "cov": cov,
+        "var_subject": float(sigma2 * theta[0] ** 2),
+        "var_item": float(sigma2 * theta[1] ** 2),
+        "var_resid": float(sigma2),
+        "objective": objective,
+        "converged": converged,
+        "theta": theta,
+        "messages": [],
     }
 
 

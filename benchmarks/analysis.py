@@ -26,23 +26,39 @@ def run(n_participants: int | None, n_boot: int) -> dict[str, float]:
     forms = PAPER_FORMS
     if n_participants is not None:
         share = n_participants * 68 // 118
-        forms = (FormDesign("form1", PAPER_FORMS[0].conditions, 15, share),
-                 FormDesign("form2", PAPER_FORMS[1].conditions, 8, n_participants - share))
+        forms = (
+            FormDesign("form1", PAPER_FORMS[0].conditions, 15, share),
+            FormDesign("form2", PAPER_FORMS[1].conditions, 8, n_participants - share),
+        )
     t0 = time.perf_counter()
     s = simulate_study(forms=forms, seed=0)
     t1 = time.perf_counter()
     settings = AnalysisSettings(n_boot=n_boot)
     a = analyze(s.ratings, s.participants, settings=settings)
     t2 = time.perf_counter()
-    page = build_report(s.ratings, s.participants, design={"study": "benchmark"}, provenance=[],
-                        settings=settings, analysis=a)
+    page = build_report(
+        s.ratings,
+        s.participants,
+        design={"study": "benchmark"},
+        provenance=[],
+        settings=settings,
+        analysis=a,
+    )
     t3 = time.perf_counter()
     buf = io.BytesIO()
     write_csv_bundle(a, buf)
     t4 = time.perf_counter()
-    return {"participants": len(s.participants), "ratings": int((~s.ratings["is_attention"]).sum()),
-            "simulate_s": t1 - t0, "analyze_s": t2 - t1, "html_s": t3 - t2, "csv_zip_s": t4 - t3,
-            "report_total_s": t4 - t1, "html_mb": len(page) / 1e6, "zip_mb": len(buf.getvalue()) / 1e6}
+    return {
+        "participants": len(s.participants),
+        "ratings": int((~s.ratings["is_attention"]).sum()),
+        "simulate_s": t1 - t0,
+        "analyze_s": t2 - t1,
+        "html_s": t3 - t2,
+        "csv_zip_s": t4 - t3,
+        "report_total_s": t4 - t1,
+        "html_mb": len(page) / 1e6,
+        "zip_mb": len(buf.getvalue()) / 1e6,
+    }
 
 
 def main() -> None:
@@ -51,16 +67,24 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=10_000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    for label, n, target in (("paper scale (118 x 61)", None, 10.0),
-                             (f"{args.participants:,} participants", args.participants, 120.0)):
+    for label, n, target in (
+        ("paper scale (118 x 61)", None, 10.0),
+        (f"{args.participants:,} participants", args.participants, 120.0),
+    ):
         r = run(n, args.n_boot)
         verdict = "OK" if r["report_total_s"] < target else "SLOW"
-        print(f"{label}: {r['participants']:,} participants, {r['ratings']:,} ratings, "
-              f"n_boot {args.n_boot:,}")
-        print(f"  simulate {r['simulate_s']:.2f} s | analyse {r['analyze_s']:.2f} s | "
-              f"html {r['html_s']:.2f} s | csv zip {r['csv_zip_s']:.2f} s")
-        print(f"  report total {r['report_total_s']:.2f} s (target < {target:.0f} s: {verdict}); "
-              f"html {r['html_mb']:.1f} MB, zip {r['zip_mb']:.1f} MB")
+        print(
+            f"{label}: {r['participants']:,} participants, {r['ratings']:,} ratings, "
+            f"n_boot {args.n_boot:,}"
+        )
+        print(
+            f"  simulate {r['simulate_s']:.2f} s | analyse {r['analyze_s']:.2f} s | "
+            f"html {r['html_s']:.2f} s | csv zip {r['csv_zip_s']:.2f} s"
+        )
+        print(
+            f"  report total {r['report_total_s']:.2f} s (target < {target:.0f} s: {verdict}); "
+            f"html {r['html_mb']:.1f} MB, zip {r['zip_mb']:.1f} MB"
+        )
 
 
 if __name__ == "__main__":

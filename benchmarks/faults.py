@@ -39,9 +39,26 @@ class Server:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "studyserver/gunicorn.conf.py", "studyserver.wsgi",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "8"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "studyserver/gunicorn.conf.py",
+                "studyserver.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "8",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -68,8 +85,19 @@ class Server:
 
 
 async def with_fault(args, slug: str, fault, *, double_submit: float = 0.0, seed: int = 0):
-    task = asyncio.ensure_future(P.run_phase("127.0.0.1", args.port, slug, args.participants, args.trials,
-                                             args.think, args.ramp, seed, double_submit=double_submit))
+    task = asyncio.ensure_future(
+        P.run_phase(
+            "127.0.0.1",
+            args.port,
+            slug,
+            args.participants,
+            args.trials,
+            args.think,
+            args.ramp,
+            seed,
+            double_submit=double_submit,
+        )
+    )
     await asyncio.sleep(args.fault_after)
     if fault is not None:
         await asyncio.get_running_loop().run_in_executor(None, fault)
@@ -78,13 +106,19 @@ async def with_fault(args, slug: str, fault, *, double_submit: float = 0.0, seed
 
 def pg_restart() -> None:
     version = sorted(os.listdir("/etc/postgresql"))[0]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True,
+        capture_output=True,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--participants", type=int, default=80)
     parser.add_argument("--trials", type=int, default=6)
@@ -96,12 +130,27 @@ def main() -> int:
     args = parser.parse_args()
 
     bench_url = P.setup_database(args.database_url)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studyserver.settings", "DATABASE_URL": bench_url,
-           "SECRET_KEY": "faults-" + uuid.uuid4().hex, "DEBUG": "0", "SECURE": "0", "ALLOWED_HOSTS": "127.0.0.1",
-           "VAR_DIR": "/tmp/musiscene-faults", "CONN_MAX_AGE": "60", "LOG_LEVEL": "ERROR", "GUNICORN_ACCESSLOG": "",
-           "RATELIMIT_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "studyserver.settings",
+        "DATABASE_URL": bench_url,
+        "SECRET_KEY": "faults-" + uuid.uuid4().hex,
+        "DEBUG": "0",
+        "SECURE": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "VAR_DIR": "/tmp/musiscene-faults",
+        "CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "ERROR",
+        "GUNICORN_ACCESSLOG": "",
+        "RATELIMIT_ENABLED": "0",
+    }
     slug = P.seed(env, 16)
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     server = Server(env, args.port)
     server.start()
 
@@ -114,26 +163,37 @@ def main() -> int:
         time.sleep(1.0)
         server.start()
 
-    phases = [("SIGKILL a gunicorn worker", kill_worker, 0.0),
-              ("SIGKILL the master, restart", kill_master_and_restart, 0.0)]
+    phases = [
+        ("SIGKILL a gunicorn worker", kill_worker, 0.0),
+        ("SIGKILL the master, restart", kill_master_and_restart, 0.0),
+    ]
     if not args.skip_postgres:
         phases.append(("restart PostgreSQL", pg_restart, 0.0))
     phases.append(("double submits and resends", None, 0.3))
-    print(f"{args.participants} participants per phase, {args.trials} trials each, ~{args.think:g} s per trial; "
-          "gunicorn 2 workers x 8 threads; PostgreSQL")
-    print(f"{'fault':32} {'participants':>12} {'finished':>9} {'acknowledged':>12} {'stored':>7} {'lost':>5} "
-          f"{'duplicated':>10} {'client retries':>14}")
+    print(
+        f"{args.participants} participants per phase, {args.trials} trials each, ~{args.think:g} s per trial; "
+        "gunicorn 2 workers x 8 threads; PostgreSQL"
+    )
+    print(
+        f"{'fault':32} {'participants':>12} {'finished':>9} {'acknowledged':>12} {'stored':>7} {'lost':>5} "
+        f"{'duplicated':>10} {'client retries':>14}"
+    )
     try:
         for i, (name, fault, double) in enumerate(phases):
             stats, wall = asyncio.run(with_fault(args, slug, fault, double_submit=double, seed=i))
             check = P.verify(env, stats.acked)
-            print(f"{name:32} {args.participants:>12} {stats.completed:>9} {check['acknowledged']:>12} "
-                  f"{check['stored']:>7} {check['lost']:>5} {check['duplicated']:>10} {len(stats.errors):>14}")
+            print(
+                f"{name:32} {args.participants:>12} {stats.completed:>9} {check['acknowledged']:>12} "
+                f"{check['stored']:>7} {check['lost']:>5} {check['duplicated']:>10} {len(stats.errors):>14}"
+            )
             if args.verbose:
                 from collections import Counter
 
-                print("   ", dict(Counter(e.split("(")[0][:60] for e in stats.errors).most_common(6)),
-                      f"409 for the losing copy of a double submit: {stats.conflicts}")
+                print(
+                    "   ",
+                    dict(Counter(e.split("(")[0][:60] for e in stats.errors).most_common(6)),
+                    f"409 for the losing copy of a double submit: {stats.conflicts}",
+                )
     finally:
         server.stop()
     return 0

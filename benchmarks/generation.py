@@ -45,9 +45,24 @@ TARGET_TRACKS_PER_S = 20.0  # ten-second tracks per second on one H100 (issue 4)
 
 # The decoders of the published checkpoints; all use T5-base and the 32 kHz EnCodec.
 GEOMETRIES: dict[str, dict[str, int]] = {
-    "small": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "ffn_dim": 4096},
-    "medium": {"hidden_size": 1536, "num_hidden_layers": 48, "num_attention_heads": 24, "ffn_dim": 6144},
-    "large": {"hidden_size": 2048, "num_hidden_layers": 48, "num_attention_heads": 32, "ffn_dim": 8192},
+    "small": {
+        "hidden_size": 1024,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "ffn_dim": 4096,
+    },
+    "medium": {
+        "hidden_size": 1536,
+        "num_hidden_layers": 48,
+        "num_attention_heads": 24,
+        "ffn_dim": 6144,
+    },
+    "large": {
+        "hidden_size": 2048,
+        "num_hidden_layers": 48,
+        "num_attention_heads": 32,
+        "ffn_dim": 8192,
+    },
 }
 
 PROMPTS = [
@@ -60,15 +75,37 @@ PROMPTS = [
 
 def published_config(geometry: str) -> MusicgenConfig:
     """The configuration of facebook/musicgen-<geometry> (decoder, T5-base, EnCodec 32 kHz)."""
-    text = T5Config(vocab_size=32128, d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12,
-                    relative_attention_num_buckets=32)
-    audio = EncodecConfig(
-        sampling_rate=32_000, upsampling_ratios=[8, 5, 4, 4], codebook_size=2048, codebook_dim=128,
-        target_bandwidths=[2.2], hidden_size=128, num_filters=64, num_lstm_layers=2,
-        num_residual_layers=1, use_causal_conv=False, use_conv_shortcut=False, norm_type="weight_norm",
+    text = T5Config(
+        vocab_size=32128,
+        d_model=768,
+        d_kv=64,
+        d_ff=3072,
+        num_layers=12,
+        num_heads=12,
+        relative_attention_num_buckets=32,
     )
-    decoder = MusicgenDecoderConfig(vocab_size=2048, num_codebooks=4, max_position_embeddings=2048,
-                                    pad_token_id=2048, bos_token_id=2048, **GEOMETRIES[geometry])
+    audio = EncodecConfig(
+        sampling_rate=32_000,
+        upsampling_ratios=[8, 5, 4, 4],
+        codebook_size=2048,
+        codebook_dim=128,
+        target_bandwidths=[2.2],
+        hidden_size=128,
+        num_filters=64,
+        num_lstm_layers=2,
+        num_residual_layers=1,
+        use_causal_conv=False,
+        use_conv_shortcut=False,
+        norm_type="weight_norm",
+    )
+    decoder = MusicgenDecoderConfig(
+        vocab_size=2048,
+        num_codebooks=4,
+        max_position_embeddings=2048,
+        pad_token_id=2048,
+        bos_token_id=2048,
+        **GEOMETRIES[geometry],
+    )
     return MusicgenConfig(text_encoder=text, audio_encoder=audio, decoder=decoder)
 
 
@@ -80,14 +117,21 @@ def random_published_model(geometry: str, *, device: torch.device, dtype: torch.
     model.to(dtype)
     model.audio_encoder.to(torch.float32)
     model.generation_config = GenerationConfig(
-        do_sample=True, top_k=250, guidance_scale=3.0, max_length=1500,
-        pad_token_id=2048, bos_token_id=2048, decoder_start_token_id=2048,
+        do_sample=True,
+        top_k=250,
+        guidance_scale=3.0,
+        max_length=1500,
+        pad_token_id=2048,
+        bos_token_id=2048,
+        decoder_start_token_id=2048,
     )
     processor = MusicgenProcessor(
         feature_extractor=EncodecFeatureExtractor(feature_size=1, sampling_rate=32_000),
         tokenizer=tiny_tokenizer(),  # ids fit T5-base's vocabulary; the text content is irrelevant here
     )
-    return MusicGen(model=model.eval(), processor=processor, name=f"musicgen-{geometry} geometry (random)")
+    return MusicGen(
+        model=model.eval(), processor=processor, name=f"musicgen-{geometry} geometry (random)"
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -122,9 +166,11 @@ def run(model: MusicGen, *, batch_sizes: list[int], duration_s: float, repeats: 
             row["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
         rows.append(row)
         extra = f"  peak {row['peak_gib']:.1f} GiB" if "peak_gib" in row else ""
-        print(f"  batch {batch:4d}: {best:8.2f} s  {row['tracks_per_s']:8.2f} tracks/s  "
-              f"{row['tracks_per_s'] * 60:9.1f} tracks/min  {row['audio_s_per_s']:8.1f} s audio/s{extra}",
-              flush=True)
+        print(
+            f"  batch {batch:4d}: {best:8.2f} s  {row['tracks_per_s']:8.2f} tracks/s  "
+            f"{row['tracks_per_s'] * 60:9.1f} tracks/min  {row['audio_s_per_s']:8.1f} s audio/s{extra}",
+            flush=True,
+        )
     return rows
 
 
@@ -132,14 +178,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=["auto", "cpu-tiny", "gpu"], default="auto")
     parser.add_argument("--geometry", choices=sorted(GEOMETRIES), default="small", help="gpu mode")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
-                        help="default: 1 4 16 (cpu-tiny), 1 16 64 (gpu)")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per track (default 10)")
-    parser.add_argument("--repeats", type=int, default=None, help="best of N (default 3 cpu, 2 gpu)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="cpu-tiny mode: torch CPU threads (default 1: toy-sized ops gain nothing from more)")
-    parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], default="bfloat16",
-                        help="gpu mode: text encoder and decoder dtype")
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="default: 1 4 16 (cpu-tiny), 1 16 64 (gpu)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per track (default 10)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="best of N (default 3 cpu, 2 gpu)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="cpu-tiny mode: torch CPU threads (default 1: toy-sized ops gain nothing from more)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float16", "float32"],
+        default="bfloat16",
+        help="gpu mode: text encoder and decoder dtype",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -157,13 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         batch_sizes = args.batch_sizes or [1, 4, 16]
         with tempfile.TemporaryDirectory() as tmp:
             model = get_pretrained(str(build_tiny(Path(tmp) / "musicgen")), device="cpu")
-        print(f"CPU tiny MusicGen, {args.duration:g} s tracks, torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads")
-        rows = run(model, batch_sizes=batch_sizes, duration_s=args.duration, repeats=args.repeats or 3)
+        print(
+            f"CPU tiny MusicGen, {args.duration:g} s tracks, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads"
+        )
+        rows = run(
+            model, batch_sizes=batch_sizes, duration_s=args.duration, repeats=args.repeats or 3
+        )
         first, last = rows[0], rows[-1]
         gain = last["tracks_per_s"] / first["tracks_per_s"]
-        print(f"batching gain: batch {last['batch']} makes {gain:.1f}x the tracks/s of batch {first['batch']}"
-              f" ({'pays off' if gain > 1.5 else 'does NOT pay off'})")
+        print(
+            f"batching gain: batch {last['batch']} makes {gain:.1f}x the tracks/s of batch {first['batch']}"
+            f" ({'pays off' if gain > 1.5 else 'does NOT pay off'})"
+        )
         return 0
 
     device = torch.device("cuda")
@@ -171,14 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     batch_sizes = args.batch_sizes or [1, 16, 64]
     model = random_published_model(args.geometry, device=device, dtype=dtype)
     params = sum(p.numel() for p in model.model.parameters()) / 1e6
-    print(f"GPU: {torch.cuda.get_device_name(device)}, musicgen-{args.geometry} geometry "
-          f"({params:.0f} M params, random weights), {args.dtype}, {args.duration:g} s tracks, "
-          f"torch {torch.__version__}")
+    print(
+        f"GPU: {torch.cuda.get_device_name(device)}, musicgen-{args.geometry} geometry "
+        f"({params:.0f} M params, random weights), {args.dtype}, {args.duration:g} s tracks, "
+        f"torch {torch.__version__}"
+    )
     rows = run(model, batch_sizes=batch_sizes, duration_s=args.duration, repeats=args.repeats or 2)
     best = max(rows, key=lambda r: r["tracks_per_s"])
     verdict = "meets" if best["tracks_per_s"] >= TARGET_TRACKS_PER_S else "misses"
-    print(f"best: {best['tracks_per_s']:.2f} tracks/s at batch {best['batch']}; {verdict} the target of "
-          f"{TARGET_TRACKS_PER_S:g} ten-second tracks/s on one H100")
+    print(
+        f"best: {best['tracks_per_s']:.2f} tracks/s at batch {best['batch']}; {verdict} the target of "
+        f"{TARGET_TRACKS_PER_S:g} ten-second tracks/s on one H100"
+    )
     return 0
 
 

@@ -40,15 +40,21 @@ def bench_fad() -> None:
     a = rng.normal(size=(13_484, 128)).astype(np.float32)
     b = (rng.normal(size=(13_484, 128)) @ rng.normal(size=(128, 128)) / 11 + 0.1).astype(np.float32)
     seconds, res = _timed(fad, a, b)
-    log.info("FAD 13484x128 vs 13484x128 (stats + distance): %.3f s  (FAD %.3f)%s", seconds, res.fad,
-             "" if seconds < 1.0 else "  ** over the 1 s target **")
+    log.info(
+        "FAD 13484x128 vs 13484x128 (stats + distance): %.3f s  (FAD %.3f)%s",
+        seconds,
+        res.fad,
+        "" if seconds < 1.0 else "  ** over the 1 s target **",
+    )
     ref = GaussianStats.from_embeddings(a)
     seconds, _ = _timed(fad, ref, b)
     log.info("FAD against precomputed reference statistics: %.3f s", seconds)
     seconds, _ = _timed(kad, a[:2000], b[:2000], repeat=1)
     log.info("KAD 2000x128 vs 2000x128: %.3f s", seconds)
     seconds, r = _timed(fad_inf, ref, b, repeat=1)
-    log.info("FAD-inf over a 13484-frame pool (25 sizes): %.3f s  (FAD-inf %.3f)", seconds, r.fad_inf)
+    log.info(
+        "FAD-inf over a 13484-frame pool (25 sizes): %.3f s  (FAD-inf %.3f)", seconds, r.fad_inf
+    )
 
 
 def bench_cpu_embedders() -> None:
@@ -63,18 +69,30 @@ def bench_cpu_embedders() -> None:
     audio = (0.3 * np.sin(2 * np.pi * 440 * np.arange(10 * 48000) / 48000)).astype(np.float32)
     with tempfile.TemporaryDirectory() as d:
         backends = {
-            "vggish-google (tiny)": lambda: VGGishEmbedder(tiny.build_tiny_vggish(Path(d) / "v"), device="cpu"),
-            "vggish-torch (tiny)": lambda: VGGishEmbedder(tiny.build_tiny_vggish(Path(d) / "v2"),
-                                                          framing="torchvggish", device="cpu"),
+            "vggish-google (tiny)": lambda: VGGishEmbedder(
+                tiny.build_tiny_vggish(Path(d) / "v"), device="cpu"
+            ),
+            "vggish-torch (tiny)": lambda: VGGishEmbedder(
+                tiny.build_tiny_vggish(Path(d) / "v2"), framing="torchvggish", device="cpu"
+            ),
             "clap (tiny)": lambda: ClapEmbedder(tiny.build_tiny_clap(Path(d) / "c"), device="cpu"),
-            "encodec (tiny)": lambda: EncodecEmbedder(tiny.build_tiny_encodec(Path(d) / "e"), device="cpu"),
-            "mert (tiny)": lambda: HubertEmbedder(tiny.build_tiny_hubert(Path(d) / "m"), device="cpu"),
+            "encodec (tiny)": lambda: EncodecEmbedder(
+                tiny.build_tiny_encodec(Path(d) / "e"), device="cpu"
+            ),
+            "mert (tiny)": lambda: HubertEmbedder(
+                tiny.build_tiny_hubert(Path(d) / "m"), device="cpu"
+            ),
         }
         for name, make in backends.items():
             emb = make()
             seconds, out = _timed(emb.embed, audio, sample_rate=48000, repeat=2)
-            log.info("%-22s 10 s clip -> %s in %.3f s  (%.0f s of audio per s)", name, out.shape, seconds,
-                     10 / seconds)
+            log.info(
+                "%-22s 10 s clip -> %s in %.3f s  (%.0f s of audio per s)",
+                name,
+                out.shape,
+                seconds,
+                10 / seconds,
+            )
 
 
 def bench_gpu() -> None:
@@ -98,8 +116,13 @@ def bench_gpu() -> None:
             vgg(x)
         torch.cuda.synchronize()
     per = (time.perf_counter() - t0) / 5
-    log.info("VGGish (real size) on %s: %d examples in %.4f s = %.0f s of audio per s",
-             torch.cuda.get_device_name(), x.shape[0], per, x.shape[0] * 0.96 / per)
+    log.info(
+        "VGGish (real size) on %s: %d examples in %.4f s = %.0f s of audio per s",
+        torch.cuda.get_device_name(),
+        x.shape[0],
+        per,
+        x.shape[0] * 0.96 / per,
+    )
     clap = ClapModel(ClapConfig()).to(dev).eval()
     feats = torch.randn(32, 1, 1001, 64, device=dev)
     with torch.inference_mode():
@@ -110,7 +133,11 @@ def bench_gpu() -> None:
             clap.get_audio_features(input_features=feats)
         torch.cuda.synchronize()
     per = (time.perf_counter() - t0) / 3
-    log.info("CLAP HTSAT (real size) on GPU: 32 x 10 s windows in %.4f s = %.0f s of audio per s", per, 320 / per)
+    log.info(
+        "CLAP HTSAT (real size) on GPU: 32 x 10 s windows in %.4f s = %.0f s of audio per s",
+        per,
+        320 / per,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,17 +38,32 @@ sys.path.insert(0, str(ROOT))
 
 # -- a small HTTP/1.1 client (asyncio streams, one connection per request) ----------------------
 
+
 class Browser:
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self.cookies: dict[str, str] = {}
 
-    async def request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
-                      timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, dict[str, str], bytes]:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port), timeout
+        )
         try:
-            head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: close",
-                    "User-Agent: musiscene-bench/1", f"Content-Length: {len(body)}"]
+            head = [
+                f"{method} {path} HTTP/1.1",
+                f"Host: {self.host}:{self.port}",
+                "Connection: close",
+                "User-Agent: musiscene-bench/1",
+                f"Content-Length: {len(body)}",
+            ]
             if self.cookies:
                 head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
             for k, v in (headers or {}).items():
@@ -81,7 +96,7 @@ TOKEN_RE = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 class Stats:
     def __init__(self):
-        self.acked: dict[str, int] = {}   # participant code -> ratings acknowledged
+        self.acked: dict[str, int] = {}  # participant code -> ratings acknowledged
         self.submit_latency: list[float] = []
         self.submit_times: list[float] = []
         self.errors: list[str] = []
@@ -100,11 +115,13 @@ async def patient(b: Browser, method: str, path: str, stats: Stats, *, attempts:
             if status < 500:
                 return status, headers, body
             stats.errors.append(f"HTTP {status}")
-        await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
+        await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
     raise RuntimeError(f"{method} {path}: no answer after {attempts} attempts")
 
 
-async def participant(host, port, slug, n_trials, think, stats: Stats, rng: random.Random, *, double_submit=0.0):
+async def participant(
+    host, port, slug, n_trials, think, stats: Stats, rng: random.Random, *, double_submit=0.0
+):
     b = Browser(host, port)
     base = f"/s/{slug}/"
     status, _, page = await patient(b, "GET", base, stats)
@@ -126,9 +143,20 @@ async def participant(host, port, slug, n_trials, think, stats: Stats, rng: rand
         cfg = json.loads(m.group(1))
         if think:
             await asyncio.sleep(rng.uniform(0.75 * think, 1.25 * think))
-        payload = {"index": cfg["index"], "submission_id": str(uuid.uuid4()), "events": [{"type": "switch", "t": 0}],
-                   "ratings": [{"label": t["label"], "value": rng.randint(0, 100), "moved": True,
-                                "listening_s": t["required_s"]} for t in cfg["tracks"]]}
+        payload = {
+            "index": cfg["index"],
+            "submission_id": str(uuid.uuid4()),
+            "events": [{"type": "switch", "t": 0}],
+            "ratings": [
+                {
+                    "label": t["label"],
+                    "value": rng.randint(0, 100),
+                    "moved": True,
+                    "listening_s": t["required_s"],
+                }
+                for t in cfg["tracks"]
+            ],
+        }
         data = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "X-CSRFToken": b.csrf()}
 
@@ -137,10 +165,12 @@ async def participant(host, port, slug, n_trials, think, stats: Stats, rng: rand
             for attempt in range(12):
                 t0 = time.perf_counter()
                 try:
-                    status, _, resp = await b.request("POST", base + "run/submit/", body=data, headers=headers)
+                    status, _, resp = await b.request(
+                        "POST", base + "run/submit/", body=data, headers=headers
+                    )
                 except (OSError, TimeoutError, IndexError, ValueError) as exc:
                     stats.errors.append(type(exc).__name__)
-                    await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
+                    await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
                     continue
                 stats.submit_latency.append(time.perf_counter() - t0)
                 if status == 200:
@@ -149,25 +179,39 @@ async def participant(host, port, slug, n_trials, think, stats: Stats, rng: rand
                     stats.conflicts += 1
                     return "conflict"
                 stats.errors.append(f"HTTP {status}")
-                await asyncio.sleep(min(0.25 * 2 ** attempt, 5.0))
+                await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
             return "gave up"
 
-        double = bool(double_submit) and rng.random() < double_submit  # a double click: two copies at once
+        double = (
+            bool(double_submit) and rng.random() < double_submit
+        )  # a double click: two copies at once
         answers = await asyncio.gather(send(), send()) if double else [await send()]
         if any(a in ("stored", "duplicate") for a in answers):
-            code = b.cookies[code_cookie].strip('"').split(":")[0]  # the signed cookie is "code:signature"
+            code = (
+                b.cookies[code_cookie].strip('"').split(":")[0]
+            )  # the signed cookie is "code:signature"
             stats.acked[code] = stats.acked.get(code, 0) + len(cfg["tracks"])
             stats.submit_times.append(time.perf_counter())
 
 
-async def run_phase(host, port, slug, n, trials, think, ramp, seed, *, double_submit=0.0) -> tuple[Stats, float]:
+async def run_phase(
+    host, port, slug, n, trials, think, ramp, seed, *, double_submit=0.0
+) -> tuple[Stats, float]:
     stats = Stats()
     rng = random.Random(seed)
 
     async def delayed(i):
         await asyncio.sleep(ramp * i / max(n, 1))
-        await participant(host, port, slug, trials, think, stats, random.Random(rng.random()),
-                          double_submit=double_submit)
+        await participant(
+            host,
+            port,
+            slug,
+            trials,
+            think,
+            stats,
+            random.Random(rng.random()),
+            double_submit=double_submit,
+        )
         stats.completed += 1
 
     t0 = time.perf_counter()
@@ -181,6 +225,7 @@ async def run_phase(host, port, slug, n, trials, think, ramp, seed, *, double_su
 
 
 # -- set-up -------------------------------------------------------------------------------------
+
 
 def setup_database(url: str) -> str:
     import psycopg
@@ -246,8 +291,15 @@ extra = sum(max(0, stored.get(c, 0) - a) for c, a in acked.items())
 print(json.dumps({"participants": len(acked), "acknowledged": sum(acked.values()), "stored": sum(stored.values()),
                   "lost": lost, "unacknowledged_but_stored": extra, "duplicated": dups}))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, input=json.dumps(acked), text=True,
-                         capture_output=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        input=json.dumps(acked),
+        text=True,
+        capture_output=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -260,7 +312,10 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -274,16 +329,47 @@ def main() -> int:
 
     bench_url = setup_database(args.database_url)
     var = Path("/tmp/musiscene-bench")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studyserver.settings", "DATABASE_URL": bench_url,
-           "SECRET_KEY": "bench-" + uuid.uuid4().hex, "DEBUG": "0", "SECURE": "0", "ALLOWED_HOSTS": "127.0.0.1",
-           "VAR_DIR": str(var), "CONN_MAX_AGE": "60", "LOG_LEVEL": "WARNING", "GUNICORN_ACCESSLOG": "",
-           "RATELIMIT_ENABLED": "0"}  # every simulated participant comes from 127.0.0.1
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "studyserver.settings",
+        "DATABASE_URL": bench_url,
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "DEBUG": "0",
+        "SECURE": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "VAR_DIR": str(var),
+        "CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+        "GUNICORN_ACCESSLOG": "",
+        "RATELIMIT_ENABLED": "0",
+    }  # every simulated participant comes from 127.0.0.1
     slug = seed(env, 16)
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "studyserver/gunicorn.conf.py", "studyserver.wsgi",
-         "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers), "--threads", str(args.threads)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "studyserver/gunicorn.conf.py",
+            "studyserver.wsgi",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         for _ in range(100):
             try:
@@ -291,24 +377,35 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.2)
-        print(f"gunicorn: {args.workers} workers x {args.threads} threads; PostgreSQL; client on the same 2 cores")
+        print(
+            f"gunicorn: {args.workers} workers x {args.threads} threads; PostgreSQL; client on the same 2 cores"
+        )
 
-        sat, wall = asyncio.run(run_phase("127.0.0.1", args.port, slug, args.saturate, args.saturate_trials, 0, 0, 1))
+        sat, wall = asyncio.run(
+            run_phase("127.0.0.1", args.port, slug, args.saturate, args.saturate_trials, 0, 0, 1)
+        )
         times = sorted(sat.submit_times)
         lo, hi = pct(times, 10), pct(times, 90)  # the steady middle of the run
         steady = sum(1 for t in times if lo <= t <= hi) / (hi - lo) if hi > lo else float("nan")
-        print(f"saturation: {args.saturate} participants x {args.saturate_trials} trials, {len(times)} submits in "
-              f"{wall:.1f} s; steady rate {steady:.1f} trial submits/s ({3 * steady:.0f} ratings/s); "
-              f"latency p50 {1000 * pct(sat.submit_latency, 50):.0f} ms, p99 {1000 * pct(sat.submit_latency, 99):.0f} ms;"
-              f" client errors {len(sat.errors)}")
+        print(
+            f"saturation: {args.saturate} participants x {args.saturate_trials} trials, {len(times)} submits in "
+            f"{wall:.1f} s; steady rate {steady:.1f} trial submits/s ({3 * steady:.0f} ratings/s); "
+            f"latency p50 {1000 * pct(sat.submit_latency, 50):.0f} ms, p99 {1000 * pct(sat.submit_latency, 99):.0f} ms;"
+            f" client errors {len(sat.errors)}"
+        )
         print("  check:", verify(env, sat.acked))
 
-        crowd, wall = asyncio.run(run_phase("127.0.0.1", args.port, slug, args.crowd, args.trials, args.think,
-                                            args.ramp, 2))
+        crowd, wall = asyncio.run(
+            run_phase(
+                "127.0.0.1", args.port, slug, args.crowd, args.trials, args.think, args.ramp, 2
+            )
+        )
         lat = crowd.submit_latency
-        print(f"crowd: {args.crowd} participants, ~{args.think:g} s per trial, {len(lat)} submits in {wall:.1f} s; "
-              f"submit latency p50 {1000 * pct(lat, 50):.0f} ms, p95 {1000 * pct(lat, 95):.0f} ms, "
-              f"p99 {1000 * pct(lat, 99):.0f} ms, max {1000 * max(lat, default=0):.0f} ms; client errors {len(crowd.errors)}")
+        print(
+            f"crowd: {args.crowd} participants, ~{args.think:g} s per trial, {len(lat)} submits in {wall:.1f} s; "
+            f"submit latency p50 {1000 * pct(lat, 50):.0f} ms, p95 {1000 * pct(lat, 95):.0f} ms, "
+            f"p99 {1000 * pct(lat, 99):.0f} ms, max {1000 * max(lat, default=0):.0f} ms; client errors {len(crowd.errors)}"
+        )
         print("  check:", verify(env, crowd.acked))
     finally:
         gunicorn.send_signal(signal.SIGTERM)

@@ -58,16 +58,30 @@ def _probe_upload(form: forms.Form, upload, **require: bool) -> None:
 def _media_link(field, label: str) -> str:
     if not field:
         return "-"
-    return format_html('<a href="{}" target="_blank">{}</a>', reverse("staff-media", args=[field.name]), label)
+    return format_html(
+        '<a href="{}" target="_blank">{}</a>', reverse("staff-media", args=[field.name]), label
+    )
 
 
 class ClipUploadForm(forms.ModelForm):
-    upload = forms.FileField(required=False, help_text="A video file (MP4, MOV, WebM, MKV ...). It is "
-                             "probed, transcoded to web-ready H.264 and its audio kept as the original audio.")
+    upload = forms.FileField(
+        required=False,
+        help_text="A video file (MP4, MOV, WebM, MKV ...). It is "
+        "probed, transcoded to web-ready H.264 and its audio kept as the original audio.",
+    )
 
     class Meta:
         model = Clip
-        fields = ["key", "title", "description", "source", "youtube_id", "start_s", "end_s", "labels"]
+        fields = [
+            "key",
+            "title",
+            "description",
+            "source",
+            "youtube_id",
+            "start_s",
+            "end_s",
+            "labels",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -99,12 +113,18 @@ class ClipAdmin(admin.ModelAdmin):
 
     @admin.display(description="captions")
     def review_link(self, obj: Clip) -> str:
-        return format_html('<a href="{}">review</a>', reverse("admin:generation_clip_review", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">review</a>', reverse("admin:generation_clip_review", args=[obj.pk])
+        )
 
     def get_urls(self):
         from django.urls import path
 
-        review = path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="generation_clip_review")
+        review = path(
+            "<int:pk>/review/",
+            self.admin_site.admin_view(self.review_view),
+            name="generation_clip_review",
+        )
         return [review, *super().get_urls()]
 
     def review_view(self, request, pk: int):
@@ -129,8 +149,10 @@ class ClipAdmin(admin.ModelAdmin):
     def preview(self, obj: Clip) -> str:
         if not obj.video:
             return "-"
-        return format_html('<video src="{}" controls muted preload="metadata" style="max-width:320px"></video>',
-                           reverse("staff-media", args=[obj.video.name]))
+        return format_html(
+            '<video src="{}" controls muted preload="metadata" style="max-width:320px"></video>',
+            reverse("staff-media", args=[obj.video.name]),
+        )
 
     def save_model(self, request, obj, form, change):
         upload = form.cleaned_data.get("upload")
@@ -140,9 +162,15 @@ class ClipAdmin(admin.ModelAdmin):
         try:
             data = form.cleaned_data
             new = services.clip_import(
-                path=tmp, key=data["key"], title=data.get("title", ""), description=data.get("description", ""),
-                source=data.get("source") or Clip.Source.UPLOAD, youtube_id=data.get("youtube_id", ""),
-                start_s=data.get("start_s"), end_s=data.get("end_s"), labels=data.get("labels") or [],
+                path=tmp,
+                key=data["key"],
+                title=data.get("title", ""),
+                description=data.get("description", ""),
+                source=data.get("source") or Clip.Source.UPLOAD,
+                youtube_id=data.get("youtube_id", ""),
+                start_s=data.get("start_s"),
+                end_s=data.get("end_s"),
+                labels=data.get("labels") or [],
             )
             obj.pk = new.pk
             obj.__dict__.update({k: v for k, v in new.__dict__.items() if not k.startswith("_")})
@@ -153,8 +181,11 @@ class ClipAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except (media.MediaError, ValidationError) as exc:
-            self.message_user(request, f"The clip was not imported: {_message(exc)}", messages.ERROR)
+            self.message_user(
+                request, f"The clip was not imported: {_message(exc)}", messages.ERROR
+            )
             from django.http import HttpResponseRedirect
+
             return HttpResponseRedirect(request.path)
 
 
@@ -188,12 +219,16 @@ class CaptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected captions")
     def approve(self, request, queryset):
-        n = services.captions_set_status(captions=queryset, status=Caption.Status.APPROVED, user=request.user)
+        n = services.captions_set_status(
+            captions=queryset, status=Caption.Status.APPROVED, user=request.user
+        )
         self.message_user(request, f"{n} captions approved.")
 
     @admin.action(description="Reject selected captions (left out of generation and exports)")
     def reject(self, request, queryset):
-        n = services.captions_set_status(captions=queryset, status=Caption.Status.REJECTED, user=request.user)
+        n = services.captions_set_status(
+            captions=queryset, status=Caption.Status.REJECTED, user=request.user
+        )
         self.message_user(request, f"{n} captions rejected.")
 
     inlines = [RevisionInline]
@@ -201,19 +236,36 @@ class CaptionAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["clip", "kind", "model_id", "prompt", "parameters", "author", "author_note", "created_at", "review"]
+        return [
+            "clip",
+            "kind",
+            "model_id",
+            "prompt",
+            "parameters",
+            "author",
+            "author_note",
+            "created_at",
+            "review",
+        ]
 
     @admin.display(description="clip review")
     def review(self, obj: Caption) -> str:
-        return format_html('<a href="{}">all captions of {}</a>',
-                           reverse("admin:generation_clip_review", args=[obj.clip_id]), obj.clip.key)
+        return format_html(
+            '<a href="{}">all captions of {}</a>',
+            reverse("admin:generation_clip_review", args=[obj.clip_id]),
+            obj.clip.key,
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
             return super().save_model(request, obj, form, change)
         # an edit keeps the original text: it goes through the service, which records a revision
-        services.caption_edit(obj, text=form.cleaned_data.get("text"), status=form.cleaned_data.get("status"),
-                              user=request.user)
+        services.caption_edit(
+            obj,
+            text=form.cleaned_data.get("text"),
+            status=form.cleaned_data.get("status"),
+            user=request.user,
+        )
 
 
 @admin.register(Condition)
@@ -222,10 +274,13 @@ class ConditionAdmin(admin.ModelAdmin):
 
 
 class TrackUploadForm(forms.ModelForm):
-    upload = forms.FileField(help_text="An audio file (WAV, FLAC, MP3, M4A ...) or a video whose audio is the track. "
-                                       "It is loudness-normalised and muxed onto the clip.")
-    loudness_target_lufs = forms.FloatField(initial=settings.DEFAULT_LOUDNESS_LUFS,
-                                            help_text="Use the study's target (LUFS).")
+    upload = forms.FileField(
+        help_text="An audio file (WAV, FLAC, MP3, M4A ...) or a video whose audio is the track. "
+        "It is loudness-normalised and muxed onto the clip."
+    )
+    loudness_target_lufs = forms.FloatField(
+        initial=settings.DEFAULT_LOUDNESS_LUFS, help_text="Use the study's target (LUFS)."
+    )
 
     class Meta:
         model = Track
@@ -240,7 +295,16 @@ class TrackUploadForm(forms.ModelForm):
 
 @admin.register(Track)
 class TrackAdmin(admin.ModelAdmin):
-    list_display = ["clip", "condition", "generator", "model_id", "seed", "loudness_lufs", "duration_s", "files"]
+    list_display = [
+        "clip",
+        "condition",
+        "generator",
+        "model_id",
+        "seed",
+        "loudness_lufs",
+        "duration_s",
+        "files",
+    ]
     list_filter = ["condition", "generator"]
     search_fields = ["clip__key", "model_id", "prompt"]
     autocomplete_fields = ["clip"]
@@ -257,7 +321,9 @@ class TrackAdmin(admin.ModelAdmin):
 
     @admin.display(description="files")
     def files(self, obj: Track) -> str:
-        return format_html("{} · {}", _media_link(obj.audio, "audio"), _media_link(obj.video, "video"))
+        return format_html(
+            "{} · {}", _media_link(obj.audio, "audio"), _media_link(obj.video, "video")
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -266,9 +332,13 @@ class TrackAdmin(admin.ModelAdmin):
         try:
             data = form.cleaned_data
             new = services.track_import_file(
-                clip=data["clip"], condition=data["condition"], path=tmp,
-                loudness_target_lufs=data["loudness_target_lufs"], generator=data.get("generator") or "upload",
-                model_id=data.get("model_id", ""), prompt=data.get("prompt", ""),
+                clip=data["clip"],
+                condition=data["condition"],
+                path=tmp,
+                loudness_target_lufs=data["loudness_target_lufs"],
+                generator=data.get("generator") or "upload",
+                model_id=data.get("model_id", ""),
+                prompt=data.get("prompt", ""),
             )
             obj.pk = new.pk
             obj.__dict__.update({k: v for k, v in new.__dict__.items() if not k.startswith("_")})
@@ -279,21 +349,30 @@ class TrackAdmin(admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except (media.MediaError, ValidationError) as exc:
-            self.message_user(request, f"The track was not imported: {_message(exc)}", messages.ERROR)
+            self.message_user(
+                request, f"The track was not imported: {_message(exc)}", messages.ERROR
+            )
             from django.http import HttpResponseRedirect
+
             return HttpResponseRedirect(request.path)
 
 
 # --- generation jobs --------------------------------------------------------------------------
 
 
-def _progress_bar(job, total: int, finished: int, failed: int, *, url_name: str = "generation-job-progress") -> str:
+def _progress_bar(
+    job, total: int, finished: int, failed: int, *, url_name: str = "generation-job-progress"
+) -> str:
     """A progress bar that the admin's script keeps up to date from ``url_name``'s JSON."""
     text = f"{finished}/{total}" + (f", {failed} failed" if failed else "")
     return format_html(
         '<progress class="genjob-progress" max="{}" value="{}" data-url="{}" data-status="{}" '
         'style="width:12em"></progress> <span class="genjob-progress-text">{}</span>',
-        total or 1, finished if total else 1, reverse(url_name, args=[job.pk]), job.status, text,
+        total or 1,
+        finished if total else 1,
+        reverse(url_name, args=[job.pk]),
+        job.status,
+        text,
     )
 
 
@@ -301,7 +380,9 @@ def _with_item_counts(queryset, item_status):
     """Annotate jobs with ``n_total``, ``n_finished`` (done or failed) and ``n_failed`` items."""
     return queryset.select_related("created_by").annotate(
         n_total=Count("items"),
-        n_finished=Count("items", filter=Q(items__status__in=[item_status.DONE, item_status.FAILED])),
+        n_finished=Count(
+            "items", filter=Q(items__status__in=[item_status.DONE, item_status.FAILED])
+        ),
         n_failed=Count("items", filter=Q(items__status=item_status.FAILED)),
     )
 
@@ -316,25 +397,54 @@ class FailedItemInline(admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(status=GenerationItem.Status.FAILED).select_related(
-            "clip", "condition")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=GenerationItem.Status.FAILED)
+            .select_related("clip", "condition")
+        )
 
 
 @admin.register(GenerationJob)
 class GenerationJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "label", "generator", "model_id", "status", "progress", "created_by", "created_at"]
+    list_display = [
+        "id",
+        "label",
+        "generator",
+        "model_id",
+        "status",
+        "progress",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "generator"]
     search_fields = ["label", "model_id"]
     inlines = [FailedItemInline]
-    readonly_fields = ["label", "generator", "model_id", "parameters", "batch_size", "seed", "loudness_target_lufs",
-                       "status", "progress", "error", "created_by", "created_at", "started_at", "finished_at"]
+    readonly_fields = [
+        "label",
+        "generator",
+        "model_id",
+        "parameters",
+        "batch_size",
+        "seed",
+        "loudness_target_lufs",
+        "status",
+        "progress",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
     fields = readonly_fields
 
     def get_queryset(self, request):
         return _with_item_counts(super().get_queryset(request), GenerationItem.Status)
 
     def has_add_permission(self, request):
-        return False  # jobs start from the "Generate tracks" actions and `manage.py generate_tracks`
+        return (
+            False  # jobs start from the "Generate tracks" actions and `manage.py generate_tracks`
+        )
 
     @admin.display(description="progress")
     def progress(self, obj: GenerationJob) -> str:
@@ -343,21 +453,35 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
 class GenerateTracksForm(forms.Form):
     conditions = forms.ModelMultipleChoiceField(
-        queryset=Condition.objects.all(), widget=forms.CheckboxSelectMultiple,
-        help_text="A track is made from each condition's caption of each clip.")
-    generator = forms.ChoiceField(choices=GenerationJob.Generator.choices, initial=GenerationJob.Generator.MUSICGEN)
-    model = forms.CharField(required=False, max_length=200, initial="facebook/musicgen-small",
-                            help_text="MusicGen: an id in the workers' Hugging Face cache or $MUSISCENE_MODEL_DIR, "
-                                      "or a folder on the workers. Ignored for sketch.")
-    duration_s = forms.FloatField(initial=jobs.MUSICGEN_DEFAULTS["duration_s"], min_value=0.1,
-                                  label="duration (s)")
-    batch_size = forms.IntegerField(initial=jobs.DEFAULT_BATCH_SIZE, min_value=1, help_text="Tracks per model call.")
+        queryset=Condition.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A track is made from each condition's caption of each clip.",
+    )
+    generator = forms.ChoiceField(
+        choices=GenerationJob.Generator.choices, initial=GenerationJob.Generator.MUSICGEN
+    )
+    model = forms.CharField(
+        required=False,
+        max_length=200,
+        initial="facebook/musicgen-small",
+        help_text="MusicGen: an id in the workers' Hugging Face cache or $MUSISCENE_MODEL_DIR, "
+        "or a folder on the workers. Ignored for sketch.",
+    )
+    duration_s = forms.FloatField(
+        initial=jobs.MUSICGEN_DEFAULTS["duration_s"], min_value=0.1, label="duration (s)"
+    )
+    batch_size = forms.IntegerField(
+        initial=jobs.DEFAULT_BATCH_SIZE, min_value=1, help_text="Tracks per model call."
+    )
     seed = forms.IntegerField(initial=0, min_value=0, max_value=jobs.MAX_SEED)
     top_k = forms.IntegerField(initial=jobs.MUSICGEN_DEFAULTS["top_k"], min_value=0)
     temperature = forms.FloatField(initial=jobs.MUSICGEN_DEFAULTS["temperature"])
     guidance_scale = forms.FloatField(initial=jobs.MUSICGEN_DEFAULTS["guidance_scale"])
-    loudness_target_lufs = forms.FloatField(initial=settings.DEFAULT_LOUDNESS_LUFS, label="loudness target (LUFS)",
-                                            help_text="Use the study's target.")
+    loudness_target_lufs = forms.FloatField(
+        initial=settings.DEFAULT_LOUDNESS_LUFS,
+        label="loudness target (LUFS)",
+        help_text="Use the study's target.",
+    )
 
 
 @admin.action(description="Generate tracks for the selected clips")
@@ -368,25 +492,43 @@ def generate_tracks(modeladmin, request, queryset):
         data = form.cleaned_data
         parameters = {"duration_s": data["duration_s"], "batch_size": data["batch_size"]}
         if data["generator"] == GenerationJob.Generator.MUSICGEN:
-            parameters.update(top_k=data["top_k"], temperature=data["temperature"],
-                              guidance_scale=data["guidance_scale"])
+            parameters.update(
+                top_k=data["top_k"],
+                temperature=data["temperature"],
+                guidance_scale=data["guidance_scale"],
+            )
         try:
             job = jobs.job_create_for(
-                clips=queryset.order_by("key"), conditions=data["conditions"], generator=data["generator"],
-                model=data["model"], parameters=parameters, seed=data["seed"], user=request.user,
-                loudness_target_lufs=data["loudness_target_lufs"], label=f"{queryset.count()} clips (admin)",
+                clips=queryset.order_by("key"),
+                conditions=data["conditions"],
+                generator=data["generator"],
+                model=data["model"],
+                parameters=parameters,
+                seed=data["seed"],
+                user=request.user,
+                loudness_target_lufs=data["loudness_target_lufs"],
+                label=f"{queryset.count()} clips (admin)",
             )
             jobs.job_start(job=job)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             modeladmin.message_user(request, f"Started {job}: {job.items.count()} tracks to make.")
-            return HttpResponseRedirect(reverse("admin:generation_generationjob_change", args=[job.pk]))
-    return TemplateResponse(request, "admin/generation/clip/generate_tracks.html", {
-        **modeladmin.admin_site.each_context(request),
-        "title": "Generate tracks", "form": form, "clips": queryset.order_by("key"),
-        "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-    })
+            return HttpResponseRedirect(
+                reverse("admin:generation_generationjob_change", args=[job.pk])
+            )
+    return TemplateResponse(
+        request,
+        "admin/generation/clip/generate_tracks.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Generate tracks",
+            "form": form,
+            "clips": queryset.order_by("key"),
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
 
 
 ClipAdmin.actions = [*(ClipAdmin.actions or ()), generate_tracks]
@@ -405,7 +547,12 @@ class FailedCaptionItemInline(admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(status=CaptionItem.Status.FAILED).select_related("clip")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=CaptionItem.Status.FAILED)
+            .select_related("clip")
+        )
 
 
 @admin.register(CaptionJob)
@@ -414,8 +561,19 @@ class CaptionJobAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["label"]
     inlines = [FailedCaptionItemInline]
-    readonly_fields = ["label", "kinds", "options", "stage", "status", "progress", "error", "created_by", "created_at",
-                       "started_at", "finished_at"]
+    readonly_fields = [
+        "label",
+        "kinds",
+        "options",
+        "stage",
+        "status",
+        "progress",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
     fields = readonly_fields
     change_form_template = "admin/generation/generationjob/change_form.html"
     change_list_template = "admin/generation/generationjob/change_list.html"
@@ -428,25 +586,46 @@ class CaptionJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, obj: CaptionJob) -> str:
-        return _progress_bar(obj, obj.n_total, obj.n_finished, obj.n_failed,
-                             url_name="generation-caption-job-progress")
+        return _progress_bar(
+            obj,
+            obj.n_total,
+            obj.n_finished,
+            obj.n_failed,
+            url_name="generation-caption-job-progress",
+        )
 
 
 class CaptionClipsForm(forms.Form):
     kinds = forms.MultipleChoiceField(
-        choices=[(k, CaptionKind(k).label) for k in captioning.PIPELINE_KINDS], widget=forms.CheckboxSelectMultiple,
+        choices=[(k, CaptionKind(k).label) for k in captioning.PIPELINE_KINDS],
+        widget=forms.CheckboxSelectMultiple,
         initial=["video", "music", "fusion", "msi"],
         help_text="Only missing captions are written (approved or unreviewed ones count; rejected ones do not). "
-                  "Fusion and MSI are composed from the video and music captions, after them.")
-    video_model = forms.CharField(max_length=300, initial=captioning.DEFAULT_VIDEO_MODEL,
-                                  help_text="GIT video captioner: an id in the workers' cache or a folder.")
-    music_checkpoint = forms.CharField(max_length=300, required=False,
-                                       help_text="MU-LLaMA base adapter (a converted checkpoint folder on the workers).")
-    musiscene_checkpoint = forms.CharField(max_length=300, required=False,
-                                           help_text="A trained MusiScene checkpoint: writes predicted MSI.")
-    backend = forms.CharField(max_length=300, initial=f"local:{captioning.DEFAULT_LLM}",
-                              help_text="Fusion/MSI composer: local:PATH or http:URL (OpenAI-compatible, up to /v1).")
-    llm_model = forms.CharField(max_length=200, required=False, help_text="HTTP: the served model name.")
+        "Fusion and MSI are composed from the video and music captions, after them.",
+    )
+    video_model = forms.CharField(
+        max_length=300,
+        initial=captioning.DEFAULT_VIDEO_MODEL,
+        help_text="GIT video captioner: an id in the workers' cache or a folder.",
+    )
+    music_checkpoint = forms.CharField(
+        max_length=300,
+        required=False,
+        help_text="MU-LLaMA base adapter (a converted checkpoint folder on the workers).",
+    )
+    musiscene_checkpoint = forms.CharField(
+        max_length=300,
+        required=False,
+        help_text="A trained MusiScene checkpoint: writes predicted MSI.",
+    )
+    backend = forms.CharField(
+        max_length=300,
+        initial=f"local:{captioning.DEFAULT_LLM}",
+        help_text="Fusion/MSI composer: local:PATH or http:URL (OpenAI-compatible, up to /v1).",
+    )
+    llm_model = forms.CharField(
+        max_length=200, required=False, help_text="HTTP: the served model name."
+    )
     batch_size = forms.IntegerField(initial=8, min_value=1)
     seed = forms.IntegerField(initial=0, min_value=0)
 
@@ -459,19 +638,35 @@ def caption_clips(modeladmin, request, queryset):
         data = dict(form.cleaned_data)
         kinds = data.pop("kinds")
         try:
-            job = captioning.caption_job_create(clips=queryset.order_by("key"), kinds=kinds, options=data,
-                                                user=request.user, label=f"{queryset.count()} clips (admin)")
+            job = captioning.caption_job_create(
+                clips=queryset.order_by("key"),
+                kinds=kinds,
+                options=data,
+                user=request.user,
+                label=f"{queryset.count()} clips (admin)",
+            )
             captioning.caption_job_start(job=job)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            modeladmin.message_user(request, f"Started {job}: {job.items.count()} captions to write.")
-            return HttpResponseRedirect(reverse("admin:generation_captionjob_change", args=[job.pk]))
-    return TemplateResponse(request, "admin/generation/clip/caption_clips.html", {
-        **modeladmin.admin_site.each_context(request),
-        "title": "Caption clips", "form": form, "clips": queryset.order_by("key"),
-        "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-    })
+            modeladmin.message_user(
+                request, f"Started {job}: {job.items.count()} captions to write."
+            )
+            return HttpResponseRedirect(
+                reverse("admin:generation_captionjob_change", args=[job.pk])
+            )
+    return TemplateResponse(
+        request,
+        "admin/generation/clip/caption_clips.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Caption clips",
+            "form": form,
+            "clips": queryset.order_by("key"),
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
 
 
 ClipAdmin.actions = [*(ClipAdmin.actions or ()), caption_clips]
@@ -498,36 +693,63 @@ def clip_review_view(modeladmin, request, pk: int):
         here = reverse("admin:generation_clip_review", args=[clip.pk])
         if "approve_unreviewed" in request.POST:
             n = services.captions_set_status(
-                captions=clip.captions.filter(status=Caption.Status.UNREVIEWED), status=Caption.Status.APPROVED,
-                user=request.user)
+                captions=clip.captions.filter(status=Caption.Status.UNREVIEWED),
+                status=Caption.Status.APPROVED,
+                user=request.user,
+            )
             modeladmin.message_user(request, f"{n} captions approved.")
             return HttpResponseRedirect(here)
         caption = get_object_or_404(Caption, pk=request.POST.get("caption"), clip=clip)
-        status = {"approve": Caption.Status.APPROVED, "reject": Caption.Status.REJECTED,
-                  "unreview": Caption.Status.UNREVIEWED}.get(request.POST.get("do", ""))
+        status = {
+            "approve": Caption.Status.APPROVED,
+            "reject": Caption.Status.REJECTED,
+            "unreview": Caption.Status.UNREVIEWED,
+        }.get(request.POST.get("do", ""))
         text = request.POST.get("text")
         try:
             services.caption_edit(caption, text=text, status=status, user=request.user)
         except ValidationError as exc:
-            modeladmin.message_user(request, f"Caption {caption.pk} not changed: {_message(exc)}", messages.ERROR)
+            modeladmin.message_user(
+                request, f"Caption {caption.pk} not changed: {_message(exc)}", messages.ERROR
+            )
         else:
-            modeladmin.message_user(request, f"Caption {caption.pk} ({caption.kind}) saved: {caption.status}.")
+            modeladmin.message_user(
+                request, f"Caption {caption.pk} ({caption.kind}) saved: {caption.status}."
+            )
         return HttpResponseRedirect(f"{here}#caption-{caption.pk}")
-    captions = list(clip.captions.select_related("author").prefetch_related("revisions__user")
-                    .order_by("kind", "-created_at", "-id"))
+    captions = list(
+        clip.captions.select_related("author")
+        .prefetch_related("revisions__user")
+        .order_by("kind", "-created_at", "-id")
+    )
     columns = []
     for kind in REVIEW_KINDS:
         mine = [c for c in captions if c.kind == kind]
         if mine:
             columns.append({"kind": kind, "label": CaptionKind(kind).label, "captions": mine})
-    following = (Clip.objects.filter(key__gt=clip.key, captions__status=Caption.Status.UNREVIEWED)
-                 .order_by("key").values_list("pk", flat=True).first())
-    return TemplateResponse(request, "admin/generation/clip/review.html", {
-        **modeladmin.admin_site.each_context(request),
-        "title": f"Captions of {clip.key}", "clip": clip, "columns": columns, "opts": modeladmin.model._meta,
-        "video_url": reverse("staff-media", args=[clip.video.name]) if clip.video else "",
-        "audio_url": reverse("staff-media", args=[clip.original_audio.name]) if clip.original_audio else "",
-        "next_url": reverse("admin:generation_clip_review", args=[following]) if following else "",
-        "n_unreviewed": sum(c.status == Caption.Status.UNREVIEWED for c in captions),
-        "can_change": request.user.has_perm("generation.change_caption"),
-    })
+    following = (
+        Clip.objects.filter(key__gt=clip.key, captions__status=Caption.Status.UNREVIEWED)
+        .order_by("key")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return TemplateResponse(
+        request,
+        "admin/generation/clip/review.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": f"Captions of {clip.key}",
+            "clip": clip,
+            "columns": columns,
+            "opts": modeladmin.model._meta,
+            "video_url": reverse("staff-media", args=[clip.video.name]) if clip.video else "",
+            "audio_url": reverse("staff-media", args=[clip.original_audio.name])
+            if clip.original_audio
+            else "",
+            "next_url": reverse("admin:generation_clip_review", args=[following])
+            if following
+            else "",
+            "n_unreviewed": sum(c.status == Caption.Status.UNREVIEWED for c in captions),
+            "can_change": request.user.has_perm("generation.change_caption"),
+        },
+    )

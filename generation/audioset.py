@@ -55,10 +55,17 @@ def parse_segments(text: str) -> tuple[list[Segment], list[LineError]]:
             errors.append(LineError(lineno, f"not valid CSV ({exc})"))
             continue
         if len(fields) < 3:
-            errors.append(LineError(lineno, f"expected YTID, start_seconds, end_seconds[, labels], got {len(fields)} fields"))
+            errors.append(
+                LineError(
+                    lineno,
+                    f"expected YTID, start_seconds, end_seconds[, labels], got {len(fields)} fields",
+                )
+            )
             continue
         if len(fields) > 4:
-            errors.append(LineError(lineno, f"{len(fields)} fields: quote the label list (\"/m/a,/m/b\")"))
+            errors.append(
+                LineError(lineno, f'{len(fields)} fields: quote the label list ("/m/a,/m/b")')
+            )
             continue
         ytid = fields[0].strip()
         if not ytid:
@@ -67,12 +74,20 @@ def parse_segments(text: str) -> tuple[list[Segment], list[LineError]]:
         try:
             start, end = float(fields[1]), float(fields[2])
         except ValueError:
-            errors.append(LineError(lineno, f"start/end seconds are not numbers: {fields[1]!r}, {fields[2]!r}"))
+            errors.append(
+                LineError(
+                    lineno, f"start/end seconds are not numbers: {fields[1]!r}, {fields[2]!r}"
+                )
+            )
             continue
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
             errors.append(LineError(lineno, f"bad segment times {start} - {end}"))
             continue
-        labels = tuple(lab.strip() for lab in fields[3].split(",") if lab.strip()) if len(fields) == 4 else ()
+        labels = (
+            tuple(lab.strip() for lab in fields[3].split(",") if lab.strip())
+            if len(fields) == 4
+            else ()
+        )
         segments.append(Segment(ytid, start, end, labels, lineno))
     return segments, errors
 
@@ -90,8 +105,11 @@ def find_media(folder: Path, segment: Segment) -> Path | None:
     start (``ID_30.mp4``, ``ID_30.000.mp4``, ``ID_30000.mp4``)."""
     start = segment.start_s
     stems = [
-        segment.youtube_id, f"Y{segment.youtube_id}", f"{segment.youtube_id}_{start:g}",
-        f"{segment.youtube_id}_{start:.3f}", f"{segment.youtube_id}_{int(start)}",
+        segment.youtube_id,
+        f"Y{segment.youtube_id}",
+        f"{segment.youtube_id}_{start:g}",
+        f"{segment.youtube_id}_{start:.3f}",
+        f"{segment.youtube_id}_{int(start)}",
         f"{segment.youtube_id}_{round(start * 1000)}",
     ]
     for stem in dict.fromkeys(stems):

@@ -138,7 +138,9 @@ def parse_backend(spec: str) -> Backend:
     return Backend(kind, target)
 
 
-def options_clean(*, kinds: Iterable[str], options: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
+def options_clean(
+    *, kinds: Iterable[str], options: dict[str, Any] | None
+) -> tuple[list[str], dict[str, Any]]:
     """The kinds in stage order and the options with defaults filled in; ``ValidationError``
     names what is wrong (an unknown kind or option, a kind whose model was not named)."""
     kinds = [str(k).strip() for k in kinds if str(k).strip()]
@@ -146,15 +148,26 @@ def options_clean(*, kinds: Iterable[str], options: dict[str, Any] | None) -> tu
         raise ValidationError(f"name the caption kinds to write: {', '.join(PIPELINE_KINDS)}")
     unknown = sorted(set(kinds) - set(PIPELINE_KINDS))
     if unknown:
-        raise ValidationError(f"unknown caption kinds {', '.join(unknown)}; the pipeline writes "
-                              f"{', '.join(PIPELINE_KINDS)}")
+        raise ValidationError(
+            f"unknown caption kinds {', '.join(unknown)}; the pipeline writes "
+            f"{', '.join(PIPELINE_KINDS)}"
+        )
     ordered = [k for k in PIPELINE_KINDS if k in kinds]
     given = {k: v for k, v in (options or {}).items() if v is not None}
     extra = sorted(set(given) - set(DEFAULT_OPTIONS))
     if extra:
-        raise ValidationError(f"unknown caption options {', '.join(extra)}; known: {', '.join(DEFAULT_OPTIONS)}")
+        raise ValidationError(
+            f"unknown caption options {', '.join(extra)}; known: {', '.join(DEFAULT_OPTIONS)}"
+        )
     out = {**DEFAULT_OPTIONS, **given}
-    for name in ("video_model", "music_checkpoint", "musiscene_checkpoint", "backend", "llm_model", "api"):
+    for name in (
+        "video_model",
+        "music_checkpoint",
+        "musiscene_checkpoint",
+        "backend",
+        "llm_model",
+        "api",
+    ):
         out[name] = str(out[name] or "").strip()
     try:
         out["batch_size"] = int(out["batch_size"])
@@ -165,17 +178,30 @@ def options_clean(*, kinds: Iterable[str], options: dict[str, Any] | None) -> tu
         if out["max_new_tokens"] is not None:
             out["max_new_tokens"] = int(out["max_new_tokens"])
     except (TypeError, ValueError):
-        raise ValidationError(f"caption options must be numbers where numbers are expected, got {options!r}") from None
-    if out["batch_size"] < 1 or out["concurrency"] < 1 or out["retries"] < 0 or out["timeout_s"] <= 0:
-        raise ValidationError("batch_size and concurrency must be >= 1, retries >= 0 and timeout_s > 0")
+        raise ValidationError(
+            f"caption options must be numbers where numbers are expected, got {options!r}"
+        ) from None
+    if (
+        out["batch_size"] < 1
+        or out["concurrency"] < 1
+        or out["retries"] < 0
+        or out["timeout_s"] <= 0
+    ):
+        raise ValidationError(
+            "batch_size and concurrency must be >= 1, retries >= 0 and timeout_s > 0"
+        )
     if out["max_new_tokens"] is not None and out["max_new_tokens"] < 1:
         raise ValidationError("max_new_tokens must be >= 1")
     if "video" in ordered and not out["video_model"]:
         raise ValidationError("video captions need a video model (--video-model)")
     if "music" in ordered and not out["music_checkpoint"]:
-        raise ValidationError("music captions need MU-LLaMA's base adapter checkpoint (--music-checkpoint DIR)")
+        raise ValidationError(
+            "music captions need MU-LLaMA's base adapter checkpoint (--music-checkpoint DIR)"
+        )
     if "msi_pred" in ordered and not out["musiscene_checkpoint"]:
-        raise ValidationError("predicted MSI captions need a trained MusiScene checkpoint (--musiscene-checkpoint DIR)")
+        raise ValidationError(
+            "predicted MSI captions need a trained MusiScene checkpoint (--musiscene-checkpoint DIR)"
+        )
     if set(ordered) & set(COMPOSED_KINDS):
         backend = parse_backend(out["backend"])
         if out["api"] not in ("completions", "chat"):
@@ -198,29 +224,46 @@ def _cell_key(kind: str, options: dict[str, Any]) -> str:
 def existing_caption(*, clip: Clip, kind: str, options: dict[str, Any]) -> Caption | None:
     """The usable caption that makes the (clip, kind) cell done already, or None."""
     if kind == CaptionKind.MSI_PREDICTED:
-        return (Caption.objects.filter(clip=clip, kind=kind, model_id=options.get("musiscene_checkpoint", ""))
-                .exclude(status=Caption.Status.REJECTED).order_by("-created_at", "-id").first())
+        return (
+            Caption.objects.filter(
+                clip=clip, kind=kind, model_id=options.get("musiscene_checkpoint", "")
+            )
+            .exclude(status=Caption.Status.REJECTED)
+            .order_by("-created_at", "-id")
+            .first()
+        )
     return caption_for(clip=clip, kind=kind)
 
 
-def _cells_done(clip_ids: list[int], kinds: list[str], options: dict[str, Any]) -> set[tuple[int, str]]:
+def _cells_done(
+    clip_ids: list[int], kinds: list[str], options: dict[str, Any]
+) -> set[tuple[int, str]]:
     done = set()
-    for clip_id, kind, model_id in (Caption.objects.filter(clip_id__in=clip_ids, kind__in=kinds)
-                                    .exclude(status=Caption.Status.REJECTED)
-                                    .values_list("clip_id", "kind", "model_id")):
+    for clip_id, kind, model_id in (
+        Caption.objects.filter(clip_id__in=clip_ids, kind__in=kinds)
+        .exclude(status=Caption.Status.REJECTED)
+        .values_list("clip_id", "kind", "model_id")
+    ):
         if kind != CaptionKind.MSI_PREDICTED or model_id == _cell_key(kind, options):
             done.add((clip_id, kind))
     return done
 
 
-def _cells_in_flight(kinds: list[str], options: dict[str, Any], *, exclude_job: int) -> set[tuple[int, str]]:
+def _cells_in_flight(
+    kinds: list[str], options: dict[str, Any], *, exclude_job: int
+) -> set[tuple[int, str]]:
     """(clip id, kind) of unfinished items of other live jobs (running, with a fresh heartbeat)."""
     cutoff = timezone.now() - timedelta(seconds=claim_timeout_s())
-    live = {job.pk: job.options for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__gte=cutoff)
-            .exclude(pk=exclude_job).only("pk", "options")}
+    live = {
+        job.pk: job.options
+        for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__gte=cutoff)
+        .exclude(pk=exclude_job)
+        .only("pk", "options")
+    }
     busy = set()
-    for job_id, clip_id, kind in Item.objects.filter(job_id__in=list(live), kind__in=kinds, status__in=UNFINISHED
-                                                     ).values_list("job_id", "clip_id", "kind"):
+    for job_id, clip_id, kind in Item.objects.filter(
+        job_id__in=list(live), kind__in=kinds, status__in=UNFINISHED
+    ).values_list("job_id", "clip_id", "kind"):
         if _cell_key(kind, live[job_id]) == _cell_key(kind, options):
             busy.add((clip_id, kind))
     return busy
@@ -231,8 +274,14 @@ def _cells_in_flight(kinds: list[str], options: dict[str, Any], *, exclude_job: 
 # --------------------------------------------------------------------------------------------
 
 
-def caption_job_create(*, clips: Iterable[Clip], kinds: Iterable[str], options: dict[str, Any] | None = None,
-                       user=None, label: str = "") -> CaptionJob:
+def caption_job_create(
+    *,
+    clips: Iterable[Clip],
+    kinds: Iterable[str],
+    options: dict[str, Any] | None = None,
+    user=None,
+    label: str = "",
+) -> CaptionJob:
     """A job for the (clip, kind) cells that have no usable caption and that no live job is
     writing. Jobs whose runner vanished are closed first (:func:`caption_jobs_close_interrupted`).
     Models are loaded only where the job runs, so a missing model fails the job there."""
@@ -240,9 +289,15 @@ def caption_job_create(*, clips: Iterable[Clip], kinds: Iterable[str], options: 
     caption_jobs_close_interrupted()
     clips = list(clips)
     with transaction.atomic():
-        job = Job.objects.create(label=label[:200], kinds=kinds, options=opts,
-                                 created_by=user if getattr(user, "pk", None) else None)
-        skip = _cells_done([c.pk for c in clips], kinds, opts) | _cells_in_flight(kinds, opts, exclude_job=job.pk)
+        job = Job.objects.create(
+            label=label[:200],
+            kinds=kinds,
+            options=opts,
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+        skip = _cells_done([c.pk for c in clips], kinds, opts) | _cells_in_flight(
+            kinds, opts, exclude_job=job.pk
+        )
         items, seen = [], set()
         for clip in clips:
             for kind in kinds:
@@ -251,7 +306,13 @@ def caption_job_create(*, clips: Iterable[Clip], kinds: Iterable[str], options: 
                 seen.add((clip.pk, kind))
                 items.append(Item(job=job, clip=clip, kind=kind))
         Item.objects.bulk_create(items)
-    logger.info("created %s: %d captions to write (%d clips x %d kinds)", job, len(items), len(clips), len(kinds))
+    logger.info(
+        "created %s: %d captions to write (%d clips x %d kinds)",
+        job,
+        len(items),
+        len(clips),
+        len(kinds),
+    )
     return job
 
 
@@ -263,12 +324,14 @@ def _batches(job: CaptionJob, item_ids: Sequence[int]) -> list[list[int]]:
     """Batches of one kind each, kinds in stage order (one model load serves a run of batches)."""
     size = int(job.options.get("batch_size") or DEFAULT_OPTIONS["batch_size"])
     by_kind: dict[str, list[int]] = {}
-    for item_id, kind in Item.objects.filter(pk__in=list(item_ids)).order_by("id").values_list("id", "kind"):
+    for item_id, kind in (
+        Item.objects.filter(pk__in=list(item_ids)).order_by("id").values_list("id", "kind")
+    ):
         by_kind.setdefault(kind, []).append(item_id)
     out = []
     for kind in PIPELINE_KINDS:
         ids = by_kind.get(kind, [])
-        out += [ids[i:i + size] for i in range(0, len(ids), size)]
+        out += [ids[i : i + size] for i in range(0, len(ids), size)]
     return out
 
 
@@ -289,13 +352,18 @@ def _enqueue(job: CaptionJob, item_ids: Sequence[int]) -> int:
     kinds = dict(Item.objects.filter(pk__in=list(item_ids)).values_list("id", "kind"))
     for batch in batches:
         queue = _queue_for(job, kinds[batch[0]])
-        transaction.on_commit(lambda b=batch, q=queue: caption_batch.apply_async((job.pk, b), queue=q))
+        transaction.on_commit(
+            lambda b=batch, q=queue: caption_batch.apply_async((job.pk, b), queue=q)
+        )
     return len(batches)
 
 
 def _pending_of_stage(job: CaptionJob, stage: int) -> list[int]:
-    return list(job.items.filter(status=Item.Status.PENDING, kind__in=STAGES[stage]).order_by("id")
-                .values_list("id", flat=True))
+    return list(
+        job.items.filter(status=Item.Status.PENDING, kind__in=STAGES[stage])
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 def caption_job_start(*, job: CaptionJob) -> CaptionJob:
@@ -305,9 +373,15 @@ def caption_job_start(*, job: CaptionJob) -> CaptionJob:
     from celery import current_app
 
     with transaction.atomic():
-        first = min((_stage_of(k) for k in job.items.values_list("kind", flat=True).distinct()), default=0)
+        first = min(
+            (_stage_of(k) for k in job.items.values_list("kind", flat=True).distinct()), default=0
+        )
         n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-            status=Job.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(), stage=first)
+            status=Job.Status.RUNNING,
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            stage=first,
+        )
         if not n:
             raise ValidationError(f"caption job {job.pk} was started already")
         job.refresh_from_db()
@@ -319,18 +393,23 @@ def caption_job_start(*, job: CaptionJob) -> CaptionJob:
     return job
 
 
-def caption_job_run(*, job: CaptionJob, progress: Callable[[dict[str, Any]], None] | None = None) -> CaptionJob:
+def caption_job_run(
+    *, job: CaptionJob, progress: Callable[[dict[str, Any]], None] | None = None
+) -> CaptionJob:
     """Run ``job`` in this process, stage by stage and batch by batch, through the same code as
     the tasks; ``progress`` gets :func:`caption_job_progress` after each batch. The job's
     heartbeat is kept while it runs, so a killed run is recognised as interrupted."""
     n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-        status=Job.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now())
+        status=Job.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
     if not n:
         raise ValidationError(f"caption job {job.pk} was started already")
     job.refresh_from_db()
     if progress:
         progress(caption_job_progress(job=job))
-    with _heartbeat(lambda: Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING), every_s=heartbeat_s()):
+    with _heartbeat(
+        lambda: Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING), every_s=heartbeat_s()
+    ):
         for stage in range(len(STAGES)):
             Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(stage=stage)
             for batch in _batches(job, _pending_of_stage(job, stage)):
@@ -358,8 +437,9 @@ def caption_job_advance(*, job_id: int) -> None:
             _job_finish_if_done(job_id)
             return
         with transaction.atomic():
-            moved = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, stage=job.stage).update(
-                stage=job.stage + 1, heartbeat_at=timezone.now())
+            moved = Job.objects.filter(
+                pk=job_id, status=Job.Status.RUNNING, stage=job.stage
+            ).update(stage=job.stage + 1, heartbeat_at=timezone.now())
             if not moved:
                 return  # another worker advanced it
             job.stage += 1
@@ -372,7 +452,8 @@ def caption_job_advance(*, job_id: int) -> None:
 def _job_finish_if_done(job_id: int) -> None:
     if not Item.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
         Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-            status=Job.Status.DONE, finished_at=timezone.now())
+            status=Job.Status.DONE, finished_at=timezone.now()
+        )
 
 
 def caption_job_fail(*, job_id: int, message: str) -> None:
@@ -380,9 +461,11 @@ def caption_job_fail(*, job_id: int, message: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         Job.objects.filter(pk=job_id).exclude(status=Job.Status.FAILED).update(
-            status=Job.Status.FAILED, error=message, finished_at=now)
+            status=Job.Status.FAILED, error=message, finished_at=now
+        )
         Item.objects.filter(job_id=job_id, status__in=UNFINISHED).update(
-            status=Item.Status.FAILED, error=message[:2000], finished_at=now)
+            status=Item.Status.FAILED, error=message[:2000], finished_at=now
+        )
     logger.warning("caption job %s failed: %s", job_id, message)
 
 
@@ -392,14 +475,23 @@ def caption_jobs_close_interrupted(*, now=None) -> int:
     which writes only what is missing. Returns how many were closed."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=claim_timeout_s())
-    stale = list(Job.objects.filter(status=Job.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)).values_list("pk", flat=True))
+    stale = list(
+        Job.objects.filter(status=Job.Status.RUNNING)
+        .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+        .values_list("pk", flat=True)
+    )
     for job_id in stale:
-        if Item.objects.filter(job_id=job_id, status=Item.Status.CLAIMED, heartbeat_at__gte=cutoff).exists():
+        if Item.objects.filter(
+            job_id=job_id, status=Item.Status.CLAIMED, heartbeat_at__gte=cutoff
+        ).exists():
             continue  # a worker still holds a live claim
-        caption_job_fail(job_id=job_id, message=(
-            f"interrupted: no sign of life for {claim_timeout_s():g} s; run the captioning again to write "
-            "what is missing"))
+        caption_job_fail(
+            job_id=job_id,
+            message=(
+                f"interrupted: no sign of life for {claim_timeout_s():g} s; run the captioning again to write "
+                "what is missing"
+            ),
+        )
     return len(stale)
 
 
@@ -416,18 +508,27 @@ def _claim(item_ids: Iterable[int], *, token: str) -> list[CaptionItem]:
     Item.objects.filter(pk__in=ids).filter(
         Q(status=Item.Status.PENDING) | Q(status=Item.Status.CLAIMED, claim_token=token)
     ).update(status=Item.Status.CLAIMED, claim_token=token, claimed_at=now, heartbeat_at=now)
-    return list(Item.objects.filter(pk__in=ids, status=Item.Status.CLAIMED, claim_token=token)
-                .select_related("clip", "job").order_by("id"))
+    return list(
+        Item.objects.filter(pk__in=ids, status=Item.Status.CLAIMED, claim_token=token)
+        .select_related("clip", "job")
+        .order_by("id")
+    )
 
 
 def _item_done(item: CaptionItem, *, token: str, caption: Caption) -> bool:
-    return bool(Item.objects.filter(pk=item.pk, status=Item.Status.CLAIMED, claim_token=token).update(
-        status=Item.Status.DONE, caption=caption, error="", finished_at=timezone.now()))
+    return bool(
+        Item.objects.filter(pk=item.pk, status=Item.Status.CLAIMED, claim_token=token).update(
+            status=Item.Status.DONE, caption=caption, error="", finished_at=timezone.now()
+        )
+    )
 
 
 def _item_fail(item_id: int, *, token: str, message: str) -> bool:
-    return bool(Item.objects.filter(pk=item_id, status=Item.Status.CLAIMED, claim_token=token).update(
-        status=Item.Status.FAILED, error=message[:2000], finished_at=timezone.now()))
+    return bool(
+        Item.objects.filter(pk=item_id, status=Item.Status.CLAIMED, claim_token=token).update(
+            status=Item.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+        )
+    )
 
 
 @contextmanager
@@ -499,19 +600,28 @@ def _video_captioner(options: dict[str, Any]):
 
     kwargs = {"max_new_tokens": options["max_new_tokens"]} if options.get("max_new_tokens") else {}
     device = _device()
-    return _cached(("video", options["video_model"], str(device), tuple(kwargs.items())),
-                   lambda: VideoCaptioner.from_pretrained(options["video_model"], device=device, **kwargs))
+    return _cached(
+        ("video", options["video_model"], str(device), tuple(kwargs.items())),
+        lambda: VideoCaptioner.from_pretrained(options["video_model"], device=device, **kwargs),
+    )
 
 
 def _music_captioner(checkpoint: str, *, question: str, options: dict[str, Any]):
     from modeling.captioners.music import MusicCaptioner
     from modeling.musiscene.generate import SamplingConfig
 
-    sampling = SamplingConfig(max_new_tokens=options["max_new_tokens"]) if options.get("max_new_tokens") else None
+    sampling = (
+        SamplingConfig(max_new_tokens=options["max_new_tokens"])
+        if options.get("max_new_tokens")
+        else None
+    )
     device = _device()
-    return _cached(("music", checkpoint, question, str(device), options.get("max_new_tokens")),
-                   lambda: MusicCaptioner.from_checkpoint(checkpoint, device=device, question=question,
-                                                          sampling=sampling))
+    return _cached(
+        ("music", checkpoint, question, str(device), options.get("max_new_tokens")),
+        lambda: MusicCaptioner.from_checkpoint(
+            checkpoint, device=device, question=question, sampling=sampling
+        ),
+    )
 
 
 def _composer(options: dict[str, Any]):
@@ -523,17 +633,29 @@ def _composer(options: dict[str, Any]):
         LocalBackend,
     )
 
-    sampling = ComposerSampling(max_new_tokens=options["max_new_tokens"]) if options.get("max_new_tokens") else None
+    sampling = (
+        ComposerSampling(max_new_tokens=options["max_new_tokens"])
+        if options.get("max_new_tokens")
+        else None
+    )
     backend = parse_backend(options["backend"])
     if backend.kind == "http":  # no model to load: a fresh client each time is cheap
-        endpoint = EndpointConfig(base_url=backend.target, model=options["llm_model"] or DEFAULT_LLM,
-                                  api=options["api"], timeout_s=options["timeout_s"], retries=options["retries"],
-                                  concurrency=options["concurrency"])
+        endpoint = EndpointConfig(
+            base_url=backend.target,
+            model=options["llm_model"] or DEFAULT_LLM,
+            api=options["api"],
+            timeout_s=options["timeout_s"],
+            retries=options["retries"],
+            concurrency=options["concurrency"],
+        )
         return Composer(HTTPBackend(endpoint), sampling=sampling)
     device = _device()
-    local = _cached(("composer", backend.target, str(device), options["batch_size"]),
-                    lambda: LocalBackend.from_pretrained(backend.target, device=device,
-                                                         batch_size=options["batch_size"]))
+    local = _cached(
+        ("composer", backend.target, str(device), options["batch_size"]),
+        lambda: LocalBackend.from_pretrained(
+            backend.target, device=device, batch_size=options["batch_size"]
+        ),
+    )
     return Composer(local, sampling=sampling)
 
 
@@ -607,7 +729,9 @@ def _one_by_one(run: Callable[[list], list], inputs: list) -> list[Any]:
     return out
 
 
-def _media_kind(job: CaptionJob, kind: str, items: list[CaptionItem]) -> list[tuple[CaptionItem, Any]]:
+def _media_kind(
+    job: CaptionJob, kind: str, items: list[CaptionItem]
+) -> list[tuple[CaptionItem, Any]]:
     """Video, music or predicted-MSI captions of ``items``: (item, _Written or an error message)."""
     from modeling.musiscene.prompts import CAPTION_QUESTION, SCENE_QUESTION
 
@@ -616,7 +740,9 @@ def _media_kind(job: CaptionJob, kind: str, items: list[CaptionItem]) -> list[tu
     ready = []
     for item in items:
         field = item.clip.video if kind == CaptionKind.VIDEO else item.clip.original_audio
-        problem = _missing_media(field, "video" if kind == CaptionKind.VIDEO else "audio track", item.clip)
+        problem = _missing_media(
+            field, "video" if kind == CaptionKind.VIDEO else "audio track", item.clip
+        )
         if problem:
             results.append((item, problem))
         else:
@@ -630,7 +756,9 @@ def _media_kind(job: CaptionJob, kind: str, items: list[CaptionItem]) -> list[tu
         def run(paths: list) -> list:
             return captioner.caption(paths, batch_size=len(paths))
     else:
-        checkpoint = opts["music_checkpoint"] if kind == CaptionKind.MUSIC else opts["musiscene_checkpoint"]
+        checkpoint = (
+            opts["music_checkpoint"] if kind == CaptionKind.MUSIC else opts["musiscene_checkpoint"]
+        )
         question = CAPTION_QUESTION if kind == CaptionKind.MUSIC else SCENE_QUESTION
         captioner = _music_captioner(checkpoint, question=question, options=opts)
         fields = [i.clip.original_audio for i in ready]
@@ -649,7 +777,9 @@ def _media_kind(job: CaptionJob, kind: str, items: list[CaptionItem]) -> list[tu
     return results
 
 
-def _composed_kind(job: CaptionJob, kind: str, items: list[CaptionItem]) -> list[tuple[CaptionItem, Any]]:
+def _composed_kind(
+    job: CaptionJob, kind: str, items: list[CaptionItem]
+) -> list[tuple[CaptionItem, Any]]:
     """Fusion or MSI captions from each clip's video and music captions."""
     results: list[tuple[CaptionItem, Any]] = []
     ready, pairs, sources = [], [], []
@@ -658,8 +788,13 @@ def _composed_kind(job: CaptionJob, kind: str, items: list[CaptionItem]) -> list
         music = caption_for(clip=item.clip, kind=CaptionKind.MUSIC)
         if video is None or music is None:
             missing = " and ".join(k for k, c in (("video", video), ("music", music)) if c is None)
-            results.append((item, f"clip {item.clip.key} has no {missing} caption (approved or unreviewed), which "
-                                  f"a {kind} caption is composed from; write it first (kinds video,music)"))
+            results.append(
+                (
+                    item,
+                    f"clip {item.clip.key} has no {missing} caption (approved or unreviewed), which "
+                    f"a {kind} caption is composed from; write it first (kinds video,music)",
+                )
+            )
             continue
         ready.append(item)
         pairs.append((video.text, music.text))
@@ -674,7 +809,9 @@ def _composed_kind(job: CaptionJob, kind: str, items: list[CaptionItem]) -> list
     return results
 
 
-def caption_batch_run(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool = False) -> int:
+def caption_batch_run(
+    *, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool = False
+) -> int:
     """Claim the pending items of ``item_ids`` (one kind), write their captions, store them with
     their provenance. Returns how many captions were stored.
 
@@ -703,9 +840,12 @@ def caption_batch_run(*, job_id: int, item_ids: Sequence[int], token: str, heart
     for kind, items in by_kind.items():
         ids = [i.pk for i in items]
         try:
-            with _heartbeat(lambda ids=ids: Item.objects.filter(pk__in=ids, claim_token=token,
-                                                                status=Item.Status.CLAIMED),
-                            every_s=heartbeat_s() if heartbeat else None):
+            with _heartbeat(
+                lambda ids=ids: Item.objects.filter(
+                    pk__in=ids, claim_token=token, status=Item.Status.CLAIMED
+                ),
+                every_s=heartbeat_s() if heartbeat else None,
+            ):
                 if kind in COMPOSED_KINDS:
                     results = _composed_kind(job, kind, items)
                 else:
@@ -727,16 +867,27 @@ def caption_batch_run(*, job_id: int, item_ids: Sequence[int], token: str, heart
             try:
                 with transaction.atomic():
                     caption = services.caption_add(
-                        clip=item.clip, kind=kind, text=written.text, model_id=written.model_id[:200],
-                        prompt=written.prompt, parameters=written.parameters,
-                        author_note=f"caption job {job.pk}")
+                        clip=item.clip,
+                        kind=kind,
+                        text=written.text,
+                        model_id=written.model_id[:200],
+                        prompt=written.prompt,
+                        parameters=written.parameters,
+                        author_note=f"caption job {job.pk}",
+                    )
                     if not _item_done(item, token=token, caption=caption):
                         raise _Reclaimed
             except _Reclaimed:
-                logger.warning("item %s was taken back while captioning; its caption is dropped", item.pk)
+                logger.warning(
+                    "item %s was taken back while captioning; its caption is dropped", item.pk
+                )
                 continue
             except ValidationError as exc:
-                _item_fail(item.pk, token=token, message=f"the model wrote nothing usable: {'; '.join(exc.messages)}")
+                _item_fail(
+                    item.pk,
+                    token=token,
+                    message=f"the model wrote nothing usable: {'; '.join(exc.messages)}",
+                )
                 continue
             stored += 1
     logger.info("%s: stored %d captions", job, stored)
@@ -758,14 +909,23 @@ def caption_job_reclaim_stale(*, job: CaptionJob, now=None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=claim_timeout_s())
     max_reclaims = int(_setting("GENERATION_MAX_RECLAIMS", 3))
-    stale = list(Item.objects.filter(job=job, status=Item.Status.CLAIMED, heartbeat_at__lt=cutoff)
-                 .values_list("id", "claim_token", "reclaims"))
+    stale = list(
+        Item.objects.filter(
+            job=job, status=Item.Status.CLAIMED, heartbeat_at__lt=cutoff
+        ).values_list("id", "claim_token", "reclaims")
+    )
     again = []
     for item_id, token, reclaims in stale:
-        mine = Item.objects.filter(pk=item_id, status=Item.Status.CLAIMED, claim_token=token, heartbeat_at__lt=cutoff)
+        mine = Item.objects.filter(
+            pk=item_id, status=Item.Status.CLAIMED, claim_token=token, heartbeat_at__lt=cutoff
+        )
         if reclaims + 1 >= max_reclaims:
-            mine.update(status=Item.Status.FAILED, finished_at=now, reclaims=F("reclaims") + 1,
-                        error=f"its worker was lost {reclaims + 1} times (killed, out of memory or stuck)")
+            mine.update(
+                status=Item.Status.FAILED,
+                finished_at=now,
+                reclaims=F("reclaims") + 1,
+                error=f"its worker was lost {reclaims + 1} times (killed, out of memory or stuck)",
+            )
         elif mine.update(status=Item.Status.PENDING, claim_token="", reclaims=F("reclaims") + 1):
             again.append(item_id)
     if again:
@@ -782,7 +942,9 @@ def caption_job_watch_start(*, job: CaptionJob) -> str:
 
     token = uuid.uuid4().hex
     Job.objects.filter(pk=job.pk).update(watch_token=token)
-    transaction.on_commit(lambda: watch_caption_job.apply_async((job.pk, token), countdown=watch_interval_s()))
+    transaction.on_commit(
+        lambda: watch_caption_job.apply_async((job.pk, token), countdown=watch_interval_s())
+    )
     return token
 
 
@@ -819,16 +981,28 @@ def caption_job_progress(*, job: CaptionJob) -> dict[str, Any]:
         entry["total"] += n
         if status in ("done", "failed"):
             entry[status] += n
-    status, error, stage = Job.objects.filter(pk=job.pk).values_list("status", "error", "stage").get()
+    status, error, stage = (
+        Job.objects.filter(pk=job.pk).values_list("status", "error", "stage").get()
+    )
     finished = counts["done"] + counts["failed"]
-    errors = [{"clip": e["clip__key"], "kind": e["kind"], "error": e["error"]}
-              for e in items.filter(status=Item.Status.FAILED).values("clip__key", "kind", "error").order_by("id")[:50]]
+    errors = [
+        {"clip": e["clip__key"], "kind": e["kind"], "error": e["error"]}
+        for e in items.filter(status=Item.Status.FAILED)
+        .values("clip__key", "kind", "error")
+        .order_by("id")[:50]
+    ]
     return {
-        "id": job.pk, "status": status, "error": error, "stage": stage, **counts,
-        "generating": counts["captioning"], "pending": counts["total"] - finished - counts["captioning"],
+        "id": job.pk,
+        "status": status,
+        "error": error,
+        "stage": stage,
+        **counts,
+        "generating": counts["captioning"],
+        "pending": counts["total"] - finished - counts["captioning"],
         "finished": status in (Job.Status.DONE, Job.Status.FAILED),
         "percent": round(100.0 * finished / counts["total"], 1) if counts["total"] else 100.0,
-        "by_kind": {k: by_kind[k] for k in PIPELINE_KINDS if k in by_kind}, "errors": errors,
+        "by_kind": {k: by_kind[k] for k in PIPELINE_KINDS if k in by_kind},
+        "errors": errors,
     }
 
 

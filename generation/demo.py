@@ -16,8 +16,13 @@ logger = logging.getLogger(__name__)
 DEMO_CAPTION_SOURCE = "written for the demo"
 
 
-def demo_clips_ensure(*, n_clips: int = 24, duration_s: float = 10.0, seed: int = 0,
-                      progress: Callable[[str], None] | None = None) -> list[Clip]:
+def demo_clips_ensure(
+    *,
+    n_clips: int = 24,
+    duration_s: float = 10.0,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Clip]:
     """The first ``n_clips`` demo scenes as clips with a caption of every kind (made once)."""
     if n_clips > len(synth.SCENES):
         raise ValueError(f"the demo has {len(synth.SCENES)} scenes, {n_clips} were asked for")
@@ -27,31 +32,54 @@ def demo_clips_ensure(*, n_clips: int = 24, duration_s: float = 10.0, seed: int 
         clip = Clip.objects.filter(key=key).first()
         if clip is None:
             with tempfile.TemporaryDirectory(prefix="musiscene-demo-") as tmp:
-                path = synth.render_scene_video(scene, Path(tmp) / f"{scene.key}.mp4", duration_s=duration_s, seed=seed + i)
-                clip = services.clip_import(path=path, key=key, title=scene.description.capitalize(),
-                                            description=scene.description, source=Clip.Source.DEMO,
-                                            labels=list(scene.labels))
+                path = synth.render_scene_video(
+                    scene, Path(tmp) / f"{scene.key}.mp4", duration_s=duration_s, seed=seed + i
+                )
+                clip = services.clip_import(
+                    path=path,
+                    key=key,
+                    title=scene.description.capitalize(),
+                    description=scene.description,
+                    source=Clip.Source.DEMO,
+                    labels=list(scene.labels),
+                )
             if progress:
                 progress(f"clip {i + 1}/{n_clips}: {key}")
         texts = {
-            CaptionKind.VIDEO: scene.video_caption, CaptionKind.MUSIC: scene.music_caption,
-            CaptionKind.FUSION: scene.fusion_caption, CaptionKind.MSI: scene.msi_caption,
+            CaptionKind.VIDEO: scene.video_caption,
+            CaptionKind.MUSIC: scene.music_caption,
+            CaptionKind.FUSION: scene.fusion_caption,
+            CaptionKind.MSI: scene.msi_caption,
         }
         for kind, text in texts.items():
             if not Caption.objects.filter(clip=clip, kind=kind).exists():
-                services.caption_add(clip=clip, kind=kind, text=text, author_note=DEMO_CAPTION_SOURCE,
-                                     status=Caption.Status.APPROVED)
+                services.caption_add(
+                    clip=clip,
+                    kind=kind,
+                    text=text,
+                    author_note=DEMO_CAPTION_SOURCE,
+                    status=Caption.Status.APPROVED,
+                )
         clips.append(clip)
     return clips
 
 
-def demo_tracks_ensure(*, clips: list[Clip], conditions: list[Condition], loudness_target_lufs: float,
-                       seed: int = 0, progress: Callable[[str], None] | None = None) -> int:
+def demo_tracks_ensure(
+    *,
+    clips: list[Clip],
+    conditions: list[Condition],
+    loudness_target_lufs: float,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> int:
     """A sketch track for every clip x condition that has none yet; returns how many were made."""
-    todo = clips_missing_tracks(clips=Clip.objects.filter(pk__in=[c.pk for c in clips]), conditions=conditions)
+    todo = clips_missing_tracks(
+        clips=Clip.objects.filter(pk__in=[c.pk for c in clips]), conditions=conditions
+    )
     for n, (clip, condition) in enumerate(todo, start=1):
-        services.track_generate_sketch(clip=clip, condition=condition, loudness_target_lufs=loudness_target_lufs,
-                                       seed=seed)
+        services.track_generate_sketch(
+            clip=clip, condition=condition, loudness_target_lufs=loudness_target_lufs, seed=seed
+        )
         if progress:
             progress(f"track {n}/{len(todo)}: {clip.key} / {condition.name}")
     return len(todo)

@@ -58,17 +58,31 @@ Item = GenerationItem
 Job = GenerationJob
 
 #: Defaults of MusicGen's generation parameters (the published ones) and of the track length.
-MUSICGEN_DEFAULTS: dict[str, Any] = {"duration_s": 10.0, "top_k": 250, "temperature": 1.0, "guidance_scale": 3.0}
+MUSICGEN_DEFAULTS: dict[str, Any] = {
+    "duration_s": 10.0,
+    "top_k": 250,
+    "temperature": 1.0,
+    "guidance_scale": 3.0,
+}
 DEFAULT_BATCH_SIZE = 8
 SKETCH_SAMPLE_RATE = 32000
 MAX_SEED = 2**32 - 1
 
 #: Items a worker still owes work on.
-UNFINISHED = (Item.Status.PENDING, Item.Status.CLAIMED, Item.Status.GENERATED, Item.Status.INGESTING)
+UNFINISHED = (
+    Item.Status.PENDING,
+    Item.Status.CLAIMED,
+    Item.Status.GENERATED,
+    Item.Status.INGESTING,
+)
 
 #: Errors worth a retry with backoff: the database or the broker went away for a moment.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError, InterfaceError, ConnectionError, TimeoutError, BrokerError,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    BrokerError,
 )
 
 
@@ -110,39 +124,55 @@ def track_spec(*, job: GenerationJob, prompt: str) -> TrackSpec:
     :func:`generation.services.track_generate_sketch` gives them, so either finds the other's."""
     if job.generator == Job.Generator.SKETCH:
         duration = float(job.parameters["duration_s"])
-        parameters = {**synth.sketch_parameters(prompt), "duration_s": duration, "sample_rate": SKETCH_SAMPLE_RATE}
+        parameters = {
+            **synth.sketch_parameters(prompt),
+            "duration_s": duration,
+            "sample_rate": SKETCH_SAMPLE_RATE,
+        }
         generator, model_id = synth.SKETCH_GENERATOR_ID, f"sketch-v{synth.SKETCH_VERSION}"
     else:
         parameters = {k: job.parameters[k] for k in MUSICGEN_DEFAULTS}
         generator, model_id = Job.Generator.MUSICGEN.value, job.model_id
     identity = {**parameters, "prompt": prompt, "loudness_target_lufs": job.loudness_target_lufs}
-    return TrackSpec(generator=generator, model_id=model_id, parameters=parameters, identity=identity)
+    return TrackSpec(
+        generator=generator, model_id=model_id, parameters=parameters, identity=identity
+    )
 
 
 def _track_exists(*, job: GenerationJob, clip: Clip, condition: Condition, prompt: str) -> bool:
     spec = track_spec(job=job, prompt=prompt)
     return Track.objects.filter(
-        clip=clip, condition=condition, generator=spec.generator, model_id=spec.model_id, seed=job.seed,
+        clip=clip,
+        condition=condition,
+        generator=spec.generator,
+        model_id=spec.model_id,
+        seed=job.seed,
         params_hash=spec.key,
     ).exists()
 
 
-def job_parameters_clean(*, generator: str, parameters: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+def job_parameters_clean(
+    *, generator: str, parameters: dict[str, Any] | None
+) -> tuple[dict[str, Any], int]:
     """Validate ``parameters`` (defaults filled in) and split off the batch size.
 
     Returns ``(track parameters, batch_size)``; raises ``ValidationError`` naming the bad value.
     The batch size changes no track (MusicGen's sampling is per track), so it is not provenance.
     """
     if generator not in Job.Generator.values:
-        raise ValidationError(f"unknown generator {generator!r}; known: {', '.join(Job.Generator.values)}")
+        raise ValidationError(
+            f"unknown generator {generator!r}; known: {', '.join(Job.Generator.values)}"
+        )
     given = dict(parameters or {})
     batch_size = given.pop("batch_size", None)
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     known = set(MUSICGEN_DEFAULTS) if generator == Job.Generator.MUSICGEN else {"duration_s"}
     unknown = set(given) - known
     if unknown:
-        raise ValidationError(f"unknown {generator} parameters: {', '.join(sorted(unknown))}; known: "
-                              f"{', '.join(sorted(known | {'batch_size'}))}")
+        raise ValidationError(
+            f"unknown {generator} parameters: {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(sorted(known | {'batch_size'}))}"
+        )
     out = {k: given.get(k, MUSICGEN_DEFAULTS[k]) for k in MUSICGEN_DEFAULTS if k in known}
     try:
         out["duration_s"] = float(out["duration_s"])
@@ -154,17 +184,25 @@ def job_parameters_clean(*, generator: str, parameters: dict[str, Any] | None) -
             out["guidance_scale"] = float(out["guidance_scale"])
         batch_size = int(batch_size)
     except (TypeError, ValueError):
-        raise ValidationError(f"generation parameters must be numbers, got {parameters!r}") from None
-    if not (math.isfinite(out["duration_s"]) and 0 < out["duration_s"] <= settings.MEDIA_MAX_DURATION_S):
-        raise ValidationError(f"duration_s must be in (0, {settings.MEDIA_MAX_DURATION_S:g}] seconds, "
-                              f"got {out['duration_s']:g}")
+        raise ValidationError(
+            f"generation parameters must be numbers, got {parameters!r}"
+        ) from None
+    if not (
+        math.isfinite(out["duration_s"]) and 0 < out["duration_s"] <= settings.MEDIA_MAX_DURATION_S
+    ):
+        raise ValidationError(
+            f"duration_s must be in (0, {settings.MEDIA_MAX_DURATION_S:g}] seconds, "
+            f"got {out['duration_s']:g}"
+        )
     if generator == Job.Generator.MUSICGEN:
         if out["top_k"] < 0:
             raise ValidationError(f"top_k must be >= 0 (0 = no truncation), got {out['top_k']}")
         if not (math.isfinite(out["temperature"]) and out["temperature"] > 0):
             raise ValidationError(f"temperature must be > 0, got {out['temperature']:g}")
         if not (math.isfinite(out["guidance_scale"]) and out["guidance_scale"] >= 1):
-            raise ValidationError(f"guidance_scale must be >= 1 (1 = no guidance), got {out['guidance_scale']:g}")
+            raise ValidationError(
+                f"guidance_scale must be >= 1 (1 = no guidance), got {out['guidance_scale']:g}"
+            )
     if batch_size < 1:
         raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
     return out, batch_size
@@ -199,18 +237,30 @@ def job_create(
     if generator == Job.Generator.MUSICGEN:
         model = (model or "").strip()
         if not model:
-            raise ValidationError("name the MusicGen model: an id such as facebook/musicgen-small, or a folder")
+            raise ValidationError(
+                "name the MusicGen model: an id such as facebook/musicgen-small, or a folder"
+            )
         if len(model) > 200:
             raise ValidationError("the model id or path is longer than 200 characters")
     else:
         model = f"sketch-v{synth.SKETCH_VERSION}"
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ValidationError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    target = settings.DEFAULT_LOUDNESS_LUFS if loudness_target_lufs is None else float(loudness_target_lufs)
+    target = (
+        settings.DEFAULT_LOUDNESS_LUFS
+        if loudness_target_lufs is None
+        else float(loudness_target_lufs)
+    )
     with transaction.atomic():
         job = Job.objects.create(
-            label=label[:200], generator=generator, model_id=model, parameters=params, batch_size=batch_size,
-            seed=seed, loudness_target_lufs=target, created_by=user if getattr(user, "pk", None) else None,
+            label=label[:200],
+            generator=generator,
+            model_id=model,
+            parameters=params,
+            batch_size=batch_size,
+            seed=seed,
+            loudness_target_lufs=target,
+            created_by=user if getattr(user, "pk", None) else None,
         )
         items, seen = [], _cells_in_flight(job)
         for clip, condition in cells:
@@ -218,25 +268,41 @@ def job_create(
                 continue
             seen.add((clip.pk, condition.pk))
             caption = caption_for(clip=clip, kind=condition.caption_kind)
-            if caption is not None and _track_exists(job=job, clip=clip, condition=condition, prompt=caption.text):
+            if caption is not None and _track_exists(
+                job=job, clip=clip, condition=condition, prompt=caption.text
+            ):
                 continue
             items.append(Item(job=job, clip=clip, condition=condition))
         Item.objects.bulk_create(items)
-    logger.info("created %s: %d tracks to make (%d cells had theirs or are being made)", job, len(items),
-                len(seen) - len(items))
+    logger.info(
+        "created %s: %d tracks to make (%d cells had theirs or are being made)",
+        job,
+        len(items),
+        len(seen) - len(items),
+    )
     return job
 
 
 def _cells_in_flight(job: GenerationJob) -> set[tuple[int, int]]:
     """(clip id, condition id) of the unfinished items of other jobs with ``job``'s settings."""
     others = [
-        other.pk for other in Job.objects.filter(
-            status__in=[Job.Status.PENDING, Job.Status.RUNNING], generator=job.generator, model_id=job.model_id,
-            seed=job.seed, loudness_target_lufs=job.loudness_target_lufs,
-        ).exclude(pk=job.pk).only("pk", "parameters")
+        other.pk
+        for other in Job.objects.filter(
+            status__in=[Job.Status.PENDING, Job.Status.RUNNING],
+            generator=job.generator,
+            model_id=job.model_id,
+            seed=job.seed,
+            loudness_target_lufs=job.loudness_target_lufs,
+        )
+        .exclude(pk=job.pk)
+        .only("pk", "parameters")
         if other.parameters == job.parameters
     ]
-    return set(Item.objects.filter(job_id__in=others, status__in=UNFINISHED).values_list("clip_id", "condition_id"))
+    return set(
+        Item.objects.filter(job_id__in=others, status__in=UNFINISHED).values_list(
+            "clip_id", "condition_id"
+        )
+    )
 
 
 def job_create_for(
@@ -254,14 +320,20 @@ def job_create_for(
     """:func:`job_create` for every clip x condition."""
     conditions = list(conditions)
     return job_create(
-        cells=[(clip, cond) for clip in clips for cond in conditions], generator=generator, model=model,
-        parameters=parameters, seed=seed, loudness_target_lufs=loudness_target_lufs, user=user, label=label,
+        cells=[(clip, cond) for clip in clips for cond in conditions],
+        generator=generator,
+        model=model,
+        parameters=parameters,
+        seed=seed,
+        loudness_target_lufs=loudness_target_lufs,
+        user=user,
+        label=label,
     )
 
 
 def _batches(job: GenerationJob, item_ids: Sequence[int]) -> list[list[int]]:
     size = job.batch_size
-    return [list(item_ids[i:i + size]) for i in range(0, len(item_ids), size)]
+    return [list(item_ids[i : i + size]) for i in range(0, len(item_ids), size)]
 
 
 def _enqueue_batches(job: GenerationJob, item_ids: Sequence[int]) -> int:
@@ -300,7 +372,9 @@ def job_start(*, job: GenerationJob) -> GenerationJob:
         )
         if not n:
             raise ValidationError(f"job {job.pk} was started already")
-        pending = list(job.items.filter(status=Item.Status.PENDING).order_by("id").values_list("id", flat=True))
+        pending = list(
+            job.items.filter(status=Item.Status.PENDING).order_by("id").values_list("id", flat=True)
+        )
         n_batches = _enqueue_batches(job, pending)
         if not current_app.conf.task_always_eager:
             job_watch_start(job=job)
@@ -310,7 +384,9 @@ def job_start(*, job: GenerationJob) -> GenerationJob:
     return job
 
 
-def job_run(*, job: GenerationJob, progress: Callable[[dict[str, Any]], None] | None = None) -> GenerationJob:
+def job_run(
+    *, job: GenerationJob, progress: Callable[[dict[str, Any]], None] | None = None
+) -> GenerationJob:
     """Run ``job`` in this process, batch by batch, through the same services as the tasks;
     ``progress`` gets :func:`job_progress` after each batch. For the embedded default (no broker)."""
     n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
@@ -318,7 +394,9 @@ def job_run(*, job: GenerationJob, progress: Callable[[dict[str, Any]], None] | 
     )
     if not n:
         raise ValidationError(f"job {job.pk} was started already")
-    pending = list(job.items.filter(status=Item.Status.PENDING).order_by("id").values_list("id", flat=True))
+    pending = list(
+        job.items.filter(status=Item.Status.PENDING).order_by("id").values_list("id", flat=True)
+    )
     if progress:
         progress(job_progress(job=job))
     for batch in _batches(job, pending):
@@ -337,7 +415,9 @@ def job_run(*, job: GenerationJob, progress: Callable[[dict[str, Any]], None] | 
 # --------------------------------------------------------------------------------------------
 
 
-def _claim(item_ids: Iterable[int], *, token: str, source: str, target: str) -> list[GenerationItem]:
+def _claim(
+    item_ids: Iterable[int], *, token: str, source: str, target: str
+) -> list[GenerationItem]:
     """Atomically take the items of ``item_ids`` that are in ``source`` (or already ``target``
     under this very token: a retried task) and return them. A duplicate delivery claims nothing."""
     now = timezone.now()
@@ -346,7 +426,8 @@ def _claim(item_ids: Iterable[int], *, token: str, source: str, target: str) -> 
     ).update(status=target, claim_token=token, claimed_at=now, heartbeat_at=now)
     return list(
         Item.objects.filter(pk__in=list(item_ids), status=target, claim_token=token)
-        .select_related("clip", "condition", "job").order_by("id")
+        .select_related("clip", "condition", "job")
+        .order_by("id")
     )
 
 
@@ -354,11 +435,17 @@ def _item_fail(item_id: int, *, token: str | None, message: str) -> bool:
     qs = Item.objects.filter(pk=item_id, status__in=UNFINISHED)
     if token is not None:
         qs = qs.filter(claim_token=token)
-    return bool(qs.update(status=Item.Status.FAILED, error=message[:2000], audio=None, finished_at=timezone.now()))
+    return bool(
+        qs.update(
+            status=Item.Status.FAILED, error=message[:2000], audio=None, finished_at=timezone.now()
+        )
+    )
 
 
 @contextmanager
-def _heartbeat(item_ids: list[int], *, token: str, status: str, every_s: float | None) -> Iterator[None]:
+def _heartbeat(
+    item_ids: list[int], *, token: str, status: str, every_s: float | None
+) -> Iterator[None]:
     """Touch the items' ``heartbeat_at`` every ``every_s`` seconds while the block runs (the model
     and the encoders release the GIL), so that long work is not taken for a dead worker's.
     None: no heartbeat (eager runs, where no other worker could take the items)."""
@@ -409,7 +496,9 @@ def musicgen_for(*, model: str):
     from modeling.musicgen import default_dtype, get_pretrained
 
     path = resolve_pretrained(model, kind="MusicGen").resolve()
-    device = torch.device(_setting("GENERATION_DEVICE", "") or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        _setting("GENERATION_DEVICE", "") or ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     dtype_name = _setting("GENERATION_DTYPE", "")
     dtype = getattr(torch, dtype_name) if dtype_name else default_dtype(device)
     key = (str(path), str(device), str(dtype))
@@ -419,7 +508,9 @@ def musicgen_for(*, model: str):
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             _models[key] = get_pretrained(
-                str(path), device=device, dtype=dtype,
+                str(path),
+                device=device,
+                dtype=dtype,
                 cache_implementation=_setting("GENERATION_MUSICGEN_CACHE", "") or None,
             )
             logger.info("worker loaded MusicGen %s (%s, %s)", model, device, dtype)
@@ -438,15 +529,23 @@ def _generate(job: GenerationJob, prompts: list[str]) -> tuple[np.ndarray, int, 
     """(len(prompts), N) float32 audio, its sample rate and the model revision."""
     duration = float(job.parameters["duration_s"])
     if job.generator == Job.Generator.SKETCH:
-        audio = np.stack([
-            synth.sketch_generate(p, duration_s=duration, sample_rate=SKETCH_SAMPLE_RATE, seed=job.seed)
-            for p in prompts
-        ])
+        audio = np.stack(
+            [
+                synth.sketch_generate(
+                    p, duration_s=duration, sample_rate=SKETCH_SAMPLE_RATE, seed=job.seed
+                )
+                for p in prompts
+            ]
+        )
         return audio.astype(np.float32), SKETCH_SAMPLE_RATE, ""
     model = musicgen_for(model=job.model_id)
     audio = model.generate(
-        prompts, duration_s=duration, seed=job.seed, top_k=job.parameters["top_k"],
-        temperature=job.parameters["temperature"], guidance_scale=job.parameters["guidance_scale"],
+        prompts,
+        duration_s=duration,
+        seed=job.seed,
+        top_k=job.parameters["top_k"],
+        temperature=job.parameters["temperature"],
+        guidance_scale=job.parameters["guidance_scale"],
     )  # (B, N)
     return audio, model.sample_rate, _revision(job.model_id)
 
@@ -456,7 +555,9 @@ def _generate(job: GenerationJob, prompts: list[str]) -> tuple[np.ndarray, int, 
 # --------------------------------------------------------------------------------------------
 
 
-def job_run_batch(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool = False) -> list[int]:
+def job_run_batch(
+    *, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool = False
+) -> list[int]:
     """Claim the pending items of ``item_ids``, generate their audio on one model call and stage
     it in the rows. Returns the ids of the staged items (to ingest).
 
@@ -479,9 +580,14 @@ def job_run_batch(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat
     for item in claimed:
         caption = caption_for(clip=item.clip, kind=item.condition.caption_kind)
         if caption is None:
-            _item_fail(item.pk, token=token, message=(
-                f"clip {item.clip.key} has no {item.condition.caption_kind} caption, which condition "
-                f"{item.condition.name} generates from; add one and run the job again"))
+            _item_fail(
+                item.pk,
+                token=token,
+                message=(
+                    f"clip {item.clip.key} has no {item.condition.caption_kind} caption, which condition "
+                    f"{item.condition.name} generates from; add one and run the job again"
+                ),
+            )
             continue
         ready.append((item, caption))
     if not ready:
@@ -490,7 +596,12 @@ def job_run_batch(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat
     prompts = [caption.text for _, caption in ready]
     ids = [item.pk for item, _ in ready]
     try:
-        with _heartbeat(ids, token=token, status=Item.Status.CLAIMED, every_s=heartbeat_s() if heartbeat else None):
+        with _heartbeat(
+            ids,
+            token=token,
+            status=Item.Status.CLAIMED,
+            every_s=heartbeat_s() if heartbeat else None,
+        ):
             audio, sample_rate, revision = _generate(job, prompts)
     except TRANSIENT_ERRORS:
         raise
@@ -498,8 +609,10 @@ def job_run_batch(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat
         job_fail(job_id=job.pk, message=str(exc))
         return []
     except SoftTimeLimitExceeded:
-        message = (f"a batch of {len(ids)} took longer than the time limit; "
-                   f"start the job again with a smaller batch size")
+        message = (
+            f"a batch of {len(ids)} took longer than the time limit; "
+            f"start the job again with a smaller batch size"
+        )
         for item_id in ids:
             _item_fail(item_id, token=token, message=message)
         job_refresh(job_id=job.pk)
@@ -513,8 +626,12 @@ def job_run_batch(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat
     staged = []
     for (item, caption), samples in zip(ready, audio, strict=True):
         n = Item.objects.filter(pk=item.pk, status=Item.Status.CLAIMED, claim_token=token).update(
-            status=Item.Status.GENERATED, audio=np.ascontiguousarray(samples, dtype="<f4").tobytes(),
-            sample_rate=sample_rate, caption=caption, prompt=caption.text, model_revision=revision,
+            status=Item.Status.GENERATED,
+            audio=np.ascontiguousarray(samples, dtype="<f4").tobytes(),
+            sample_rate=sample_rate,
+            caption=caption,
+            prompt=caption.text,
+            model_revision=revision,
             heartbeat_at=timezone.now(),
         )
         if n:
@@ -532,7 +649,9 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
     Bad audio (silent, NaN) or a missing clip file fails the item with its message; transient
     database errors propagate, for the task to retry.
     """
-    claimed = _claim([item_id], token=token, source=Item.Status.GENERATED, target=Item.Status.INGESTING)
+    claimed = _claim(
+        [item_id], token=token, source=Item.Status.GENERATED, target=Item.Status.INGESTING
+    )
     if not claimed:
         return None
     item = Item.objects.select_related("job", "clip", "condition", "caption").get(pk=item_id)
@@ -540,13 +659,26 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
     spec = track_spec(job=job, prompt=item.prompt)
     samples = np.frombuffer(bytes(item.audio), dtype="<f4")
     try:
-        with _heartbeat([item_id], token=token, status=Item.Status.INGESTING,
-                        every_s=heartbeat_s() if heartbeat else None):
+        with _heartbeat(
+            [item_id],
+            token=token,
+            status=Item.Status.INGESTING,
+            every_s=heartbeat_s() if heartbeat else None,
+        ):
             track = services.track_create(
-                clip=item.clip, condition=item.condition, samples=samples, sample_rate=item.sample_rate,
-                generator=spec.generator, loudness_target_lufs=job.loudness_target_lufs, model_id=spec.model_id,
-                model_revision=item.model_revision, prompt=item.prompt, caption=item.caption, seed=job.seed,
-                parameters=spec.parameters, identity=spec.identity,
+                clip=item.clip,
+                condition=item.condition,
+                samples=samples,
+                sample_rate=item.sample_rate,
+                generator=spec.generator,
+                loudness_target_lufs=job.loudness_target_lufs,
+                model_id=spec.model_id,
+                model_revision=item.model_revision,
+                prompt=item.prompt,
+                caption=item.caption,
+                seed=job.seed,
+                parameters=spec.parameters,
+                identity=spec.identity,
             )
     except TRANSIENT_ERRORS:
         raise
@@ -604,15 +736,25 @@ def job_reclaim_stale(*, job: GenerationJob, now=None) -> int:
     cutoff = now - timedelta(seconds=timeout)
     max_reclaims = int(_setting("GENERATION_MAX_RECLAIMS", 3))
     stale = list(
-        Item.objects.filter(job=job, status__in=[Item.Status.CLAIMED, Item.Status.INGESTING], heartbeat_at__lt=cutoff)
-        .values_list("id", "status", "claim_token", "reclaims")
+        Item.objects.filter(
+            job=job,
+            status__in=[Item.Status.CLAIMED, Item.Status.INGESTING],
+            heartbeat_at__lt=cutoff,
+        ).values_list("id", "status", "claim_token", "reclaims")
     )
     to_generate, to_ingest, lost_ingest = [], [], False
     for item_id, status, token, reclaims in stale:
-        mine = Item.objects.filter(pk=item_id, status=status, claim_token=token, heartbeat_at__lt=cutoff)
+        mine = Item.objects.filter(
+            pk=item_id, status=status, claim_token=token, heartbeat_at__lt=cutoff
+        )
         if reclaims + 1 >= max_reclaims:
-            mine.update(status=Item.Status.FAILED, audio=None, finished_at=now, reclaims=F("reclaims") + 1,
-                        error=f"its worker was lost {reclaims + 1} times (killed, out of memory or stuck)")
+            mine.update(
+                status=Item.Status.FAILED,
+                audio=None,
+                finished_at=now,
+                reclaims=F("reclaims") + 1,
+                error=f"its worker was lost {reclaims + 1} times (killed, out of memory or stuck)",
+            )
             continue
         back = Item.Status.PENDING if status == Item.Status.CLAIMED else Item.Status.GENERATED
         n = mine.update(status=back, claim_token="", reclaims=F("reclaims") + 1)
@@ -627,8 +769,13 @@ def job_reclaim_stale(*, job: GenerationJob, now=None) -> int:
     if lost_ingest:
         track_files_sweep_orphans(older_than_s=timeout)
     if stale:
-        logger.warning("%s: took back %d stale claims (%d to generate, %d to ingest)",
-                       job, len(stale), len(to_generate), len(to_ingest))
+        logger.warning(
+            "%s: took back %d stale claims (%d to generate, %d to ingest)",
+            job,
+            len(stale),
+            len(to_generate),
+            len(to_ingest),
+        )
         job_refresh(job_id=job.pk)
     return len(stale)
 
@@ -642,7 +789,9 @@ def track_files_sweep_orphans(*, older_than_s: float) -> list[str]:
         _, names = default_storage.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    referenced = set(Track.objects.values_list("audio", flat=True)) | set(Track.objects.values_list("video", flat=True))
+    referenced = set(Track.objects.values_list("audio", flat=True)) | set(
+        Track.objects.values_list("video", flat=True)
+    )
     cutoff = timezone.now() - timedelta(seconds=older_than_s)
     removed = []
     for name in names:
@@ -671,7 +820,9 @@ def job_watch_start(*, job: GenerationJob) -> str:
 
     token = uuid.uuid4().hex
     Job.objects.filter(pk=job.pk).update(watch_token=token)
-    transaction.on_commit(lambda: watch_job.apply_async((job.pk, token), countdown=watch_interval_s()))
+    transaction.on_commit(
+        lambda: watch_job.apply_async((job.pk, token), countdown=watch_interval_s())
+    )
     return token
 
 
@@ -714,10 +865,14 @@ def job_progress(*, job: GenerationJob) -> dict[str, Any]:
     errors = [
         {"clip": e["clip__key"], "condition": e["condition__name"], "error": e["error"]}
         for e in Item.objects.filter(job_id=job.pk, status=Item.Status.FAILED)
-        .values("clip__key", "condition__name", "error").order_by("id")[:50]
+        .values("clip__key", "condition__name", "error")
+        .order_by("id")[:50]
     ]
     return {
-        "id": job.pk, "status": status, "error": error, **counts,
+        "id": job.pk,
+        "status": status,
+        "error": error,
+        **counts,
         "pending": counts["total"] - finished - counts["generating"] - counts["ingesting"],
         "finished": status in (Job.Status.DONE, Job.Status.FAILED),
         "percent": round(100.0 * finished / counts["total"], 1) if counts["total"] else 100.0,

@@ -47,8 +47,11 @@ class Clip(models.Model):
     start_s = models.FloatField("start (s)", null=True, blank=True)
     end_s = models.FloatField("end (s)", null=True, blank=True)
     labels = models.JSONField(default=list, blank=True, help_text="Ontology labels, e.g. /m/04rlf.")
-    video = models.FileField(upload_to=clip_video_path, max_length=200,
-                             help_text="Web-ready muted H.264 MP4 (faststart).")
+    video = models.FileField(
+        upload_to=clip_video_path,
+        max_length=200,
+        help_text="Web-ready muted H.264 MP4 (faststart).",
+    )
     original_audio = models.FileField(upload_to=clip_audio_path, max_length=200, blank=True)
     duration_s = models.FloatField()
     width = models.PositiveIntegerField()
@@ -63,7 +66,9 @@ class Clip(models.Model):
                 condition=~models.Q(youtube_id=""),
                 name="clip_unique_audioset_segment",
             ),
-            models.CheckConstraint(condition=models.Q(duration_s__gt=0), name="clip_duration_positive"),
+            models.CheckConstraint(
+                condition=models.Q(duration_s__gt=0), name="clip_duration_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -91,12 +96,21 @@ class Caption(models.Model):
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="captions")
     kind = models.CharField(max_length=16, choices=CaptionKind.choices, db_index=True)
     text = models.TextField()
-    model_id = models.CharField(max_length=200, blank=True, help_text="Model that wrote it, if any.")
+    model_id = models.CharField(
+        max_length=200, blank=True, help_text="Model that wrote it, if any."
+    )
     prompt = models.TextField(blank=True)
     parameters = models.JSONField(default=dict, blank=True)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                               help_text="Person who wrote it, if not a model.")
-    author_note = models.CharField(max_length=200, blank=True, help_text="E.g. 'imported from CSV'.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="Person who wrote it, if not a model.",
+    )
+    author_note = models.CharField(
+        max_length=200, blank=True, help_text="E.g. 'imported from CSV'."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNREVIEWED)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -138,20 +152,32 @@ class Track(models.Model):
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="tracks")
     condition = models.ForeignKey(Condition, on_delete=models.PROTECT, related_name="tracks")
-    audio = models.FileField(upload_to=track_audio_path, max_length=200,
-                             help_text="Loudness-normalised AAC (M4A) for the trial player.")
-    video = models.FileField(upload_to=track_video_path, max_length=200,
-                             help_text="The clip muxed with this track: H.264 + AAC MP4, faststart.")
+    audio = models.FileField(
+        upload_to=track_audio_path,
+        max_length=200,
+        help_text="Loudness-normalised AAC (M4A) for the trial player.",
+    )
+    video = models.FileField(
+        upload_to=track_video_path,
+        max_length=200,
+        help_text="The clip muxed with this track: H.264 + AAC MP4, faststart.",
+    )
     duration_s = models.FloatField()
     sample_rate = models.PositiveIntegerField()
-    loudness_lufs = models.FloatField(help_text="Integrated loudness (BS.1770) before normalisation.")
+    loudness_lufs = models.FloatField(
+        help_text="Integrated loudness (BS.1770) before normalisation."
+    )
     loudness_target_lufs = models.FloatField()
-    gain_db = models.FloatField(help_text="Gain applied; under the target's when the peak ceiling limited it.")
+    gain_db = models.FloatField(
+        help_text="Gain applied; under the target's when the peak ceiling limited it."
+    )
     generator = models.CharField(max_length=40, help_text="sketch, musicgen, upload ...")
     model_id = models.CharField(max_length=200, blank=True)
     model_revision = models.CharField(max_length=80, blank=True)
     prompt = models.TextField(blank=True)
-    caption = models.ForeignKey(Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="tracks")
+    caption = models.ForeignKey(
+        Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="tracks"
+    )
     seed = models.BigIntegerField(null=True, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     params_hash = models.CharField(max_length=64, help_text="sha256 of the canonical parameters.")
@@ -164,7 +190,9 @@ class Track(models.Model):
                 fields=["clip", "condition", "generator", "model_id", "seed", "params_hash"],
                 name="track_unique_provenance",
             ),
-            models.CheckConstraint(condition=models.Q(duration_s__gt=0), name="track_duration_positive"),
+            models.CheckConstraint(
+                condition=models.Q(duration_s__gt=0), name="track_duration_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -187,20 +215,42 @@ class GenerationJob(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    label = models.CharField(max_length=200, blank=True, help_text="What it was made for, e.g. 'study pilot'.")
+    label = models.CharField(
+        max_length=200, blank=True, help_text="What it was made for, e.g. 'study pilot'."
+    )
     generator = models.CharField(max_length=16, choices=Generator.choices)
-    model_id = models.CharField(max_length=200, help_text="Model id or path (sketch: the sketch version).")
-    parameters = models.JSONField(default=dict, blank=True,
-                                  help_text="Generation parameters recorded on each track (duration_s, top_k ...).")
-    batch_size = models.PositiveIntegerField(default=8, help_text="Tracks per model call on a worker.")
+    model_id = models.CharField(
+        max_length=200, help_text="Model id or path (sketch: the sketch version)."
+    )
+    parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Generation parameters recorded on each track (duration_s, top_k ...).",
+    )
+    batch_size = models.PositiveIntegerField(
+        default=8, help_text="Tracks per model call on a worker."
+    )
     seed = models.BigIntegerField(default=0)
     loudness_target_lufs = models.FloatField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
-    error = models.TextField(blank=True, help_text="Why the whole job failed (e.g. the model is missing).")
-    watch_token = models.CharField(max_length=40, blank=True, editable=False,
-                                   help_text="The live watchdog chain of this job (stale claims are reclaimed by it).")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="generation_jobs")
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    error = models.TextField(
+        blank=True, help_text="Why the whole job failed (e.g. the model is missing)."
+    )
+    watch_token = models.CharField(
+        max_length=40,
+        blank=True,
+        editable=False,
+        help_text="The live watchdog chain of this job (stale claims are reclaimed by it).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generation_jobs",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -208,11 +258,15 @@ class GenerationJob(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(batch_size__gte=1), name="generationjob_batch_size_positive"),
+            models.CheckConstraint(
+                condition=models.Q(batch_size__gte=1), name="generationjob_batch_size_positive"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"job {self.pk}: {self.generator} {self.model_id}" + (f" ({self.label})" if self.label else "")
+        return f"job {self.pk}: {self.generator} {self.model_id}" + (
+            f" ({self.label})" if self.label else ""
+        )
 
 
 class GenerationItem(models.Model):
@@ -234,25 +288,45 @@ class GenerationItem(models.Model):
     job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="items")
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
     condition = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="+")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    claim_token = models.CharField(max_length=64, blank=True, help_text="Who holds the claim (a task id).")
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    claim_token = models.CharField(
+        max_length=64, blank=True, help_text="Who holds the claim (a task id)."
+    )
     claimed_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the claim holder.")
-    reclaims = models.PositiveIntegerField(default=0, help_text="Claims taken back from a lost or stuck worker.")
-    caption = models.ForeignKey(Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    prompt = models.TextField(blank=True, help_text="The caption text the audio was generated from.")
-    audio = models.BinaryField(null=True, blank=True, editable=False,
-                               help_text="Generated float32 samples waiting for ingest; cleared after.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the claim holder."
+    )
+    reclaims = models.PositiveIntegerField(
+        default=0, help_text="Claims taken back from a lost or stuck worker."
+    )
+    caption = models.ForeignKey(
+        Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prompt = models.TextField(
+        blank=True, help_text="The caption text the audio was generated from."
+    )
+    audio = models.BinaryField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Generated float32 samples waiting for ingest; cleared after.",
+    )
     sample_rate = models.PositiveIntegerField(null=True, blank=True)
     model_revision = models.CharField(max_length=80, blank=True)
     error = models.TextField(blank=True)
-    track = models.ForeignKey(Track, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    track = models.ForeignKey(
+        Track, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["job", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["job", "clip", "condition"], name="generationitem_unique_cell"),
+            models.UniqueConstraint(
+                fields=["job", "clip", "condition"], name="generationitem_unique_cell"
+            ),
         ]
         indexes = [models.Index(fields=["job", "status"])]
 
@@ -275,18 +349,35 @@ class CaptionJob(models.Model):
         FAILED = "failed", "Failed"
 
     label = models.CharField(max_length=200, blank=True)
-    kinds = models.JSONField(default=list, help_text="Caption kinds to write, e.g. ['video', 'music', 'fusion', 'msi'].")
-    options = models.JSONField(default=dict, blank=True,
-                               help_text="Models and backend: video_model, music_checkpoint, musiscene_checkpoint, "
-                                         "backend, llm_model, batch_size, seed ...")
+    kinds = models.JSONField(
+        default=list, help_text="Caption kinds to write, e.g. ['video', 'music', 'fusion', 'msi']."
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Models and backend: video_model, music_checkpoint, musiscene_checkpoint, "
+        "backend, llm_model, batch_size, seed ...",
+    )
     stage = models.PositiveSmallIntegerField(default=0, help_text="The stage whose items run now.")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
-    error = models.TextField(blank=True, help_text="Why the whole job failed (e.g. a model is missing).")
-    heartbeat_at = models.DateTimeField(null=True, blank=True,
-                                        help_text="Last sign of life of whoever runs the job (runner or watchdog).")
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    error = models.TextField(
+        blank=True, help_text="Why the whole job failed (e.g. a model is missing)."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of whoever runs the job (runner or watchdog).",
+    )
     watch_token = models.CharField(max_length=40, blank=True, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="caption_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="caption_jobs",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -295,7 +386,9 @@ class CaptionJob(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"caption job {self.pk}: {', '.join(self.kinds)}" + (f" ({self.label})" if self.label else "")
+        return f"caption job {self.pk}: {', '.join(self.kinds)}" + (
+            f" ({self.label})" if self.label else ""
+        )
 
 
 class CaptionItem(models.Model):
@@ -314,12 +407,16 @@ class CaptionItem(models.Model):
     job = models.ForeignKey(CaptionJob, on_delete=models.CASCADE, related_name="items")
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=CaptionKind.choices)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
     claim_token = models.CharField(max_length=64, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     reclaims = models.PositiveIntegerField(default=0)
-    caption = models.ForeignKey(Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    caption = models.ForeignKey(
+        Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -345,8 +442,13 @@ class CaptionRevision(models.Model):
     new_text = models.TextField()
     old_status = models.CharField(max_length=16, choices=Caption.Status.choices)
     new_status = models.CharField(max_length=16, choices=Caption.Status.choices)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="caption_revisions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="caption_revisions",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,8 +33,14 @@ def _iter_range(fh, start: int, length: int):
         fh.close()
 
 
-def ranged_file_response(request: HttpRequest, storage: Storage, name: str, *,
-                         content_type: str | None = None, cache_seconds: int = 3600) -> HttpResponse:
+def ranged_file_response(
+    request: HttpRequest,
+    storage: Storage,
+    name: str,
+    *,
+    content_type: str | None = None,
+    cache_seconds: int = 3600,
+) -> HttpResponse:
     """A 200 with the whole file, or 206 Partial Content for a single ``Range: bytes=a-b``.
 
     Multi-range requests get the whole file (allowed by the RFC); an unsatisfiable range gets 416.
@@ -70,8 +76,11 @@ def ranged_file_response(request: HttpRequest, storage: Storage, name: str, *,
             resp["Content-Range"] = f"bytes */{size}"
             return resp
         length = end - start + 1
-        resp = StreamingHttpResponse(_iter_range(storage.open(name, "rb"), start, length),
-                                     status=206, content_type=content_type)
+        resp = StreamingHttpResponse(
+            _iter_range(storage.open(name, "rb"), start, length),
+            status=206,
+            content_type=content_type,
+        )
         resp["Content-Range"] = f"bytes {start}-{end}/{size}"
         resp["Content-Length"] = str(length)
     else:

@@ -19,9 +19,17 @@ def caption_for(*, clip: Clip, kind: str) -> Caption | None:
 
 def track_for(*, clip: Clip, condition: Condition) -> Track | None:
     """The newest track of ``clip`` under ``condition``."""
-    return Track.objects.filter(clip=clip, condition=condition).order_by("-created_at", "-id").first()
+    return (
+        Track.objects.filter(clip=clip, condition=condition).order_by("-created_at", "-id").first()
+    )
 
 
-def clips_missing_tracks(*, clips: QuerySet[Clip], conditions: list[Condition]) -> list[tuple[Clip, Condition]]:
-    have = set(Track.objects.filter(clip__in=clips, condition__in=conditions).values_list("clip_id", "condition_id"))
+def clips_missing_tracks(
+    *, clips: QuerySet[Clip], conditions: list[Condition]
+) -> list[tuple[Clip, Condition]]:
+    have = set(
+        Track.objects.filter(clip__in=clips, condition__in=conditions).values_list(
+            "clip_id", "condition_id"
+        )
+    )
     return [(clip, cond) for clip in clips for cond in conditions if (clip.id, cond.id) not in have]

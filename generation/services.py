@@ -80,7 +80,9 @@ def conditions_ensure_paper() -> list[Condition]:
     """Create (if missing) the paper's four conditions and return them."""
     out = []
     for name, kind, label in PAPER_CONDITIONS:
-        cond, _ = Condition.objects.get_or_create(name=name, defaults={"caption_kind": kind, "label": label})
+        cond, _ = Condition.objects.get_or_create(
+            name=name, defaults={"caption_kind": kind, "label": label}
+        )
         out.append(cond)
     return out
 
@@ -101,10 +103,19 @@ def caption_add(
     if not text:
         raise ValidationError(f"an empty {kind} caption for clip {clip.key} was not stored")
     if kind not in CaptionKind.values:
-        raise ValidationError(f"unknown caption kind {kind!r}; known: {', '.join(CaptionKind.values)}")
+        raise ValidationError(
+            f"unknown caption kind {kind!r}; known: {', '.join(CaptionKind.values)}"
+        )
     return Caption.objects.create(
-        clip=clip, kind=kind, text=text, model_id=model_id, prompt=prompt,
-        parameters=parameters or {}, author=author, author_note=author_note, status=status,
+        clip=clip,
+        kind=kind,
+        text=text,
+        model_id=model_id,
+        prompt=prompt,
+        parameters=parameters or {},
+        author=author,
+        author_note=author_note,
+        status=status,
     )
 
 
@@ -137,9 +148,17 @@ def clip_import(
             samples, sr = media.extract_audio(path)
             audio_out = media.write_audio_m4a(samples, sr, tmp / "audio.m4a")
         clip = Clip(
-            key=key, title=title, description=description, source=source, youtube_id=youtube_id,
-            start_s=start_s, end_s=end_s, labels=list(labels), duration_s=web.duration_s,
-            width=web.width or 0, height=web.height or 0,
+            key=key,
+            title=title,
+            description=description,
+            source=source,
+            youtube_id=youtube_id,
+            start_s=start_s,
+            end_s=end_s,
+            labels=list(labels),
+            duration_s=web.duration_s,
+            width=web.width or 0,
+            height=web.height or 0,
         )
         stored: list[FieldFile] = []
         with _files_cleaned_on_error(stored):
@@ -151,7 +170,9 @@ def clip_import(
                     clip.full_clean(exclude=["video", "original_audio"])
                     clip.save()
             except IntegrityError as exc:
-                raise ValidationError(f"clip {key!r} conflicts with an existing clip: {exc}") from exc
+                raise ValidationError(
+                    f"clip {key!r} conflicts with an existing clip: {exc}"
+                ) from exc
     logger.info("imported clip %s (%.1f s, %dx%d)", key, clip.duration_s, clip.width, clip.height)
     return clip
 
@@ -179,12 +200,23 @@ def track_create(
     and the loudness target) is what the provenance hash covers.
     """
     parameters = dict(parameters or {})
-    identity = identity if identity is not None else {
-        **parameters, "prompt": prompt, "loudness_target_lufs": loudness_target_lufs,
-    }
+    identity = (
+        identity
+        if identity is not None
+        else {
+            **parameters,
+            "prompt": prompt,
+            "loudness_target_lufs": loudness_target_lufs,
+        }
+    )
     key = params_hash(identity)
     existing = Track.objects.filter(
-        clip=clip, condition=condition, generator=generator, model_id=model_id, seed=seed, params_hash=key
+        clip=clip,
+        condition=condition,
+        generator=generator,
+        model_id=model_id,
+        seed=seed,
+        params_hash=key,
     ).first()
     if existing is not None:
         return existing
@@ -194,7 +226,9 @@ def track_create(
     if samples.size == 0:
         raise media.MediaError(f"the track for {clip.key}/{condition.name} is empty")
     if not np.all(np.isfinite(samples)):
-        raise media.MediaError(f"the track for {clip.key}/{condition.name} contains NaN or infinite samples")
+        raise media.MediaError(
+            f"the track for {clip.key}/{condition.name} contains NaN or infinite samples"
+        )
     media.check_not_silent(samples, sample_rate)
     normalised, measured, gain_db = media.normalize_loudness(
         samples, sample_rate, target_lufs=loudness_target_lufs
@@ -206,10 +240,21 @@ def track_create(
             video_in.write_bytes(fh.read())
         video_out = media.mux(video_in, normalised, sample_rate, tmp / "muxed.mp4")
         track = Track(
-            clip=clip, condition=condition, duration_s=samples.size / sample_rate, sample_rate=sample_rate,
-            loudness_lufs=measured, loudness_target_lufs=loudness_target_lufs, gain_db=gain_db,
-            generator=generator, model_id=model_id, model_revision=model_revision, prompt=prompt,
-            caption=caption, seed=seed, parameters=parameters, params_hash=key,
+            clip=clip,
+            condition=condition,
+            duration_s=samples.size / sample_rate,
+            sample_rate=sample_rate,
+            loudness_lufs=measured,
+            loudness_target_lufs=loudness_target_lufs,
+            gain_db=gain_db,
+            generator=generator,
+            model_id=model_id,
+            model_revision=model_revision,
+            prompt=prompt,
+            caption=caption,
+            seed=seed,
+            parameters=parameters,
+            params_hash=key,
         )
         stored: list[FieldFile] = []
         try:
@@ -221,7 +266,12 @@ def track_create(
         except IntegrityError:
             # Another worker made the same track meanwhile: theirs stands, ours is discarded.
             return Track.objects.get(
-                clip=clip, condition=condition, generator=generator, model_id=model_id, seed=seed, params_hash=key
+                clip=clip,
+                condition=condition,
+                generator=generator,
+                model_id=model_id,
+                seed=seed,
+                params_hash=key,
             )
     return track
 
@@ -243,13 +293,25 @@ def track_import_file(
     samples, sr = media.decode_audio(path, mono=True)
     params = {**(parameters or {}), "source_sha256": file_sha256(path), "source_name": path.name}
     return track_create(
-        clip=clip, condition=condition, samples=samples, sample_rate=sr, generator=generator,
-        loudness_target_lufs=loudness_target_lufs, model_id=model_id, prompt=prompt, parameters=params,
+        clip=clip,
+        condition=condition,
+        samples=samples,
+        sample_rate=sr,
+        generator=generator,
+        loudness_target_lufs=loudness_target_lufs,
+        model_id=model_id,
+        prompt=prompt,
+        parameters=params,
     )
 
 
 def track_generate_sketch(
-    *, clip: Clip, condition: Condition, loudness_target_lufs: float, duration_s: float | None = None, seed: int = 0
+    *,
+    clip: Clip,
+    condition: Condition,
+    loudness_target_lufs: float,
+    duration_s: float | None = None,
+    seed: int = 0,
 ) -> Track:
     """Make a track with the built-in procedural "sketch" generator from the condition's caption.
 
@@ -260,18 +322,34 @@ def track_generate_sketch(
 
     caption = caption_for(clip=clip, kind=condition.caption_kind)
     if caption is None:
-        raise ValidationError(f"clip {clip.key} has no {condition.caption_kind} caption for condition {condition.name}")
+        raise ValidationError(
+            f"clip {clip.key} has no {condition.caption_kind} caption for condition {condition.name}"
+        )
     duration = float(duration_s or clip.duration_s)
     samples = synth.sketch_generate(caption.text, duration_s=duration, sample_rate=32000, seed=seed)
-    parameters = {**synth.sketch_parameters(caption.text), "duration_s": duration, "sample_rate": 32000}
+    parameters = {
+        **synth.sketch_parameters(caption.text),
+        "duration_s": duration,
+        "sample_rate": 32000,
+    }
     return track_create(
-        clip=clip, condition=condition, samples=samples, sample_rate=32000, generator=synth.SKETCH_GENERATOR_ID,
-        model_id=f"sketch-v{synth.SKETCH_VERSION}", prompt=caption.text, caption=caption, seed=seed,
-        parameters=parameters, loudness_target_lufs=loudness_target_lufs,
+        clip=clip,
+        condition=condition,
+        samples=samples,
+        sample_rate=32000,
+        generator=synth.SKETCH_GENERATOR_ID,
+        model_id=f"sketch-v{synth.SKETCH_VERSION}",
+        prompt=caption.text,
+        caption=caption,
+        seed=seed,
+        parameters=parameters,
+        loudness_target_lufs=loudness_target_lufs,
     )
 
 
-def caption_edit(caption: Caption, *, text: str | None = None, status: str | None = None, user) -> Caption:
+def caption_edit(
+    caption: Caption, *, text: str | None = None, status: str | None = None, user
+) -> Caption:
     """Change a caption's text and/or review status, recording who changed what and when.
 
     The caption row holds the current text; each change adds a ``CaptionRevision`` with the text
@@ -282,7 +360,9 @@ def caption_edit(caption: Caption, *, text: str | None = None, status: str | Non
     from generation.models import CaptionRevision
 
     if status is not None and status not in Caption.Status.values:
-        raise ValidationError(f"unknown caption status {status!r}; known: {', '.join(Caption.Status.values)}")
+        raise ValidationError(
+            f"unknown caption status {status!r}; known: {', '.join(Caption.Status.values)}"
+        )
     if text is not None:
         text = text.strip()
         if not text:
@@ -293,12 +373,22 @@ def caption_edit(caption: Caption, *, text: str | None = None, status: str | Non
         new_status = current.status if status is None else status
         if (new_text, new_status) != (current.text, current.status):
             CaptionRevision.objects.create(
-                caption=current, old_text=current.text, new_text=new_text, old_status=current.status,
-                new_status=new_status, user=user if getattr(user, "pk", None) else None,
+                caption=current,
+                old_text=current.text,
+                new_text=new_text,
+                old_status=current.status,
+                new_status=new_status,
+                user=user if getattr(user, "pk", None) else None,
             )
             Caption.objects.filter(pk=current.pk).update(text=new_text, status=new_status)
-            logger.info("caption %s edited by %s (status %s -> %s%s)", current.pk, user, current.status, new_status,
-                        ", text changed" if new_text != current.text else "")
+            logger.info(
+                "caption %s edited by %s (status %s -> %s%s)",
+                current.pk,
+                user,
+                current.status,
+                new_status,
+                ", text changed" if new_text != current.text else "",
+            )
     caption.text, caption.status = new_text, new_status
     return caption
 

@@ -1159,7 +1159,9 @@ class _Court(_Layer):
         bg[:y0] = _rgb("#262a36")
         stand = bg[int(0.12 * c.h) : y0]
         dots = rng.random(stand.shape[:2]) < 0.4
-        stand[dots] = stand[dots] * 0.6 + rng.uniform(0.1, 0.5, (int(dots.sum()), 3)).astype(np.float32)
+        stand[dots] = stand[dots] * 0.6 + rng.uniform(0.1, 0.5, (int(dots.sum()), 3)).astype(
+            np.float32
+        )
         bg[y0:] = _rgb("#c8945a")
         bg[y0 + int(3 * c.s)] = _rgb("#ffffff")
         mid = int(c.w / 2)

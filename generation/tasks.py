@@ -34,26 +34,43 @@ BATCH_TIME_LIMIT_S = int(getattr(settings, "GENERATION_BATCH_TIME_LIMIT_S", 1800
 INGEST_TIME_LIMIT_S = int(getattr(settings, "GENERATION_INGEST_TIME_LIMIT_S", 300))
 
 
-@shared_task(bind=True, name="generation.tasks.generate_batch", **_RETRY,
-             time_limit=BATCH_TIME_LIMIT_S, soft_time_limit=max(1, BATCH_TIME_LIMIT_S - 60))
+@shared_task(
+    bind=True,
+    name="generation.tasks.generate_batch",
+    **_RETRY,
+    time_limit=BATCH_TIME_LIMIT_S,
+    soft_time_limit=max(1, BATCH_TIME_LIMIT_S - 60),
+)
 def generate_batch(self, job_id: int, item_ids: list[int]) -> int:
     """Generate the audio of a batch of items on one model load, then enqueue their ingest."""
     staged = jobs.job_run_batch(
-        job_id=job_id, item_ids=item_ids, token=self.request.id or "", heartbeat=not self.request.is_eager
+        job_id=job_id,
+        item_ids=item_ids,
+        token=self.request.id or "",
+        heartbeat=not self.request.is_eager,
     )
     jobs.enqueue_ingest(staged)
     return len(staged)
 
 
-@shared_task(bind=True, name="generation.tasks.ingest_item", **_RETRY,
-             time_limit=INGEST_TIME_LIMIT_S, soft_time_limit=max(1, INGEST_TIME_LIMIT_S - 30))
+@shared_task(
+    bind=True,
+    name="generation.tasks.ingest_item",
+    **_RETRY,
+    time_limit=INGEST_TIME_LIMIT_S,
+    soft_time_limit=max(1, INGEST_TIME_LIMIT_S - 30),
+)
 def ingest_item(self, item_id: int) -> int | None:
     """Normalise, encode and mux one generated item into its Track (made once, whatever happens)."""
-    track = jobs.item_ingest(item_id=item_id, token=self.request.id or "", heartbeat=not self.request.is_eager)
+    track = jobs.item_ingest(
+        item_id=item_id, token=self.request.id or "", heartbeat=not self.request.is_eager
+    )
     return track.pk if track else None
 
 
-@shared_task(bind=True, name="generation.tasks.watch_job", **_RETRY, time_limit=120, soft_time_limit=100)
+@shared_task(
+    bind=True, name="generation.tasks.watch_job", **_RETRY, time_limit=120, soft_time_limit=100
+)
 def watch_job(self, job_id: int, token: str) -> bool:
     """Reclaim a job's stale claims; comes back every ``watch_interval_s`` while the job runs."""
     going_on = jobs.job_watch(job_id=job_id, token=token)
@@ -62,7 +79,9 @@ def watch_job(self, job_id: int, token: str) -> bool:
     return going_on
 
 
-@shared_task(bind=True, name="generation.tasks.watch_resume", **_RETRY, time_limit=120, soft_time_limit=100)
+@shared_task(
+    bind=True, name="generation.tasks.watch_resume", **_RETRY, time_limit=120, soft_time_limit=100
+)
 def watch_resume(self) -> int:
     """Restart the watchdogs of running jobs (sent by every worker as it starts)."""
     return jobs.jobs_watch_resume()
@@ -79,23 +98,39 @@ def _resume_watchdogs(sender=None, **kwargs) -> None:
 
 # --- caption jobs (generation/captioning.py) --------------------------------------------------
 
-CAPTION_BATCH_TIME_LIMIT_S = int(getattr(settings, "CAPTION_BATCH_TIME_LIMIT_S", BATCH_TIME_LIMIT_S))
+CAPTION_BATCH_TIME_LIMIT_S = int(
+    getattr(settings, "CAPTION_BATCH_TIME_LIMIT_S", BATCH_TIME_LIMIT_S)
+)
 
 
-@shared_task(bind=True, name="generation.tasks.caption_batch", **_RETRY,
-             time_limit=CAPTION_BATCH_TIME_LIMIT_S, soft_time_limit=max(1, CAPTION_BATCH_TIME_LIMIT_S - 60))
+@shared_task(
+    bind=True,
+    name="generation.tasks.caption_batch",
+    **_RETRY,
+    time_limit=CAPTION_BATCH_TIME_LIMIT_S,
+    soft_time_limit=max(1, CAPTION_BATCH_TIME_LIMIT_S - 60),
+)
 def caption_batch(self, job_id: int, item_ids: list[int]) -> int:
     """Write the captions of a batch of one kind, then move the job on when its stage is done."""
     from generation import captioning
 
     stored = captioning.caption_batch_run(
-        job_id=job_id, item_ids=item_ids, token=self.request.id or "", heartbeat=not self.request.is_eager
+        job_id=job_id,
+        item_ids=item_ids,
+        token=self.request.id or "",
+        heartbeat=not self.request.is_eager,
     )
     captioning.caption_job_advance(job_id=job_id)
     return stored
 
 
-@shared_task(bind=True, name="generation.tasks.watch_caption_job", **_RETRY, time_limit=120, soft_time_limit=100)
+@shared_task(
+    bind=True,
+    name="generation.tasks.watch_caption_job",
+    **_RETRY,
+    time_limit=120,
+    soft_time_limit=100,
+)
 def watch_caption_job(self, job_id: int, token: str) -> bool:
     """Keep a caption job's heartbeat and reclaim its stale claims; comes back while it runs."""
     from generation import captioning
@@ -106,7 +141,13 @@ def watch_caption_job(self, job_id: int, token: str) -> bool:
     return going_on
 
 
-@shared_task(bind=True, name="generation.tasks.watch_caption_resume", **_RETRY, time_limit=120, soft_time_limit=100)
+@shared_task(
+    bind=True,
+    name="generation.tasks.watch_caption_resume",
+    **_RETRY,
+    time_limit=120,
+    soft_time_limit=100,
+)
 def watch_caption_resume(self) -> int:
     """Restart the watchdogs of running caption jobs (sent by every worker as it starts)."""
     from generation import captioning

@@ -42,13 +42,26 @@ logger = logging.getLogger(__name__)
 CSV_CAPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("Video Caption", "video_caption", CaptionKind.VIDEO.value, "SwinBERT"),
     ("Music Caption 1", "music_caption", CaptionKind.MUSIC.value, "MU-LLaMA"),
-    ("Mixtral Audio", "fusion_caption", CaptionKind.FUSION.value, "Mixtral-8x7B-Instruct-v0.1-GPTQ"),
+    (
+        "Mixtral Audio",
+        "fusion_caption",
+        CaptionKind.FUSION.value,
+        "Mixtral-8x7B-Instruct-v0.1-GPTQ",
+    ),
     ("Mixtral Video", "msi_caption", CaptionKind.MSI.value, "Mixtral-8x7B-Instruct-v0.1-GPTQ"),
     ("Music Caption 2", "music_context_caption", CaptionKind.OTHER.value, "MU-LLaMA"),
 )
-MUSIC_CONTEXT_QUESTION = ("Describe elements of the music, such as its mood, rhythm, and genre. What is the context? "
-                          "What type of videos are suitable with this music?")
-MIXTRAL_SAMPLING = {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "max_new_tokens": 512, "do_sample": True}
+MUSIC_CONTEXT_QUESTION = (
+    "Describe elements of the music, such as its mood, rhythm, and genre. What is the context? "
+    "What type of videos are suitable with this music?"
+)
+MIXTRAL_SAMPLING = {
+    "temperature": 0.7,
+    "top_p": 0.95,
+    "top_k": 40,
+    "max_new_tokens": 512,
+    "do_sample": True,
+}
 MU_LLAMA_SAMPLING = {"temperature": 0.6, "top_p": 0.8, "max_new_tokens": 512}
 
 
@@ -58,7 +71,9 @@ class ImportReport:
     created: int = 0
     existing: int = 0
     empty_cells: int = 0
-    problems: list[str] = field(default_factory=list)  # "line N: ..." for rows that matched no single clip
+    problems: list[str] = field(
+        default_factory=list
+    )  # "line N: ..." for rows that matched no single clip
 
 
 def _provenance(column: str, row, *, source: str) -> tuple[str, dict[str, Any]]:
@@ -74,16 +89,23 @@ def _provenance(column: str, row, *, source: str) -> tuple[str, dict[str, Any]]:
             prompt = apply_template(build_prompt(kind, row.video_caption, row.music_caption))
         return prompt, {**base, **MIXTRAL_SAMPLING}
     if column == "Music Caption 1":
-        return format_prompt(CAPTION_QUESTION, mode="compat"), {**base, "question": CAPTION_QUESTION,
-                                                                **MU_LLAMA_SAMPLING}
+        return format_prompt(CAPTION_QUESTION, mode="compat"), {
+            **base,
+            "question": CAPTION_QUESTION,
+            **MU_LLAMA_SAMPLING,
+        }
     if column == "Music Caption 2":
-        return format_prompt(MUSIC_CONTEXT_QUESTION, mode="compat"), {**base, "question": MUSIC_CONTEXT_QUESTION,
-                                                                      **MU_LLAMA_SAMPLING}
+        return format_prompt(MUSIC_CONTEXT_QUESTION, mode="compat"), {
+            **base,
+            "question": MUSIC_CONTEXT_QUESTION,
+            **MU_LLAMA_SAMPLING,
+        }
     return "", base
 
 
-def musiscene_csv_import(*, csv_path: Path | str, ytids: Path | str | bytes | list[str],
-                         user=None) -> ImportReport:
+def musiscene_csv_import(
+    *, csv_path: Path | str, ytids: Path | str | bytes | list[str], user=None
+) -> ImportReport:
     """Import the captions of a MusiScene CSV for the clips matched by YouTube id.
 
     Raises ``modeling.datasets.MusiSceneCSVError`` (a ``ValueError`` listing every malformed line)
@@ -103,9 +125,11 @@ def musiscene_csv_import(*, csv_path: Path | str, ytids: Path | str | bytes | li
             matched = clips.get(row.ytid, [])
             if len(matched) != 1:
                 report.problems.append(
-                    f"line {row.line}: no clip has the YouTube id {row.ytid} (import its media first)" if not matched
+                    f"line {row.line}: no clip has the YouTube id {row.ytid} (import its media first)"
+                    if not matched
                     else f"line {row.line}: {len(matched)} clips have the YouTube id {row.ytid} "
-                         f"({', '.join(c.key for c in matched)}); its captions were not imported")
+                    f"({', '.join(c.key for c in matched)}); its captions were not imported"
+                )
                 continue
             clip = matched[0]
             for column, attr, kind, model in CSV_CAPTIONS:
@@ -118,12 +142,24 @@ def musiscene_csv_import(*, csv_path: Path | str, ytids: Path | str | bytes | li
                     report.existing += 1
                     continue
                 prompt, parameters = _provenance(column, row, source=source)
-                Caption.objects.create(clip=clip, kind=kind, text=text, model_id=model, prompt=prompt,
-                                       parameters=parameters, author=user if getattr(user, "pk", None) else None,
-                                       author_note=f"imported from {source[:120]} line {row.line}")
+                Caption.objects.create(
+                    clip=clip,
+                    kind=kind,
+                    text=text,
+                    model_id=model,
+                    prompt=prompt,
+                    parameters=parameters,
+                    author=user if getattr(user, "pk", None) else None,
+                    author_note=f"imported from {source[:120]} line {row.line}",
+                )
                 report.created += 1
-    logger.info("imported %d captions from %s (%d there already, %d rows unmatched)", report.created, source,
-                report.existing, len(report.problems))
+    logger.info(
+        "imported %d captions from %s (%d there already, %d rows unmatched)",
+        report.created,
+        source,
+        report.existing,
+        len(report.problems),
+    )
     return report
 
 
@@ -132,8 +168,13 @@ def musiscene_csv_import(*, csv_path: Path | str, ytids: Path | str | bytes | li
 # --------------------------------------------------------------------------------------------
 
 #: Kinds with one caption per clip in a row's ``captions``; human MSI is a list of its own.
-EXPORT_KINDS: tuple[str, ...] = (CaptionKind.VIDEO.value, CaptionKind.MUSIC.value, CaptionKind.FUSION.value,
-                                 CaptionKind.MSI.value, CaptionKind.MSI_PREDICTED.value)
+EXPORT_KINDS: tuple[str, ...] = (
+    CaptionKind.VIDEO.value,
+    CaptionKind.MUSIC.value,
+    CaptionKind.FUSION.value,
+    CaptionKind.MSI.value,
+    CaptionKind.MSI_PREDICTED.value,
+)
 SPLITS = ("train", "test")
 #: The source of a missing caption: every field typed, so that a split without any caption of a
 #: kind still loads with the same features as the others.
@@ -167,23 +208,48 @@ def _features_card(splits: dict[str, int], *, split: float, seed: int) -> str:
         lines += [f"  - name: {name}", "    dtype: string"]
     for name in ("start_s", "end_s"):
         lines += [f"  - name: {name}", "    dtype: float64"]
-    lines += ["  - name: audio", "    dtype: string", "  - name: split", "    dtype: string",
-              "  - name: captions", "    struct:"]
+    lines += [
+        "  - name: audio",
+        "    dtype: string",
+        "  - name: split",
+        "    dtype: string",
+        "  - name: captions",
+        "    struct:",
+    ]
     lines += [f"    - name: {k}\n      dtype: string" for k in EXPORT_KINDS]
     lines += ["  - name: human_msi", "    list: string", "  - name: sources", "    struct:"]
     for k in EXPORT_KINDS:
-        lines += [f"    - name: {k}", "      struct:", "      - name: id", "        dtype: int64",
-                  "      - name: model", "        dtype: string", "      - name: status", "        dtype: string",
-                  "      - name: edited", "        dtype: bool"]
-    lines += ["---", "", "# VACAD export (MusiScene Studio)", "",
-              f"Clips split {split:g} / {1 - split:g} into train / test with seed {seed}; "
-              + ", ".join(f"{n} {name}" for name, n in splits.items()) + ".",
-              "", "Audio paths are relative to the file that names them. Missing captions are empty strings; "
-              "rejected captions are never exported.", ""]
+        lines += [
+            f"    - name: {k}",
+            "      struct:",
+            "      - name: id",
+            "        dtype: int64",
+            "      - name: model",
+            "        dtype: string",
+            "      - name: status",
+            "        dtype: string",
+            "      - name: edited",
+            "        dtype: bool",
+        ]
+    lines += [
+        "---",
+        "",
+        "# VACAD export (MusiScene Studio)",
+        "",
+        f"Clips split {split:g} / {1 - split:g} into train / test with seed {seed}; "
+        + ", ".join(f"{n} {name}" for name, n in splits.items())
+        + ".",
+        "",
+        "Audio paths are relative to the file that names them. Missing captions are empty strings; "
+        "rejected captions are never exported.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def vacad_export(*, out_dir: Path | str, split: float = 0.8, seed: int = 0, clips=None) -> ExportReport:
+def vacad_export(
+    *, out_dir: Path | str, split: float = 0.8, seed: int = 0, clips=None
+) -> ExportReport:
     """Write the VACAD dataset of ``clips`` (default: every clip with audio and a usable caption)."""
     if not 0 < split <= 1:
         raise ValueError(f"--split is the train fraction, in (0, 1]; got {split}")
@@ -193,10 +259,17 @@ def vacad_export(*, out_dir: Path | str, split: float = 0.8, seed: int = 0, clip
     report = ExportReport(out_dir=out)
     queryset = (clips if clips is not None else Clip.objects.all()).order_by("key")
     by_clip: dict[int, list[Caption]] = {}
-    for caption in Caption.objects.filter(clip__in=queryset).exclude(status=Caption.Status.REJECTED):
+    for caption in Caption.objects.filter(clip__in=queryset).exclude(
+        status=Caption.Status.REJECTED
+    ):
         by_clip.setdefault(caption.clip_id, []).append(caption)
-    edited = {caption_id for caption_id, old, new in CaptionRevision.objects.filter(caption__clip__in=queryset)
-              .values_list("caption_id", "old_text", "new_text") if old != new}
+    edited = {
+        caption_id
+        for caption_id, old, new in CaptionRevision.objects.filter(
+            caption__clip__in=queryset
+        ).values_list("caption_id", "old_text", "new_text")
+        if old != new
+    }
     rows: list[dict[str, Any]] = []
     for clip in queryset:
         captions = by_clip.get(clip.pk, [])
@@ -215,15 +288,34 @@ def vacad_export(*, out_dir: Path | str, split: float = 0.8, seed: int = 0, clip
             with clip.original_audio.open("rb") as src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         chosen = {k: _usable([c for c in captions if c.kind == k]) for k in EXPORT_KINDS}
-        human = sorted((c for c in captions if c.kind == CaptionKind.HUMAN_MSI), key=lambda c: (c.created_at, c.pk))
-        rows.append({
-            "id": clip.key, "ytid": clip.youtube_id, "start_s": clip.start_s, "end_s": clip.end_s,
-            "audio": f"audio/{name}",
-            "captions": {k: (c.text if c else "") for k, c in chosen.items()},
-            "human_msi": [c.text for c in human],
-            "sources": {k: ({"id": c.pk, "model": c.model_id or c.provenance, "status": c.status,
-                             "edited": c.pk in edited} if c else dict(NO_SOURCE)) for k, c in chosen.items()},
-        })
+        human = sorted(
+            (c for c in captions if c.kind == CaptionKind.HUMAN_MSI),
+            key=lambda c: (c.created_at, c.pk),
+        )
+        rows.append(
+            {
+                "id": clip.key,
+                "ytid": clip.youtube_id,
+                "start_s": clip.start_s,
+                "end_s": clip.end_s,
+                "audio": f"audio/{name}",
+                "captions": {k: (c.text if c else "") for k, c in chosen.items()},
+                "human_msi": [c.text for c in human],
+                "sources": {
+                    k: (
+                        {
+                            "id": c.pk,
+                            "model": c.model_id or c.provenance,
+                            "status": c.status,
+                            "edited": c.pk in edited,
+                        }
+                        if c
+                        else dict(NO_SOURCE)
+                    )
+                    for k, c in chosen.items()
+                },
+            }
+        )
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     n_train = round(len(rows) * split)
@@ -241,11 +333,27 @@ def vacad_export(*, out_dir: Path | str, split: float = 0.8, seed: int = 0, clip
             with open(path, "w", encoding="utf-8") as f:
                 for row in rows:
                     if row["split"] == name:
-                        f.write(json.dumps({**row, "audio": f"../{row['audio']}"}, ensure_ascii=False) + "\n")
-    (out / "README.md").write_text(_features_card(report.splits, split=split, seed=seed), encoding="utf-8")
-    (out / "export.json").write_text(json.dumps({
-        "created_at": timezone.now().isoformat(), "split": split, "seed": seed, "rows": report.rows,
-        "splits": report.splits, "skipped": report.skipped}, indent=2) + "\n", encoding="utf-8")
+                        f.write(
+                            json.dumps({**row, "audio": f"../{row['audio']}"}, ensure_ascii=False)
+                            + "\n"
+                        )
+    (out / "README.md").write_text(
+        _features_card(report.splits, split=split, seed=seed), encoding="utf-8"
+    )
+    (out / "export.json").write_text(
+        json.dumps(
+            {
+                "created_at": timezone.now().isoformat(),
+                "split": split,
+                "seed": seed,
+                "rows": report.rows,
+                "splits": report.splits,
+                "skipped": report.skipped,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     logger.info("exported %d clips to %s (%s)", report.rows, out, report.splits)
     return report
-

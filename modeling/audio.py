@@ -52,7 +52,9 @@ def _read_pyav(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
         return (data if limit is None else data[:limit]).astype(np.float32), int(rate)
 
 
-def load_audio(path: Path | str, *, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+def load_audio(
+    path: Path | str, *, sample_rate: int, max_seconds: float | None = None
+) -> np.ndarray:
     """Decode ``path``, mix to mono, keep the first ``max_seconds`` and resample to ``sample_rate``.
 
     Returns a float32 array of shape (T,).
@@ -70,7 +72,9 @@ def load_audio(path: Path | str, *, sample_rate: int, max_seconds: float | None 
         except Exception as exc:  # each backend raises its own error types
             errors.append(f"{reader.__name__.removeprefix('_read_')}: {exc}")
     else:
-        raise AudioDecodeError(f"cannot decode audio file {path} (corrupt or unsupported): {'; '.join(errors)}")
+        raise AudioDecodeError(
+            f"cannot decode audio file {path} (corrupt or unsupported): {'; '.join(errors)}"
+        )
     if data.size == 0:
         raise AudioDecodeError(f"audio file {path} holds no samples")
     if not np.all(np.isfinite(data)):

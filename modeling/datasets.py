@@ -64,8 +64,13 @@ class MusiSceneRow:
 
     def captions(self) -> dict[str, str | None]:
         """The captions by this project's kinds: video, music, fusion, msi (and music_context)."""
-        return {"video": self.video_caption, "music": self.music_caption, "fusion": self.fusion_caption,
-                "msi": self.msi_caption, "music_context": self.music_context_caption}
+        return {
+            "video": self.video_caption,
+            "music": self.music_caption,
+            "fusion": self.fusion_caption,
+            "msi": self.msi_caption,
+            "music_context": self.music_context_caption,
+        }
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,12 @@ class MusiSceneCSVError(ValueError):
     def __init__(self, source: str, errors: list[RowError]) -> None:
         self.errors = errors
         shown = "\n".join(f"  {e}" for e in errors[:MAX_REPORTED])
-        more = f"\n  ... and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
-        super().__init__(f"{source}: {len(errors)} problem{'s' * (len(errors) != 1)}:\n{shown}{more}")
+        more = (
+            f"\n  ... and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
+        )
+        super().__init__(
+            f"{source}: {len(errors)} problem{'s' * (len(errors) != 1)}:\n{shown}{more}"
+        )
 
 
 def read_ytids(source: Path | str | bytes) -> list[str]:
@@ -103,13 +112,18 @@ def read_ytids(source: Path | str | bytes) -> list[str]:
     elif isinstance(data, list) and all(isinstance(x, str) for x in data):
         ids = list(data)
     else:
-        raise MusiSceneCSVError(name, [RowError(None, "expected an object keyed by YouTube id or a list of ids")])
+        raise MusiSceneCSVError(
+            name, [RowError(None, "expected an object keyed by YouTube id or a list of ids")]
+        )
     return _checked_ids(ids, name)
 
 
 def _checked_ids(ids: list[str], name: str) -> list[str]:
-    errors = [RowError(None, f"entry {i + 1}: {ytid!r} is not an 11-character YouTube id")
-              for i, ytid in enumerate(ids) if not (isinstance(ytid, str) and YTID.fullmatch(ytid))]
+    errors = [
+        RowError(None, f"entry {i + 1}: {ytid!r} is not an 11-character YouTube id")
+        for i, ytid in enumerate(ids)
+        if not (isinstance(ytid, str) and YTID.fullmatch(ytid))
+    ]
     seen: set[str] = set()
     for i, ytid in enumerate(ids):
         if ytid in seen:
@@ -120,7 +134,9 @@ def _checked_ids(ids: list[str], name: str) -> list[str]:
     return ids
 
 
-def parse_musiscene_csv(csv_source: Path | str | Iterable[str], ytids: Path | str | bytes | list[str]) -> list[MusiSceneRow]:
+def parse_musiscene_csv(
+    csv_source: Path | str | Iterable[str], ytids: Path | str | bytes | list[str]
+) -> list[MusiSceneRow]:
     """The rows of a MusiScene captions CSV, each with its YouTube id.
 
     Args:
@@ -132,7 +148,11 @@ def parse_musiscene_csv(csv_source: Path | str | Iterable[str], ytids: Path | st
             that differs from the number of ids; every problem is listed with its line.
     """
     name = str(csv_source) if isinstance(csv_source, (str, Path)) else "the CSV"
-    ids = _checked_ids(list(ytids), "the YouTube ids") if isinstance(ytids, list) else read_ytids(ytids)
+    ids = (
+        _checked_ids(list(ytids), "the YouTube ids")
+        if isinstance(ytids, list)
+        else read_ytids(ytids)
+    )
     if isinstance(csv_source, (str, Path)):
         try:
             text = Path(csv_source).read_text(encoding="utf-8-sig")
@@ -165,19 +185,31 @@ def parse_musiscene_csv(csv_source: Path | str | Iterable[str], ytids: Path | st
             break  # the reader cannot resynchronise after a broken quote
         if cells:  # blank lines are not records
             if len(cells) != width:
-                errors.append(RowError(start, f"{len(cells)} cells, expected {width} ({', '.join(COLUMNS)})"))
+                errors.append(
+                    RowError(start, f"{len(cells)} cells, expected {width} ({', '.join(COLUMNS)})")
+                )
             else:
                 records.append((start, cells))
         start = reader.line_num + 1
     n_rows = len(records) + sum(1 for e in errors if e.line is not None)
     if not errors and n_rows != len(ids):
-        errors.append(RowError(None, f"{n_rows} rows but {len(ids)} YouTube ids in the paired JSON: "
-                                     "the rows cannot be matched to clips"))
+        errors.append(
+            RowError(
+                None,
+                f"{n_rows} rows but {len(ids)} YouTube ids in the paired JSON: "
+                "the rows cannot be matched to clips",
+            )
+        )
     if errors:
         raise MusiSceneCSVError(name, errors)
-    return [MusiSceneRow(line=line, ytid=ytid, **{fields[i]: (cell.strip() or None) for i, cell in enumerate(cells)
-                                                  if i in fields})
-            for (line, cells), ytid in zip(records, ids, strict=True)]
+    return [
+        MusiSceneRow(
+            line=line,
+            ytid=ytid,
+            **{fields[i]: (cell.strip() or None) for i, cell in enumerate(cells) if i in fields},
+        )
+        for (line, cells), ytid in zip(records, ids, strict=True)
+    ]
 
 
 def _header_fields(header: list[str]) -> dict[int, str] | RowError:
@@ -189,8 +221,14 @@ def _header_fields(header: list[str]) -> dict[int, str] | RowError:
     unknown = [c for c in named if c not in COLUMNS]
     duplicated = sorted({c for c in named if named.count(c) > 1})
     if missing or unknown or duplicated:
-        parts = [f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else "",
-                 f"repeated {duplicated}" if duplicated else ""]
-        return RowError(1, f"the header must name the columns {list(COLUMNS)}: "
-                           + "; ".join(p for p in parts if p))
+        parts = [
+            f"missing {missing}" if missing else "",
+            f"unknown {unknown}" if unknown else "",
+            f"repeated {duplicated}" if duplicated else "",
+        ]
+        return RowError(
+            1,
+            f"the header must name the columns {list(COLUMNS)}: "
+            + "; ".join(p for p in parts if p),
+        )
     return {i + offset: COLUMNS[c] for i, c in enumerate(named)}

@@ -120,7 +120,9 @@ class SeededSampler(LogitsProcessor):
         seed_t = torch.tensor([int(s) for s in seeds], dtype=torch.int64)  # (B,)
         codebook = torch.arange(num_codebooks, dtype=torch.int64)  # (K,)
         item_key = _mix32(_mix32(seed_t) ^ 0x5EED5EED)  # (B,)
-        row_key = _mix32((item_key[:, None] + _mul32(codebook + 1, _GOLDEN)[None, :]) & _M32)  # (B, K)
+        row_key = _mix32(
+            (item_key[:, None] + _mul32(codebook + 1, _GOLDEN)[None, :]) & _M32
+        )  # (B, K)
         self._row_key = row_key.reshape(-1)  # (B*K,)
 
     def noise(self, step: int, vocab_size: int, device: torch.device) -> torch.Tensor:
@@ -138,7 +140,9 @@ class SeededSampler(LogitsProcessor):
         logits = scores.float()  # (R, V)
         if self.guidance_scale > 1:
             if scores.shape[0] != 2 * rows:
-                raise ValueError(f"expected {2 * rows} score rows with guidance, got {scores.shape[0]}")
+                raise ValueError(
+                    f"expected {2 * rows} score rows with guidance, got {scores.shape[0]}"
+                )
             cond, uncond = logits.split(rows, dim=0)  # (B*K, V) each
             logits = uncond + self.guidance_scale * (cond - uncond)  # (B*K, V)
         elif scores.shape[0] != rows:
@@ -153,8 +157,12 @@ class SeededSampler(LogitsProcessor):
         # 0 at the chosen token, a finite minimum elsewhere: greedy picks the token, and the
         # guidance processor transformers runs after this one, uncond + g * (cond - uncond),
         # leaves identical cond/uncond rows unchanged (-inf would turn into NaN there).
-        out = torch.full((rows, vocab_size), torch.finfo(scores.dtype).min, dtype=scores.dtype,
-                         device=scores.device)  # (B*K, V)
+        out = torch.full(
+            (rows, vocab_size),
+            torch.finfo(scores.dtype).min,
+            dtype=scores.dtype,
+            device=scores.device,
+        )  # (B*K, V)
         out.scatter_(1, choice[:, None], 0.0)
         return out.repeat(scores.shape[0] // rows, 1)  # (R, V)
 
@@ -294,7 +302,9 @@ class MusicGen:
             return_dict_in_generate=False,
             cache_implementation=self.cache_implementation,
         )
-        logger.debug("%s: %d tracks x %.2f s, %d decoder steps", self.name, len(texts), duration_s, steps)
+        logger.debug(
+            "%s: %d tracks x %.2f s, %d decoder steps", self.name, len(texts), duration_s, steps
+        )
         audio = self.model.generate(
             **inputs, generation_config=config, logits_processor=LogitsProcessorList([sampler])
         )  # (B, 1, T)
@@ -320,8 +330,10 @@ class MusicGen:
             raise ValueError("texts is empty: give at least one text to generate music for")
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("every text must be a str")
-        if isinstance(duration_s, bool) or not isinstance(duration_s, numbers.Real) or not (
-            math.isfinite(duration_s) and duration_s > 0
+        if (
+            isinstance(duration_s, bool)
+            or not isinstance(duration_s, numbers.Real)
+            or not (math.isfinite(duration_s) and duration_s > 0)
         ):
             raise ValueError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
         seeds = [seed] * len(texts) if isinstance(seed, numbers.Integral) else list(seed)
@@ -336,7 +348,9 @@ class MusicGen:
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         if not (math.isfinite(guidance_scale) and guidance_scale >= 1):
-            raise ValueError(f"guidance_scale must be >= 1 (1 = no guidance), got {guidance_scale!r}")
+            raise ValueError(
+                f"guidance_scale must be >= 1 (1 = no guidance), got {guidance_scale!r}"
+            )
         return texts, seeds
 
 
@@ -367,9 +381,13 @@ def get_pretrained(
             f"MusicGen model {name_or_path!r}: {path} has no config.json; it must be a folder "
             f"written by save_pretrained (e.g. `python -m modeling.tiny build DIR --family musicgen`)"
         )
-    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     dtype = dtype if dtype is not None else default_dtype(device)
-    model = MusicgenForConditionalGeneration.from_pretrained(path, local_files_only=True, dtype=dtype)
+    model = MusicgenForConditionalGeneration.from_pretrained(
+        path, local_files_only=True, dtype=dtype
+    )
     model.audio_encoder.to(torch.float32)
     model.to(device).eval()
     processor = AutoProcessor.from_pretrained(path, local_files_only=True)
@@ -406,17 +424,35 @@ def tiny_tokenizer() -> T5Tokenizer:
 def tiny_config(*, text_vocab_size: int) -> MusicgenConfig:
     """A MusicGen with the published layout (32 kHz, 50 Hz frames, 4 codebooks) at toy sizes."""
     text = T5Config(
-        vocab_size=text_vocab_size, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+        vocab_size=text_vocab_size,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=2,
+        num_heads=2,
         relative_attention_num_buckets=8,
     )
     # 32 kHz / (8*5*4*4) = 50 Hz frames; 256 codes = 8 bits; 1.6 kbps / (50 Hz * 8 bits) = 4 codebooks.
     audio = EncodecConfig(
-        sampling_rate=32_000, upsampling_ratios=[8, 5, 4, 4], codebook_size=256,
-        target_bandwidths=[1.6], hidden_size=16, codebook_dim=16, num_filters=4, num_lstm_layers=1,
+        sampling_rate=32_000,
+        upsampling_ratios=[8, 5, 4, 4],
+        codebook_size=256,
+        target_bandwidths=[1.6],
+        hidden_size=16,
+        codebook_dim=16,
+        num_filters=4,
+        num_lstm_layers=1,
     )
     decoder = MusicgenDecoderConfig(
-        vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64,
-        num_codebooks=4, max_position_embeddings=4096, pad_token_id=256, bos_token_id=256,
+        vocab_size=256,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        ffn_dim=64,
+        num_codebooks=4,
+        max_position_embeddings=4096,
+        pad_token_id=256,
+        bos_token_id=256,
         initializer_factor=0.5,  # peaked logits, so that the text and the guidance scale matter
     )
     return MusicgenConfig(text_encoder=text, audio_encoder=audio, decoder=decoder)
@@ -449,8 +485,13 @@ def build_tiny(out_dir: Path | str, *, seed: int = 0) -> Path:
             layer.codebook.embed_avg.copy_(embed)
     pad = config.decoder.pad_token_id
     model.generation_config = GenerationConfig(
-        do_sample=True, top_k=250, guidance_scale=3.0, max_length=1500,
-        pad_token_id=pad, bos_token_id=pad, decoder_start_token_id=pad,
+        do_sample=True,
+        top_k=250,
+        guidance_scale=3.0,
+        max_length=1500,
+        pad_token_id=pad,
+        bos_token_id=pad,
+        decoder_start_token_id=pad,
     )  # the published checkpoints' generation defaults
     processor = MusicgenProcessor(
         feature_extractor=EncodecFeatureExtractor(feature_size=1, sampling_rate=32_000),

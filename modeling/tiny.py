@@ -30,7 +30,9 @@ def _builder(family: str) -> Callable[..., Path]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
-def build(out_dir: Path | str, families: list[str] | None = None, *, seed: int = 0) -> dict[str, Path]:
+def build(
+    out_dir: Path | str, families: list[str] | None = None, *, seed: int = 0
+) -> dict[str, Path]:
     """Build the tiny checkpoints of ``families`` (all by default) under ``out_dir``."""
     out_dir = Path(out_dir)
     names = families or sorted(FAMILIES)
@@ -41,12 +43,18 @@ def build(out_dir: Path | str, families: list[str] | None = None, *, seed: int =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modeling.tiny", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m modeling.tiny", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="write tiny random checkpoints")
     b.add_argument("out_dir", type=Path)
-    b.add_argument("--family", action="append", choices=sorted(FAMILIES) or None,
-                   help="only this family (repeatable); default: all")
+    b.add_argument(
+        "--family",
+        action="append",
+        choices=sorted(FAMILIES) or None,
+        help="only this family (repeatable); default: all",
+    )
     b.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for name, path in build(args.out_dir, args.family, seed=args.seed).items():

@@ -72,7 +72,9 @@ class TrainConfig:
     feature_cache: Path | None = None  # default: OUT/features
     max_clip_seconds: float = 60.0
     resume: bool = False
-    stop_after_epochs: int | None = None  # end this run after N epochs (resume later), e.g. for job time limits
+    stop_after_epochs: int | None = (
+        None  # end this run after N epochs (resume later), e.g. for job time limits
+    )
     progress: bool = True
     cpu: bool = False
 
@@ -87,20 +89,31 @@ class TrainConfig:
             raise ValueError(f"prompt_mode must be one of {PROMPT_MODES}, got {self.prompt_mode!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
-        for name in ("epochs", "batch_size", "grad_accum", "max_tokens", "query_layers", "lora_rank"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "grad_accum",
+            "max_tokens",
+            "query_layers",
+            "lora_rank",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise ValueError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
+            raise ValueError(
+                f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}"
+            )
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
         if self.stop_after_epochs is not None and self.stop_after_epochs < 1:
             raise ValueError("stop_after_epochs must be >= 1")
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()
+        }
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -141,7 +154,9 @@ def _answers_of(row: dict[str, Any], answer_field: str) -> list[str]:
     return []
 
 
-def load_records(path: Path, *, question: str = SCENE_QUESTION, answer_field: str = "msi") -> list[Record]:
+def load_records(
+    path: Path, *, question: str = SCENE_QUESTION, answer_field: str = "msi"
+) -> list[Record]:
     """Read the JSONL; relative audio paths are relative to the file's folder.
 
     Rows without an answer of the requested kind (e.g. clips without an MSI caption) are skipped
@@ -162,23 +177,36 @@ def load_records(path: Path, *, question: str = SCENE_QUESTION, answer_field: st
                 raise ValueError(f"{path}:{number}: expected a JSON object")
             audio = _audio_of(row)
             if audio is None:
-                raise ValueError(f"{path}:{number}: no audio path (expected 'audio' or 'audio_path')")
+                raise ValueError(
+                    f"{path}:{number}: no audio path (expected 'audio' or 'audio_path')"
+                )
             answers = _answers_of(row, answer_field)
             if not answers:
                 skipped += 1
                 continue
             audio_path = Path(audio) if Path(audio).is_absolute() else path.parent / audio
             split = row.get("split")
-            records.extend(Record(audio_path, str(row.get("question") or question), answer.strip(),
-                                  str(split).lower() if split else None) for answer in answers)
+            records.extend(
+                Record(
+                    audio_path,
+                    str(row.get("question") or question),
+                    answer.strip(),
+                    str(split).lower() if split else None,
+                )
+                for answer in answers
+            )
     if skipped:
-        logger.warning("%s: %d rows have no %r answer and were skipped", path, skipped, answer_field)
+        logger.warning(
+            "%s: %d rows have no %r answer and were skipped", path, skipped, answer_field
+        )
     if not records:
         raise ValueError(f"{path}: no usable rows")
     return records
 
 
-def split_records(records: Sequence[Record], *, eval_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
+def split_records(
+    records: Sequence[Record], *, eval_fraction: float, seed: int
+) -> tuple[list[Record], list[Record]]:
     """The rows' own ``split`` when they have one; otherwise a seeded shuffle cut at 1 - eval_fraction."""
     if any(r.split for r in records):
         train = [r for r in records if r.split not in EVAL_SPLITS]
@@ -199,7 +227,9 @@ class Example:
     labels: list[int]
 
 
-def collate(examples: Sequence[Example], features: torch.Tensor, *, pad_id: int) -> dict[str, torch.Tensor]:
+def collate(
+    examples: Sequence[Example], features: torch.Tensor, *, pad_id: int
+) -> dict[str, torch.Tensor]:
     width = max(len(e.input_ids) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)  # (B, T), right-padded
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
@@ -228,7 +258,10 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     for name, param in model.named_parameters():
         if param.requires_grad:
             (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 # ------------------------------------------------------------------------------------- training
@@ -255,7 +288,9 @@ def train(config: TrainConfig) -> TrainResult:
     from .musiscene.model import adapter_config_for, build_musiscene, load_tokenizer
 
     precision = _precision(config)
-    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=config.cpu)
+    accelerator = Accelerator(
+        mixed_precision="bf16" if precision == "bf16" else "no", cpu=config.cpu
+    )
     device, main = accelerator.device, accelerator.is_main_process
     out_dir = config.out_dir
     last_dir, best_dir = out_dir / "last", out_dir / "best"
@@ -263,34 +298,52 @@ def train(config: TrainConfig) -> TrainResult:
         out_dir.mkdir(parents=True, exist_ok=True)
 
     records = load_records(config.data, question=config.question, answer_field=config.answer_field)
-    train_rows, eval_rows = split_records(records, eval_fraction=config.eval_fraction, seed=config.seed)
+    train_rows, eval_rows = split_records(
+        records, eval_fraction=config.eval_fraction, seed=config.seed
+    )
     if not train_rows:
         raise ValueError(f"{config.data}: no training rows after the split")
 
     # 1. frozen encoder, once per clip (the main process fills the cache, the others read it)
     audio_paths = list(dict.fromkeys(r.audio for r in records))
     encoder = MertEncoder(config.mert, device=device, max_seconds=config.max_clip_seconds)
-    cache = FeatureCache(config.feature_cache or out_dir / "features", encoder_id=encoder.encoder_id)
+    cache = FeatureCache(
+        config.feature_cache or out_dir / "features", encoder_id=encoder.encoder_id
+    )
     with accelerator.main_process_first():
-        features = encode_files(audio_paths, encoder=encoder, cache=cache,
-                                progress=tqdm(audio_paths, desc="MERT features", disable=not (main and config.progress)))
+        features = encode_files(
+            audio_paths,
+            encoder=encoder,
+            cache=cache,
+            progress=tqdm(
+                audio_paths, desc="MERT features", disable=not (main and config.progress)
+            ),
+        )
     n_states, mert_dim = encoder.n_states, encoder.dim
     del encoder
     feature_index = {p: i for i, p in enumerate(audio_paths)}
 
     # 2. model and tokenised examples
     tokenizer = load_tokenizer(config.llama)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
     from transformers import AutoConfig
 
     from .hub import resolve_pretrained
 
-    llama_cfg = AutoConfig.from_pretrained(resolve_pretrained(config.llama, kind="LLaMA language model"),
-                                           local_files_only=True)
+    llama_cfg = AutoConfig.from_pretrained(
+        resolve_pretrained(config.llama, kind="LLaMA language model"), local_files_only=True
+    )
     model_config = MusiSceneConfig(
-        llama=config.llama, mert=config.mert,
-        adapter=adapter_config_for(llama_cfg, mert_layers=n_states, mert_dim=mert_dim, query_layers=config.query_layers),
-        trainable=config.trainable, lora_rank=config.lora_rank, prompt_mode=config.prompt_mode,  # type: ignore[arg-type]
+        llama=config.llama,
+        mert=config.mert,
+        adapter=adapter_config_for(
+            llama_cfg, mert_layers=n_states, mert_dim=mert_dim, query_layers=config.query_layers
+        ),
+        trainable=config.trainable,
+        lora_rank=config.lora_rank,
+        prompt_mode=config.prompt_mode,  # type: ignore[arg-type]
         max_clip_seconds=config.max_clip_seconds,
     )
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -299,7 +352,13 @@ def train(config: TrainConfig) -> TrainResult:
     def examples(rows: Sequence[Record]) -> list[Example]:
         out = []
         for r in rows:
-            enc = encode_example(tokenizer, r.question, r.answer, mode=model_config.prompt_mode, max_tokens=config.max_tokens)
+            enc = encode_example(
+                tokenizer,
+                r.question,
+                r.answer,
+                mode=model_config.prompt_mode,
+                max_tokens=config.max_tokens,
+            )
             out.append(Example(feature_index[r.audio], enc.input_ids, enc.labels))
         return out
 
@@ -310,9 +369,17 @@ def train(config: TrainConfig) -> TrainResult:
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.95)
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, warmup_steps=warmup_steps, total_steps=total_steps, min_ratio=config.min_lr / config.lr)
+        optimizer,
+        lambda s: lr_factor(
+            s,
+            warmup_steps=warmup_steps,
+            total_steps=total_steps,
+            min_ratio=config.min_lr / config.lr,
+        ),
     )
 
     start_epoch, global_step, best = 0, 0, math.inf
@@ -325,7 +392,11 @@ def train(config: TrainConfig) -> TrainResult:
         model.load_trainable_state_dict(load_file(str(last_dir / WEIGHTS_NAME), device=str(device)))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start_epoch, global_step, best = state["epoch"], state["global_step"], state["best_eval_loss"]
+        start_epoch, global_step, best = (
+            state["epoch"],
+            state["global_step"],
+            state["best_eval_loss"],
+        )
         logger.info("resumed from %s at epoch %d, step %d", last_dir, start_epoch, global_step)
     elif config.resume:
         logger.warning("--resume given but %s holds no checkpoint; starting afresh", last_dir)
@@ -334,23 +405,46 @@ def train(config: TrainConfig) -> TrainResult:
     params = [p for p in model.parameters() if p.requires_grad]
     metrics_path = out_dir / "metrics.jsonl"
     history: list[dict[str, Any]] = []
-    end_epoch = config.epochs if config.stop_after_epochs is None else min(config.epochs, start_epoch + config.stop_after_epochs)
-    logger.info("training %d examples (%d held out), %d optimizer steps per epoch, epochs %d..%d, %s",
-                len(train_examples), len(eval_examples), steps_per_epoch, start_epoch + 1, end_epoch, precision)
+    end_epoch = (
+        config.epochs
+        if config.stop_after_epochs is None
+        else min(config.epochs, start_epoch + config.stop_after_epochs)
+    )
+    logger.info(
+        "training %d examples (%d held out), %d optimizer steps per epoch, epochs %d..%d, %s",
+        len(train_examples),
+        len(eval_examples),
+        steps_per_epoch,
+        start_epoch + 1,
+        end_epoch,
+        precision,
+    )
 
     for epoch in range(start_epoch, end_epoch):
         model.train()
         started = time.perf_counter()
-        order = torch.randperm(len(train_examples), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch)).tolist()
+        order = torch.randperm(
+            len(train_examples),
+            generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch),
+        ).tolist()
         shard = order[rank::world]
         micro = [shard[i : i + config.batch_size] for i in range(0, len(shard), config.batch_size)]
         loss_sum, seen = 0.0, 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (main and config.progress))
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not (main and config.progress),
+        )
         for group_start in range(0, len(micro), config.grad_accum):
             group = micro[group_start : group_start + config.grad_accum]
             n_group = sum(len(b) for b in group)
             for i, indices in enumerate(group):
-                batch = {k: v.to(device) for k, v in collate([train_examples[j] for j in indices], features, pad_id=pad_id).items()}
+                batch = {
+                    k: v.to(device)
+                    for k, v in collate(
+                        [train_examples[j] for j in indices], features, pad_id=pad_id
+                    ).items()
+                }
                 sync = i == len(group) - 1
                 ctx = accelerator.no_sync(model) if not sync else contextlib.nullcontext()
                 with ctx, accelerator.autocast():
@@ -365,24 +459,53 @@ def train(config: TrainConfig) -> TrainResult:
             optimizer.zero_grad(set_to_none=True)
             global_step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / max(seen, 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            bar.set_postfix(
+                loss=f"{loss_sum / max(seen, 1):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}"
+            )
         bar.close()
         elapsed = time.perf_counter() - started
         train_loss = _mean_across(accelerator, loss_sum, seen)
-        eval_loss = evaluate(model, eval_examples, features, pad_id=pad_id, batch_size=config.batch_size,
-                             accelerator=accelerator) if eval_examples else None
-        entry = {"epoch": epoch + 1, "step": global_step, "train_loss": train_loss, "eval_loss": eval_loss,
-                 "lr": scheduler.get_last_lr()[0], "samples_per_s": seen * world / elapsed, "epoch_s": elapsed}
+        eval_loss = (
+            evaluate(
+                model,
+                eval_examples,
+                features,
+                pad_id=pad_id,
+                batch_size=config.batch_size,
+                accelerator=accelerator,
+            )
+            if eval_examples
+            else None
+        )
+        entry = {
+            "epoch": epoch + 1,
+            "step": global_step,
+            "train_loss": train_loss,
+            "eval_loss": eval_loss,
+            "lr": scheduler.get_last_lr()[0],
+            "samples_per_s": seen * world / elapsed,
+            "epoch_s": elapsed,
+        }
         history.append(entry)
         improved = eval_loss is not None and eval_loss < best
         best = min(best, eval_loss) if eval_loss is not None else best
         if main:
             unwrapped = accelerator.unwrap_model(model)
-            _save(unwrapped, last_dir, config=config, optimizer=optimizer, scheduler=scheduler,
-                  epoch=epoch + 1, global_step=global_step, best=best)
+            _save(
+                unwrapped,
+                last_dir,
+                config=config,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch + 1,
+                global_step=global_step,
+                best=best,
+            )
             if improved:
                 unwrapped.save_checkpoint(best_dir)
-                (best_dir / "train_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
+                (best_dir / "train_config.json").write_text(
+                    json.dumps(config.to_json(), indent=2) + "\n"
+                )
             with metrics_path.open("a") as f:
                 f.write(json.dumps(entry) + "\n")
             logger.info("epoch %d: train loss %.4f, eval loss %s", epoch + 1, train_loss, eval_loss)
@@ -397,15 +520,27 @@ def _mean_across(accelerator, total: float, count: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model, examples: Sequence[Example], features: torch.Tensor, *, pad_id: int, batch_size: int,
-             accelerator) -> float:
+def evaluate(
+    model,
+    examples: Sequence[Example],
+    features: torch.Tensor,
+    *,
+    pad_id: int,
+    batch_size: int,
+    accelerator,
+) -> float:
     """Mean loss per answer token over the held-out examples (all processes together)."""
     model.eval()
     world, rank = accelerator.num_processes, accelerator.process_index
     mine = list(range(len(examples)))[rank::world]
     total, tokens = 0.0, 0
     for i in range(0, len(mine), batch_size):
-        batch = {k: v.to(accelerator.device) for k, v in collate([examples[j] for j in mine[i : i + batch_size]], features, pad_id=pad_id).items()}
+        batch = {
+            k: v.to(accelerator.device)
+            for k, v in collate(
+                [examples[j] for j in mine[i : i + batch_size]], features, pad_id=pad_id
+            ).items()
+        }
         with accelerator.autocast():
             loss = model(**batch).loss
         n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
@@ -415,13 +550,30 @@ def evaluate(model, examples: Sequence[Example], features: torch.Tensor, *, pad_
     return _mean_across(accelerator, total, tokens)
 
 
-def _save(model, directory: Path, *, config: TrainConfig, optimizer, scheduler, epoch: int, global_step: int,
-          best: float) -> None:
+def _save(
+    model,
+    directory: Path,
+    *,
+    config: TrainConfig,
+    optimizer,
+    scheduler,
+    epoch: int,
+    global_step: int,
+    best: float,
+) -> None:
     tmp = directory.with_name(directory.name + ".tmp")
     model.save_checkpoint(tmp)
     (tmp / "train_config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
-                "global_step": global_step, "best_eval_loss": best}, tmp / STATE_NAME)
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "global_step": global_step,
+            "best_eval_loss": best,
+        },
+        tmp / STATE_NAME,
+    )
     if directory.exists():
         import shutil
 
@@ -431,36 +583,79 @@ def _save(model, directory: Path, *, config: TrainConfig, optimizer, scheduler, 
 
 # ------------------------------------------------------------------------------------------ CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m modeling.train_musiscene",
-                                description="Train MusiScene (MERT -> music adapter -> frozen LLaMA).")
+    p = argparse.ArgumentParser(
+        prog="python -m modeling.train_musiscene",
+        description="Train MusiScene (MERT -> music adapter -> frozen LLaMA).",
+    )
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    p.add_argument("--data", type=Path, required=True, help="JSONL of {audio, question, answer} or VACAD rows")
-    p.add_argument("--out", dest="out_dir", type=Path, required=True, help="output folder (checkpoints, metrics)")
+    p.add_argument(
+        "--data", type=Path, required=True, help="JSONL of {audio, question, answer} or VACAD rows"
+    )
+    p.add_argument(
+        "--out",
+        dest="out_dir",
+        type=Path,
+        required=True,
+        help="output folder (checkpoints, metrics)",
+    )
     p.add_argument("--llama", default=defaults["llama"], help="LLaMA id or folder (local only)")
     p.add_argument("--mert", default=defaults["mert"], help="MERT id or folder (local only)")
     p.add_argument("--trainable", choices=TRAINABLE_MODES, default=defaults["trainable"])
     p.add_argument("--prompt-mode", choices=PROMPT_MODES, default=defaults["prompt_mode"])
     p.add_argument("--question", default=defaults["question"], help="question for rows without one")
-    p.add_argument("--answer-field", default=defaults["answer_field"], help="VACAD caption kind used as the answer")
-    for name, typ in (("epochs", int), ("batch_size", int), ("grad_accum", int), ("lr", float), ("min_lr", float),
-                      ("warmup_epochs", float), ("weight_decay", float), ("max_grad_norm", float),
-                      ("eval_fraction", float), ("seed", int), ("max_tokens", int), ("query_layers", int),
-                      ("lora_rank", int), ("max_clip_seconds", float), ("stop_after_epochs", int)):
+    p.add_argument(
+        "--answer-field",
+        default=defaults["answer_field"],
+        help="VACAD caption kind used as the answer",
+    )
+    for name, typ in (
+        ("epochs", int),
+        ("batch_size", int),
+        ("grad_accum", int),
+        ("lr", float),
+        ("min_lr", float),
+        ("warmup_epochs", float),
+        ("weight_decay", float),
+        ("max_grad_norm", float),
+        ("eval_fraction", float),
+        ("seed", int),
+        ("max_tokens", int),
+        ("query_layers", int),
+        ("lora_rank", int),
+        ("max_clip_seconds", float),
+        ("stop_after_epochs", int),
+    ):
         p.add_argument("--" + name.replace("_", "-"), type=typ, default=defaults[name])
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=defaults["precision"])
-    p.add_argument("--feature-cache", type=Path, default=None, help="feature cache folder (default OUT/features)")
+    p.add_argument(
+        "--feature-cache",
+        type=Path,
+        default=None,
+        help="feature cache folder (default OUT/features)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is present")
+    p.add_argument(
+        "--cpu", action="store_true", help="train on the CPU even where a GPU is present"
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     result = train(TrainConfig(**vars(args)))
-    print(json.dumps({"checkpoint": str(result.checkpoint), "epochs_done": result.epochs_done,
-                      "last": result.history[-1] if result.history else None}))
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(result.checkpoint),
+                "epochs_done": result.epochs_done,
+                "last": result.history[-1] if result.history else None,
+            }
+        )
+    )
     return 0
 
 

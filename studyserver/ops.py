@@ -40,8 +40,12 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 REQUESTS = Counter("musiscene_http_requests_total", "HTTP requests", ["view", "method", "status"])
-LATENCY = Histogram("musiscene_http_request_seconds", "Time to answer a request", ["view"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY = Histogram(
+    "musiscene_http_request_seconds",
+    "Time to answer a request",
+    ["view"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 
 class RequestIdFilter(logging.Filter):
@@ -53,8 +57,10 @@ class RequestIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-            "logger": record.name, "message": record.getMessage(),
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
             "request_id": getattr(record, "request_id", request_id_var.get()),
         }
         if record.exc_info:
@@ -113,17 +119,26 @@ class DatabaseUnavailableMiddleware:
             return None
         logging.getLogger("studyserver.ops").warning("database unavailable: %s", exception)
         if request.content_type == "application/json" or request.path.startswith("/api/"):
-            resp: HttpResponse = JsonResponse({"ok": False, "error": "the server is busy; your answers are kept and "
-                                               "will be sent again", "code": "unavailable"}, status=503)
+            resp: HttpResponse = JsonResponse(
+                {
+                    "ok": False,
+                    "error": "the server is busy; your answers are kept and will be sent again",
+                    "code": "unavailable",
+                },
+                status=503,
+            )
         else:
-            resp = HttpResponse("<!doctype html><title>One moment</title><p>The study server is busy for a moment. "
-                                "Nothing you entered is lost: please reload this page in a few seconds.</p>",
-                                status=503)
+            resp = HttpResponse(
+                "<!doctype html><title>One moment</title><p>The study server is busy for a moment. "
+                "Nothing you entered is lost: please reload this page in a few seconds.</p>",
+                status=503,
+            )
         resp["Retry-After"] = "5"
         return resp
 
 
 # -- health ----------------------------------------------------------------------------------
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -155,16 +170,23 @@ def _check_storage() -> str:
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
     ok = True
-    for name, check in (("database", _check_database), ("broker", _check_broker), ("storage", _check_storage)):
+    for name, check in (
+        ("database", _check_database),
+        ("broker", _check_broker),
+        ("storage", _check_storage),
+    ):
         try:
             checks[name] = check()
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
             ok = False
             checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
 
 
 # -- metrics ---------------------------------------------------------------------------------
+
 
 class _DatabaseCollector:
     """Gauges read from the database at scrape time (true across all workers)."""
@@ -177,11 +199,15 @@ class _DatabaseCollector:
         ratings = GaugeMetricFamily("musiscene_ratings_stored", "Ratings stored")
         ratings.add_metric([], Rating.objects.count())
         yield ratings
-        participants = GaugeMetricFamily("musiscene_participants", "Participants by status", labels=["status"])
+        participants = GaugeMetricFamily(
+            "musiscene_participants", "Participants by status", labels=["status"]
+        )
         for row in Participant.objects.values("status").annotate(n=Count("id")):
             participants.add_metric([row["status"]], row["n"])
         yield participants
-        depth = GaugeMetricFamily("musiscene_queue_depth", "Tasks waiting in each Celery queue", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "musiscene_queue_depth", "Tasks waiting in each Celery queue", labels=["queue"]
+        )
         for queue, n in _queue_depths().items():
             depth.add_metric([queue], n)
         yield depth
@@ -201,8 +227,13 @@ def _queue_depths() -> dict[str, int]:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    if settings.METRICS_TOKEN and request.headers.get("Authorization") != f"Bearer {settings.METRICS_TOKEN}":
-        return HttpResponse("metrics need the bearer token (METRICS_TOKEN)", status=401, content_type="text/plain")
+    if (
+        settings.METRICS_TOKEN
+        and request.headers.get("Authorization") != f"Bearer {settings.METRICS_TOKEN}"
+    ):
+        return HttpResponse(
+            "metrics need the bearer token (METRICS_TOKEN)", status=401, content_type="text/plain"
+        )
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -101,8 +101,11 @@ if _db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", Fals
     # psycopg's connection pool (Django 5.1+): a warm pool per worker process instead of a new
     # connection per request. Incompatible with CONN_MAX_AGE, which is then left at 0.
     _db["CONN_MAX_AGE"] = 0
-    _db["OPTIONS"]["pool"] = {"min_size": env_int("DB_POOL_MIN", 2), "max_size": env_int("DB_POOL_MAX", 10),
-                              "timeout": env_int("DB_POOL_TIMEOUT", 10)}
+    _db["OPTIONS"]["pool"] = {
+        "min_size": env_int("DB_POOL_MIN", 2),
+        "max_size": env_int("DB_POOL_MAX", 10),
+        "timeout": env_int("DB_POOL_TIMEOUT", 10),
+    }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -264,7 +267,13 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "studyserver.ops.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }

@@ -12,7 +12,9 @@ os.environ.setdefault("SECURE", "0")
 # its own; a subprocess a test starts (a Celery worker, manage.py) inherits its parent's.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 _key = f"MUSISCENE_TEST_VAR_DIR_{_worker}"
-os.environ.setdefault(_key, os.path.join(tempfile.gettempdir(), f"musiscene-test-{os.getpid()}-{_worker}"))
+os.environ.setdefault(
+    _key, os.path.join(tempfile.gettempdir(), f"musiscene-test-{os.getpid()}-{_worker}")
+)
 os.environ["VAR_DIR"] = os.environ[_key]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -42,9 +42,17 @@ def ratelimited(scope: str, *, limit: Callable[[], int], window_s: int = 60):
     def wrap(view):
         @functools.wraps(view)
         def inner(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if settings.RATELIMIT_ENABLED and not hit(scope, client_ip(request), limit=limit(), window_s=window_s):
-                resp = JsonResponse({"ok": False, "error": "too many requests; please wait a moment",
-                                     "code": "rate_limited"}, status=429)
+            if settings.RATELIMIT_ENABLED and not hit(
+                scope, client_ip(request), limit=limit(), window_s=window_s
+            ):
+                resp = JsonResponse(
+                    {
+                        "ok": False,
+                        "error": "too many requests; please wait a moment",
+                        "code": "rate_limited",
+                    },
+                    status=429,
+                )
                 resp["Retry-After"] = str(window_s)
                 return resp
             return view(request, *args, **kwargs)
@@ -66,7 +74,9 @@ class ThrottledAdminLoginForm(AdminAuthenticationForm):
         keys = [f"user:{username}", f"ip:{ip}"]
         limit = settings.ADMIN_LOGIN_MAX_FAILURES
         if any((cache.get(self._key(k)) or 0) >= limit for k in keys):
-            raise forms.ValidationError("Too many failed logins. Try again in 15 minutes.", code="throttled")
+            raise forms.ValidationError(
+                "Too many failed logins. Try again in 15 minutes.", code="throttled"
+            )
         try:
             return super().clean()
         except forms.ValidationError:

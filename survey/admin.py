@@ -21,8 +21,19 @@ def _errors(exc: ValidationError) -> str:
 class FormInline(admin.StackedInline):
     model = Form
     extra = 0
-    fields = ["name", "kind", "n_videos", "conditions", "clip_pool", "seed", "sampled_at",
-              "annotation_media", "annotators_per_clip", "min_description_chars", "tag_vocabulary"]
+    fields = [
+        "name",
+        "kind",
+        "n_videos",
+        "conditions",
+        "clip_pool",
+        "seed",
+        "sampled_at",
+        "annotation_media",
+        "annotators_per_clip",
+        "min_description_chars",
+        "tag_vocabulary",
+    ]
     readonly_fields = ["seed", "sampled_at"]
     filter_horizontal = ["conditions", "clip_pool"]
     show_change_link = True
@@ -48,12 +59,51 @@ class StudyAdmin(admin.ModelAdmin):
     actions = ["add_paper_forms", "generate_tracks", "resample", "validate", "go_live", "close"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "researchers"]}),
-        ("What participants read", {"fields": ["consent_text", "instructions_text", "question",
-                                               "scale_min_label", "scale_max_label"]}),
-        ("Design", {"fields": ["target_per_form", "min_listen_s", "loudness_target_lufs", "abandon_after_minutes"]}),
-        ("Quality controls", {"fields": ["headphone_check", "attention_trials", "screen_out_on_attention_fail",
-                                         "min_trial_s"]}),
-        ("Completion", {"fields": ["completion_code", "decline_code", "screenout_code", "completion_redirect_url"]}),
+        (
+            "What participants read",
+            {
+                "fields": [
+                    "consent_text",
+                    "instructions_text",
+                    "question",
+                    "scale_min_label",
+                    "scale_max_label",
+                ]
+            },
+        ),
+        (
+            "Design",
+            {
+                "fields": [
+                    "target_per_form",
+                    "min_listen_s",
+                    "loudness_target_lufs",
+                    "abandon_after_minutes",
+                ]
+            },
+        ),
+        (
+            "Quality controls",
+            {
+                "fields": [
+                    "headphone_check",
+                    "attention_trials",
+                    "screen_out_on_attention_fail",
+                    "min_trial_s",
+                ]
+            },
+        ),
+        (
+            "Completion",
+            {
+                "fields": [
+                    "completion_code",
+                    "decline_code",
+                    "screenout_code",
+                    "completion_redirect_url",
+                ]
+            },
+        ),
     ]
 
     def get_queryset(self, request):
@@ -62,8 +112,15 @@ class StudyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         ro = ["status"]
         if obj is not None and obj.is_locked:
-            ro += ["slug", "target_per_form", "min_listen_s", "loudness_target_lufs", "question",
-                   "scale_min_label", "scale_max_label"]
+            ro += [
+                "slug",
+                "target_per_form",
+                "min_listen_s",
+                "loudness_target_lufs",
+                "question",
+                "scale_min_label",
+                "scale_max_label",
+            ]
         return ro
 
     def save_model(self, request, obj, form, change):
@@ -103,11 +160,20 @@ class StudyAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{study.slug}: {done}", messages.SUCCESS)
 
-    @admin.action(description="Add the paper's forms (15 x video/music/MSI, 8 x fusion/MSI) and sample them")
+    @admin.action(
+        description="Add the paper's forms (15 x video/music/MSI, 8 x fusion/MSI) and sample them"
+    )
     def add_paper_forms(self, request, queryset):
-        self._each(request, queryset, lambda s: services.study_add_paper_forms(study=s), "paper forms added and sampled")
+        self._each(
+            request,
+            queryset,
+            lambda s: services.study_add_paper_forms(study=s),
+            "paper forms added and sampled",
+        )
 
-    @admin.action(description="Generate the missing tracks of the study's trials (MusicGen or sketch)")
+    @admin.action(
+        description="Generate the missing tracks of the study's trials (MusicGen or sketch)"
+    )
     def generate_tracks(self, request, queryset):
         """One study at a time: ask for the generator and its parameters, start a job for the
         (trial clip x condition) cells without a track, bind the tracks when it has run."""
@@ -119,44 +185,68 @@ class StudyAdmin(admin.ModelAdmin):
             self.message_user(request, "Select one study to generate its tracks.", messages.ERROR)
             return None
         study = queryset.get()
-        form = GenerateTracksForm(request.POST if "apply" in request.POST else None,
-                                  initial={"loudness_target_lufs": study.loudness_target_lufs})
+        form = GenerateTracksForm(
+            request.POST if "apply" in request.POST else None,
+            initial={"loudness_target_lufs": study.loudness_target_lufs},
+        )
         form.fields.pop("conditions")
         form.fields.pop("loudness_target_lufs")
         if "apply" in request.POST and form.is_valid():
             data = form.cleaned_data
             parameters = {"duration_s": data["duration_s"], "batch_size": data["batch_size"]}
             if data["generator"] == GenerationJob.Generator.MUSICGEN:
-                parameters.update(top_k=data["top_k"], temperature=data["temperature"],
-                                  guidance_scale=data["guidance_scale"])
+                parameters.update(
+                    top_k=data["top_k"],
+                    temperature=data["temperature"],
+                    guidance_scale=data["guidance_scale"],
+                )
             try:
                 job = jobs.job_create(
-                    cells=study_generation_cells(study=study), generator=data["generator"], model=data["model"],
-                    parameters=parameters, seed=data["seed"], loudness_target_lufs=study.loudness_target_lufs,
-                    user=request.user, label=f"study {study.slug} (admin)")
+                    cells=study_generation_cells(study=study),
+                    generator=data["generator"],
+                    model=data["model"],
+                    parameters=parameters,
+                    seed=data["seed"],
+                    loudness_target_lufs=study.loudness_target_lufs,
+                    user=request.user,
+                    label=f"study {study.slug} (admin)",
+                )
                 jobs.job_start(job=job)
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 job.refresh_from_db()
                 if job.status == GenerationJob.Status.DONE and not study.is_locked:
-                    for f in study.forms.all():  # an in-process job has run already: bind its tracks
+                    for (
+                        f
+                    ) in study.forms.all():  # an in-process job has run already: bind its tracks
                         services.form_bind_tracks(form=f)
-                self.message_user(request, f"Started {job}: {job.items.count()} tracks to make. When it has "
-                                  "finished, run Forms → Bind the newest tracks (or Validate).")
+                self.message_user(
+                    request,
+                    f"Started {job}: {job.items.count()} tracks to make. When it has "
+                    "finished, run Forms → Bind the newest tracks (or Validate).",
+                )
                 return redirect("admin:generation_generationjob_change", job.pk)
-        return TemplateResponse(request, "admin/survey/study_generate.html", {
-            **self.admin_site.each_context(request), "title": f"Generate the tracks of {study.title}",
-            "form": form, "study": study, "opts": self.model._meta,
-            "n_cells": len(study_generation_cells(study=study)),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        })
+        return TemplateResponse(
+            request,
+            "admin/survey/study_generate.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Generate the tracks of {study.title}",
+                "form": form,
+                "study": study,
+                "opts": self.model._meta,
+                "n_cells": len(study_generation_cells(study=study)),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
     @admin.action(description="Sample the trials of every form again (new seed; drafts only)")
     def resample(self, request, queryset):
         def run(study):
             for form in study.forms.all():
                 services.form_sample_trials(form=form)
+
         self._each(request, queryset, run, "trials sampled")
 
     @admin.action(description="Validate (every trial has a playable track for each condition)")
@@ -164,8 +254,12 @@ class StudyAdmin(admin.ModelAdmin):
         for study in queryset:
             problems = services.study_validate(study=study)
             if problems:
-                shown = "; ".join(map(str, problems[:10])) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
-                self.message_user(request, f"{study.slug}: {len(problems)} problems: {shown}", messages.ERROR)
+                shown = "; ".join(map(str, problems[:10])) + (
+                    f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
+                )
+                self.message_user(
+                    request, f"{study.slug}: {len(problems)} problems: {shown}", messages.ERROR
+                )
             else:
                 self.message_user(request, f"{study.slug}: ready to go live", messages.SUCCESS)
 
@@ -180,14 +274,36 @@ class StudyAdmin(admin.ModelAdmin):
     # -- views -----------------------------------------------------------------------------------
     def get_urls(self):
         own = [
-            path("<int:pk>/progress/", self.admin_site.admin_view(self.progress_view), name="survey_study_progress"),
-            path("<int:pk>/validate/", self.admin_site.admin_view(self.validate_view), name="survey_study_validate"),
-            path("trial/<int:trial_pk>/preview/", self.admin_site.admin_view(self.preview_view),
-                 name="survey_trial_preview"),
-            path("<int:pk>/report/", self.admin_site.admin_view(self.report_view), name="survey_study_report"),
-            path("<int:pk>/report/tables.zip", self.admin_site.admin_view(self.report_bundle_view),
-                 name="survey_study_report_bundle"),
-            path("<int:pk>/export/", self.admin_site.admin_view(self.export_view), name="survey_study_export"),
+            path(
+                "<int:pk>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="survey_study_progress",
+            ),
+            path(
+                "<int:pk>/validate/",
+                self.admin_site.admin_view(self.validate_view),
+                name="survey_study_validate",
+            ),
+            path(
+                "trial/<int:trial_pk>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="survey_trial_preview",
+            ),
+            path(
+                "<int:pk>/report/",
+                self.admin_site.admin_view(self.report_view),
+                name="survey_study_report",
+            ),
+            path(
+                "<int:pk>/report/tables.zip",
+                self.admin_site.admin_view(self.report_bundle_view),
+                name="survey_study_report_bundle",
+            ),
+            path(
+                "<int:pk>/export/",
+                self.admin_site.admin_view(self.export_view),
+                name="survey_study_export",
+            ),
         ]
         return own + super().get_urls()
 
@@ -206,10 +322,16 @@ class StudyAdmin(admin.ModelAdmin):
             cells.setdefault((c["form"], c["clip"]), {})[c["condition"]] = c["n"]
             conditions.add(c["condition"])
         ctx = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "study": study,
-            "title": f"Progress of {study.title}", "progress": progress, "conditions": sorted(conditions),
-            "cells": [(form, clip, [counts.get(c, 0) for c in sorted(conditions)])
-                      for (form, clip), counts in sorted(cells.items())],
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "study": study,
+            "title": f"Progress of {study.title}",
+            "progress": progress,
+            "conditions": sorted(conditions),
+            "cells": [
+                (form, clip, [counts.get(c, 0) for c in sorted(conditions)])
+                for (form, clip), counts in sorted(cells.items())
+            ],
         }
         return TemplateResponse(request, "admin/survey/study_progress.html", ctx)
 
@@ -227,23 +349,41 @@ class StudyAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{study.slug} is live.", messages.SUCCESS)
             return redirect("admin:survey_study_validate", pk=study.pk)
         ctx = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "study": study,
-            "title": f"Validate {study.title}", "problems": problems,
-            "trials": Trial.objects.filter(form__study=study).select_related("form", "clip").order_by("form__name", "position"),
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "study": study,
+            "title": f"Validate {study.title}",
+            "problems": problems,
+            "trials": Trial.objects.filter(form__study=study)
+            .select_related("form", "clip")
+            .order_by("form__name", "position"),
         }
         return TemplateResponse(request, "admin/survey/study_validate.html", ctx)
 
     def preview_view(self, request, trial_pk: int):
-        trial = get_object_or_404(Trial.objects.select_related("form__study", "clip"), pk=trial_pk,
-                                  form__study__in=self.get_queryset(request))
-        tts = list(trial.trial_tracks.select_related("track", "condition").order_by("condition__name"))
+        trial = get_object_or_404(
+            Trial.objects.select_related("form__study", "clip"),
+            pk=trial_pk,
+            form__study__in=self.get_queryset(request),
+        )
+        tts = list(
+            trial.trial_tracks.select_related("track", "condition").order_by("condition__name")
+        )
         labels = [chr(ord("A") + i) for i in range(len(tts))]
         ctx = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "study": trial.form.study,
-            "title": f"Preview: {trial}", "trial": trial,
-            "tracks": [{"label": lab, "condition": tt.condition.name,
-                        "audio_url": reverse("staff-media", args=[tt.track.audio.name])}
-                       for lab, tt in zip(labels, tts, strict=True)],
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "study": trial.form.study,
+            "title": f"Preview: {trial}",
+            "trial": trial,
+            "tracks": [
+                {
+                    "label": lab,
+                    "condition": tt.condition.name,
+                    "audio_url": reverse("staff-media", args=[tt.track.audio.name]),
+                }
+                for lab, tt in zip(labels, tts, strict=True)
+            ],
             "video_url": reverse("staff-media", args=[trial.clip.video.name]),
         }
         return TemplateResponse(request, "admin/survey/trial_preview.html", ctx)
@@ -260,8 +400,11 @@ class StudyAdmin(admin.ModelAdmin):
         """``?table=ratings|participants&format=csv|parquet|json``: a download."""
         study = self._study(request, pk)
         try:
-            return export_http_response(study=study, table=request.GET.get("table", "ratings"),
-                                        fmt=request.GET.get("format", "csv"))
+            return export_http_response(
+                study=study,
+                table=request.GET.get("table", "ratings"),
+                fmt=request.GET.get("format", "csv"),
+            )
         except ExportError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return redirect("admin:survey_study_changelist")
@@ -295,10 +438,14 @@ class FormAdmin(admin.ModelAdmin):
         return super().get_field_queryset(db, db_field, request)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and (obj is None or not obj.study.is_locked)
+        return super().has_change_permission(request, obj) and (
+            obj is None or not obj.study.is_locked
+        )
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and (obj is None or not obj.study.is_locked)
+        return super().has_delete_permission(request, obj) and (
+            obj is None or not obj.study.is_locked
+        )
 
     @admin.display(description="trials")
     def n_trials(self, obj: Form) -> int:
@@ -307,9 +454,12 @@ class FormAdmin(admin.ModelAdmin):
     @admin.display(description="trials (preview as a participant sees them)")
     def trial_list(self, obj: Form) -> str:
         return format_html_join(
-            "", '<div><a href="{}" target="_blank">#{} {}</a></div>',
-            ((reverse("admin:survey_trial_preview", args=[t.pk]), t.position, t.clip.key)
-             for t in obj.trials.select_related("clip")),
+            "",
+            '<div><a href="{}" target="_blank">#{} {}</a></div>',
+            (
+                (reverse("admin:survey_trial_preview", args=[t.pk]), t.position, t.clip.key)
+                for t in obj.trials.select_related("clip")
+            ),
         )
 
     @admin.action(description="Sample trials (new random seed, stored)")
@@ -320,7 +470,10 @@ class FormAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{form}: {_errors(exc)}", messages.ERROR)
             else:
-                self.message_user(request, f"{form}: sampled with seed {form.__class__.objects.get(pk=form.pk).seed}")
+                self.message_user(
+                    request,
+                    f"{form}: sampled with seed {form.__class__.objects.get(pk=form.pk).seed}",
+                )
 
     @admin.action(description="Bind the newest tracks to the trials")
     def bind(self, request, queryset):
@@ -336,13 +489,27 @@ class FormAdmin(admin.ModelAdmin):
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    list_display = ["short_code", "study", "form", "status", "progress", "prolific_pid", "started_at", "completed_at"]
+    list_display = [
+        "short_code",
+        "study",
+        "form",
+        "status",
+        "progress",
+        "prolific_pid",
+        "started_at",
+        "completed_at",
+    ]
     list_filter = ["study", "status", "form"]
     search_fields = ["code", "prolific_pid"]
     readonly_fields = [f.name for f in Participant._meta.fields]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(study__in=studies_for_user(request.user)).select_related("study", "form")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(study__in=studies_for_user(request.user))
+            .select_related("study", "form")
+        )
 
     def has_add_permission(self, request):
         return False
@@ -354,14 +521,25 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Rating)
 class RatingAdmin(admin.ModelAdmin):
-    list_display = ["participant", "trial", "track", "value", "position", "listening_s", "created_at"]
+    list_display = [
+        "participant",
+        "trial",
+        "track",
+        "value",
+        "position",
+        "listening_s",
+        "created_at",
+    ]
     list_filter = ["trial__form__study"]
     readonly_fields = [f.name for f in Rating._meta.fields]
 
     def get_queryset(self, request):
-        return (super().get_queryset(request)
-                .filter(participant__study__in=studies_for_user(request.user))
-                .select_related("participant", "trial__clip", "track"))
+        return (
+            super()
+            .get_queryset(request)
+            .filter(participant__study__in=studies_for_user(request.user))
+            .select_related("participant", "trial__clip", "track")
+        )
 
     def has_add_permission(self, request):
         return False

@@ -11,8 +11,19 @@ import pandas as pd
 from survey.models import Annotation, Form, Study
 
 ANNOTATION_COLUMNS = (
-    "study", "form", "participant", "prolific_pid", "clip", "text", "tags", "listening_s", "duration_s",
-    "shown_at", "submitted_at", "caption_id", "caption_status",
+    "study",
+    "form",
+    "participant",
+    "prolific_pid",
+    "clip",
+    "text",
+    "tags",
+    "listening_s",
+    "duration_s",
+    "shown_at",
+    "submitted_at",
+    "caption_id",
+    "caption_status",
 )
 
 
@@ -29,18 +40,31 @@ def annotations_frame(*, study: Study, include_rejected: bool = False) -> pd.Dat
     records = []
     for a in rows:
         response = a.participant.responses.filter(trial=a.trial).only("shown_at").first()
-        records.append({
-            "study": study.slug, "form": a.trial.form.name, "participant": a.participant.public_id,
-            "prolific_pid": a.participant.prolific_pid, "clip": a.trial.clip.key, "text": a.text,
-            "tags": json.dumps(a.tags, sort_keys=True), "listening_s": a.listening_s, "duration_s": a.duration_s,
-            "shown_at": response.shown_at.isoformat() if response and response.shown_at else None,
-            "submitted_at": a.created_at.isoformat(), "caption_id": a.caption_id,
-            "caption_status": a.caption.status if a.caption else None,
-        })
+        records.append(
+            {
+                "study": study.slug,
+                "form": a.trial.form.name,
+                "participant": a.participant.public_id,
+                "prolific_pid": a.participant.prolific_pid,
+                "clip": a.trial.clip.key,
+                "text": a.text,
+                "tags": json.dumps(a.tags, sort_keys=True),
+                "listening_s": a.listening_s,
+                "duration_s": a.duration_s,
+                "shown_at": response.shown_at.isoformat()
+                if response and response.shown_at
+                else None,
+                "submitted_at": a.created_at.isoformat(),
+                "caption_id": a.caption_id,
+                "caption_status": a.caption.status if a.caption else None,
+            }
+        )
     return pd.DataFrame(records, columns=list(ANNOTATION_COLUMNS))
 
 
-def text_agreement(frame: pd.DataFrame, *, mode: str = "standard", bertscore_model: str | None = None) -> pd.DataFrame:
+def text_agreement(
+    frame: pd.DataFrame, *, mode: str = "standard", bertscore_model: str | None = None
+) -> pd.DataFrame:
     """Pairwise similarity of the descriptions of each clip with the project's caption metrics.
 
     For each clip and each pair of its annotators (a, b), the metrics of ``analysis.metrics.text``
@@ -76,20 +100,37 @@ def tag_agreement(frame: pd.DataFrame, vocabulary: dict[str, list[str]]) -> pd.D
         rows = []
         for _, r in frame.iterrows():
             chosen = set(json.loads(r["tags"]).get(category, []))
-            rows.extend({"unit": f"{r['clip']}|{w}", "rater": r["participant"], "value": int(w in chosen)}
-                        for w in words)
+            rows.extend(
+                {"unit": f"{r['clip']}|{w}", "rater": r["participant"], "value": int(w in chosen)}
+                for w in words
+            )
         data = pd.DataFrame(rows, columns=["unit", "rater", "value"])
         note, alpha = "", np.nan
         try:
-            alpha = krippendorff_alpha(data, raters="rater", units="unit", ratings="value", level="nominal",
-                                       value_domain=[0, 1])
+            alpha = krippendorff_alpha(
+                data,
+                raters="rater",
+                units="unit",
+                ratings="value",
+                level="nominal",
+                value_domain=[0, 1],
+            )
         except (ValueError, ZeroDivisionError) as exc:
             note = str(exc)
         if not note and not np.isfinite(alpha):
             note = "undefined: no pairable values or no variation"
-        out.append({"category": category, "alpha_nominal": alpha, "n_units": data["unit"].nunique(),
-                    "n_annotations": int(frame.shape[0]), "note": note})
-    return pd.DataFrame(out, columns=["category", "alpha_nominal", "n_units", "n_annotations", "note"])
+        out.append(
+            {
+                "category": category,
+                "alpha_nominal": alpha,
+                "n_units": data["unit"].nunique(),
+                "n_annotations": int(frame.shape[0]),
+                "note": note,
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["category", "alpha_nominal", "n_units", "n_annotations", "note"]
+    )
 
 
 def study_vocabulary(study: Study) -> dict[str, list[str]]:

@@ -45,8 +45,11 @@ class FormOutput(serializers.Serializer):
 
     def get_trials(self, form) -> list[dict]:
         return [
-            {"position": t.position, "clip": t.clip.key,
-             "tracks": {tt.condition.name: tt.track_id for tt in t.trial_tracks.all()}}
+            {
+                "position": t.position,
+                "clip": t.clip.key,
+                "tracks": {tt.condition.name: tt.track_id for tt in t.trial_tracks.all()},
+            }
             for t in form.trials.all()
         ]
 
@@ -67,16 +70,24 @@ class FormListApi(APIView):
     @extend_schema(responses=FormOutput(many=True))
     def get(self, request: Request, slug: str) -> Response:
         study = get_study_for_user(request.user, slug)
-        forms = study.forms.prefetch_related("conditions", "trials__clip", "trials__trial_tracks__condition")
+        forms = study.forms.prefetch_related(
+            "conditions", "trials__clip", "trials__trial_tracks__condition"
+        )
         return Response(FormOutput(forms, many=True).data)
 
 
 class ProgressApi(APIView):
-    @extend_schema(responses=inline_serializer("Progress", fields={
-        "study": serializers.CharField(), "status": serializers.CharField(),
-        "forms": serializers.ListField(child=serializers.DictField()),
-        "ratings_per_cell": serializers.ListField(child=serializers.DictField()),
-    }))
+    @extend_schema(
+        responses=inline_serializer(
+            "Progress",
+            fields={
+                "study": serializers.CharField(),
+                "status": serializers.CharField(),
+                "forms": serializers.ListField(child=serializers.DictField()),
+                "ratings_per_cell": serializers.ListField(child=serializers.DictField()),
+            },
+        )
+    )
     def get(self, request: Request, slug: str) -> Response:
         return Response(study_progress(study=get_study_for_user(request.user, slug)))
 
@@ -88,18 +99,32 @@ class RatingsExportApi(APIView):
     table = "ratings"
 
     @extend_schema(
-        parameters=[OpenApiParameter("as", str, enum=list(EXPORT_FORMATS),
-                                     description="json (default), csv (streamed) or parquet")],
-        responses={(200, "application/json"): inline_serializer(
-            "RatingRow", fields={c: serializers.CharField() for c in EXPORT_RATING_COLUMNS}, many=True),
-            (200, "text/csv"): OpenApiTypes.STR, (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter(
+                "as",
+                str,
+                enum=list(EXPORT_FORMATS),
+                description="json (default), csv (streamed) or parquet",
+            )
+        ],
+        responses={
+            (200, "application/json"): inline_serializer(
+                "RatingRow",
+                fields={c: serializers.CharField() for c in EXPORT_RATING_COLUMNS},
+                many=True,
+            ),
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request: Request, slug: str) -> HttpResponse | Response:
         study = get_study_for_user(request.user, slug)
         fmt = request.query_params.get("as", "json")
         if fmt not in EXPORT_FORMATS:
-            return Response({"detail": f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"},
-                            status=400)
+            return Response(
+                {"detail": f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"},
+                status=400,
+            )
         return export_http_response(study=study, table=self.table, fmt=fmt)
 
 
@@ -109,10 +134,16 @@ class ParticipantsExportApi(RatingsExportApi):
     table = "participants"
 
     @extend_schema(
-        parameters=[OpenApiParameter("as", str, enum=list(EXPORT_FORMATS),
-                                     description="json (default), csv or parquet")],
-        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR,
-                   (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter(
+                "as", str, enum=list(EXPORT_FORMATS), description="json (default), csv or parquet"
+            )
+        ],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request: Request, slug: str) -> HttpResponse | Response:
         return super().get(request, slug)
@@ -123,9 +154,16 @@ class ReportApi(APIView):
     CSV in a zip. Computed on request: seconds for a paper-sized study."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("as", str, enum=["html", "zip"], description="html (default) or zip"),
-                    OpenApiParameter("seed", int, description="seed of the bootstrap, 0 to 2**32 - 1 (default 0)")],
-        responses={(200, "text/html"): OpenApiTypes.STR, (200, "application/zip"): OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter("as", str, enum=["html", "zip"], description="html (default) or zip"),
+            OpenApiParameter(
+                "seed", int, description="seed of the bootstrap, 0 to 2**32 - 1 (default 0)"
+            ),
+        ],
+        responses={
+            (200, "text/html"): OpenApiTypes.STR,
+            (200, "application/zip"): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request: Request, slug: str) -> HttpResponse | Response:
         study = get_study_for_user(request.user, slug)

@@ -65,34 +65,82 @@ logger = logging.getLogger(__name__)
 
 Format = Literal["csv", "parquet", "json"]
 FORMATS: tuple[str, ...] = ("csv", "parquet", "json")
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
-                 "json": "application/json"}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+    "json": "application/json",
+}
 ATTENTION_CONDITION = "attention"
 CHUNK_PARTICIPANTS = 2000
 
 #: The long ratings table, in this order (the analysis core's export contract).
 RATING_COLUMNS: tuple[str, ...] = (
-    "study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip", "condition",
-    "track", "value", "position", "trial_order", "listening_s", "started_at", "submitted_at",
-    "is_attention", "attention_passed", "headphone_passed", "trial_duration_s",
+    "study",
+    "form",
+    "participant",
+    "prolific_pid",
+    "study_id",
+    "session_id",
+    "clip",
+    "condition",
+    "track",
+    "value",
+    "position",
+    "trial_order",
+    "listening_s",
+    "started_at",
+    "submitted_at",
+    "is_attention",
+    "attention_passed",
+    "headphone_passed",
+    "trial_duration_s",
 )
 #: The first columns of the participants table (the contract); more follow.
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
-    "study", "form", "participant", "status", "started_at", "completed_at", "age_range", "device",
-    "music_training", "headphone_passed",
+    "study",
+    "form",
+    "participant",
+    "status",
+    "started_at",
+    "completed_at",
+    "age_range",
+    "device",
+    "music_training",
+    "headphone_passed",
 )
 PARTICIPANT_EXTRA_COLUMNS: tuple[str, ...] = (
-    "prolific_pid", "study_id", "session_id", "stage", "screened_out_reason", "consented_at",
-    "n_ratings", "attention_checks", "attention_failures", "attention_passed",
+    "prolific_pid",
+    "study_id",
+    "session_id",
+    "stage",
+    "screened_out_reason",
+    "consented_at",
+    "n_ratings",
+    "attention_checks",
+    "attention_failures",
+    "attention_passed",
 )
 
 _RATING_DTYPES: dict[str, str] = {
-    "study": "object", "form": "object", "participant": "object", "prolific_pid": "object",
-    "study_id": "object", "session_id": "object", "clip": "object", "condition": "object",
-    "track": "Int64", "value": "float64", "position": "int64", "trial_order": "int64",
-    "listening_s": "float64", "started_at": "datetime64[us, UTC]",
-    "submitted_at": "datetime64[us, UTC]", "is_attention": "bool", "attention_passed": "boolean",
-    "headphone_passed": "boolean", "trial_duration_s": "float64",
+    "study": "object",
+    "form": "object",
+    "participant": "object",
+    "prolific_pid": "object",
+    "study_id": "object",
+    "session_id": "object",
+    "clip": "object",
+    "condition": "object",
+    "track": "Int64",
+    "value": "float64",
+    "position": "int64",
+    "trial_order": "int64",
+    "listening_s": "float64",
+    "started_at": "datetime64[us, UTC]",
+    "submitted_at": "datetime64[us, UTC]",
+    "is_attention": "bool",
+    "attention_passed": "boolean",
+    "headphone_passed": "boolean",
+    "trial_duration_s": "float64",
 }
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -137,10 +185,17 @@ class _Dims:
 
 
 def _dims(study: Study) -> _Dims:
-    trials = list(Trial.objects.filter(form__study=study).values_list("id", "clip__key", "form__name"))
-    tracks = TrialTrack.objects.filter(trial__form__study=study).values_list("track_id", "condition__name")
-    return _Dims(trial_clip={t: c for t, c, _ in trials}, trial_form={t: f for t, _, f in trials},
-                 track_condition=dict(tracks))
+    trials = list(
+        Trial.objects.filter(form__study=study).values_list("id", "clip__key", "form__name")
+    )
+    tracks = TrialTrack.objects.filter(trial__form__study=study).values_list(
+        "track_id", "condition__name"
+    )
+    return _Dims(
+        trial_clip={t: c for t, c, _ in trials},
+        trial_form={t: f for t, _, f in trials},
+        track_condition=dict(tracks),
+    )
 
 
 def _participant_chunks(study: Study, size: int) -> Iterator[tuple[int, int]]:
@@ -152,27 +207,73 @@ def _participant_chunks(study: Study, size: int) -> Iterator[tuple[int, int]]:
 def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
     in_chunk = Q(participant__study=study, participant_id__gte=lo, participant_id__lte=hi)
     people = {  # the participant's public id, never the code that opens their session
-        pid: (public_participant_id(pid), *row) for pid, *row in Participant.objects.filter(
-            study=study, id__gte=lo, id__lte=hi).values_list(
-            "id", "prolific_pid", "external_study_id", "external_session_id", "form__name",
-            "headphone_passed", "label_order")
+        pid: (public_participant_id(pid), *row)
+        for pid, *row in Participant.objects.filter(
+            study=study, id__gte=lo, id__lte=hi
+        ).values_list(
+            "id",
+            "prolific_pid",
+            "external_study_id",
+            "external_session_id",
+            "form__name",
+            "headphone_passed",
+            "label_order",
+        )
     }
     ratings = pd.DataFrame.from_records(
-        list(Rating.objects.filter(in_chunk).values_list(
-            "id", "participant_id", "trial_id", "track_id", "value", "position", "trial_order", "listening_s")),
-        columns=["id", "pid", "trial_id", "track", "value", "position", "trial_order", "listening_s"],
+        list(
+            Rating.objects.filter(in_chunk).values_list(
+                "id",
+                "participant_id",
+                "trial_id",
+                "track_id",
+                "value",
+                "position",
+                "trial_order",
+                "listening_s",
+            )
+        ),
+        columns=[
+            "id",
+            "pid",
+            "trial_id",
+            "track",
+            "value",
+            "position",
+            "trial_order",
+            "listening_s",
+        ],
     ).astype({"pid": "int64", "trial_order": "int64"})
     responses = pd.DataFrame.from_records(
-        list(TrialResponse.objects.filter(in_chunk).values_list(
-            "participant_id", "sequence_index", "kind", "trial_id", "duration_s", "shown_at", "submitted_at")),
-        columns=["pid", "trial_order", "kind", "trial_id", "trial_duration_s", "shown_at", "submitted_at"],
+        list(
+            TrialResponse.objects.filter(in_chunk).values_list(
+                "participant_id",
+                "sequence_index",
+                "kind",
+                "trial_id",
+                "duration_s",
+                "shown_at",
+                "submitted_at",
+            )
+        ),
+        columns=[
+            "pid",
+            "trial_order",
+            "kind",
+            "trial_id",
+            "trial_duration_s",
+            "shown_at",
+            "submitted_at",
+        ],
     ).astype({"pid": "int64", "trial_order": "int64"})
     checks: dict[tuple[int, int | None], bool] = {}
     values: dict[tuple[int, int | None], float] = {}
     passed_all: dict[int, bool] = {}
-    for pid, passed, details in QualityCheck.objects.filter(
-            in_chunk, kind=QualityCheck.Kind.ATTENTION).order_by("id").values_list(
-            "participant_id", "passed", "details"):
+    for pid, passed, details in (
+        QualityCheck.objects.filter(in_chunk, kind=QualityCheck.Kind.ATTENTION)
+        .order_by("id")
+        .values_list("participant_id", "passed", "details")
+    ):
         details = details if isinstance(details, dict) else {}
         key = (pid, details.get("index"))
         checks[key] = bool(passed)
@@ -180,51 +281,92 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
             values[key] = float(details["value"])
         passed_all[pid] = passed_all.get(pid, True) and bool(passed)
 
-    trial_resp = responses.loc[responses["kind"] == TrialResponse.Kind.TRIAL,
-                               ["pid", "trial_order", "trial_duration_s", "shown_at", "submitted_at"]]
+    trial_resp = responses.loc[
+        responses["kind"] == TrialResponse.Kind.TRIAL,
+        ["pid", "trial_order", "trial_duration_s", "shown_at", "submitted_at"],
+    ]
     r = ratings.merge(trial_resp, on=["pid", "trial_order"], how="left")
     r["started_at"] = _utc(r["shown_at"])
     r["submitted_at"] = _utc(r["submitted_at"])
     if r["submitted_at"].isna().any():
         # Ratings without a response (made outside the participant services): their own times.
         # Only those are read, since converting timestamps is most of an export's time.
-        own = pd.DataFrame.from_records(list(Rating.objects.filter(in_chunk).filter(~Exists(
-            TrialResponse.objects.filter(participant_id=OuterRef("participant_id"),
-                                         sequence_index=OuterRef("trial_order")))).values_list(
-            "id", "trial_started_at", "created_at")), columns=["id", "rating_started_at", "created_at"])
+        own = pd.DataFrame.from_records(
+            list(
+                Rating.objects.filter(in_chunk)
+                .filter(
+                    ~Exists(
+                        TrialResponse.objects.filter(
+                            participant_id=OuterRef("participant_id"),
+                            sequence_index=OuterRef("trial_order"),
+                        )
+                    )
+                )
+                .values_list("id", "trial_started_at", "created_at")
+            ),
+            columns=["id", "rating_started_at", "created_at"],
+        )
         own = own.set_index("id")
         r["started_at"] = r["started_at"].fillna(_utc(r["id"].map(own["rating_started_at"])))
         r["submitted_at"] = r["submitted_at"].fillna(_utc(r["id"].map(own["created_at"])))
     unknown = set(r["track"]) - set(dims.track_condition)
     if unknown:  # a rated track outside the design's trial tracks (never made by the services)
-        dims.track_condition.update(Track.objects.filter(id__in=sorted(unknown)).values_list("id", "condition__name"))
+        dims.track_condition.update(
+            Track.objects.filter(id__in=sorted(unknown)).values_list("id", "condition__name")
+        )
     r["condition"] = r["track"].map(dims.track_condition)
     r["is_attention"] = False
     r["attention_passed"] = r["pid"].map(passed_all)
 
     att = responses.loc[responses["kind"] == TrialResponse.Kind.ATTENTION]
     if len(att):
-        listening = dict(((p, i), lst) for p, i, lst in TrialResponse.objects.filter(
-            in_chunk, kind=TrialResponse.Kind.ATTENTION).values_list("participant_id", "sequence_index", "listening"))
+        listening = dict(
+            ((p, i), lst)
+            for p, i, lst in TrialResponse.objects.filter(
+                in_chunk, kind=TrialResponse.Kind.ATTENTION
+            ).values_list("participant_id", "sequence_index", "listening")
+        )
         rows = []
         for a in att.itertuples(index=False):
             key = (a.pid, a.trial_order)
             heard = listening.get(key) or {}
             shown = (people[a.pid][-1] or {}).get(str(a.trial_id)) or [None]
-            rows.append({
-                "pid": a.pid, "trial_id": a.trial_id, "track": shown[0], "value": values.get(key, np.nan),
-                "position": 0, "trial_order": a.trial_order,
-                "listening_s": float(heard.get(LABELS[0], 0.0)) if isinstance(heard, dict) else 0.0,
-                "started_at": a.shown_at, "submitted_at": a.submitted_at,
-                "trial_duration_s": a.trial_duration_s, "condition": ATTENTION_CONDITION,
-                "is_attention": True, "attention_passed": checks.get(key, pd.NA),
-            })
+            rows.append(
+                {
+                    "pid": a.pid,
+                    "trial_id": a.trial_id,
+                    "track": shown[0],
+                    "value": values.get(key, np.nan),
+                    "position": 0,
+                    "trial_order": a.trial_order,
+                    "listening_s": float(heard.get(LABELS[0], 0.0))
+                    if isinstance(heard, dict)
+                    else 0.0,
+                    "started_at": a.shown_at,
+                    "submitted_at": a.submitted_at,
+                    "trial_duration_s": a.trial_duration_s,
+                    "condition": ATTENTION_CONDITION,
+                    "is_attention": True,
+                    "attention_passed": checks.get(key, pd.NA),
+                }
+            )
         r = pd.concat([r, pd.DataFrame(rows)], ignore_index=True) if len(r) else pd.DataFrame(rows)
     if r.empty:
         return _empty_ratings()
     r = r.sort_values(["pid", "trial_order", "position"], kind="stable")
-    person = pd.DataFrame.from_dict(people, orient="index", columns=[
-        "participant", "prolific_pid", "study_id", "session_id", "form", "headphone_passed", "label_order"])
+    person = pd.DataFrame.from_dict(
+        people,
+        orient="index",
+        columns=[
+            "participant",
+            "prolific_pid",
+            "study_id",
+            "session_id",
+            "form",
+            "headphone_passed",
+            "label_order",
+        ],
+    )
     person = person.drop(columns="label_order")
     r = r.join(person, on="pid")
     r["study"] = study.slug
@@ -233,7 +375,9 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
     return _typed(r, _RATING_DTYPES)
 
 
-def ratings_frames(*, study: Study, chunk_participants: int = CHUNK_PARTICIPANTS) -> Iterator[pd.DataFrame]:
+def ratings_frames(
+    *, study: Study, chunk_participants: int = CHUNK_PARTICIPANTS
+) -> Iterator[pd.DataFrame]:
     """The long ratings table of ``study`` in chunks of at most ``chunk_participants`` people.
 
     Each chunk has the columns of ``RATING_COLUMNS`` with fixed dtypes, ordered by participant,
@@ -266,15 +410,33 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
     other key stored), then ``PARTICIPANT_EXTRA_COLUMNS``. Two queries.
     """
     people = list(
-        Participant.objects.filter(study=study).order_by("id")
+        Participant.objects.filter(study=study)
+        .order_by("id")
         .annotate(n_ratings=Count("ratings"))
-        .values_list("id", "form__name", "status", "started_at", "completed_at", "headphone_passed",
-                     "answers", "prolific_pid", "external_study_id", "external_session_id", "stage",
-                     "screened_out_reason", "consented_at", "n_ratings"))
+        .values_list(
+            "id",
+            "form__name",
+            "status",
+            "started_at",
+            "completed_at",
+            "headphone_passed",
+            "answers",
+            "prolific_pid",
+            "external_study_id",
+            "external_session_id",
+            "stage",
+            "screened_out_reason",
+            "consented_at",
+            "n_ratings",
+        )
+    )
     checks = {
-        row["participant_id"]: row for row in QualityCheck.objects.filter(
-            participant__study=study, kind=QualityCheck.Kind.ATTENTION)
-        .values("participant_id").annotate(n=Count("id"), failed=Count("id", filter=Q(passed=False)))
+        row["participant_id"]: row
+        for row in QualityCheck.objects.filter(
+            participant__study=study, kind=QualityCheck.Kind.ATTENTION
+        )
+        .values("participant_id")
+        .annotate(n=Count("id"), failed=Count("id", filter=Q(passed=False)))
         .order_by()
     }
     answer_keys = list(QUESTIONNAIRE_FIELDS)
@@ -282,27 +444,64 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
         answers = p[7] if isinstance(p[7], dict) else {}
         answer_keys += [k for k in answers if k not in answer_keys]
     rows = []
-    for (pid, form, status, started, completed, headphone, answers, pid_ext, study_ext, session_ext,
-         stage, reason, consented, n_ratings) in people:
+    for (
+        pid,
+        form,
+        status,
+        started,
+        completed,
+        headphone,
+        answers,
+        pid_ext,
+        study_ext,
+        session_ext,
+        stage,
+        reason,
+        consented,
+        n_ratings,
+    ) in people:
         answers = answers if isinstance(answers, dict) else {}
         c = checks.get(pid)
-        rows.append({
-            "study": study.slug, "form": form, "participant": public_participant_id(pid), "status": status,
-            "started_at": started,
-            "completed_at": completed, "headphone_passed": headphone,
-            **{k: (str(answers[k]) if k in answers else None) for k in answer_keys},
-            "prolific_pid": pid_ext, "study_id": study_ext, "session_id": session_ext, "stage": stage,
-            "screened_out_reason": reason, "consented_at": consented, "n_ratings": n_ratings,
-            "attention_checks": c["n"] if c else 0, "attention_failures": c["failed"] if c else 0,
-            "attention_passed": (c["failed"] == 0) if c else pd.NA,
-        })
-    columns = [*PARTICIPANT_COLUMNS, *[k for k in answer_keys if k not in PARTICIPANT_COLUMNS],
-               *PARTICIPANT_EXTRA_COLUMNS]
+        rows.append(
+            {
+                "study": study.slug,
+                "form": form,
+                "participant": public_participant_id(pid),
+                "status": status,
+                "started_at": started,
+                "completed_at": completed,
+                "headphone_passed": headphone,
+                **{k: (str(answers[k]) if k in answers else None) for k in answer_keys},
+                "prolific_pid": pid_ext,
+                "study_id": study_ext,
+                "session_id": session_ext,
+                "stage": stage,
+                "screened_out_reason": reason,
+                "consented_at": consented,
+                "n_ratings": n_ratings,
+                "attention_checks": c["n"] if c else 0,
+                "attention_failures": c["failed"] if c else 0,
+                "attention_passed": (c["failed"] == 0) if c else pd.NA,
+            }
+        )
+    columns = [
+        *PARTICIPANT_COLUMNS,
+        *[k for k in answer_keys if k not in PARTICIPANT_COLUMNS],
+        *PARTICIPANT_EXTRA_COLUMNS,
+    ]
     dtypes = {c: "object" for c in columns}
-    dtypes.update({"started_at": "datetime64[us, UTC]", "completed_at": "datetime64[us, UTC]",
-                   "consented_at": "datetime64[us, UTC]", "headphone_passed": "boolean",
-                   "attention_passed": "boolean", "n_ratings": "int64", "attention_checks": "int64",
-                   "attention_failures": "int64"})
+    dtypes.update(
+        {
+            "started_at": "datetime64[us, UTC]",
+            "completed_at": "datetime64[us, UTC]",
+            "consented_at": "datetime64[us, UTC]",
+            "headphone_passed": "boolean",
+            "attention_passed": "boolean",
+            "n_ratings": "int64",
+            "attention_checks": "int64",
+            "attention_failures": "int64",
+        }
+    )
     return _typed(pd.DataFrame(rows, columns=columns), dtypes)
 
 
@@ -441,7 +640,9 @@ def export_http_response(*, study: Study, table: str = "ratings", fmt: str = "cs
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     frames = TABLES[table](study)
     if fmt == "csv":
-        resp: HttpResponse = StreamingHttpResponse(iter_csv(frames), content_type=CONTENT_TYPES[fmt])
+        resp: HttpResponse = StreamingHttpResponse(
+            iter_csv(frames), content_type=CONTENT_TYPES[fmt]
+        )
     else:
         buf = io.BytesIO()
         write_frames(frames, buf, fmt)
@@ -457,10 +658,18 @@ def export_http_response(*, study: Study, table: str = "ratings", fmt: str = "cs
 def study_design(*, study: Study) -> dict[str, Any]:
     """What the report prints as the study's design: settings, forms (conditions, number of
     videos, sampling seeds), participants per status, and the server's software."""
-    forms = (Form.objects.filter(study=study).order_by("name").prefetch_related("conditions")
-             .annotate(n_trials=Count("trials", distinct=True)))
-    status = dict(Participant.objects.filter(study=study).values_list("status").annotate(n=Count("id"))
-                  .order_by())
+    forms = (
+        Form.objects.filter(study=study)
+        .order_by("name")
+        .prefetch_related("conditions")
+        .annotate(n_trials=Count("trials", distinct=True))
+    )
+    status = dict(
+        Participant.objects.filter(study=study)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     return {
         "study": study.slug,
         "title": study.title,
@@ -476,13 +685,22 @@ def study_design(*, study: Study) -> dict[str, Any]:
         "screen_out_on_attention_fail": study.screen_out_on_attention_fail,
         "live_at": study.live_at.isoformat() if study.live_at else None,
         "closed_at": study.closed_at.isoformat() if study.closed_at else None,
-        "forms": [{"form": f.name, "kind": getattr(f, "kind", "rating"), "n_videos": f.n_videos,
-                   "n_trials": f.n_trials, "conditions": sorted(c.name for c in f.conditions.all()),
-                   "seed": f.seed, "sampled_at": f.sampled_at.isoformat() if f.sampled_at else None}
-                  for f in forms],
+        "forms": [
+            {
+                "form": f.name,
+                "kind": getattr(f, "kind", "rating"),
+                "n_videos": f.n_videos,
+                "n_trials": f.n_trials,
+                "conditions": sorted(c.name for c in f.conditions.all()),
+                "seed": f.seed,
+                "sampled_at": f.sampled_at.isoformat() if f.sampled_at else None,
+            }
+            for f in forms
+        ],
         # the rating forms (an annotation form has no conditions and no ratings to analyse)
-        "conditions": {f.name: sorted(c.name for c in f.conditions.all()) for f in forms
-                       if f.conditions.all()},
+        "conditions": {
+            f.name: sorted(c.name for c in f.conditions.all()) for f in forms if f.conditions.all()
+        },
         "participants": {s: status.get(s, 0) for s in Participant.Status.values},
         "server software": server_versions(),
     }
@@ -501,13 +719,38 @@ def server_versions() -> dict[str, str]:
 
 def track_provenance(*, study: Study) -> pd.DataFrame:
     """One row per track shown in the study: form, clip, condition and how the track was made."""
-    rows = TrialTrack.objects.filter(trial__form__study=study).order_by(
-        "trial__form__name", "trial__position", "condition__name").values_list(
-        "trial__form__name", "trial__clip__key", "condition__name", "track_id", "track__generator",
-        "track__model_id", "track__model_revision", "track__seed", "track__parameters", "track__prompt",
-        "track__loudness_target_lufs", "track__duration_s")
-    columns = ["form", "clip", "condition", "track", "generator", "model_id", "model_revision", "seed",
-               "parameters", "prompt", "loudness_target_lufs", "duration_s"]
+    rows = (
+        TrialTrack.objects.filter(trial__form__study=study)
+        .order_by("trial__form__name", "trial__position", "condition__name")
+        .values_list(
+            "trial__form__name",
+            "trial__clip__key",
+            "condition__name",
+            "track_id",
+            "track__generator",
+            "track__model_id",
+            "track__model_revision",
+            "track__seed",
+            "track__parameters",
+            "track__prompt",
+            "track__loudness_target_lufs",
+            "track__duration_s",
+        )
+    )
+    columns = [
+        "form",
+        "clip",
+        "condition",
+        "track",
+        "generator",
+        "model_id",
+        "model_revision",
+        "seed",
+        "parameters",
+        "prompt",
+        "loudness_target_lufs",
+        "duration_s",
+    ]
     df = pd.DataFrame.from_records(list(rows), columns=columns)
     df["parameters"] = df["parameters"].map(lambda p: json.dumps(p, sort_keys=True, default=str))
     df["seed"] = df["seed"].astype("Int64")
@@ -528,7 +771,9 @@ def _seeds_text(seeds: list[int | None]) -> str:
     return text + (f" ({missing} without a seed)" if missing and known else "")
 
 
-def condition_provenance(*, study: Study, tracks: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+def condition_provenance(
+    *, study: Study, tracks: pd.DataFrame | None = None
+) -> list[dict[str, Any]]:
     """Per condition (and generator/model): how its tracks were made.
 
     Parameters with one value across the condition's tracks are listed with that value; the ones
@@ -538,12 +783,16 @@ def condition_provenance(*, study: Study, tracks: pd.DataFrame | None = None) ->
     tracks = track_provenance(study=study) if tracks is None else tracks
     if tracks.empty:
         return []
-    labels = dict(TrialTrack.objects.filter(trial__form__study=study).values_list(
-        "condition__name", "condition__label").distinct())
+    labels = dict(
+        TrialTrack.objects.filter(trial__form__study=study)
+        .values_list("condition__name", "condition__label")
+        .distinct()
+    )
     out = []
     unique = tracks.drop_duplicates("track")
     for (cond, gen, model, rev), part in unique.groupby(
-            ["condition", "generator", "model_id", "model_revision"], sort=True, dropna=False):
+        ["condition", "generator", "model_id", "model_revision"], sort=True, dropna=False
+    ):
         params = [json.loads(p) for p in part["parameters"]]
         keys = sorted({k for p in params for k in p})
         constant, varying = {}, []
@@ -553,16 +802,28 @@ def condition_provenance(*, study: Study, tracks: pd.DataFrame | None = None) ->
                 constant[k] = params[0].get(k)
             else:
                 varying.append(k)
-        out.append({
-            "condition": cond, "label": labels.get(cond, ""), "generator": gen, "model": model or "—",
-            "model revision": rev or "—", "tracks": len(part), "seeds": _seeds_text(list(part["seed"])),
-            "parameters": constant, "varies per track": ", ".join(varying) or "—",
-            "forms": ", ".join(sorted(set(tracks.loc[tracks["track"].isin(part["track"]), "form"]))),
-        })
+        out.append(
+            {
+                "condition": cond,
+                "label": labels.get(cond, ""),
+                "generator": gen,
+                "model": model or "—",
+                "model revision": rev or "—",
+                "tracks": len(part),
+                "seeds": _seeds_text(list(part["seed"])),
+                "parameters": constant,
+                "varies per track": ", ".join(varying) or "—",
+                "forms": ", ".join(
+                    sorted(set(tracks.loc[tracks["track"].isin(part["track"]), "form"]))
+                ),
+            }
+        )
     return out
 
 
-def metrics_table(study: Study, *, ratings: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, str | None]:
+def metrics_table(
+    study: Study, *, ratings: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame | None, str | None]:
     """The objective metrics of ``study`` from ``survey.metrics_report.metrics_table`` when that
     module exists (else ``None``), correlated with ``ratings`` (the screened ones) where it takes
     them; a failure there becomes a note, not a failed report."""
@@ -616,7 +877,9 @@ def study_report(*, study: Study, settings: AnalysisSettings | None = None) -> S
     settings = settings or AnalysisSettings()
     ratings = ratings_frame(study=study)
     people = participants_frame(study=study)
-    assigned = people.loc[people["form"].notna()].reset_index(drop=True)  # declined: no form, no data
+    assigned = people.loc[people["form"].notna()].reset_index(
+        drop=True
+    )  # declined: no form, no data
     design = study_design(study=study)
     tracks = track_provenance(study=study)
     provenance = condition_provenance(study=study, tracks=tracks)
@@ -624,18 +887,35 @@ def study_report(*, study: Study, settings: AnalysisSettings | None = None) -> S
     metrics, metrics_note = metrics_table(study, ratings=analysis.screening.ratings)
     empty = not len(ratings) or not (~ratings["is_attention"]).any()
     title = f"Listening-study report: {study.title}" + (" (no ratings yet)" if empty else "")
-    html = build_report(ratings, assigned, design=design, provenance=provenance, settings=settings,
-                        metrics=metrics, analysis=analysis, title=title)
+    html = build_report(
+        ratings,
+        assigned,
+        design=design,
+        provenance=provenance,
+        settings=settings,
+        metrics=metrics,
+        analysis=analysis,
+        title=title,
+    )
     notes = []
     if empty:
-        notes.append(f"study {study.slug!r} has no ratings yet: the report says so and has no statistics")
+        notes.append(
+            f"study {study.slug!r} has no ratings yet: the report says so and has no statistics"
+        )
     for form, fa in analysis.screened.items():
         for key, text in fa.messages.items():
             notes.append(f"{form}: {key}: {text}")
     if metrics_note:
         notes.append(metrics_note)
-    return StudyReport(html=html, analysis=analysis, ratings=ratings, participants=people, design=design,
-                       tracks=tracks, notes=notes)
+    return StudyReport(
+        html=html,
+        analysis=analysis,
+        ratings=ratings,
+        participants=people,
+        design=design,
+        tracks=tracks,
+        notes=notes,
+    )
 
 
 def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> list[str]:
@@ -644,8 +924,11 @@ def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> l
     ``design.json``. Returns the member names."""
     names = write_csv_bundle(report.analysis, target)
     with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, df in (("ratings", report.ratings), ("participants", report.participants),
-                         ("track_provenance", report.tracks)):
+        for name, df in (
+            ("ratings", report.ratings),
+            ("participants", report.participants),
+            ("track_provenance", report.tracks),
+        ):
             zf.writestr(f"{name}.csv", _csv_text(df, header=True))
             names.append(f"{name}.csv")
         zf.writestr("design.json", json.dumps(report.design, indent=2, default=str))
@@ -653,8 +936,9 @@ def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> l
     return names
 
 
-def report_http_response(*, study: Study, kind: str = "html",
-                         settings: AnalysisSettings | None = None) -> HttpResponse:
+def report_http_response(
+    *, study: Study, kind: str = "html", settings: AnalysisSettings | None = None
+) -> HttpResponse:
     """The report as a page (``kind="html"``) or its tables as a zip download (``"zip"``)."""
     report = study_report(study=study, settings=settings)
     if kind == "zip":
@@ -681,9 +965,14 @@ def report_csp(page: str) -> str:
     hashes keep any other script out. (Plotly escapes ``</`` in the figure data, and every
     other text of the page is HTML-escaped, so no script can be injected through a title.)"""
     hashes = " ".join(
-        "'sha256-{}'".format(base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode())
-        for m in _SCRIPT.finditer(page))
+        "'sha256-{}'".format(
+            base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode()
+        )
+        for m in _SCRIPT.finditer(page)
+    )
     script_src = hashes or "'none'"
-    return (f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; "
-            "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'; "
-            "frame-ancestors 'self'")
+    return (
+        f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; "
+        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'self'"
+    )

@@ -37,25 +37,66 @@ from survey.models import MetricResult, Study
 
 __all__ = ["CORRELATION_METHOD", "correlation", "metrics_table", "METRICS_TABLE_COLUMNS"]
 
-CORRELATION_METHOD = ("Pearson: Fisher z interval; Spearman: Fisher z interval with the Bonett-Wright "
-                      "standard error sqrt((1 + rho^2/2)/(n-3)); p from scipy")
+CORRELATION_METHOD = (
+    "Pearson: Fisher z interval; Spearman: Fisher z interval with the Bonett-Wright "
+    "standard error sqrt((1 + rho^2/2)/(n-3)); p from scipy"
+)
 
-_CORR_FIELDS = ["n", "pearson_r", "pearson_low", "pearson_high", "pearson_p",
-                "spearman_rho", "spearman_low", "spearman_high", "spearman_p"]
+_CORR_FIELDS = [
+    "n",
+    "pearson_r",
+    "pearson_low",
+    "pearson_high",
+    "pearson_p",
+    "spearman_rho",
+    "spearman_low",
+    "spearman_high",
+    "spearman_p",
+]
 
 METRICS_TABLE_COLUMNS = [
-    "kind", "metric", "variant", "reference", "candidate", "condition", "value", "n", "n_unit",
-    "evaluated_on", "settings", "computed_at", "rating_mean", "rating_n",
+    "kind",
+    "metric",
+    "variant",
+    "reference",
+    "candidate",
+    "condition",
+    "value",
+    "n",
+    "n_unit",
+    "evaluated_on",
+    "settings",
+    "computed_at",
+    "rating_mean",
+    "rating_n",
     *(f"by_condition_{f}" for f in _CORR_FIELDS),
     *(f"by_clip_{f}" for f in _CORR_FIELDS),
     "correlation_method",
 ]
 
-_METRIC_ORDER = ["fad", "kad", "fad_inf", "kld", "kld_qp", "kld_both", "clap_score", "bleu1", "bleu2", "bleu3",
-                 "bleu4", "bleu_avg", "bleu", "meteor", "rouge_l", "bertscore"]
+_METRIC_ORDER = [
+    "fad",
+    "kad",
+    "fad_inf",
+    "kld",
+    "kld_qp",
+    "kld_both",
+    "clap_score",
+    "bleu1",
+    "bleu2",
+    "bleu3",
+    "bleu4",
+    "bleu_avg",
+    "bleu",
+    "meteor",
+    "rouge_l",
+    "bertscore",
+]
 
 
-def correlation(x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95) -> dict[str, float]:
+def correlation(
+    x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95
+) -> dict[str, float]:
     """Pearson and Spearman correlation of paired values, with intervals (see the module docstring).
 
     Pairs with a missing value are dropped. Returns ``n`` and, for each method, the coefficient,
@@ -89,7 +130,11 @@ def correlation(x: Sequence[float], y: Sequence[float], *, confidence: float = 0
         z = float(stats.norm.ppf(0.5 + confidence / 2))
         for name, coef, se in (
             ("pearson", out["pearson_r"], 1.0 / np.sqrt(n - 3)),
-            ("spearman", out["spearman_rho"], np.sqrt((1.0 + out["spearman_rho"] ** 2 / 2.0) / (n - 3))),
+            (
+                "spearman",
+                out["spearman_rho"],
+                np.sqrt((1.0 + out["spearman_rho"] ** 2 / 2.0) / (n - 3)),
+            ),
         ):
             if not np.isfinite(coef):
                 continue
@@ -156,11 +201,18 @@ def metrics_table(
                 clip_points[group].append((r.clip.key, c, r.value))
             continue
         base = {
-            "kind": r.kind, "metric": r.metric, "variant": r.variant, "reference": r.reference,
-            "candidate": r.candidate, "value": r.value, "n": r.n, "n_unit": r.n_unit,
+            "kind": r.kind,
+            "metric": r.metric,
+            "variant": r.variant,
+            "reference": r.reference,
+            "candidate": r.candidate,
+            "value": r.value,
+            "n": r.n,
+            "n_unit": r.n_unit,
             "evaluated_on": "this study" if r.study_id else "all clips",
             "settings": str((r.settings or {}).get("summary", "")),
-            "computed_at": run_at[r.run].strftime("%Y-%m-%d %H:%M UTC"), "_group": group,
+            "computed_at": run_at[r.run].strftime("%Y-%m-%d %H:%M UTC"),
+            "_group": group,
         }
         for c in conds or [""]:
             rows.append({**base, "condition": c})
@@ -169,13 +221,23 @@ def metrics_table(
     if not rows:
         return None
 
-    cond_corr = {g: correlation([v for _, v in pts], [cond_mean.loc[c, "mean"] for c, _ in pts],
-                                confidence=confidence) for g, pts in cond_points.items()}
+    cond_corr = {
+        g: correlation(
+            [v for _, v in pts], [cond_mean.loc[c, "mean"] for c, _ in pts], confidence=confidence
+        )
+        for g, pts in cond_points.items()
+    }
     clip_corr = {}
     for g, pts in clip_points.items():
-        cells = pd.DataFrame(pts, columns=["clip", "condition", "value"]).groupby(["clip", "condition"])["value"].mean()
+        cells = (
+            pd.DataFrame(pts, columns=["clip", "condition", "value"])
+            .groupby(["clip", "condition"])["value"]
+            .mean()
+        )
         cells = cells[cells.index.isin(cell_mean.index)]
-        clip_corr[g] = correlation(cells.to_numpy(), cell_mean.loc[cells.index].to_numpy(), confidence=confidence)
+        clip_corr[g] = correlation(
+            cells.to_numpy(), cell_mean.loc[cells.index].to_numpy(), confidence=confidence
+        )
     empty = correlation([], [])
     for row in rows:
         g = row.pop("_group")
@@ -189,7 +251,9 @@ def metrics_table(
     out = pd.DataFrame(rows, columns=METRICS_TABLE_COLUMNS)
     order = {m: i for i, m in enumerate(_METRIC_ORDER)}
     out["_o"] = out["metric"].map(lambda m: order.get(m, len(order)))
-    out = out.sort_values(["kind", "_o", "variant", "reference", "candidate", "condition"], kind="stable")
+    out = out.sort_values(
+        ["kind", "_o", "variant", "reference", "candidate", "condition"], kind="stable"
+    )
     out = out.drop(columns="_o").reset_index(drop=True)
     for col in ("n", "rating_n", "by_condition_n", "by_clip_n"):
         out[col] = out[col].astype(int)

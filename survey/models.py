@@ -36,8 +36,12 @@ class Study(models.Model):
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
-    researchers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="studies", blank=True,
-                                         help_text="Who may see and change this study (superusers see all).")
+    researchers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        related_name="studies",
+        blank=True,
+        help_text="Who may see and change this study (superusers see all).",
+    )
     consent_text = models.TextField(default="I agree to take part in this listening study.")
     instructions_text = models.TextField(
         default="Watch each video with each of its soundtracks, then rate how well each one suits the video."
@@ -45,12 +49,17 @@ class Study(models.Model):
     question = models.CharField(max_length=300, default="How well does this music suit the video?")
     scale_min_label = models.CharField(max_length=60, default="Not at all")
     scale_max_label = models.CharField(max_length=60, default="Perfectly")
-    target_per_form = models.PositiveIntegerField(default=50, help_text="Respondents wanted per form.")
+    target_per_form = models.PositiveIntegerField(
+        default=50, help_text="Respondents wanted per form."
+    )
     min_listen_s = models.FloatField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="A slider unlocks after this many seconds of a track; empty = the whole track.",
     )
-    loudness_target_lufs = models.FloatField(default=-23.0, help_text="Integrated loudness of every track.")
+    loudness_target_lufs = models.FloatField(
+        default=-23.0, help_text="Integrated loudness of every track."
+    )
     completion_code = models.CharField(max_length=32, default=new_completion_code)
     decline_code = models.CharField(max_length=32, default=new_completion_code)
     screenout_code = models.CharField(max_length=32, default=new_completion_code)
@@ -62,16 +71,21 @@ class Study(models.Model):
     )
     # Quality controls: all off by default.
     headphone_check = models.BooleanField(
-        default=False, help_text="Antiphase headphone screen (Woods et al. 2017): 6 trials, pass with 5 correct."
+        default=False,
+        help_text="Antiphase headphone screen (Woods et al. 2017): 6 trials, pass with 5 correct.",
     )
     attention_trials = models.PositiveSmallIntegerField(
-        default=0, help_text='Instructed-response checks ("set this slider to 0") mixed into the trials.'
+        default=0,
+        help_text='Instructed-response checks ("set this slider to 0") mixed into the trials.',
     )
     screen_out_on_attention_fail = models.BooleanField(
-        default=False, help_text="End the study (screen-out code) at a failed attention check; else only record it."
+        default=False,
+        help_text="End the study (screen-out code) at a failed attention check; else only record it.",
     )
     min_trial_s = models.FloatField(
-        null=True, blank=True, help_text="A trial cannot be submitted sooner than this many seconds after it opened."
+        null=True,
+        blank=True,
+        help_text="A trial cannot be submitted sooner than this many seconds after it opened.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     live_at = models.DateTimeField(null=True, blank=True)
@@ -81,7 +95,9 @@ class Study(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "studies"
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["draft", "live", "closed"]), name="study_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "live", "closed"]), name="study_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -121,16 +137,29 @@ class Form(models.Model):
     name = models.CharField(max_length=80)
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.RATING)
     conditions = models.ManyToManyField(Condition, related_name="forms", blank=True)
-    n_videos = models.PositiveIntegerField(default=15, help_text="Videos per participant (annotation: clips each "
-                                           "annotator describes).")
-    annotation_media = models.CharField(max_length=8, choices=AnnotationMedia.choices, default=AnnotationMedia.AUDIO)
-    annotators_per_clip = models.PositiveIntegerField(default=3, help_text="Annotation: descriptions wanted per clip.")
-    min_description_chars = models.PositiveIntegerField(default=30, help_text="Annotation: shortest description.")
-    tag_vocabulary = models.JSONField(default=default_tag_vocabulary, blank=True,
-                                      help_text='Annotation: optional tags, {"mood": ["calm", ...], ...}.')
-    clip_pool = models.ManyToManyField(Clip, related_name="+", blank=True,
-                                       help_text="Clips to sample from; empty = every clip.")
-    seed = models.BigIntegerField(null=True, blank=True, help_text="Seed of the last sampling (stored).")
+    n_videos = models.PositiveIntegerField(
+        default=15, help_text="Videos per participant (annotation: clips each annotator describes)."
+    )
+    annotation_media = models.CharField(
+        max_length=8, choices=AnnotationMedia.choices, default=AnnotationMedia.AUDIO
+    )
+    annotators_per_clip = models.PositiveIntegerField(
+        default=3, help_text="Annotation: descriptions wanted per clip."
+    )
+    min_description_chars = models.PositiveIntegerField(
+        default=30, help_text="Annotation: shortest description."
+    )
+    tag_vocabulary = models.JSONField(
+        default=default_tag_vocabulary,
+        blank=True,
+        help_text='Annotation: optional tags, {"mood": ["calm", ...], ...}.',
+    )
+    clip_pool = models.ManyToManyField(
+        Clip, related_name="+", blank=True, help_text="Clips to sample from; empty = every clip."
+    )
+    seed = models.BigIntegerField(
+        null=True, blank=True, help_text="Seed of the last sampling (stored)."
+    )
     sampled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -149,7 +178,9 @@ class Trial(models.Model):
 
     form = models.ForeignKey(Form, on_delete=models.CASCADE, related_name="trials")
     clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="trials")
-    position = models.PositiveIntegerField(help_text="Order in the form's design (participants see their own order).")
+    position = models.PositiveIntegerField(
+        help_text="Order in the form's design (participants see their own order)."
+    )
     tracks = models.ManyToManyField(Track, through="TrialTrack", related_name="trials")
 
     class Meta:
@@ -170,7 +201,9 @@ class TrialTrack(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["trial", "condition"], name="trialtrack_one_per_condition"),
+            models.UniqueConstraint(
+                fields=["trial", "condition"], name="trialtrack_one_per_condition"
+            ),
             models.UniqueConstraint(fields=["trial", "track"], name="trialtrack_unique_track"),
         ]
 
@@ -194,24 +227,40 @@ class Participant(models.Model):
         DECLINED = "declined", "Declined consent"
         SCREENED_OUT = "screened_out", "Screened out"
 
-    code = models.CharField(max_length=32, unique=True, default=new_participant_code, editable=False)
+    code = models.CharField(
+        max_length=32, unique=True, default=new_participant_code, editable=False
+    )
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
-    form = models.ForeignKey(Form, null=True, blank=True, on_delete=models.PROTECT, related_name="participants")
+    form = models.ForeignKey(
+        Form, null=True, blank=True, on_delete=models.PROTECT, related_name="participants"
+    )
     prolific_pid = models.CharField("PROLIFIC_PID", max_length=64, blank=True)
     external_study_id = models.CharField("STUDY_ID", max_length=64, blank=True)
     external_session_id = models.CharField("SESSION_ID", max_length=64, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.INSTRUCTIONS)
     consented_at = models.DateTimeField(null=True, blank=True)
     trial_order = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="This participant's sequence: trial ids; a negative id is an attention check on that trial's clip.",
     )
-    label_order = models.JSONField(default=dict, blank=True,
-                                   help_text="Per trial id: track ids in blind-label order (A, B, C...).")
-    practice_tracks = models.JSONField(default=list, blank=True, help_text="Track ids of the practice trial.")
-    progress = models.PositiveIntegerField(default=0, help_text="Index of the next unfinished item of the sequence.")
-    item_started_at = models.DateTimeField(null=True, blank=True, help_text="When the current item was first shown.")
+    label_order = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per trial id: track ids in blind-label order (A, B, C...).",
+    )
+    practice_tracks = models.JSONField(
+        default=list, blank=True, help_text="Track ids of the practice trial."
+    )
+    progress = models.PositiveIntegerField(
+        default=0, help_text="Index of the next unfinished item of the sequence."
+    )
+    item_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the current item was first shown."
+    )
     item_started_index = models.IntegerField(default=-1)
     headphone_passed = models.BooleanField(null=True, blank=True)
     screened_out_reason = models.CharField(max_length=40, blank=True)
@@ -226,7 +275,8 @@ class Participant(models.Model):
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["study", "prolific_pid"], condition=~Q(prolific_pid=""),
+                fields=["study", "prolific_pid"],
+                condition=~Q(prolific_pid=""),
                 name="participant_unique_prolific_pid",
             ),
         ]
@@ -247,19 +297,31 @@ class Rating(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="ratings")
     track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="ratings")
     value = models.FloatField()
-    position = models.PositiveSmallIntegerField(help_text="0-based blind-label position shown (A=0).")
-    trial_order = models.PositiveSmallIntegerField(help_text="0-based order of the trial for this participant.")
+    position = models.PositiveSmallIntegerField(
+        help_text="0-based blind-label position shown (A=0)."
+    )
+    trial_order = models.PositiveSmallIntegerField(
+        help_text="0-based order of the trial for this participant."
+    )
     listening_s = models.FloatField(default=0.0)
-    submission_id = models.UUIDField(help_text="Client-made id of the submit: retries store one rating.")
+    submission_id = models.UUIDField(
+        help_text="Client-made id of the submit: retries store one rating."
+    )
     trial_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["participant", "trial_order", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["participant", "track"], name="rating_one_per_participant_track"),
-            models.CheckConstraint(condition=Q(value__gte=0) & Q(value__lte=100), name="rating_value_0_100"),
-            models.CheckConstraint(condition=Q(listening_s__gte=0), name="rating_listening_nonnegative"),
+            models.UniqueConstraint(
+                fields=["participant", "track"], name="rating_one_per_participant_track"
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=0) & Q(value__lte=100), name="rating_value_0_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(listening_s__gte=0), name="rating_listening_nonnegative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -279,17 +341,27 @@ class TrialResponse(models.Model):
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.TRIAL)
     sequence_index = models.PositiveSmallIntegerField()
     submission_id = models.UUIDField()
-    shown_at = models.DateTimeField(null=True, blank=True, help_text="When the server first served the item.")
+    shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the server first served the item."
+    )
     submitted_at = models.DateTimeField(auto_now_add=True)
-    duration_s = models.FloatField(null=True, blank=True, help_text="Server-measured time from shown to submitted.")
+    duration_s = models.FloatField(
+        null=True, blank=True, help_text="Server-measured time from shown to submitted."
+    )
     listening = models.JSONField(default=dict, help_text="Seconds heard per blind label.")
-    events = models.JSONField(default=list, help_text="Play, pause, seek, switch ... with client times.")
+    events = models.JSONField(
+        default=list, help_text="Play, pause, seek, switch ... with client times."
+    )
 
     class Meta:
         ordering = ["participant", "sequence_index"]
         constraints = [
-            models.UniqueConstraint(fields=["participant", "sequence_index"], name="response_one_per_item"),
-            models.UniqueConstraint(fields=["participant", "submission_id"], name="response_unique_submission"),
+            models.UniqueConstraint(
+                fields=["participant", "sequence_index"], name="response_one_per_item"
+            ),
+            models.UniqueConstraint(
+                fields=["participant", "submission_id"], name="response_unique_submission"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -349,30 +421,60 @@ class MetricResult(models.Model):
         CLIP_CAPTION_KIND = "clip_caption_kind", "Clip x caption kind"
 
     run = models.UUIDField(db_index=True, help_text="The command run that stored this row.")
-    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.CASCADE, related_name="metric_results",
-                              help_text="Empty for caption metrics over all clips.")
+    study = models.ForeignKey(
+        Study,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="metric_results",
+        help_text="Empty for caption metrics over all clips.",
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    metric = models.CharField(max_length=40, help_text="fad, kad, fad_inf, kld, clap_score, bleu1 ... bertscore.")
-    variant = models.CharField(max_length=300, help_text="Caption mode, or the embedding / classifier / CLAP model.")
-    reference = models.CharField(max_length=200, help_text="original, a condition, or the reference caption kind.")
+    metric = models.CharField(
+        max_length=40, help_text="fad, kad, fad_inf, kld, clap_score, bleu1 ... bertscore."
+    )
+    variant = models.CharField(
+        max_length=300, help_text="Caption mode, or the embedding / classifier / CLAP model."
+    )
+    reference = models.CharField(
+        max_length=200, help_text="original, a condition, or the reference caption kind."
+    )
     scope = models.CharField(max_length=20, choices=Scope.choices)
-    condition = models.ForeignKey(Condition, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    candidate = models.CharField(max_length=200, blank=True, help_text="Candidate caption kind[@model].")
-    clip = models.ForeignKey(Clip, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    track = models.ForeignKey(Track, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    condition = models.ForeignKey(
+        Condition, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    candidate = models.CharField(
+        max_length=200, blank=True, help_text="Candidate caption kind[@model]."
+    )
+    clip = models.ForeignKey(
+        Clip, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    track = models.ForeignKey(
+        Track, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     value = models.FloatField()
     n = models.PositiveIntegerField(help_text="How many units the value rests on.")
-    n_unit = models.CharField(max_length=20, help_text="frames, pairs, segments, windows, tracks ...")
-    settings = models.JSONField(default=dict, blank=True, help_text="Models, framing, sample sizes, seed ...")
-    software = models.JSONField(default=dict, blank=True, help_text="Versions of the packages behind the value.")
+    n_unit = models.CharField(
+        max_length=20, help_text="frames, pairs, segments, windows, tracks ..."
+    )
+    settings = models.JSONField(
+        default=dict, blank=True, help_text="Models, framing, sample sizes, seed ..."
+    )
+    software = models.JSONField(
+        default=dict, blank=True, help_text="Versions of the packages behind the value."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "kind", "metric", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["caption", "audio"]), name="metricresult_kind_valid"),
             models.CheckConstraint(
-                condition=Q(scope__in=["condition", "clip_condition", "caption_kind", "clip_caption_kind"]),
+                condition=Q(kind__in=["caption", "audio"]), name="metricresult_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    scope__in=["condition", "clip_condition", "caption_kind", "clip_caption_kind"]
+                ),
                 name="metricresult_scope_valid",
             ),
         ]
@@ -380,27 +482,38 @@ class MetricResult(models.Model):
 
     def __str__(self) -> str:
         where = self.condition.name if self.condition_id else self.candidate
-        return f"{self.metric} [{self.variant}] {where} = {self.value:.4g} (n={self.n} {self.n_unit})"
+        return (
+            f"{self.metric} [{self.variant}] {where} = {self.value:.4g} (n={self.n} {self.n_unit})"
+        )
 
 
 class Annotation(models.Model):
     """What an annotator wrote about the scene a clip's music evokes."""
 
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="annotations")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="annotations"
+    )
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="annotations")
     text = models.TextField()
     tags = models.JSONField(default=dict, blank=True, help_text="Chosen tags per category.")
     listening_s = models.FloatField(default=0.0)
     duration_s = models.FloatField(null=True, blank=True)
     submission_id = models.UUIDField()
-    caption = models.OneToOneField("generation.Caption", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="annotation")
+    caption = models.OneToOneField(
+        "generation.Caption",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="annotation",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["trial", "created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["participant", "trial"], name="annotation_one_per_participant_trial"),
+            models.UniqueConstraint(
+                fields=["participant", "trial"], name="annotation_one_per_participant_trial"
+            ),
             models.CheckConstraint(condition=~Q(text=""), name="annotation_text_not_empty"),
         ]
 
@@ -411,11 +524,15 @@ class Annotation(models.Model):
 class Assignment(models.Model):
     """An annotation slot: this participant was given this trial (clip) to describe."""
 
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="assignments"
+    )
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="assignments")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["participant", "trial"], name="assignment_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "trial"], name="assignment_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.participant_id} describes trial {self.trial_id}"

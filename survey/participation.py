@@ -56,13 +56,14 @@ class ParticipationError(Exception):
 
 # -- start and assignment -----------------------------------------------------------------------
 
+
 def release_abandoned(*, study: Study, now=None) -> int:
     """Mark participants idle longer than the study's limit as abandoned: their slot is free."""
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=study.abandon_after_minutes)
-    return Participant.objects.filter(study=study, status=Participant.Status.ACTIVE, last_seen_at__lt=cutoff).update(
-        status=Participant.Status.ABANDONED
-    )
+    return Participant.objects.filter(
+        study=study, status=Participant.Status.ACTIVE, last_seen_at__lt=cutoff
+    ).update(status=Participant.Status.ABANDONED)
 
 
 def study_is_full(*, study: Study) -> bool:
@@ -75,10 +76,19 @@ def study_is_full(*, study: Study) -> bool:
 def _pick_form(study: Study) -> Form:
     """The form with the fewest completed plus active participants (ties: the first by name)."""
     forms = list(
-        Form.objects.filter(study=study).annotate(
-            load=Count("participants", filter=Q(participants__status__in=[
-                Participant.Status.ACTIVE, Participant.Status.COMPLETED]))
-        ).order_by("load", "name")
+        Form.objects.filter(study=study)
+        .annotate(
+            load=Count(
+                "participants",
+                filter=Q(
+                    participants__status__in=[
+                        Participant.Status.ACTIVE,
+                        Participant.Status.COMPLETED,
+                    ]
+                ),
+            )
+        )
+        .order_by("load", "name")
     )
     if not forms:
         raise ParticipationError("this study has no forms yet", status=409, code="no_forms")
@@ -89,8 +99,18 @@ def _annotation_sequence(form: Form, rng: random.Random) -> list[int]:
     """The ``n_videos`` clips with the fewest descriptions given or under way (completed and
     active annotators), ties broken at random: each clip moves toward its target together."""
     load = dict(
-        Trial.objects.filter(form=form).annotate(n=Count("assignments", filter=Q(
-            assignments__participant__status__in=[Participant.Status.ACTIVE, Participant.Status.COMPLETED])))
+        Trial.objects.filter(form=form)
+        .annotate(
+            n=Count(
+                "assignments",
+                filter=Q(
+                    assignments__participant__status__in=[
+                        Participant.Status.ACTIVE,
+                        Participant.Status.COMPLETED,
+                    ]
+                ),
+            )
+        )
         .values_list("id", "n")
     )
     ids = list(load)
@@ -99,7 +119,9 @@ def _annotation_sequence(form: Form, rng: random.Random) -> list[int]:
     return ids[: form.n_videos]
 
 
-def _sequence(form: Form, study: Study, rng: random.Random) -> tuple[list[int], dict[str, list[int]], list[int]]:
+def _sequence(
+    form: Form, study: Study, rng: random.Random
+) -> tuple[list[int], dict[str, list[int]], list[int]]:
     if form.kind == Form.Kind.ANNOTATION:
         order = _annotation_sequence(form, rng)
         return order, {str(t): [] for t in order}, []
@@ -134,15 +156,23 @@ def _practice_tracks(form: Form, used_clips: set[int], rng: random.Random) -> li
         first = form.trials.order_by("position").first()
         return [tt.track_id for tt in first.trial_tracks.all()] if first else []
     chosen: dict[int, int] = {}
-    for track in Track.objects.filter(clip_id=clip_id, condition__in=conditions).order_by("-created_at"):
+    for track in Track.objects.filter(clip_id=clip_id, condition__in=conditions).order_by(
+        "-created_at"
+    ):
         chosen.setdefault(track.condition_id, track.id)
     ids = list(chosen.values())
     rng.shuffle(ids)
     return ids
 
 
-def participant_start(*, study: Study, prolific_pid: str = "", external_study_id: str = "",
-                      external_session_id: str = "", user_agent: str = "") -> tuple[Participant, bool]:
+def participant_start(
+    *,
+    study: Study,
+    prolific_pid: str = "",
+    external_study_id: str = "",
+    external_session_id: str = "",
+    user_agent: str = "",
+) -> tuple[Participant, bool]:
     """The participant who consented: the same PROLIFIC_PID gets the same participant back.
     Otherwise a new one is assigned, atomically, to the least-loaded form."""
     if study.status != Study.Status.LIVE:
@@ -160,13 +190,22 @@ def participant_start(*, study: Study, prolific_pid: str = "", external_study_id
             rng = random.Random(secrets.randbits(64))
             order, labels, practice = _sequence(form, study, rng)
             participant = Participant.objects.create(
-                study=study, form=form, prolific_pid=prolific_pid[:64], external_study_id=external_study_id[:64],
-                external_session_id=external_session_id[:64], user_agent=user_agent[:400],
-                consented_at=timezone.now(), trial_order=order, label_order=labels, practice_tracks=practice,
+                study=study,
+                form=form,
+                prolific_pid=prolific_pid[:64],
+                external_study_id=external_study_id[:64],
+                external_session_id=external_session_id[:64],
+                user_agent=user_agent[:400],
+                consented_at=timezone.now(),
+                trial_order=order,
+                label_order=labels,
+                practice_tracks=practice,
                 stage=Participant.Stage.INSTRUCTIONS,
             )
             if form.kind == Form.Kind.ANNOTATION:
-                Assignment.objects.bulk_create([Assignment(participant=participant, trial_id=t) for t in order])
+                Assignment.objects.bulk_create(
+                    [Assignment(participant=participant, trial_id=t) for t in order]
+                )
     except IntegrityError:
         if prolific_pid:  # the same PID started twice at once: the first one stands
             return Participant.objects.get(study=study, prolific_pid=prolific_pid), False
@@ -174,8 +213,14 @@ def participant_start(*, study: Study, prolific_pid: str = "", external_study_id
     return participant, True
 
 
-def participant_decline(*, study: Study, prolific_pid: str = "", external_study_id: str = "",
-                        external_session_id: str = "", user_agent: str = "") -> Participant:
+def participant_decline(
+    *,
+    study: Study,
+    prolific_pid: str = "",
+    external_study_id: str = "",
+    external_session_id: str = "",
+    user_agent: str = "",
+) -> Participant:
     """Record that someone declined consent (no form slot is taken)."""
     if prolific_pid:
         existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
@@ -183,24 +228,37 @@ def participant_decline(*, study: Study, prolific_pid: str = "", external_study_
             return existing
     try:
         return Participant.objects.create(
-            study=study, prolific_pid=prolific_pid[:64], external_study_id=external_study_id[:64],
-            external_session_id=external_session_id[:64], user_agent=user_agent[:400],
-            status=Participant.Status.DECLINED, stage=Participant.Stage.DONE,
+            study=study,
+            prolific_pid=prolific_pid[:64],
+            external_study_id=external_study_id[:64],
+            external_session_id=external_session_id[:64],
+            user_agent=user_agent[:400],
+            status=Participant.Status.DECLINED,
+            stage=Participant.Stage.DONE,
             completion_code=study.decline_code,
         )
     except IntegrityError:
         return Participant.objects.get(study=study, prolific_pid=prolific_pid)
 
 
-def participant_touch(*, participant: Participant, page: str, sequence_index: int | None = None,
-                      item_shown: bool = False) -> None:
+def participant_touch(
+    *,
+    participant: Participant,
+    page: str,
+    sequence_index: int | None = None,
+    item_shown: bool = False,
+) -> None:
     """Record a page view and keep the participant's slot alive (an abandoned one comes back).
     With ``item_shown``, also remember when item ``sequence_index`` was first shown (one UPDATE)."""
     now = timezone.now()
     fields: dict[str, Any] = {"last_seen_at": now}
     if participant.status == Participant.Status.ABANDONED:
         fields["status"] = Participant.Status.ACTIVE
-    if item_shown and sequence_index is not None and participant.item_started_index != sequence_index:
+    if (
+        item_shown
+        and sequence_index is not None
+        and participant.item_started_index != sequence_index
+    ):
         fields.update(item_started_at=now, item_started_index=sequence_index)
     Participant.objects.filter(pk=participant.pk).update(**fields)
     for k, v in fields.items():
@@ -213,17 +271,24 @@ def participant_advance(*, participant: Participant, from_stage: str) -> Partici
     study = participant.study
     annotating = participant.form is not None and participant.form.kind == Form.Kind.ANNOTATION
     nxt = {
-        Participant.Stage.INSTRUCTIONS: Participant.Stage.TRIALS if annotating else Participant.Stage.PRACTICE,
-        Participant.Stage.PRACTICE: Participant.Stage.HEADPHONE if study.headphone_check else Participant.Stage.TRIALS,
+        Participant.Stage.INSTRUCTIONS: Participant.Stage.TRIALS
+        if annotating
+        else Participant.Stage.PRACTICE,
+        Participant.Stage.PRACTICE: Participant.Stage.HEADPHONE
+        if study.headphone_check
+        else Participant.Stage.TRIALS,
     }.get(from_stage)
     if nxt is None:
         raise ParticipationError(f"cannot advance from {from_stage!r}", code="bad_stage")
-    Participant.objects.filter(pk=participant.pk, stage=from_stage, status=Participant.Status.ACTIVE).update(stage=nxt)
+    Participant.objects.filter(
+        pk=participant.pk, stage=from_stage, status=Participant.Status.ACTIVE
+    ).update(stage=nxt)
     participant.refresh_from_db()
     return participant
 
 
 # -- the items a participant sees -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Item:
@@ -258,7 +323,9 @@ def item_shown(*, participant: Participant, index: int) -> None:
     """Remember when the current item was first shown (for the minimum time per trial)."""
     if participant.item_started_index != index:
         now = timezone.now()
-        Participant.objects.filter(pk=participant.pk).update(item_started_at=now, item_started_index=index)
+        Participant.objects.filter(pk=participant.pk).update(
+            item_started_at=now, item_started_index=index
+        )
         participant.item_started_at, participant.item_started_index = now, index
 
 
@@ -270,6 +337,7 @@ def required_listen_s(*, study: Study, track: Track) -> float:
 
 
 # -- media tokens -------------------------------------------------------------------------------
+
 
 def media_token(participant: Participant, kind: str, index: int, slot: str) -> str:
     """An opaque, unguessable name for one media file of one participant."""
@@ -295,12 +363,17 @@ def media_for_token(*, participant: Participant, token: str):
     for i, track_id in enumerate(participant.practice_tracks):
         if hmac.compare_digest(token, media_token(participant, "practice", 0, LABELS[i])):
             return Track.objects.get(pk=track_id).audio
-    if participant.practice_tracks and hmac.compare_digest(token, media_token(participant, "practice", 0, "video")):
-        return Track.objects.select_related("clip").get(pk=participant.practice_tracks[0]).clip.video
+    if participant.practice_tracks and hmac.compare_digest(
+        token, media_token(participant, "practice", 0, "video")
+    ):
+        return (
+            Track.objects.select_related("clip").get(pk=participant.practice_tracks[0]).clip.video
+        )
     return None
 
 
 # -- submitting a trial -------------------------------------------------------------------------
+
 
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -311,7 +384,9 @@ def _number(value: Any, what: str) -> float:
     return value
 
 
-def _open_submit(participant: Participant, index: int, submission_id: str) -> tuple[uuid.UUID, dict | None]:
+def _open_submit(
+    participant: Participant, index: int, submission_id: str
+) -> tuple[uuid.UUID, dict | None]:
     """The checks every submit starts with. Returns the submission id, and the answer to give
     at once when this exact submission was stored before (a resend).
 
@@ -322,7 +397,9 @@ def _open_submit(participant: Participant, index: int, submission_id: str) -> tu
     except ValueError:
         raise ParticipationError("submission_id must be a UUID") from None
     if index != participant.progress or participant.stage != Participant.Stage.TRIALS:
-        previous = TrialResponse.objects.filter(participant=participant, submission_id=sub_id).first()
+        previous = TrialResponse.objects.filter(
+            participant=participant, submission_id=sub_id
+        ).first()
         if previous is not None:
             return sub_id, {"status": "duplicate", "index": previous.sequence_index}
     if participant.study.status != Study.Status.LIVE:
@@ -333,8 +410,11 @@ def _open_submit(participant: Participant, index: int, submission_id: str) -> tu
         raise ParticipationError("not at the trials", status=409, code="bad_stage")
     if index != participant.progress:
         raise ParticipationError(
-            "this item was saved already" if index < participant.progress else "items must be done in order",
-            status=409, code="stale" if index < participant.progress else "out_of_order",
+            "this item was saved already"
+            if index < participant.progress
+            else "items must be done in order",
+            status=409,
+            code="stale" if index < participant.progress else "out_of_order",
         )
     return sub_id, None
 
@@ -364,8 +444,14 @@ def _rating_item(participant: Participant, index: int) -> _RatingItem:
     return _RatingItem(raw, TrialResponse.Kind.TRIAL, tracks)
 
 
-def submit_item(*, participant: Participant, index: int, submission_id: str, ratings: list[dict[str, Any]],
-                events: list[Any] | None = None) -> dict[str, Any]:
+def submit_item(
+    *,
+    participant: Participant,
+    index: int,
+    submission_id: str,
+    ratings: list[dict[str, Any]],
+    events: list[Any] | None = None,
+) -> dict[str, Any]:
     """Store the ratings of item ``index``. Exactly once: a resent submit (same ``submission_id``)
     answers as the first did; any other submit of a finished item is refused (409)."""
     sub_id, resent = _open_submit(participant, index, submission_id)
@@ -385,64 +471,105 @@ def submit_item(*, participant: Participant, index: int, submission_id: str, rat
     if set(by_label) != set(item.labels):
         raise ParticipationError(f"expected ratings for {', '.join(item.labels)}", code="labels")
     now = timezone.now()
-    duration = (now - participant.item_started_at).total_seconds() if (
-        participant.item_started_at and participant.item_started_index == index) else None
+    duration = (
+        (now - participant.item_started_at).total_seconds()
+        if (participant.item_started_at and participant.item_started_index == index)
+        else None
+    )
     if study.min_trial_s and (duration is None or duration + 0.05 < study.min_trial_s):
-        raise ParticipationError(f"please spend at least {study.min_trial_s:g} seconds on each video",
-                                 status=400, code="too_fast")
+        raise ParticipationError(
+            f"please spend at least {study.min_trial_s:g} seconds on each video",
+            status=400,
+            code="too_fast",
+        )
     values: dict[str, float] = {}
     listened: dict[str, float] = {}
     for label, track in zip(item.labels, item.tracks, strict=True):
         r = by_label[label]
         value = _number(r.get("value"), f"the rating of track {label}")
         if not 0 <= value <= 100:
-            raise ParticipationError(f"the rating of track {label} must be between 0 and 100", code="range")
+            raise ParticipationError(
+                f"the rating of track {label} must be between 0 and 100", code="range"
+            )
         if r.get("moved") is not True:
-            raise ParticipationError(f"the slider of track {label} has not been moved", code="not_moved")
+            raise ParticipationError(
+                f"the slider of track {label} has not been moved", code="not_moved"
+            )
         heard = _number(r.get("listening_s", 0), f"the listening time of track {label}")
         if heard < 0:
             raise ParticipationError("listening time cannot be negative")
-        if item.kind == TrialResponse.Kind.TRIAL and heard + LISTEN_TOLERANCE_S < required_listen_s(study=study, track=track):
+        if item.kind == TrialResponse.Kind.TRIAL and heard + LISTEN_TOLERANCE_S < required_listen_s(
+            study=study, track=track
+        ):
             raise ParticipationError(f"track {label} has not been heard yet", code="not_heard")
         values[label], listened[label] = value, heard
     events = events if isinstance(events, list) else []
     with transaction.atomic():
-        moved = Participant.objects.filter(pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS).update(
-            progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
+        moved = Participant.objects.filter(
+            pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
+        ).update(progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
         if not moved:  # a concurrent copy of this submit won the race
             raise ParticipationError("this trial was saved already", status=409, code="stale")
         TrialResponse.objects.create(
-            participant=participant, trial_id=item.trial_id, kind=item.kind, sequence_index=index, submission_id=sub_id,
-            shown_at=participant.item_started_at if participant.item_started_index == index else None,
-            duration_s=duration, listening=listened, events=events[:MAX_EVENTS],
+            participant=participant,
+            trial_id=item.trial_id,
+            kind=item.kind,
+            sequence_index=index,
+            submission_id=sub_id,
+            shown_at=participant.item_started_at
+            if participant.item_started_index == index
+            else None,
+            duration_s=duration,
+            listening=listened,
+            events=events[:MAX_EVENTS],
         )
         if item.kind == TrialResponse.Kind.TRIAL:
-            Rating.objects.bulk_create([
-                Rating(participant=participant, trial_id=item.trial_id, track=track, value=values[label], position=pos,
-                       trial_order=index, listening_s=listened[label], submission_id=sub_id,
-                       trial_started_at=participant.item_started_at)
-                for pos, (label, track) in enumerate(zip(item.labels, item.tracks, strict=True))
-            ])
+            Rating.objects.bulk_create(
+                [
+                    Rating(
+                        participant=participant,
+                        trial_id=item.trial_id,
+                        track=track,
+                        value=values[label],
+                        position=pos,
+                        trial_order=index,
+                        listening_s=listened[label],
+                        submission_id=sub_id,
+                        trial_started_at=participant.item_started_at,
+                    )
+                    for pos, (label, track) in enumerate(zip(item.labels, item.tracks, strict=True))
+                ]
+            )
         else:
             passed = values[item.labels[0]] <= ATTENTION_MAX_VALUE
-            QualityCheck.objects.create(participant=participant, kind=QualityCheck.Kind.ATTENTION, passed=passed,
-                                        details={"value": values[item.labels[0]], "index": index})
+            QualityCheck.objects.create(
+                participant=participant,
+                kind=QualityCheck.Kind.ATTENTION,
+                passed=passed,
+                details={"value": values[item.labels[0]], "index": index},
+            )
             if not passed and study.screen_out_on_attention_fail:
                 _screen_out(participant, "attention")
                 return {"status": "screened_out", "index": index}
         if index + 1 >= len(participant.trial_order):
-            Participant.objects.filter(pk=participant.pk).update(stage=Participant.Stage.QUESTIONNAIRE)
+            Participant.objects.filter(pk=participant.pk).update(
+                stage=Participant.Stage.QUESTIONNAIRE
+            )
     participant.progress = index + 1
     return {"status": "stored", "index": index}
 
 
 # -- headphone check (Woods et al. 2017) ---------------------------------------------------------
 
+
 def headphone_plan(participant: Participant) -> list[int]:
     """Per trial, the position (0-2) of the quiet in-phase tone: the right answer. Deterministic
     per participant, so a reload shows the same trials."""
-    rng = random.Random(hmac.new(settings.SECRET_KEY.encode(), f"hp|{participant.code}".encode(),
-                                 hashlib.sha256).digest())
+    rng = random.Random(
+        hmac.new(
+            settings.SECRET_KEY.encode(), f"hp|{participant.code}".encode(), hashlib.sha256
+        ).digest()
+    )
     return [rng.randrange(3) for _ in range(HEADPHONE_TRIALS)]
 
 
@@ -473,7 +600,9 @@ def headphone_stimulus(*, quiet_position: int, sample_rate: int = 44100) -> byte
         if pos < 2:
             blocks.append(np.zeros((gap, 2)))
     buf = io.BytesIO()
-    soundfile.write(buf, np.concatenate(blocks).astype(np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    soundfile.write(
+        buf, np.concatenate(blocks).astype(np.float32), sample_rate, format="WAV", subtype="PCM_16"
+    )
     return buf.getvalue()
 
 
@@ -486,12 +615,17 @@ def submit_headphone(*, participant: Participant, answers: list[int]) -> bool:
     correct = sum(int(a == p) for a, p in zip(answers, plan, strict=True))
     passed = correct >= HEADPHONE_PASS
     with transaction.atomic():
-        updated = Participant.objects.filter(pk=participant.pk, stage=Participant.Stage.HEADPHONE).update(
-            headphone_passed=passed, stage=Participant.Stage.TRIALS)
+        updated = Participant.objects.filter(
+            pk=participant.pk, stage=Participant.Stage.HEADPHONE
+        ).update(headphone_passed=passed, stage=Participant.Stage.TRIALS)
         if not updated:
             return bool(Participant.objects.get(pk=participant.pk).headphone_passed)
-        QualityCheck.objects.create(participant=participant, kind=QualityCheck.Kind.HEADPHONE, passed=passed,
-                                    details={"answers": answers, "correct": correct, "of": len(plan)})
+        QualityCheck.objects.create(
+            participant=participant,
+            kind=QualityCheck.Kind.HEADPHONE,
+            passed=passed,
+            details={"answers": answers, "correct": correct, "of": len(plan)},
+        )
         if not passed:
             _screen_out(participant, "headphones")
     participant.refresh_from_db()
@@ -500,8 +634,12 @@ def submit_headphone(*, participant: Participant, answers: list[int]) -> bool:
 
 def _screen_out(participant: Participant, reason: str) -> None:
     Participant.objects.filter(pk=participant.pk).update(
-        status=Participant.Status.SCREENED_OUT, stage=Participant.Stage.DONE, screened_out_reason=reason,
-        completion_code=participant.study.screenout_code, completed_at=timezone.now())
+        status=Participant.Status.SCREENED_OUT,
+        stage=Participant.Stage.DONE,
+        screened_out_reason=reason,
+        completion_code=participant.study.screenout_code,
+        completed_at=timezone.now(),
+    )
     participant.refresh_from_db()
 
 
@@ -516,7 +654,9 @@ def expected_ratings(participant: Participant) -> int:
 
 def _all_answers_stored(participant: Participant) -> bool:
     if participant.form is not None and participant.form.kind == Form.Kind.ANNOTATION:
-        return Annotation.objects.filter(participant=participant).count() == len(participant.trial_order)
+        return Annotation.objects.filter(participant=participant).count() == len(
+            participant.trial_order
+        )
     return Rating.objects.filter(participant=participant).count() == expected_ratings(participant)
 
 
@@ -527,11 +667,17 @@ def participant_complete(*, participant: Participant, answers: dict[str, str]) -
     if participant.stage != Participant.Stage.QUESTIONNAIRE:
         raise ParticipationError("not at the questionnaire", status=409, code="bad_stage")
     if not _all_answers_stored(participant):
-        raise ParticipationError("some answers are not stored yet; please go back", status=409, code="incomplete")
+        raise ParticipationError(
+            "some answers are not stored yet; please go back", status=409, code="incomplete"
+        )
     clean = {k: str(answers.get(k, ""))[:2000] for k in QUESTIONNAIRE_FIELDS}
     Participant.objects.filter(pk=participant.pk, status=Participant.Status.ACTIVE).update(
-        answers=clean, status=Participant.Status.COMPLETED, stage=Participant.Stage.DONE,
-        completion_code=participant.study.completion_code, completed_at=timezone.now())
+        answers=clean,
+        status=Participant.Status.COMPLETED,
+        stage=Participant.Stage.DONE,
+        completion_code=participant.study.completion_code,
+        completed_at=timezone.now(),
+    )
     participant.refresh_from_db()
     return participant
 
@@ -575,8 +721,16 @@ def _clean_tags(raw: Any, vocabulary: dict[str, list[str]]) -> dict[str, list[st
     return out
 
 
-def submit_annotation(*, participant: Participant, index: int, submission_id: str, text: Any, tags: Any = None,
-                      listening_s: Any = 0, events: list[Any] | None = None) -> dict[str, Any]:
+def submit_annotation(
+    *,
+    participant: Participant,
+    index: int,
+    submission_id: str,
+    text: Any,
+    tags: Any = None,
+    listening_s: Any = 0,
+    events: list[Any] | None = None,
+) -> dict[str, Any]:
     """Store a description of item ``index`` exactly once, with a caption of kind ``human_msi``
     whose provenance is the annotator's code and timing."""
     from generation.models import Caption, CaptionKind
@@ -593,9 +747,13 @@ def submit_annotation(*, participant: Participant, index: int, submission_id: st
         raise ParticipationError("the description must be text")
     text = " ".join(text.split())
     if len(text) < form.min_description_chars:
-        raise ParticipationError(f"please write at least {form.min_description_chars} characters", code="too_short")
+        raise ParticipationError(
+            f"please write at least {form.min_description_chars} characters", code="too_short"
+        )
     if len(text) > MAX_DESCRIPTION_CHARS:
-        raise ParticipationError(f"please keep it under {MAX_DESCRIPTION_CHARS} characters", code="too_long")
+        raise ParticipationError(
+            f"please keep it under {MAX_DESCRIPTION_CHARS} characters", code="too_long"
+        )
     heard = _number(listening_s, "the listening time")
     if heard < 0:
         raise ParticipationError("listening time cannot be negative")
@@ -603,28 +761,62 @@ def submit_annotation(*, participant: Participant, index: int, submission_id: st
         raise ParticipationError("please listen to the music first", code="not_heard")
     chosen = _clean_tags(tags, form.tag_vocabulary or {})
     now = timezone.now()
-    duration = (now - participant.item_started_at).total_seconds() if (
-        participant.item_started_at and participant.item_started_index == index) else None
+    duration = (
+        (now - participant.item_started_at).total_seconds()
+        if (participant.item_started_at and participant.item_started_index == index)
+        else None
+    )
     if study.min_trial_s and (duration is None or duration + 0.05 < study.min_trial_s):
-        raise ParticipationError(f"please spend at least {study.min_trial_s:g} seconds on each clip", code="too_fast")
+        raise ParticipationError(
+            f"please spend at least {study.min_trial_s:g} seconds on each clip", code="too_fast"
+        )
     with transaction.atomic():
-        moved = Participant.objects.filter(pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS).update(
-            progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
+        moved = Participant.objects.filter(
+            pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
+        ).update(progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
         if not moved:
             raise ParticipationError("this description was saved already", status=409, code="stale")
         TrialResponse.objects.create(
-            participant=participant, trial=item.trial, kind=TrialResponse.Kind.ANNOTATION, sequence_index=index,
-            submission_id=sub_id, shown_at=participant.item_started_at if participant.item_started_index == index
-            else None, duration_s=duration, listening={"music": heard},
-            events=(events if isinstance(events, list) else [])[:MAX_EVENTS])
+            participant=participant,
+            trial=item.trial,
+            kind=TrialResponse.Kind.ANNOTATION,
+            sequence_index=index,
+            submission_id=sub_id,
+            shown_at=participant.item_started_at
+            if participant.item_started_index == index
+            else None,
+            duration_s=duration,
+            listening={"music": heard},
+            events=(events if isinstance(events, list) else [])[:MAX_EVENTS],
+        )
         caption = Caption.objects.create(
-            clip=item.trial.clip, kind=CaptionKind.HUMAN_MSI, text=text,
+            clip=item.trial.clip,
+            kind=CaptionKind.HUMAN_MSI,
+            text=text,
             author_note=f"annotator {participant.public_id} ({study.slug}/{form.name})",
-            parameters={"participant": participant.public_id, "study": study.slug, "form": form.name, "tags": chosen,
-                        "listening_s": heard, "duration_s": duration, "written_at": now.isoformat()})
-        Annotation.objects.create(participant=participant, trial=item.trial, text=text, tags=chosen,
-                                  listening_s=heard, duration_s=duration, submission_id=sub_id, caption=caption)
+            parameters={
+                "participant": participant.public_id,
+                "study": study.slug,
+                "form": form.name,
+                "tags": chosen,
+                "listening_s": heard,
+                "duration_s": duration,
+                "written_at": now.isoformat(),
+            },
+        )
+        Annotation.objects.create(
+            participant=participant,
+            trial=item.trial,
+            text=text,
+            tags=chosen,
+            listening_s=heard,
+            duration_s=duration,
+            submission_id=sub_id,
+            caption=caption,
+        )
         if index + 1 >= len(participant.trial_order):
-            Participant.objects.filter(pk=participant.pk).update(stage=Participant.Stage.QUESTIONNAIRE)
+            Participant.objects.filter(pk=participant.pk).update(
+                stage=Participant.Stage.QUESTIONNAIRE
+            )
     participant.progress = index + 1
     return {"status": "stored", "index": index}

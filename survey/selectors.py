@@ -11,8 +11,22 @@ from generation.models import Clip, Condition
 from survey.models import Form, Participant, Rating, Study
 
 RATING_COLUMNS = (
-    "study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip", "condition",
-    "track", "generator", "value", "position", "trial_order", "listening_s", "started_at", "submitted_at",
+    "study",
+    "form",
+    "participant",
+    "prolific_pid",
+    "study_id",
+    "session_id",
+    "clip",
+    "condition",
+    "track",
+    "generator",
+    "value",
+    "position",
+    "trial_order",
+    "listening_s",
+    "started_at",
+    "submitted_at",
 )
 
 
@@ -33,8 +47,16 @@ def study_progress(*, study: Study) -> dict[str, Any]:
         .annotate(
             n_trials=Count("trials", distinct=True),
             started=Count("participants", distinct=True),
-            completed=Count("participants", filter=Q(participants__status=Participant.Status.COMPLETED), distinct=True),
-            active=Count("participants", filter=Q(participants__status=Participant.Status.ACTIVE), distinct=True),
+            completed=Count(
+                "participants",
+                filter=Q(participants__status=Participant.Status.COMPLETED),
+                distinct=True,
+            ),
+            active=Count(
+                "participants",
+                filter=Q(participants__status=Participant.Status.ACTIVE),
+                distinct=True,
+            ),
         )
         .order_by("name")
     )
@@ -49,14 +71,23 @@ def study_progress(*, study: Study) -> dict[str, Any]:
         "status": study.status,
         "forms": [
             {
-                "form": f.name, "n_videos": f.n_videos, "n_trials": f.n_trials, "target": study.target_per_form,
-                "started": f.started, "active": f.active, "completed": f.completed,
+                "form": f.name,
+                "n_videos": f.n_videos,
+                "n_trials": f.n_trials,
+                "target": study.target_per_form,
+                "started": f.started,
+                "active": f.active,
+                "completed": f.completed,
             }
             for f in forms
         ],
         "ratings_per_cell": [
-            {"form": c["trial__form__name"], "clip": c["trial__clip__key"],
-             "condition": c["track__condition__name"], "n": c["n"]}
+            {
+                "form": c["trial__form__name"],
+                "clip": c["trial__clip__key"],
+                "condition": c["track__condition__name"],
+                "n": c["n"],
+            }
             for c in cells
         ],
     }
@@ -72,10 +103,20 @@ def ratings_long(*, study: Study) -> Iterator[dict[str, Any]]:
     for r in rows.iterator(chunk_size=2000):
         p = r.participant
         yield {
-            "study": study.slug, "form": r.trial.form.name, "participant": p.public_id, "prolific_pid": p.prolific_pid,
-            "study_id": p.external_study_id, "session_id": p.external_session_id, "clip": r.trial.clip.key,
-            "condition": r.track.condition.name, "track": r.track_id, "generator": r.track.generator,
-            "value": r.value, "position": r.position, "trial_order": r.trial_order, "listening_s": r.listening_s,
+            "study": study.slug,
+            "form": r.trial.form.name,
+            "participant": p.public_id,
+            "prolific_pid": p.prolific_pid,
+            "study_id": p.external_study_id,
+            "session_id": p.external_session_id,
+            "clip": r.trial.clip.key,
+            "condition": r.track.condition.name,
+            "track": r.track_id,
+            "generator": r.track.generator,
+            "value": r.value,
+            "position": r.position,
+            "trial_order": r.trial_order,
+            "listening_s": r.listening_s,
             "started_at": r.trial_started_at.isoformat() if r.trial_started_at else None,
             "submitted_at": r.created_at.isoformat(),
         }

@@ -32,8 +32,16 @@ def _ensure_unlocked(study: Study) -> None:
         raise ValidationError(f"study {study.slug!r} is {study.status}: its design is locked")
 
 
-def form_create(*, study: Study, name: str, n_videos: int, conditions: list[Condition] | None = None,
-                clip_pool: list[Clip] | None = None, kind: str = Form.Kind.RATING, **annotation) -> Form:
+def form_create(
+    *,
+    study: Study,
+    name: str,
+    n_videos: int,
+    conditions: list[Condition] | None = None,
+    clip_pool: list[Clip] | None = None,
+    kind: str = Form.Kind.RATING,
+    **annotation,
+) -> Form:
     """A rating form (``conditions`` required) or an annotation form (``kind="annotation"``, with
     ``annotation_media``, ``annotators_per_clip``, ``min_description_chars``, ``tag_vocabulary``)."""
     _ensure_unlocked(study)
@@ -57,7 +65,9 @@ def form_sample_trials(*, form: Form, seed: int | None = None) -> list[Trial]:
     if form.kind == Form.Kind.ANNOTATION:
         # Every clip of the pool is a trial; each annotator is given n_videos of them at start.
         form.trials.all().delete()
-        trials = Trial.objects.bulk_create([Trial(form=form, clip=clip, position=i) for i, clip in enumerate(pool)])
+        trials = Trial.objects.bulk_create(
+            [Trial(form=form, clip=clip, position=i) for i, clip in enumerate(pool)]
+        )
         form.seed = seed if seed is not None else 0
         form.sampled_at = timezone.now()
         form.save(update_fields=["seed", "sampled_at"])
@@ -96,13 +106,17 @@ def form_bind_tracks(*, form: Form) -> int:
                 missing += 1
                 TrialTrack.objects.filter(trial=trial, condition=condition).delete()
                 continue
-            TrialTrack.objects.update_or_create(trial=trial, condition=condition, defaults={"track": track})
+            TrialTrack.objects.update_or_create(
+                trial=trial, condition=condition, defaults={"track": track}
+            )
         TrialTrack.objects.filter(trial=trial).exclude(condition__in=conditions).delete()
     return missing
 
 
 @transaction.atomic
-def study_add_paper_forms(*, study: Study, seed: int | None = None, max_videos: int | None = None) -> list[Form]:
+def study_add_paper_forms(
+    *, study: Study, seed: int | None = None, max_videos: int | None = None
+) -> list[Form]:
     """The paper's design in one step: form1 (15 x video/music/MSI) and form2 (8 x fusion/MSI),
     sampled with ``seed`` (form i uses seed + i, so both are reproducible from one number).
     ``max_videos`` caps the videos per form (for pilots with a small clip pool)."""
@@ -114,7 +128,10 @@ def study_add_paper_forms(*, study: Study, seed: int | None = None, max_videos: 
         if max_videos is not None:
             n_videos = min(n_videos, max_videos)
         form = study.forms.filter(name=name).first() or form_create(
-            study=study, name=name, n_videos=n_videos, conditions=[conditions[c] for c in cond_names]
+            study=study,
+            name=name,
+            n_videos=n_videos,
+            conditions=[conditions[c] for c in cond_names],
         )
         form_sample_trials(form=form, seed=base + i)
         form.refresh_from_db()
@@ -150,9 +167,15 @@ def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
         conditions = list(form.conditions.all())
         if not conditions:
             problems.append(Problem(form.name, "the form has no conditions"))
-        trials = list(form.trials.select_related("clip").prefetch_related("trial_tracks__track", "trial_tracks__condition"))
+        trials = list(
+            form.trials.select_related("clip").prefetch_related(
+                "trial_tracks__track", "trial_tracks__condition"
+            )
+        )
         if len(trials) != form.n_videos:
-            problems.append(Problem(form.name, f"{len(trials)} trials sampled, {form.n_videos} wanted"))
+            problems.append(
+                Problem(form.name, f"{len(trials)} trials sampled, {form.n_videos} wanted")
+            )
         for trial in trials:
             bound = {tt.condition_id: tt.track for tt in trial.trial_tracks.all()}
             for condition in conditions:
@@ -162,8 +185,13 @@ def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
                     problems.append(Problem(where, "no track"))
                     continue
                 if abs(track.loudness_target_lufs - study.loudness_target_lufs) > 0.5:
-                    problems.append(Problem(where, f"track normalised to {track.loudness_target_lufs:g} LUFS, "
-                                                   f"the study's target is {study.loudness_target_lufs:g} LUFS"))
+                    problems.append(
+                        Problem(
+                            where,
+                            f"track normalised to {track.loudness_target_lufs:g} LUFS, "
+                            f"the study's target is {study.loudness_target_lufs:g} LUFS",
+                        )
+                    )
                 if track.id in checked:
                     continue
                 checked.add(track.id)
@@ -176,13 +204,25 @@ def _validate_annotation_form(form: Form, *, decode: bool) -> list[Problem]:
     problems: list[Problem] = []
     trials = list(form.trials.select_related("clip"))
     if len(trials) < form.n_videos:
-        problems.append(Problem(form.name, f"{len(trials)} clips in the pool, each annotator needs {form.n_videos}"))
+        problems.append(
+            Problem(
+                form.name, f"{len(trials)} clips in the pool, each annotator needs {form.n_videos}"
+            )
+        )
     if not isinstance(form.tag_vocabulary, dict) or not all(
-            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in form.tag_vocabulary.values()):
-        problems.append(Problem(form.name, 'the tag vocabulary must look like {"mood": ["calm", "sad"]}'))
+        isinstance(v, list) and all(isinstance(t, str) for t in v)
+        for v in form.tag_vocabulary.values()
+    ):
+        problems.append(
+            Problem(form.name, 'the tag vocabulary must look like {"mood": ["calm", "sad"]}')
+        )
     for trial in trials:
         where = f"{form.name} / {trial.clip.key}"
-        problems.extend(_check_file(where, "music (the clip's original audio)", trial.clip.original_audio, decode=decode))
+        problems.extend(
+            _check_file(
+                where, "music (the clip's original audio)", trial.clip.original_audio, decode=decode
+            )
+        )
         if form.annotation_media == Form.AnnotationMedia.VIDEO:
             problems.extend(_check_file(where, "video", trial.clip.video, decode=decode))
     return problems

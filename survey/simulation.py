@@ -42,7 +42,12 @@ PAPER_MEANS: dict[str, dict[str, float]] = {
     "form2": {"fusion": 76.6, "msi": 78.4},
 }
 #: Per condition, for forms with other names.
-CONDITION_MEANS: dict[str, float] = {"video_caps": 61.4, "music_caps": 73.5, "fusion": 76.6, "msi": 78.4}
+CONDITION_MEANS: dict[str, float] = {
+    "video_caps": 61.4,
+    "music_caps": 73.5,
+    "fusion": 76.6,
+    "msi": 78.4,
+}
 
 Effects = Mapping[str, float] | Mapping[str, Mapping[str, float]]
 
@@ -63,14 +68,20 @@ class SimulationSummary:
     screened_out: int = 0
     ratings: int = 0
     attention_checks: int = 0
-    means: dict[str, dict[str, float]] = field(default_factory=dict)  # form -> condition -> true mean
-    careless: dict[str, str] = field(default_factory=dict)  # participant public id -> flat/random/fast
+    means: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # form -> condition -> true mean
+    careless: dict[str, str] = field(
+        default_factory=dict
+    )  # participant public id -> flat/random/fast
     participants: list[str] = field(default_factory=list)  # public ids, in the order they started
 
     def __str__(self) -> str:
-        return (f"{self.study}: {self.started} simulated participants started, {self.completed} completed, "
-                f"{self.screened_out} screened out, {self.ratings} ratings, "
-                f"{len(self.careless)} careless ({', '.join(sorted(set(self.careless.values()))) or 'none'})")
+        return (
+            f"{self.study}: {self.started} simulated participants started, {self.completed} completed, "
+            f"{self.screened_out} screened out, {self.ratings} ratings, "
+            f"{len(self.careless)} careless ({', '.join(sorted(set(self.careless.values()))) or 'none'})"
+        )
 
 
 def _mean_of(effects: Effects | None, form: str, condition: str) -> float:
@@ -82,18 +93,24 @@ def _mean_of(effects: Effects | None, form: str, condition: str) -> float:
                 return float(per_form[condition])
         elif condition in effects:
             return float(effects[condition])  # type: ignore[arg-type]
-        raise SimulationError(f"effects give no true mean for condition {condition!r} of form {form!r}")
+        raise SimulationError(
+            f"effects give no true mean for condition {condition!r} of form {form!r}"
+        )
     if condition in PAPER_MEANS.get(form, {}):
         return PAPER_MEANS[form][condition]
     if condition in CONDITION_MEANS:
         return CONDITION_MEANS[condition]
     raise SimulationError(
-        f"no default true mean for condition {condition!r}; pass effects={{'{condition}': 70.0, ...}}")
+        f"no default true mean for condition {condition!r}; pass effects={{'{condition}': 70.0, ...}}"
+    )
 
 
 def _true_means(study: Study, effects: Effects | None) -> dict[str, dict[str, float]]:
-    pairs = TrialTrack.objects.filter(trial__form__study=study).values_list(
-        "trial__form__name", "condition__name").distinct()
+    pairs = (
+        TrialTrack.objects.filter(trial__form__study=study)
+        .values_list("trial__form__name", "condition__name")
+        .distinct()
+    )
     means: dict[str, dict[str, float]] = {}
     for form, cond in sorted(pairs):
         means.setdefault(form, {})[cond] = _mean_of(effects, form, cond)
@@ -103,8 +120,12 @@ def _true_means(study: Study, effects: Effects | None) -> dict[str, dict[str, fl
 def _answers(rng: np.random.Generator) -> dict[str, str]:
     return {
         "age_range": str(rng.choice(["18-24", "25-34", "35-44", "45-54", "55+"])),
-        "device": str(rng.choice(["headphones", "earbuds", "laptop speakers", "phone speaker"],
-                                 p=[0.5, 0.3, 0.15, 0.05])),
+        "device": str(
+            rng.choice(
+                ["headphones", "earbuds", "laptop speakers", "phone speaker"],
+                p=[0.5, 0.3, 0.15, 0.05],
+            )
+        ),
         "music_training": str(rng.choice(["none", "some", "formal"], p=[0.5, 0.35, 0.15])),
         "comment": "",
     }
@@ -142,12 +163,15 @@ def simulate_participants(
         raise SimulationError("careless must be a share between 0 and 1")
     study.refresh_from_db()
     if study.status != Study.Status.LIVE:
-        raise SimulationError(f"study {study.slug!r} is {study.status}: simulated participants need a live study")
+        raise SimulationError(
+            f"study {study.slug!r} is {study.status}: simulated participants need a live study"
+        )
     other = sorted(f.name for f in study.forms.all() if getattr(f, "kind", "rating") != "rating")
     if other:
         raise SimulationError(
             f"study {study.slug!r} has forms that are not rating forms ({', '.join(other)}): simulated "
-            "participants only rate tracks (simulated descriptions would become captions)")
+            "participants only rate tracks (simulated descriptions would become captions)"
+        )
     model = replace(model or RatingModel(), careless_fraction=careless)
     means = _true_means(study, effects)
     if not means:
@@ -158,16 +182,23 @@ def simulate_participants(
     rng = np.random.default_rng(seed)
     n_careless = int(round(careless * n))
     kinds = list(model.careless_kinds)
-    careless_of = {int(i): str(rng.choice(kinds)) for i in rng.choice(n, size=n_careless, replace=False)} if (
-        n_careless and kinds) else {}
+    careless_of = (
+        {int(i): str(rng.choice(kinds)) for i in rng.choice(n, size=n_careless, replace=False)}
+        if (n_careless and kinds)
+        else {}
+    )
 
     # 1. everyone consents and reads the instructions (the assignment balances the forms)
     people: list[Participant] = []
     for i in range(n):
         with transaction.atomic():
             p, _ = P.participant_start(
-                study=study, prolific_pid=f"SIM-{secrets.token_hex(8)}", external_study_id=SIMULATED_STUDY_ID,
-                external_session_id=f"{seed}-{i}", user_agent=SIMULATED_USER_AGENT)
+                study=study,
+                prolific_pid=f"SIM-{secrets.token_hex(8)}",
+                external_study_id=SIMULATED_STUDY_ID,
+                external_session_id=f"{seed}-{i}",
+                user_agent=SIMULATED_USER_AGENT,
+            )
             for stage in (Participant.Stage.INSTRUCTIONS, Participant.Stage.PRACTICE):
                 P.participant_touch(participant=p, page=stage)
                 p = P.participant_advance(participant=p, from_stage=stage)
@@ -184,8 +215,14 @@ def simulate_participants(
     summary.started = len(people)
 
     # 2. their ratings, drawn at once so that clip effects are shared (sorted: seed-stable)
-    trials = {t.id: t for t in Trial.objects.filter(form__study=study).select_related("form", "clip")}
-    condition_of = dict(TrialTrack.objects.filter(trial__form__study=study).values_list("track_id", "condition__name"))
+    trials = {
+        t.id: t for t in Trial.objects.filter(form__study=study).select_related("form", "clip")
+    }
+    condition_of = dict(
+        TrialTrack.objects.filter(trial__form__study=study).values_list(
+            "track_id", "condition__name"
+        )
+    )
     rows = []
     for i, p in enumerate(people):
         if p.status != Participant.Status.ACTIVE:
@@ -194,15 +231,34 @@ def simulate_participants(
             if raw > 0:
                 trial = trials[raw]
                 for track_id in p.label_order[str(raw)]:
-                    rows.append((i, trial.clip.key, f"{trial.form.name}\x1f{condition_of[track_id]}", track_id))
+                    rows.append(
+                        (
+                            i,
+                            trial.clip.key,
+                            f"{trial.form.name}\x1f{condition_of[track_id]}",
+                            track_id,
+                        )
+                    )
     table = pd.DataFrame(rows, columns=["participant", "clip", "condition", "track"]).sort_values(
-        ["participant", "clip", "condition"], kind="stable")
+        ["participant", "clip", "condition"], kind="stable"
+    )
     flat_means = {f"{form}\x1f{c}": m for form, conds in means.items() for c, m in conds.items()}
     values: dict[tuple[int, int], float] = {}
     if len(table):
-        drawn = rate_trials(table, means=flat_means, model=model, careless=careless_of,
-                            seed=int(rng.integers(2**31)))
-        values = dict(zip(zip(table["participant"], table["track"], strict=True), map(float, drawn), strict=True))
+        drawn = rate_trials(
+            table,
+            means=flat_means,
+            model=model,
+            careless=careless_of,
+            seed=int(rng.integers(2**31)),
+        )
+        values = dict(
+            zip(
+                zip(table["participant"], table["track"], strict=True),
+                map(float, drawn),
+                strict=True,
+            )
+        )
 
     # 3. each takes the trials in their own order, then the questionnaire
     for i, p in enumerate(people):
@@ -213,15 +269,24 @@ def simulate_participants(
         with transaction.atomic():
             ended = False
             for index in range(len(p.trial_order)):
-                P.participant_touch(participant=p, page=Participant.Stage.TRIALS, sequence_index=index)
+                P.participant_touch(
+                    participant=p, page=Participant.Stage.TRIALS, sequence_index=index
+                )
                 P.item_shown(participant=p, index=index)
                 item = P.participant_item(participant=p, index=index)
                 # each item's own draws: the same seed gives the same answers whatever the order
-                item_rng = np.random.default_rng([seed, i, item.trial.position, int(item.kind == "attention")])
+                item_rng = np.random.default_rng(
+                    [seed, i, item.trial.position, int(item.kind == "attention")]
+                )
                 payload, seconds = _answer_item(study, item, values, i, kind, model, item_rng)
                 _set_opened(p, seconds)
-                result = P.submit_item(participant=p, index=index, submission_id=str(uuid.uuid4()), ratings=payload,
-                                       events=[{"type": "play", "t": 0.0}, {"type": "submit", "t": round(seconds, 2)}])
+                result = P.submit_item(
+                    participant=p,
+                    index=index,
+                    submission_id=str(uuid.uuid4()),
+                    ratings=payload,
+                    events=[{"type": "play", "t": 0.0}, {"type": "submit", "t": round(seconds, 2)}],
+                )
                 if item.kind == TrialResponse.Kind.ATTENTION:
                     summary.attention_checks += 1
                 else:
@@ -234,28 +299,45 @@ def simulate_participants(
                 summary.screened_out += 1
                 continue
             P.participant_touch(participant=p, page=Participant.Stage.QUESTIONNAIRE)
-            P.participant_complete(participant=p, answers=_answers(np.random.default_rng([seed, i, 0, 2])))
+            P.participant_complete(
+                participant=p, answers=_answers(np.random.default_rng([seed, i, 0, 2]))
+            )
             summary.completed += 1
     logger.info("%s", summary)
     return summary
 
 
-def _answer_item(study: Study, item: P.Item, values: Mapping[tuple[int, int], float], who: int, kind: str,
-                 model: RatingModel, rng: np.random.Generator) -> tuple[list[dict], float]:
+def _answer_item(
+    study: Study,
+    item: P.Item,
+    values: Mapping[tuple[int, int], float],
+    who: int,
+    kind: str,
+    model: RatingModel,
+    rng: np.random.Generator,
+) -> tuple[list[dict], float]:
     """The submit of one item (ratings with listening times) and how long it took, in seconds."""
     floor = (study.min_trial_s or 0.0) + 0.2
     if item.kind == TrialResponse.Kind.ATTENTION:
-        fail = rng.random() < (model.careless_attention_fail_rate if kind else model.attention_fail_rate)
+        fail = rng.random() < (
+            model.careless_attention_fail_rate if kind else model.attention_fail_rate
+        )
         value = float(rng.integers(30, 91) if fail else rng.integers(0, 6))
         heard = float(np.round(rng.uniform(1.0, 4.0), 2))
         seconds = max(floor, heard + rng.uniform(1.5, 5.0))
-        return [{"label": item.labels[0], "value": value, "moved": True, "listening_s": heard}], seconds
+        return [
+            {"label": item.labels[0], "value": value, "moved": True, "listening_s": heard}
+        ], seconds
     payload, total = [], 0.0
     for label, track in zip(item.labels, item.tracks, strict=True):
         need = P.required_listen_s(study=study, track=track)
-        heard = need + (rng.uniform(0.0, 0.2) if kind == "fast" else rng.uniform(0.5, max(1.0, need)))
+        heard = need + (
+            rng.uniform(0.0, 0.2) if kind == "fast" else rng.uniform(0.5, max(1.0, need))
+        )
         heard = float(np.round(heard, 2))
         total += heard
-        payload.append({"label": label, "value": values[(who, track.id)], "moved": True, "listening_s": heard})
+        payload.append(
+            {"label": label, "value": values[(who, track.id)], "moved": True, "listening_s": heard}
+        )
     seconds = rng.uniform(0.6, 2.5) if kind == "fast" else total + rng.uniform(3.0, 12.0)
     return payload, max(floor, float(seconds))

@@ -8,7 +8,11 @@ urlpatterns = [
     path("s/<slug:slug>/run/submit/", views.study_submit, name="study-submit"),
     path("s/<slug:slug>/run/advance/", views.study_advance, name="study-advance"),
     path("s/<slug:slug>/run/headphones/", views.study_headphone, name="study-headphone"),
-    path("s/<slug:slug>/run/headphones/<int:index>.wav", views.study_headphone_audio, name="study-headphone-audio"),
+    path(
+        "s/<slug:slug>/run/headphones/<int:index>.wav",
+        views.study_headphone_audio,
+        name="study-headphone-audio",
+    ),
     path("s/<slug:slug>/run/questionnaire/", views.study_questionnaire, name="study-questionnaire"),
     path("s/<slug:slug>/m/<str:token>", views.study_media, name="study-media"),
 ]

@@ -19,7 +19,11 @@ from survey import participation as P
 from survey.models import Participant, Study
 
 COOKIE_MAX_AGE = 60 * 60 * 24 * 30
-_EXTERNAL = (("PROLIFIC_PID", "prolific_pid"), ("STUDY_ID", "external_study_id"), ("SESSION_ID", "external_session_id"))
+_EXTERNAL = (
+    ("PROLIFIC_PID", "prolific_pid"),
+    ("STUDY_ID", "external_study_id"),
+    ("SESSION_ID", "external_session_id"),
+)
 
 
 def _cookie_name(study: Study) -> str:
@@ -48,8 +52,11 @@ def _study_and_participant(request: HttpRequest, slug: str) -> tuple[Study, Part
             continue
         if not code:
             continue
-        participant = Participant.objects.select_related("study").filter(
-            code=code, study_id=study_pk, study__slug=slug).first()
+        participant = (
+            Participant.objects.select_related("study")
+            .filter(code=code, study_id=study_pk, study__slug=slug)
+            .first()
+        )
         if participant is not None:
             return participant.study, participant
     return _live_study(slug), None
@@ -57,8 +64,14 @@ def _study_and_participant(request: HttpRequest, slug: str) -> tuple[Study, Part
 
 def _with_cookie(response: HttpResponse, study: Study, participant: Participant) -> HttpResponse:
     response.set_signed_cookie(
-        _cookie_name(study), participant.code, salt="participant", max_age=COOKIE_MAX_AGE, httponly=True,
-        samesite="Lax", secure=settings.SESSION_COOKIE_SECURE, path=f"/s/{study.slug}/",
+        _cookie_name(study),
+        participant.code,
+        salt="participant",
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+        path=f"/s/{study.slug}/",
     )
     return response
 
@@ -74,13 +87,19 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """Entry: recruiter ids from the query, resume by PROLIFIC_PID or cookie, else consent."""
     study = _live_study(slug)
     if study.status != Study.Status.LIVE:
-        return render(request, "survey/unavailable.html", {"study": study},
-                      status=403 if study.status == Study.Status.DRAFT else 410)
+        return render(
+            request,
+            "survey/unavailable.html",
+            {"study": study},
+            status=403 if study.status == Study.Status.DRAFT else 410,
+        )
     source = request.POST if request.method == "POST" else request.GET
     external = {field: source.get(param, "").strip()[:64] for param, field in _EXTERNAL}
     participant = None
     if external["prolific_pid"]:
-        participant = Participant.objects.filter(study=study, prolific_pid=external["prolific_pid"]).first()
+        participant = Participant.objects.filter(
+            study=study, prolific_pid=external["prolific_pid"]
+        ).first()
     participant = participant or _participant(request, study)
     if participant is not None:
         return _with_cookie(redirect("study-run", slug=slug), study, participant)
@@ -97,11 +116,21 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _done_page(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
-    kind = {Participant.Status.COMPLETED: "completed", Participant.Status.DECLINED: "declined",
-            Participant.Status.SCREENED_OUT: "screened_out"}.get(participant.status, "ended")
-    url = P.redirect_url(study=study, code=participant.completion_code) if participant.completion_code else ""
-    return render(request, "survey/done.html", {"study": study, "participant": participant, "kind": kind,
-                                                 "redirect_url": url})
+    kind = {
+        Participant.Status.COMPLETED: "completed",
+        Participant.Status.DECLINED: "declined",
+        Participant.Status.SCREENED_OUT: "screened_out",
+    }.get(participant.status, "ended")
+    url = (
+        P.redirect_url(study=study, code=participant.completion_code)
+        if participant.completion_code
+        else ""
+    )
+    return render(
+        request,
+        "survey/done.html",
+        {"study": study, "participant": participant, "kind": kind, "redirect_url": url},
+    )
 
 
 @never_cache
@@ -112,29 +141,46 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     if participant is None:
         return redirect("study-entry", slug=slug)
     if participant.stage == Participant.Stage.DONE or participant.status in (
-            Participant.Status.COMPLETED, Participant.Status.DECLINED, Participant.Status.SCREENED_OUT):
+        Participant.Status.COMPLETED,
+        Participant.Status.DECLINED,
+        Participant.Status.SCREENED_OUT,
+    ):
         return _done_page(request, study, participant)
     if study.status != Study.Status.LIVE:
         return render(request, "survey/unavailable.html", {"study": study}, status=410)
     stage = participant.stage
     in_trials = stage == Participant.Stage.TRIALS
-    P.participant_touch(participant=participant, page=stage, sequence_index=participant.progress if in_trials else None,
-                        item_shown=in_trials)
+    P.participant_touch(
+        participant=participant,
+        page=stage,
+        sequence_index=participant.progress if in_trials else None,
+        item_shown=in_trials,
+    )
     ctx: dict = {"study": study, "participant": participant}
     if stage == Participant.Stage.INSTRUCTIONS:
         return render(request, "survey/instructions.html", ctx)
     if stage == Participant.Stage.PRACTICE:
-        return render(request, "survey/trial.html", {**ctx, "config": _practice_config(request, study, participant)})
+        return render(
+            request,
+            "survey/trial.html",
+            {**ctx, "config": _practice_config(request, study, participant)},
+        )
     if stage == Participant.Stage.HEADPHONE:
-        ctx["hp_trials"] = [(i, reverse("study-headphone-audio", args=[slug, i]))
-                            for i in range(P.HEADPHONE_TRIALS)]
+        ctx["hp_trials"] = [
+            (i, reverse("study-headphone-audio", args=[slug, i])) for i in range(P.HEADPHONE_TRIALS)
+        ]
         return render(request, "survey/headphone.html", ctx)
     if stage == Participant.Stage.TRIALS:
         item = P.participant_item(participant=participant, index=participant.progress)
         if item.kind == "annotation":
-            return render(request, "survey/annotation.html",
-                          {**ctx, "config": _annotation_config(study, participant, item)})
-        return render(request, "survey/trial.html", {**ctx, "config": _item_config(study, participant, item)})
+            return render(
+                request,
+                "survey/annotation.html",
+                {**ctx, "config": _annotation_config(study, participant, item)},
+            )
+        return render(
+            request, "survey/trial.html", {**ctx, "config": _item_config(study, participant, item)}
+        )
     return render(request, "survey/questionnaire.html", ctx)
 
 
@@ -144,7 +190,9 @@ def _media_url(slug: str, token: str) -> str:
 
 def _base_config(study: Study, participant: Participant) -> dict:
     return {
-        "question": study.question, "min_label": study.scale_min_label, "max_label": study.scale_max_label,
+        "question": study.question,
+        "min_label": study.scale_min_label,
+        "max_label": study.scale_max_label,
         "submit_url": reverse("study-submit", args=[study.slug]),
         "next_url": reverse("study-run", args=[study.slug]),
         "advance_url": reverse("study-advance", args=[study.slug]),
@@ -156,12 +204,25 @@ def _base_config(study: Study, participant: Participant) -> dict:
 def _item_config(study: Study, participant: Participant, item: P.Item) -> dict:
     n_items = len(participant.trial_order)
     return {
-        **_base_config(study, participant), "mode": item.kind, "index": item.index, "total": n_items,
-        "video_url": _media_url(study.slug, P.media_token(participant, "item", item.index, "video")),
-        "tracks": [{"label": label,
-                    "audio_url": _media_url(study.slug, P.media_token(participant, "item", item.index, label)),
-                    "required_s": 0 if item.kind == "attention" else P.required_listen_s(study=study, track=track)}
-                   for label, track in zip(item.labels, item.tracks, strict=True)],
+        **_base_config(study, participant),
+        "mode": item.kind,
+        "index": item.index,
+        "total": n_items,
+        "video_url": _media_url(
+            study.slug, P.media_token(participant, "item", item.index, "video")
+        ),
+        "tracks": [
+            {
+                "label": label,
+                "audio_url": _media_url(
+                    study.slug, P.media_token(participant, "item", item.index, label)
+                ),
+                "required_s": 0
+                if item.kind == "attention"
+                else P.required_listen_s(study=study, track=track),
+            }
+            for label, track in zip(item.labels, item.tracks, strict=True)
+        ],
         "elapsed_s": 0,
     }
 
@@ -170,13 +231,24 @@ def _annotation_config(study: Study, participant: Participant, item: P.Item) -> 
     form = item.trial.form
     music = _media_url(study.slug, P.media_token(participant, "item", item.index, "music"))
     return {
-        **_base_config(study, participant), "mode": "annotation", "index": item.index,
-        "total": len(participant.trial_order), "media": form.annotation_media,
+        **_base_config(study, participant),
+        "mode": "annotation",
+        "index": item.index,
+        "total": len(participant.trial_order),
+        "media": form.annotation_media,
         # The clip's muted video is the player's clock even for audio-only forms (hidden there).
-        "video_url": _media_url(study.slug, P.media_token(participant, "item", item.index, "video")),
-        "tracks": [{"label": "A", "audio_url": music,
-                    "required_s": P.required_listen_clip_s(study=study, trial=item.trial)}],
-        "min_chars": form.min_description_chars, "max_chars": P.MAX_DESCRIPTION_CHARS,
+        "video_url": _media_url(
+            study.slug, P.media_token(participant, "item", item.index, "video")
+        ),
+        "tracks": [
+            {
+                "label": "A",
+                "audio_url": music,
+                "required_s": P.required_listen_clip_s(study=study, trial=item.trial),
+            }
+        ],
+        "min_chars": form.min_description_chars,
+        "max_chars": P.MAX_DESCRIPTION_CHARS,
         "vocabulary": form.tag_vocabulary or {},
     }
 
@@ -187,11 +259,21 @@ def _practice_config(request: HttpRequest, study: Study, participant: Participan
     tracks = Track.objects.in_bulk(participant.practice_tracks)
     ordered = [tracks[i] for i in participant.practice_tracks if i in tracks]
     return {
-        **_base_config(study, participant), "mode": "practice", "index": -1, "total": len(participant.trial_order),
+        **_base_config(study, participant),
+        "mode": "practice",
+        "index": -1,
+        "total": len(participant.trial_order),
         "video_url": _media_url(study.slug, P.media_token(participant, "practice", 0, "video")),
-        "tracks": [{"label": P.LABELS[i],
-                    "audio_url": _media_url(study.slug, P.media_token(participant, "practice", 0, P.LABELS[i])),
-                    "required_s": P.required_listen_s(study=study, track=t)} for i, t in enumerate(ordered)],
+        "tracks": [
+            {
+                "label": P.LABELS[i],
+                "audio_url": _media_url(
+                    study.slug, P.media_token(participant, "practice", 0, P.LABELS[i])
+                ),
+                "required_s": P.required_listen_s(study=study, track=t),
+            }
+            for i, t in enumerate(ordered)
+        ],
         "min_trial_s": 0,
     }
 
@@ -206,26 +288,43 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
     """A trial's ratings, as JSON: {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
     study, participant = _study_and_participant(request, slug)
     if participant is None:
-        return JsonResponse({"ok": False, "error": _("Your session was not found."), "code": "no_session"}, status=403)
+        return JsonResponse(
+            {"ok": False, "error": _("Your session was not found."), "code": "no_session"},
+            status=403,
+        )
     try:
         payload = json.loads(request.body or b"{}")
         if not isinstance(payload, dict):
             raise ValueError
     except ValueError:
-        return JsonResponse({"ok": False, "error": "the request body must be a JSON object", "code": "json"}, status=400)
+        return JsonResponse(
+            {"ok": False, "error": "the request body must be a JSON object", "code": "json"},
+            status=400,
+        )
     index = payload.get("index")
     if not isinstance(index, int) or isinstance(index, bool):
-        return JsonResponse({"ok": False, "error": "index must be an integer", "code": "invalid"}, status=400)
+        return JsonResponse(
+            {"ok": False, "error": "index must be an integer", "code": "invalid"}, status=400
+        )
     try:
         if "text" in payload:
-            result = P.submit_annotation(participant=participant, index=index,
-                                         submission_id=payload.get("submission_id", ""), text=payload.get("text"),
-                                         tags=payload.get("tags"), listening_s=payload.get("listening_s", 0),
-                                         events=payload.get("events"))
+            result = P.submit_annotation(
+                participant=participant,
+                index=index,
+                submission_id=payload.get("submission_id", ""),
+                text=payload.get("text"),
+                tags=payload.get("tags"),
+                listening_s=payload.get("listening_s", 0),
+                events=payload.get("events"),
+            )
         else:
-            result = P.submit_item(participant=participant, index=index,
-                                   submission_id=payload.get("submission_id", ""), ratings=payload.get("ratings"),
-                                   events=payload.get("events"))
+            result = P.submit_item(
+                participant=participant,
+                index=index,
+                submission_id=payload.get("submission_id", ""),
+                ratings=payload.get("ratings"),
+                events=payload.get("events"),
+            )
     except P.ParticipationError as exc:
         return _json_error(exc)
     return JsonResponse({"ok": True, **result, "next_url": reverse("study-run", args=[slug])})
@@ -260,10 +359,20 @@ def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
     except P.ParticipationError as exc:
         if exc.code == "bad_stage":
             return redirect("study-run", slug=slug)
-        return render(request, "survey/headphone.html", {
-            "study": study, "participant": participant, "error": exc.message,
-            "hp_trials": [(i, reverse("study-headphone-audio", args=[slug, i])) for i in range(P.HEADPHONE_TRIALS)],
-        }, status=400)
+        return render(
+            request,
+            "survey/headphone.html",
+            {
+                "study": study,
+                "participant": participant,
+                "error": exc.message,
+                "hp_trials": [
+                    (i, reverse("study-headphone-audio", args=[slug, i]))
+                    for i in range(P.HEADPHONE_TRIALS)
+                ],
+            },
+            status=400,
+        )
     return redirect("study-run", slug=slug)
 
 
@@ -289,8 +398,12 @@ def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         P.participant_complete(participant=participant, answers=request.POST)
     except P.ParticipationError as exc:
-        return render(request, "survey/questionnaire.html",
-                      {"study": study, "participant": participant, "error": exc.message}, status=exc.status)
+        return render(
+            request,
+            "survey/questionnaire.html",
+            {"study": study, "participant": participant, "error": exc.message},
+            status=exc.status,
+        )
     return redirect("study-run", slug=slug)
 
 

@@ -38,17 +38,34 @@ class Bot:
 
     def config(self) -> dict:
         html = self.page().content.decode()
-        m = re.search(r'<script id="trial-config" type="application/json">(.*?)</script>', html, re.S)
+        m = re.search(
+            r'<script id="trial-config" type="application/json">(.*?)</script>', html, re.S
+        )
         assert m, html[:2000]
         return json.loads(m.group(1))
 
     def submit(self, cfg: dict, *, values=None, sid=None, **overrides):
-        ratings = [{"label": t["label"], "value": (values or {}).get(t["label"], 50 + i), "moved": True,
-                    "listening_s": t["required_s"]} for i, t in enumerate(cfg["tracks"])]
-        payload = {"index": cfg["index"], "submission_id": sid or str(uuid.uuid4()), "ratings": ratings,
-                   "events": [{"type": "switch", "t": 1}], **overrides}
-        return self.client.post(f"/s/{self.study.slug}/run/submit/", json.dumps(payload),
-                                content_type="application/json")
+        ratings = [
+            {
+                "label": t["label"],
+                "value": (values or {}).get(t["label"], 50 + i),
+                "moved": True,
+                "listening_s": t["required_s"],
+            }
+            for i, t in enumerate(cfg["tracks"])
+        ]
+        payload = {
+            "index": cfg["index"],
+            "submission_id": sid or str(uuid.uuid4()),
+            "ratings": ratings,
+            "events": [{"type": "switch", "t": 1}],
+            **overrides,
+        }
+        return self.client.post(
+            f"/s/{self.study.slug}/run/submit/",
+            json.dumps(payload),
+            content_type="application/json",
+        )
 
     def to_trials(self):
         self.consent()
@@ -62,5 +79,7 @@ class Bot:
             if 'id="trial-config"' not in html:
                 break
             assert self.submit(self.config()).status_code == 200
-        return self.client.post(f"/s/{self.study.slug}/run/questionnaire/",
-                                {"age_range": "25-34", "device": "headphones", "music_training": "some"})
+        return self.client.post(
+            f"/s/{self.study.slug}/run/questionnaire/",
+            {"age_range": "25-34", "device": "headphones", "music_training": "some"},
+        )

@@ -16,8 +16,16 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(var, ignore_errors=True)
 
 
-def make_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: tuple[int, int] = (64, 48),
-               audio: bool = True, sample_rate: int = 32000, seed: int = 0) -> Path:
+def make_video(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    fps: int = 10,
+    size: tuple[int, int] = (64, 48),
+    audio: bool = True,
+    sample_rate: int = 32000,
+    seed: int = 0,
+) -> Path:
     """A small H.264 + AAC MP4: moving noise and a tone, so it is neither still nor silent."""
     from generation import media
 
@@ -28,22 +36,30 @@ def make_video(path: Path, *, seconds: float = 2.0, fps: int = 10, size: tuple[i
     if audio:
         t = np.arange(int(seconds * sample_rate)) / sample_rate
         sound = (0.3 * np.sin(2 * np.pi * (220 + 110 * seed) * t)).astype(np.float32)
-    return media.write_video(frames, fps, path, audio=sound, sample_rate=sample_rate if audio else None)
+    return media.write_video(
+        frames, fps, path, audio=sound, sample_rate=sample_rate if audio else None
+    )
 
 
-def make_tone(seconds: float = 2.0, *, sample_rate: int = 32000, freq: float = 440.0, amp: float = 0.3) -> np.ndarray:
+def make_tone(
+    seconds: float = 2.0, *, sample_rate: int = 32000, freq: float = 440.0, amp: float = 0.3
+) -> np.ndarray:
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
 @pytest.fixture
 def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.org", "password", is_staff=True)
+    return django_user_model.objects.create_user(
+        "alice", "alice@example.org", "password", is_staff=True
+    )
 
 
 @pytest.fixture
 def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", "bob@example.org", "password", is_staff=True)
+    return django_user_model.objects.create_user(
+        "bob", "bob@example.org", "password", is_staff=True
+    )
 
 
 @pytest.fixture
@@ -85,8 +101,12 @@ def make_clip(db, video_file):
             clip.save()
         if captions:
             for kind in (CaptionKind.VIDEO, CaptionKind.MUSIC, CaptionKind.FUSION, CaptionKind.MSI):
-                services.caption_add(clip=clip, kind=kind, text=f"a {kind} caption for {key}, calm piano",
-                                     status=Caption.Status.APPROVED)
+                services.caption_add(
+                    clip=clip,
+                    kind=kind,
+                    text=f"a {kind} caption for {key}, calm piano",
+                    status=Caption.Status.APPROVED,
+                )
         return clip
 
     return _make
@@ -98,8 +118,15 @@ def make_track(db):
 
     def _make(clip, condition, *, seed: int = 0, target: float = -23.0, freq: float = 440.0):
         return services.track_create(
-            clip=clip, condition=condition, samples=make_tone(2.0, freq=freq + 50 * seed), sample_rate=32000,
-            generator="test-tone", model_id="tone", seed=seed, parameters={"freq": freq}, loudness_target_lufs=target,
+            clip=clip,
+            condition=condition,
+            samples=make_tone(2.0, freq=freq + 50 * seed),
+            sample_rate=32000,
+            generator="test-tone",
+            model_id="tone",
+            seed=seed,
+            parameters={"freq": freq},
+            loudness_target_lufs=target,
         )
 
     return _make
@@ -138,8 +165,9 @@ def small_study(db, alice, conditions, make_clip, make_track):
             make_track(clip, conditions[name], freq=300 + 100 * clips.index(clip))
     study = Study.objects.create(title="Small", slug="small")
     study.researchers.add(alice)
-    form = services.form_create(study=study, name="f1", n_videos=2,
-                                conditions=[conditions["video_caps"], conditions["msi"]])
+    form = services.form_create(
+        study=study, name="f1", n_videos=2, conditions=[conditions["video_caps"], conditions["msi"]]
+    )
     services.form_sample_trials(form=form, seed=7)
     return study
 

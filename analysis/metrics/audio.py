@@ -68,5 +68,7 @@ def _load_with_av(path: Path) -> tuple[np.ndarray, int]:
             if frame.format.is_planar:
                 chunks.append(arr.astype(np.float32).mean(axis=0))
             else:
-                chunks.append(arr.reshape(-1, len(frame.layout.channels)).astype(np.float32).mean(axis=1))
+                chunks.append(
+                    arr.reshape(-1, len(frame.layout.channels)).astype(np.float32).mean(axis=1)
+                )
     return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), int(rate)

@@ -54,5 +54,7 @@ def clap_scores(
         audio_emb = F.normalize(clap.audio_features(windows).float(), dim=-1).mean(0)  # (P,)
         audio_emb = F.normalize(audio_emb, dim=0)
         text_emb = F.normalize(clap.text_features([item.text]).float()[0], dim=0)  # (P,)
-        rows.append([item.track, float(torch.dot(audio_emb, text_emb)), len(windows), clap.model_id])
+        rows.append(
+            [item.track, float(torch.dot(audio_emb, text_emb)), len(windows), clap.model_id]
+        )
     return pd.DataFrame(rows, columns=["track", "clap_score", "n_windows", "model"])

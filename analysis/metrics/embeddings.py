@@ -77,12 +77,20 @@ class VGGishEmbedder:
 
     sample_rate = 16000
 
-    def __init__(self, weights: str | Path, *, framing: str = "google", batch_size: int = 64,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | Path,
+        *,
+        framing: str = "google",
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+    ) -> None:
         from analysis.metrics.vggish import FRAMINGS, load_vggish
 
         if framing not in FRAMINGS:
-            raise ValueError(f"unknown VGGish framing {framing!r}; choose one of {sorted(FRAMINGS)}")
+            raise ValueError(
+                f"unknown VGGish framing {framing!r}; choose one of {sorted(FRAMINGS)}"
+            )
         self.framing = framing
         self.name = "vggish-google" if framing == "google" else "vggish-torch"
         self.weights = str(weights)
@@ -99,8 +107,10 @@ class VGGishEmbedder:
         if examples.shape[0] == 0:
             return np.zeros((0, dim), np.float32)
         x = torch.from_numpy(examples).unsqueeze(1)  # (N, 1, 96, 64)
-        out = [self.model(x[i : i + self.batch_size].to(self.device)).float().cpu()
-               for i in range(0, x.shape[0], self.batch_size)]
+        out = [
+            self.model(x[i : i + self.batch_size].to(self.device)).float().cpu()
+            for i in range(0, x.shape[0], self.batch_size)
+        ]
         return torch.cat(out).numpy()  # (N, 128)
 
 
@@ -111,8 +121,13 @@ class ClapEmbedder:
     it is the only one); the processor pads or truncates each to the model's input length.
     """
 
-    def __init__(self, model: str | Path = DEFAULT_MODELS["clap"], *, window_seconds: float = 10.0,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_MODELS["clap"],
+        *,
+        window_seconds: float = 10.0,
+        device: str | torch.device | None = None,
+    ) -> None:
         from transformers import ClapModel, ClapProcessor
 
         path = resolve_model(model, kind="CLAP")
@@ -162,8 +177,12 @@ def _as_tensor(out: object) -> torch.Tensor:
 class EncodecEmbedder:
     """transformers ``EncodecModel`` encoder output before quantisation, one row per frame (fadtk's ``encodec-emb``)."""
 
-    def __init__(self, model: str | Path = DEFAULT_MODELS["encodec"], *,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_MODELS["encodec"],
+        *,
+        device: str | torch.device | None = None,
+    ) -> None:
         from transformers import EncodecModel
 
         path = resolve_model(model, kind="EnCodec")
@@ -192,9 +211,15 @@ class HubertEmbedder:
     ``hidden_states`` (0 = the CNN features after projection).
     """
 
-    def __init__(self, model: str | Path = DEFAULT_MODELS["mert"], *, layer: int | None = None,
-                 name: str = "mert", sample_rate: int | None = None,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_MODELS["mert"],
+        *,
+        layer: int | None = None,
+        name: str = "mert",
+        sample_rate: int | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
         from transformers import AutoFeatureExtractor, HubertModel
 
         path = resolve_model(model, kind="MERT/HuBERT")
@@ -206,7 +231,9 @@ class HubertEmbedder:
             self.feature_extractor = None
         rate = sample_rate or getattr(self.feature_extractor, "sampling_rate", None)
         if rate is None:
-            raise ValueError(f"{model}: no feature extractor with a sampling rate; pass sample_rate=")
+            raise ValueError(
+                f"{model}: no feature extractor with a sampling rate; pass sample_rate="
+            )
         self.sample_rate = int(rate)
         self.layer = layer
         self.name = name if layer is None else f"{name}-L{layer}"
@@ -217,7 +244,9 @@ class HubertEmbedder:
     def embed(self, audio: np.ndarray, *, sample_rate: int) -> np.ndarray:
         x = resample_mono(audio, sample_rate, self.sample_rate)
         if self.feature_extractor is not None:
-            values = self.feature_extractor(x, sampling_rate=self.sample_rate, return_tensors="pt").input_values
+            values = self.feature_extractor(
+                x, sampling_rate=self.sample_rate, return_tensors="pt"
+            ).input_values
         else:
             values = torch.from_numpy(x)[None]
         out = self.model(values.to(self.device), output_hidden_states=self.layer is not None)
@@ -235,7 +264,9 @@ def get_embedder(spec: str, *, device: str | torch.device | None = None) -> Embe
     name = name.strip().lower()
     if name in ("vggish", "vggish-google", "vggish-torch"):
         if not path:
-            raise ValueError(f"{name} needs the path of its weights: {name}:/path/to/vggish-10086976.pth")
+            raise ValueError(
+                f"{name} needs the path of its weights: {name}:/path/to/vggish-10086976.pth"
+            )
         framing = "torchvggish" if name == "vggish-torch" else "google"
         return VGGishEmbedder(path, framing=framing, device=device)
     if name == "clap":

@@ -54,7 +54,9 @@ _NEGATIVE_TOLERANCE = 1e-8
 def _as_frames(x: np.ndarray, *, name: str, min_rows: int = 2) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of frame embeddings (N, D); got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D array of frame embeddings (N, D); got shape {arr.shape}"
+        )
     if arr.shape[0] < min_rows:
         raise ValueError(f"{name} needs at least {min_rows} frames; got {arr.shape[0]}")
     if not np.isfinite(arr).all():
@@ -171,9 +173,7 @@ def _stats(x: np.ndarray | GaussianStats, *, name: str) -> GaussianStats:
     return GaussianStats.from_embeddings(_as_frames(x, name=name))
 
 
-def fad(
-    reference: np.ndarray | GaussianStats, evaluated: np.ndarray | GaussianStats
-) -> FADResult:
+def fad(reference: np.ndarray | GaussianStats, evaluated: np.ndarray | GaussianStats) -> FADResult:
     """Plain FAD between a reference set and an evaluated set of frame embeddings.
 
     Either side may be frames ``(N, D)`` or precomputed :class:`GaussianStats` (e.g. Google's
@@ -289,7 +289,9 @@ def kad(
     x = _as_frames(reference, name="reference")
     y = _as_frames(evaluated, name="evaluated")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"embedding dimensions differ: reference {x.shape[1]}, evaluated {y.shape[1]}")
+        raise ValueError(
+            f"embedding dimensions differ: reference {x.shape[1]}, evaluated {y.shape[1]}"
+        )
     h = median_pairwise_distance(x) if bandwidth is None else float(bandwidth)
     if not h > 0:
         raise ValueError(f"kernel bandwidth must be positive; got {h}")
@@ -369,12 +371,18 @@ def fad_table(
     n_available, dim, kad_bandwidth``; ``n_evaluated`` is the count actually used,
     ``n_available`` the count the condition had.
     """
-    available = {k: _as_frames(v, name=f"embeddings[{k!r}]").shape[0] for k, v in embeddings.items()}
-    sets = subsample_equal(embeddings, n=n, seed=seed) if equal_n else {
-        k: _as_frames(v, name=f"embeddings[{k!r}]") for k, v in embeddings.items()
+    available = {
+        k: _as_frames(v, name=f"embeddings[{k!r}]").shape[0] for k, v in embeddings.items()
     }
+    sets = (
+        subsample_equal(embeddings, n=n, seed=seed)
+        if equal_n
+        else {k: _as_frames(v, name=f"embeddings[{k!r}]") for k, v in embeddings.items()}
+    )
     ref_stats = _stats(reference, name="reference")
-    ref_frames = None if isinstance(reference, GaussianStats) else _as_frames(reference, name="reference")
+    ref_frames = (
+        None if isinstance(reference, GaussianStats) else _as_frames(reference, name="reference")
+    )
     bandwidth = kad_bandwidth
     if with_kad and ref_frames is not None and bandwidth is None:
         bandwidth = median_pairwise_distance(ref_frames, seed=seed)

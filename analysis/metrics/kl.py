@@ -205,12 +205,27 @@ def _pair_audio(pair: ClipPair, rate: int) -> tuple[np.ndarray, np.ndarray]:
     gen = resample_mono(pair.generated, pair.sample_rate, rate)
     if ref.size != gen.size:
         n = min(ref.size, gen.size)
-        logger.debug("clip %s: cropping reference %d and generated %d samples to %d", pair.clip, ref.size, gen.size, n)
+        logger.debug(
+            "clip %s: cropping reference %d and generated %d samples to %d",
+            pair.clip,
+            ref.size,
+            gen.size,
+            n,
+        )
         ref, gen = ref[:n], gen[:n]
     return ref, gen
 
 
-KL_CLIP_COLUMNS = ["clip", "kld", "kld_pq", "kld_qp", "kld_both", "n_segments", "definition", "classifier"]
+KL_CLIP_COLUMNS = [
+    "clip",
+    "kld",
+    "kld_pq",
+    "kld_qp",
+    "kld_both",
+    "n_segments",
+    "definition",
+    "classifier",
+]
 
 
 def kl_audiocraft_clips(
@@ -230,12 +245,24 @@ def kl_audiocraft_clips(
         ref_segs = audiocraft_segments(ref, sample_rate=tagger.sample_rate)
         gen_segs = audiocraft_segments(gen, sample_rate=tagger.sample_rate)
         if not ref_segs:
-            raise ValueError(f"clip {pair.clip!r} is too short for a {MIN_SEGMENT_SECONDS} s segment")
+            raise ValueError(
+                f"clip {pair.clip!r} is too short for a {MIN_SEGMENT_SECONDS} s segment"
+            )
         t = softmax(np.stack([tagger.logits(s) for s in ref_segs]))
         p = softmax(np.stack([tagger.logits(s) for s in gen_segs]))
         res = kl_audiocraft(t, p)
-        rows.append([pair.clip, res.kld, res.kld_pq, res.kld_qp, res.kld_both, res.n,
-                     "audiocraft", tagger.name])
+        rows.append(
+            [
+                pair.clip,
+                res.kld,
+                res.kld_pq,
+                res.kld_qp,
+                res.kld_both,
+                res.n,
+                "audiocraft",
+                tagger.name,
+            ]
+        )
     return pd.DataFrame(rows, columns=KL_CLIP_COLUMNS)
 
 
@@ -251,24 +278,41 @@ def kl_stable_audio_clips(
     peak = 10 ** (-1.0 / 20)
     for pair in pairs:
         sides = []
-        for audio, rate in ((pair.reference, pair.reference_sample_rate or pair.sample_rate),
-                            (pair.generated, pair.sample_rate)):
+        for audio, rate in (
+            (pair.reference, pair.reference_sample_rate or pair.sample_rate),
+            (pair.generated, pair.sample_rate),
+        ):
             x = resample_mono(audio, rate, tagger.sample_rate)
             m = float(np.abs(x).max()) if x.size else 0.0
             if m > 0:
                 x = x * (peak / m)
-            logits = np.stack([tagger.logits(w) for w in stable_audio_windows(x, sample_rate=tagger.sample_rate)])
+            logits = np.stack(
+                [tagger.logits(w) for w in stable_audio_windows(x, sample_rate=tagger.sample_rate)]
+            )
             sides.append(softmax(logits.mean(axis=0)))
         res = kl_stable_audio(sides[0][None], sides[1][None])
-        rows.append([pair.clip, res.kld, res.kld_pq, res.kld_qp, res.kld_both, 1,
-                     "stable-audio", tagger.name])
+        rows.append(
+            [
+                pair.clip,
+                res.kld,
+                res.kld_pq,
+                res.kld_qp,
+                res.kld_both,
+                1,
+                "stable-audio",
+                tagger.name,
+            ]
+        )
     return pd.DataFrame(rows, columns=KL_CLIP_COLUMNS)
 
 
 def summarise_kl(per_clip: pd.DataFrame) -> dict[str, float]:
     """Segment-weighted means of a per-clip KL table (audiocraft's ``compute()`` numbers)."""
     w = per_clip["n_segments"].to_numpy(dtype=np.float64)
-    out = {col: float((per_clip[col].to_numpy() * w).sum() / w.sum()) for col in ("kld", "kld_pq", "kld_qp", "kld_both")}
+    out = {
+        col: float((per_clip[col].to_numpy() * w).sum() / w.sum())
+        for col in ("kld", "kld_pq", "kld_qp", "kld_both")
+    }
     out["n_segments"] = int(w.sum())
     out["n_clips"] = len(per_clip)
     return out

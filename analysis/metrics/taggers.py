@@ -43,7 +43,9 @@ def _device(device: str | torch.device | None) -> torch.device:
 class ASTTagger:
     """``ASTForAudioClassification`` (16 kHz, 128-bin fbank, 1024 frames = 10.24 s): the same 527 classes as PaSST."""
 
-    def __init__(self, model: str | Path = DEFAULT_AST, *, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self, model: str | Path = DEFAULT_AST, *, device: str | torch.device | None = None
+    ) -> None:
         from transformers import ASTFeatureExtractor, ASTForAudioClassification
 
         path = resolve_model(model, kind="AST AudioSet classifier")
@@ -52,14 +54,19 @@ class ASTTagger:
         self.feature_extractor = ASTFeatureExtractor.from_pretrained(path)
         n = self.model.config.num_labels
         if n != NUM_AUDIOSET_CLASSES:
-            raise ValueError(f"{model} has {n} outputs, not the {NUM_AUDIOSET_CLASSES} AudioSet classes")
+            raise ValueError(
+                f"{model} has {n} outputs, not the {NUM_AUDIOSET_CLASSES} AudioSet classes"
+            )
         self.sample_rate = int(self.feature_extractor.sampling_rate)
         self.name = f"ast:{model}"
 
     @torch.inference_mode()
     def logits(self, segment: np.ndarray) -> np.ndarray:
-        inputs = self.feature_extractor(np.asarray(segment, dtype=np.float32), sampling_rate=self.sample_rate,
-                                        return_tensors="pt")
+        inputs = self.feature_extractor(
+            np.asarray(segment, dtype=np.float32),
+            sampling_rate=self.sample_rate,
+            return_tensors="pt",
+        )
         out = self.model(inputs["input_values"].to(self.device)).logits  # (1, 527)
         return out[0].double().cpu().numpy()
 
@@ -92,9 +99,21 @@ class PaSSTTagger:
                 "passt-s-f128-p16-s10-ap.476-swa.pt from the v0.0.1-audioset release of "
                 "kkoutini/PaSST on a machine with internet and pass its path"
             )
-        mel = AugmentMelSTFT(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024, freqm=48,
-                             timem=192, htk=False, fmin=0.0, fmax=None, norm=1, fmin_aug_range=10,
-                             fmax_aug_range=2000)
+        mel = AugmentMelSTFT(
+            n_mels=128,
+            sr=32000,
+            win_length=800,
+            hopsize=320,
+            n_fft=1024,
+            freqm=48,
+            timem=192,
+            htk=False,
+            fmin=0.0,
+            fmax=None,
+            norm=1,
+            fmin_aug_range=10,
+            fmax_aug_range=2000,
+        )
         net = get_model(arch="passt_s_swa_p16_128_ap476", pretrained=False)
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
@@ -127,6 +146,8 @@ def get_tagger(spec: str = "ast", *, device: str | torch.device | None = None) -
         return ASTTagger(path or DEFAULT_AST, device=device)
     if name == "passt":
         if not path:
-            raise ValueError("passt needs its checkpoint: passt:/path/to/passt-s-f128-p16-s10-ap.476-swa.pt")
+            raise ValueError(
+                "passt needs its checkpoint: passt:/path/to/passt-s-f128-p16-s10-ap.476-swa.pt"
+            )
         return PaSSTTagger(path, device=device)
     raise ValueError(f"unknown classifier {name!r}; choose ast[:MODEL] or passt:CHECKPOINT")

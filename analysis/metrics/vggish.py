@@ -151,12 +151,23 @@ class VGGish(nn.Module):
         pool = nn.MaxPool2d(kernel_size=2, stride=2)
         # Same indices as torchvggish, so its state dict loads: convs at 0, 3, 6, 8, 11, 13.
         self.features = nn.Sequential(
-            *conv(1, c1), pool, *conv(c1, c2), pool, *conv(c2, c3), *conv(c3, c3), pool,
-            *conv(c3, c4), *conv(c4, c4), pool,
+            *conv(1, c1),
+            pool,
+            *conv(c1, c2),
+            pool,
+            *conv(c2, c3),
+            *conv(c3, c3),
+            pool,
+            *conv(c3, c4),
+            *conv(c4, c4),
+            pool,
         )
         h = self.config.hidden_size
         self.embeddings = nn.Sequential(
-            nn.Linear(c4 * 6 * 4, h), nn.ReLU(inplace=True), nn.Linear(h, h), nn.ReLU(inplace=True),
+            nn.Linear(c4 * 6 * 4, h),
+            nn.ReLU(inplace=True),
+            nn.Linear(h, h),
+            nn.ReLU(inplace=True),
             nn.Linear(h, self.config.embedding_size),  # pre-activation: no final ReLU
         )
 

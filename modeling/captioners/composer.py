@@ -58,7 +58,9 @@ INSTRUCTIONS: dict[str, str] = {
 def build_prompt(kind: ComposedKind, video_caption: str, music_caption: str) -> str:
     """The paper's prompt for ``kind`` (``"fusion"`` or ``"msi"``), before the template."""
     if kind not in INSTRUCTIONS:
-        raise ValueError(f"composed caption kind must be one of {sorted(INSTRUCTIONS)}, got {kind!r}")
+        raise ValueError(
+            f"composed caption kind must be one of {sorted(INSTRUCTIONS)}, got {kind!r}"
+        )
     for name, caption in (("video", video_caption), ("music", music_caption)):
         if not isinstance(caption, str) or not caption.strip():
             raise ValueError(f"the {name} caption is empty: a {kind} caption needs both captions")
@@ -113,7 +115,9 @@ class ComposerBackend(Protocol):
         """The exact text the model is given for ``prompt`` (the template applied, or not)."""
         ...
 
-    def generate(self, rendered: Sequence[str], *, sampling: ComposerSampling, seed: int | None) -> list[str]: ...
+    def generate(
+        self, rendered: Sequence[str], *, sampling: ComposerSampling, seed: int | None
+    ) -> list[str]: ...
 
     def parameters(self) -> dict[str, Any]:
         """The backend's settings, for the provenance."""
@@ -123,12 +127,15 @@ class ComposerBackend(Protocol):
 class Composer:
     """Writes fusion and MSI captions from a video caption and a music caption."""
 
-    def __init__(self, backend: ComposerBackend, *, sampling: ComposerSampling | None = None) -> None:
+    def __init__(
+        self, backend: ComposerBackend, *, sampling: ComposerSampling | None = None
+    ) -> None:
         self.backend = backend
         self.sampling = sampling or ComposerSampling()
 
-    def compose(self, kind: ComposedKind, pairs: Sequence[tuple[str, str]], *,
-                seed: int | None = None) -> list[CaptionResult]:
+    def compose(
+        self, kind: ComposedKind, pairs: Sequence[tuple[str, str]], *, seed: int | None = None
+    ) -> list[CaptionResult]:
         """One ``kind`` caption per (video caption, music caption) pair.
 
         With a ``seed``, pair ``i`` is drawn with seed ``seed + i`` where the backend allows it
@@ -138,17 +145,34 @@ class Composer:
         rendered = [self.backend.render(p) for p in prompts]
         raw = self.backend.generate(rendered, sampling=self.sampling, seed=seed)
         if len(raw) != len(rendered):
-            raise RuntimeError(f"the backend returned {len(raw)} generations for {len(rendered)} prompts")
-        params = {**asdict(self.sampling), "do_sample": not self.sampling.greedy, "seed": seed,
-                  **self.backend.parameters()}
-        return [CaptionResult(text=postprocess(r), kind=kind, model=self.backend.model_id, prompt=p,
-                              parameters={**params, "index": i} if seed is not None else dict(params))
-                for i, (p, r) in enumerate(zip(rendered, raw, strict=True))]
+            raise RuntimeError(
+                f"the backend returned {len(raw)} generations for {len(rendered)} prompts"
+            )
+        params = {
+            **asdict(self.sampling),
+            "do_sample": not self.sampling.greedy,
+            "seed": seed,
+            **self.backend.parameters(),
+        }
+        return [
+            CaptionResult(
+                text=postprocess(r),
+                kind=kind,
+                model=self.backend.model_id,
+                prompt=p,
+                parameters={**params, "index": i} if seed is not None else dict(params),
+            )
+            for i, (p, r) in enumerate(zip(rendered, raw, strict=True))
+        ]
 
-    def fusion(self, video_caption: str, music_caption: str, *, seed: int | None = None) -> CaptionResult:
+    def fusion(
+        self, video_caption: str, music_caption: str, *, seed: int | None = None
+    ) -> CaptionResult:
         return self.compose("fusion", [(video_caption, music_caption)], seed=seed)[0]
 
-    def msi(self, video_caption: str, music_caption: str, *, seed: int | None = None) -> CaptionResult:
+    def msi(
+        self, video_caption: str, music_caption: str, *, seed: int | None = None
+    ) -> CaptionResult:
         return self.compose("msi", [(video_caption, music_caption)], seed=seed)[0]
 
 
@@ -174,9 +198,15 @@ class LocalBackend:
         self.batch_size = batch_size
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, *, device: str | torch.device | None = None,
-                        dtype: torch.dtype | None = None, device_map: str | None = None,
-                        batch_size: int = 4) -> LocalBackend:
+    def from_pretrained(
+        cls,
+        name_or_path: str = DEFAULT_MODEL,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        device_map: str | None = None,
+        batch_size: int = 4,
+    ) -> LocalBackend:
         """Load the LM and its tokenizer from local files (never downloaded; see :mod:`modeling.hub`).
 
         ``device_map="auto"`` spreads a large model (Mixtral-8x7B is ~93 GB in bf16) over the GPUs
@@ -187,7 +217,11 @@ class LocalBackend:
         path = resolve_pretrained(name_or_path, kind="composer language model")
         cuda = torch.cuda.is_available()
         if dtype is None:
-            dtype = torch.bfloat16 if cuda and (device is None or torch.device(device).type == "cuda") else torch.float32
+            dtype = (
+                torch.bfloat16
+                if cuda and (device is None or torch.device(device).type == "cuda")
+                else torch.float32
+            )
         kwargs: dict[str, Any] = {"local_files_only": True, "dtype": dtype}
         if device_map is not None:
             kwargs["device_map"] = device_map
@@ -204,11 +238,15 @@ class LocalBackend:
         return {"backend": "local", "batch_size": self.batch_size}
 
     @torch.no_grad()
-    def generate(self, rendered: Sequence[str], *, sampling: ComposerSampling, seed: int | None) -> list[str]:
+    def generate(
+        self, rendered: Sequence[str], *, sampling: ComposerSampling, seed: int | None
+    ) -> list[str]:
         out: list[str] = []
         for start in range(0, len(rendered), self.batch_size):
             chunk = list(rendered[start : start + self.batch_size])
-            with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
+            with torch.random.fork_rng(
+                devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []
+            ):
                 if seed is not None:
                     torch.manual_seed(seed + start)
                 out += self._generate_batch(chunk, sampling)
@@ -216,10 +254,15 @@ class LocalBackend:
 
     def _generate_batch(self, texts: list[str], sampling: ComposerSampling) -> list[str]:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.model.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens, "do_sample": not sampling.greedy,
-                                  "pad_token_id": self.tokenizer.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": sampling.max_new_tokens,
+            "do_sample": not sampling.greedy,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
         if not sampling.greedy:
-            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
+            kwargs.update(
+                temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k
+            )
         else:  # no sampling knobs: the checkpoint's generation config may set some, which would warn
             kwargs.update(temperature=None, top_p=None, top_k=None)
         ids = self.model.generate(**enc, **kwargs)  # (B, T_prompt + T_new)
@@ -241,7 +284,9 @@ class LocalBackend:
 class EndpointError(RuntimeError):
     """The OpenAI-compatible endpoint failed: the message names the URL, the status and the reason."""
 
-    def __init__(self, message: str, *, url: str, status: int | None = None, attempts: int = 1) -> None:
+    def __init__(
+        self, message: str, *, url: str, status: int | None = None, attempts: int = 1
+    ) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
@@ -291,7 +336,9 @@ class EndpointConfig:
 class HTTPBackend:
     """Completions from an OpenAI-compatible server, with timeouts and retries."""
 
-    def __init__(self, config: EndpointConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, config: EndpointConfig, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.config = config
         self.model_id = config.model
         self._sleep = sleep
@@ -303,7 +350,9 @@ class HTTPBackend:
         c = self.config
         return {"backend": "http", "api": c.api, "base_url": c.base_url, "send_top_k": c.send_top_k}
 
-    def generate(self, rendered: Sequence[str], *, sampling: ComposerSampling, seed: int | None) -> list[str]:
+    def generate(
+        self, rendered: Sequence[str], *, sampling: ComposerSampling, seed: int | None
+    ) -> list[str]:
         jobs = [(text, None if seed is None else seed + i) for i, text in enumerate(rendered)]
         if self.config.concurrency == 1 or len(jobs) < 2:
             return [self._one(text, sampling, s) for text, s in jobs]
@@ -312,19 +361,30 @@ class HTTPBackend:
 
     def _one(self, text: str, sampling: ComposerSampling, seed: int | None) -> str:
         c = self.config
-        body: dict[str, Any] = {"model": c.model, "max_tokens": sampling.max_new_tokens, "n": 1, "stream": False,
-                                "temperature": sampling.temperature, "top_p": sampling.top_p}
+        body: dict[str, Any] = {
+            "model": c.model,
+            "max_tokens": sampling.max_new_tokens,
+            "n": 1,
+            "stream": False,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+        }
         if c.send_top_k and not sampling.greedy:
             body["top_k"] = sampling.top_k
         if seed is not None:
             body["seed"] = seed
         if c.api == "completions":
             body["prompt"] = text
-            answer = self._field(self.post("/completions", body), ("choices", 0, "text"), c.base_url + "/completions")
+            answer = self._field(
+                self.post("/completions", body), ("choices", 0, "text"), c.base_url + "/completions"
+            )
             return text + answer  # post-processed like the paper's decode of prompt + answer
         body["messages"] = [{"role": "user", "content": text}]
-        return self._field(self.post("/chat/completions", body), ("choices", 0, "message", "content"),
-                           c.base_url + "/chat/completions")
+        return self._field(
+            self.post("/chat/completions", body),
+            ("choices", 0, "message", "content"),
+            c.base_url + "/chat/completions",
+        )
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """POST ``body`` as JSON to ``base_url + path`` and return the decoded JSON answer."""
@@ -340,7 +400,9 @@ class HTTPBackend:
         for attempt in range(attempts):
             if attempt:
                 delay = min(c.max_backoff_s, c.backoff_s * 2 ** (attempt - 1))
-                logger.warning("%s: %s; retry %d/%d in %.1f s", url, reason, attempt, c.retries, delay)
+                logger.warning(
+                    "%s: %s; retry %d/%d in %.1f s", url, reason, attempt, c.retries, delay
+                )
                 self._sleep(delay)
             request = urllib.request.Request(url, data=data, headers=headers, method="POST")
             try:
@@ -349,10 +411,18 @@ class HTTPBackend:
             except urllib.error.HTTPError as exc:
                 detail = _excerpt(exc.read() if exc.fp is not None else b"")
                 if exc.code < 500:
-                    hint = " (check the API key in $" + c.api_key_env + ")" if exc.code in (401, 403) else ""
-                    raise EndpointError(f"POST {url} was refused with HTTP {exc.code}{hint}: {detail} "
-                                        "(client errors are not retried)", url=url, status=exc.code,
-                                        attempts=attempt + 1) from exc
+                    hint = (
+                        " (check the API key in $" + c.api_key_env + ")"
+                        if exc.code in (401, 403)
+                        else ""
+                    )
+                    raise EndpointError(
+                        f"POST {url} was refused with HTTP {exc.code}{hint}: {detail} "
+                        "(client errors are not retried)",
+                        url=url,
+                        status=exc.code,
+                        attempts=attempt + 1,
+                    ) from exc
                 reason = f"HTTP {exc.code}: {detail}"
                 continue
             except TimeoutError:
@@ -360,7 +430,11 @@ class HTTPBackend:
                 continue
             except urllib.error.URLError as exc:
                 timed_out = isinstance(exc.reason, TimeoutError)
-                reason = f"no answer within {c.timeout_s:g} s" if timed_out else f"cannot connect: {exc.reason}"
+                reason = (
+                    f"no answer within {c.timeout_s:g} s"
+                    if timed_out
+                    else f"cannot connect: {exc.reason}"
+                )
                 continue
             except (http.client.HTTPException, ConnectionError, OSError) as exc:
                 reason = f"connection failed: {type(exc).__name__}: {exc}"
@@ -368,10 +442,17 @@ class HTTPBackend:
             try:
                 return json.loads(payload)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise EndpointError(f"POST {url} answered something that is not JSON: {_excerpt(payload)}",
-                                    url=url, status=200, attempts=attempt + 1) from exc
-        raise EndpointError(f"POST {url} failed after {attempts} attempt{'s' * (attempts > 1)}: {reason}",
-                            url=url, attempts=attempts)
+                raise EndpointError(
+                    f"POST {url} answered something that is not JSON: {_excerpt(payload)}",
+                    url=url,
+                    status=200,
+                    attempts=attempt + 1,
+                ) from exc
+        raise EndpointError(
+            f"POST {url} failed after {attempts} attempt{'s' * (attempts > 1)}: {reason}",
+            url=url,
+            attempts=attempts,
+        )
 
     @staticmethod
     def _field(answer: Any, keys: tuple[str | int, ...], url: str) -> str:
@@ -384,9 +465,13 @@ class HTTPBackend:
         if not isinstance(node, str):
             error = answer.get("error") if isinstance(answer, dict) else None
             where = "".join(f"[{k!r}]" for k in keys)
-            raise EndpointError(f"POST {url} answered JSON without a text at {where}"
-                                f"{': ' + _excerpt(json.dumps(error).encode()) if error else ''}; got "
-                                f"{_excerpt(json.dumps(answer).encode())}", url=url, status=200)
+            raise EndpointError(
+                f"POST {url} answered JSON without a text at {where}"
+                f"{': ' + _excerpt(json.dumps(error).encode()) if error else ''}; got "
+                f"{_excerpt(json.dumps(answer).encode())}",
+                url=url,
+                status=200,
+            )
         return node
 
 
@@ -411,7 +496,9 @@ def build_tiny(out_dir: Path | str, *, seed: int = 0) -> Path:
 
     out_dir = Path(out_dir)
     specials = ["<unk>", "<s>", "</s>"]
-    chars = list(dict.fromkeys("▁" + string.ascii_letters + string.digits + string.punctuation + "\n"))
+    chars = list(
+        dict.fromkeys("▁" + string.ascii_letters + string.digits + string.punctuation + "\n")
+    )
     vocab = {piece: i for i, piece in enumerate(specials + chars)}
     tokenizer = LlamaTokenizer(vocab=vocab, merges=[], add_bos_token=True, add_eos_token=False)
     config = MixtralConfig(

@@ -27,8 +27,14 @@ from .base import CaptionResult
 class MusicCaptioner:
     """A loaded MU-LLaMA (a MusiScene checkpoint folder) asked to describe music."""
 
-    def __init__(self, imaginer: SceneImaginer, *, checkpoint: str, question: str = CAPTION_QUESTION,
-                 sampling: SamplingConfig | None = None) -> None:
+    def __init__(
+        self,
+        imaginer: SceneImaginer,
+        *,
+        checkpoint: str,
+        question: str = CAPTION_QUESTION,
+        sampling: SamplingConfig | None = None,
+    ) -> None:
         if not question.strip():
             raise ValueError("the music-description question is empty")
         self.imaginer = imaginer
@@ -37,13 +43,27 @@ class MusicCaptioner:
         self.sampling = sampling or SamplingConfig()
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: Path | str, *, device: str | torch.device | None = None,
-                        dtype: torch.dtype | None = None, llama: str | None = None, mert: str | None = None,
-                        feature_cache: Path | str | None = None, question: str = CAPTION_QUESTION,
-                        sampling: SamplingConfig | None = None) -> MusicCaptioner:
+    def from_checkpoint(
+        cls,
+        checkpoint: Path | str,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        llama: str | None = None,
+        mert: str | None = None,
+        feature_cache: Path | str | None = None,
+        question: str = CAPTION_QUESTION,
+        sampling: SamplingConfig | None = None,
+    ) -> MusicCaptioner:
         """Load the adapter checkpoint and its LLaMA and MERT from local files (see ``SceneImaginer``)."""
-        imaginer = SceneImaginer.from_checkpoint(checkpoint, device=device, dtype=dtype, llama=llama, mert=mert,
-                                                 feature_cache=feature_cache)
+        imaginer = SceneImaginer.from_checkpoint(
+            checkpoint,
+            device=device,
+            dtype=dtype,
+            llama=llama,
+            mert=mert,
+            feature_cache=feature_cache,
+        )
         return cls(imaginer, checkpoint=str(checkpoint), question=question, sampling=sampling)
 
     @property
@@ -65,11 +85,23 @@ class MusicCaptioner:
             "batch_size": batch_size,  # with a seed, the draws of a batch depend on its first index
         }
 
-    def caption(self, audio: Sequence[Path | str], *, batch_size: int = 8, seed: int | None = None) -> list[CaptionResult]:
+    def caption(
+        self, audio: Sequence[Path | str], *, batch_size: int = 8, seed: int | None = None
+    ) -> list[CaptionResult]:
         """One caption per audio file (any format soundfile or PyAV reads), in batches."""
-        answers = self.imaginer.imagine(audio, question=self.question, sampling=self.sampling, batch_size=batch_size,
-                                        seed=seed)
+        answers = self.imaginer.imagine(
+            audio, question=self.question, sampling=self.sampling, batch_size=batch_size, seed=seed
+        )
         params = self.parameters(batch_size=batch_size, seed=seed)
         prompt = self.prompt
-        return [CaptionResult(text=a.answer, kind="music", model=self.checkpoint, prompt=prompt,
-                              parameters=dict(params), source=a.audio) for a in answers]
+        return [
+            CaptionResult(
+                text=a.answer,
+                kind="music",
+                model=self.checkpoint,
+                prompt=prompt,
+                parameters=dict(params),
+                source=a.audio,
+            )
+            for a in answers
+        ]

@@ -130,10 +130,14 @@ def _decode_at(path: Path, indices: list[int]) -> list[np.ndarray]:
 class VideoCaptioner:
     """A GIT video-captioning model and its processor, captioning clips in batches."""
 
-    def __init__(self, model, processor, *, model_id: str, max_new_tokens: int = 50, num_beams: int = 1) -> None:
+    def __init__(
+        self, model, processor, *, model_id: str, max_new_tokens: int = 50, num_beams: int = 1
+    ) -> None:
         if getattr(model.config, "model_type", None) != "git":
-            raise ValueError(f"{model_id} is a {model.config.model_type!r} model; the video captioner runs GIT "
-                             "models (e.g. microsoft/git-base-vatex)")
+            raise ValueError(
+                f"{model_id} is a {model.config.model_type!r} model; the video captioner runs GIT "
+                "models (e.g. microsoft/git-base-vatex)"
+            )
         if max_new_tokens < 1 or num_beams < 1:
             raise ValueError("max_new_tokens and num_beams must be >= 1")
         self.model = model.eval()
@@ -143,9 +147,15 @@ class VideoCaptioner:
         self.num_beams = num_beams
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, *, device: str | torch.device | None = None,
-                        dtype: torch.dtype | None = None, max_new_tokens: int = 50,
-                        num_beams: int = 1) -> VideoCaptioner:
+    def from_pretrained(
+        cls,
+        name_or_path: str = DEFAULT_MODEL,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_new_tokens: int = 50,
+        num_beams: int = 1,
+    ) -> VideoCaptioner:
         """Load a GIT checkpoint from local files (never downloaded; see :mod:`modeling.hub`).
 
         ``dtype`` defaults to float16 on a GPU and float32 on the CPU.
@@ -158,7 +168,13 @@ class VideoCaptioner:
             dtype = torch.float16 if device.type == "cuda" else torch.float32
         model = GitForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype).to(device)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True, backend="pil")
-        return cls(model, processor, model_id=name_or_path, max_new_tokens=max_new_tokens, num_beams=num_beams)
+        return cls(
+            model,
+            processor,
+            model_id=name_or_path,
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+        )
 
     @property
     def num_frames(self) -> int:
@@ -166,8 +182,13 @@ class VideoCaptioner:
         return int(self.model.config.num_image_with_embedding or 1)
 
     def parameters(self) -> dict[str, object]:
-        return {"num_frames": self.num_frames, "frame_sampling": FRAME_SAMPLING, "decoding": "greedy" if
-                self.num_beams == 1 else "beam", "num_beams": self.num_beams, "max_new_tokens": self.max_new_tokens}
+        return {
+            "num_frames": self.num_frames,
+            "frame_sampling": FRAME_SAMPLING,
+            "decoding": "greedy" if self.num_beams == 1 else "beam",
+            "num_beams": self.num_beams,
+            "max_new_tokens": self.max_new_tokens,
+        }
 
     @torch.no_grad()
     def caption_frames(self, clips: Sequence[Sequence[np.ndarray]]) -> list[str]:
@@ -176,15 +197,21 @@ class VideoCaptioner:
             return []
         for clip in clips:
             if len(clip) != self.num_frames:
-                raise ValueError(f"{self.model_id} takes {self.num_frames} frames per clip, got {len(clip)}")
+                raise ValueError(
+                    f"{self.model_id} takes {self.num_frames} frames per clip, got {len(clip)}"
+                )
         flat = [frame for clip in clips for frame in clip]
         pixels = self.processor(images=flat, return_tensors="pt").pixel_values  # (B*F, 3, H, W)
         pixels = pixels.reshape(len(clips), self.num_frames, *pixels.shape[1:])  # (B, F, 3, H, W)
         if self.num_frames == 1:
             pixels = pixels[:, 0]  # (B, 3, H, W): an image GIT takes 4-D input
         pixels = pixels.to(self.model.device, self.model.dtype)
-        ids = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens, num_beams=self.num_beams,
-                                  do_sample=False)  # (B, T)
+        ids = self.model.generate(
+            pixel_values=pixels,
+            max_new_tokens=self.max_new_tokens,
+            num_beams=self.num_beams,
+            do_sample=False,
+        )  # (B, T)
         return [text.strip() for text in self.processor.batch_decode(ids, skip_special_tokens=True)]
 
     def caption(self, videos: Sequence[Path | str], *, batch_size: int = 8) -> list[CaptionResult]:
@@ -201,8 +228,17 @@ class VideoCaptioner:
         for start in range(0, len(videos), batch_size):
             chunk = list(videos[start : start + batch_size])
             texts = self.caption_frames([read_frames(v, self.num_frames) for v in chunk])
-            results += [CaptionResult(text=t, kind="video", model=self.model_id, prompt=None, parameters=dict(params),
-                                      source=str(v)) for v, t in zip(chunk, texts, strict=True)]
+            results += [
+                CaptionResult(
+                    text=t,
+                    kind="video",
+                    model=self.model_id,
+                    prompt=None,
+                    parameters=dict(params),
+                    source=str(v),
+                )
+                for v, t in zip(chunk, texts, strict=True)
+            ]
             logger.info("captioned %d/%d videos", len(results), len(videos))
         return results
 
@@ -228,10 +264,20 @@ def build_tiny(out_dir: Path | str, *, seed: int = 0, num_frames: int = 3) -> Pa
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {token: i for i, token in enumerate(dict.fromkeys(specials + TINY_WORDS))}
     tokenizer = BertTokenizer(vocab=vocab)
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
     config = GitConfig(
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 16, "projection_dim": 32, "initializer_range": 0.1},
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 16,
+            "projection_dim": 32,
+            "initializer_range": 0.1,
+        },
         vocab_size=len(vocab),
         hidden_size=32,
         num_hidden_layers=2,

@@ -77,13 +77,17 @@ class MusicAdapter(nn.Module):
         self.agg = nn.Conv1d(config.mert_layers, 1, kernel_size=1)
         self.proj = nn.Linear(config.mert_dim, config.llm_dim)
         self.blocks = nn.ModuleList(
-            SwiGLUBlock(config.llm_dim, config.ffn_dim, eps=config.norm_eps) for _ in range(config.n_blocks)
+            SwiGLUBlock(config.llm_dim, config.ffn_dim, eps=config.norm_eps)
+            for _ in range(config.n_blocks)
         )
         self.prefix = nn.Embedding(config.query_layers, config.llm_dim)
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """The music vector before the prefix is added: (B, L, Dm) -> (B, D)."""
-        if features.ndim != 3 or features.shape[1:] != (self.config.mert_layers, self.config.mert_dim):
+        if features.ndim != 3 or features.shape[1:] != (
+            self.config.mert_layers,
+            self.config.mert_dim,
+        ):
             raise ValueError(
                 f"expected features of shape (B, {self.config.mert_layers}, {self.config.mert_dim}), "
                 f"got {tuple(features.shape)}"
@@ -134,7 +138,9 @@ class TunableLinear(nn.Module):
         self.kv_heads = kv_heads or gate_heads
         if gate_heads:
             if in_features % gate_heads or gate_heads % self.kv_heads:
-                raise ValueError(f"{in_features} features do not split into {gate_heads} heads / {kv_heads} kv heads")
+                raise ValueError(
+                    f"{in_features} features do not split into {gate_heads} heads / {kv_heads} kv heads"
+                )
             self.gate = nn.Parameter(torch.zeros(gate_heads, **factory))
         self._adapter_value: torch.Tensor | None = None
 
@@ -148,7 +154,9 @@ class TunableLinear(nn.Module):
         batch, in_features = v.shape[0], x.shape[-1]
         head_dim = in_features // self.gate_heads
         v = v.view(batch, self.kv_heads, head_dim)  # (B, Hkv, Dh)
-        v = v.repeat_interleave(self.gate_heads // self.kv_heads, dim=1)  # (B, H, Dh), as HF's repeat_kv
+        v = v.repeat_interleave(
+            self.gate_heads // self.kv_heads, dim=1
+        )  # (B, H, Dh), as HF's repeat_kv
         v = torch.tanh(self.gate)[None, :, None] * v.float()  # (B, H, Dh)
         return x + v.reshape(batch, 1, in_features).to(x.dtype)  # (B, T, H * Dh)
 
@@ -180,7 +188,9 @@ def inject(llama: nn.Module, config: MusiSceneConfig) -> list[TunableLinear]:
     if k > len(layers):
         raise ValueError(f"adapter.query_layers={k} but the LLaMA has only {len(layers)} layers")
     if config.adapter.llm_dim != text_config.hidden_size:
-        raise ValueError(f"adapter.llm_dim={config.adapter.llm_dim} but the LLaMA's hidden size is {text_config.hidden_size}")
+        raise ValueError(
+            f"adapter.llm_dim={config.adapter.llm_dim} but the LLaMA's hidden size is {text_config.hidden_size}"
+        )
     lora = config.lora_rank if config.trains_finetune else 0
     gates: list[TunableLinear] = []
     for index, layer in enumerate(layers):
@@ -228,7 +238,9 @@ def value_projections(llama: nn.Module, k: int) -> list[nn.Linear]:
 
 
 @contextmanager
-def adapter_tokens_set(gates: list[TunableLinear], values: list[nn.Linear], tokens: torch.Tensor) -> Iterator[None]:
+def adapter_tokens_set(
+    gates: list[TunableLinear], values: list[nn.Linear], tokens: torch.Tensor
+) -> Iterator[None]:
     """Within the block, layer ``i`` of the last K adds ``tanh(g) * W_v tokens[:, i]``.
 
     ``tokens``: (B, K, D) from :class:`MusicAdapter`.

@@ -125,5 +125,7 @@ class MusiSceneConfig:
     def load(cls, directory: Path) -> MusiSceneConfig:
         path = Path(directory) / CONFIG_NAME
         if not path.is_file():
-            raise FileNotFoundError(f"{directory} is not a MusiScene checkpoint: {CONFIG_NAME} is missing")
+            raise FileNotFoundError(
+                f"{directory} is not a MusiScene checkpoint: {CONFIG_NAME} is missing"
+            )
         return cls.from_dict(json.loads(path.read_text()))

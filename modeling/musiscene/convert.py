@@ -49,13 +49,19 @@ def load_mu_llama_state(path: Path | str) -> dict[str, torch.Tensor]:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"MU-LLaMA checkpoint not found: {path} (it is `checkpoint.pth` in the "
-                                "mu-llama/MU-LLaMA repository on the Hugging Face hub)")
-    with torch.serialization.safe_globals([_argparse.Namespace]):  # MU-LLaMA pickles its argparse args
+        raise FileNotFoundError(
+            f"MU-LLaMA checkpoint not found: {path} (it is `checkpoint.pth` in the "
+            "mu-llama/MU-LLaMA repository on the Hugging Face hub)"
+        )
+    with torch.serialization.safe_globals(
+        [_argparse.Namespace]
+    ):  # MU-LLaMA pickles its argparse args
         blob = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     state = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or "mu_mert_proj.weight" not in state:
-        raise ValueError(f"{path} does not look like a MU-LLaMA checkpoint (no mu_mert_proj.weight)")
+        raise ValueError(
+            f"{path} does not look like a MU-LLaMA checkpoint (no mu_mert_proj.weight)"
+        )
     return state
 
 
@@ -72,7 +78,9 @@ def adapter_config_from_state(state: dict[str, torch.Tensor]) -> AdapterConfig:
     )
 
 
-def convert_mu_llama_state(state: dict[str, torch.Tensor], *, trainable: TrainableMode = "both") -> tuple[dict[str, torch.Tensor], list[str]]:
+def convert_mu_llama_state(
+    state: dict[str, torch.Tensor], *, trainable: TrainableMode = "both"
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """MU-LLaMA names -> MusiScene parameter names; returns (converted, skipped keys)."""
     adapter = adapter_config_from_state(state)
     layers = sorted({int(m.group(1)) for k in state if (m := _LAYER.match(k))})
@@ -95,8 +103,15 @@ def convert_mu_llama_state(state: dict[str, torch.Tensor], *, trainable: Trainab
             new = "llama.model.norm.weight" if want_finetune else None
         elif m := _LAYER.match(key):
             j, rest = int(m.group(1)), m.group(2)
-            new, value = _layer_tensor(j, rest, value, n_heads=n_heads, first_gated=first_gated,
-                                       want_adapter=want_adapter, want_finetune=want_finetune)
+            new, value = _layer_tensor(
+                j,
+                rest,
+                value,
+                n_heads=n_heads,
+                first_gated=first_gated,
+                want_adapter=want_adapter,
+                want_finetune=want_finetune,
+            )
         if new is None:
             skipped.append(key)
         else:
@@ -117,8 +132,16 @@ def _adapter_name(key: str) -> str:
     return f"adapter.blocks.{int(m.group(2)) - 1}.{m.group(1)}.{m.group(3)}"
 
 
-def _layer_tensor(j: int, rest: str, value: torch.Tensor, *, n_heads: int, first_gated: int,
-                  want_adapter: bool, want_finetune: bool) -> tuple[str | None, torch.Tensor]:
+def _layer_tensor(
+    j: int,
+    rest: str,
+    value: torch.Tensor,
+    *,
+    n_heads: int,
+    first_gated: int,
+    want_adapter: bool,
+    want_finetune: bool,
+) -> tuple[str | None, torch.Tensor]:
     prefix = f"llama.model.layers.{j}"
     if rest == "attention.gate":
         if want_adapter and j >= first_gated:
@@ -129,7 +152,13 @@ def _layer_tensor(j: int, rest: str, value: torch.Tensor, *, n_heads: int, first
     part, _, leaf = rest.partition(".")
     if part in NORMS and leaf == "weight":
         return f"{prefix}.{NORMS[part]}.weight", value
-    table, owner = (ATTN, "self_attn") if part == "attention" else (FFN, "mlp") if part == "feed_forward" else ({}, "")
+    table, owner = (
+        (ATTN, "self_attn")
+        if part == "attention"
+        else (FFN, "mlp")
+        if part == "feed_forward"
+        else ({}, "")
+    )
     m = re.fullmatch(r"(w[qkvo123])\.bias", leaf)
     if m and m.group(1) in table:
         value = rope_permute(value, n_heads) if m.group(1) == "wq" else value
@@ -142,34 +171,68 @@ def _layer_tensor(j: int, rest: str, value: torch.Tensor, *, n_heads: int, first
     return None, value  # frozen base weights: they come from the transformers LLaMA
 
 
-def convert_mu_llama_checkpoint(src: Path | str, out_dir: Path | str, *, llama: str, mert: str,
-                                trainable: TrainableMode = "both") -> Path:
+def convert_mu_llama_checkpoint(
+    src: Path | str,
+    out_dir: Path | str,
+    *,
+    llama: str,
+    mert: str,
+    trainable: TrainableMode = "both",
+) -> Path:
     """Write ``out_dir`` (config + trainable safetensors) from MU-LLaMA's ``checkpoint.pth``."""
     state = load_mu_llama_state(src)
     converted, skipped = convert_mu_llama_state(state, trainable=trainable)
     lora = next((v for k, v in state.items() if k.endswith("lora_wq_l1.weight")), None)
     if trainable != "adapter" and lora is None:
-        raise ValueError("the checkpoint has no LoRA tensors (pretrain phase?): convert with trainable='adapter'")
-    config = MusiSceneConfig(llama=llama, mert=mert, adapter=adapter_config_from_state(state), trainable=trainable,
-                             lora_rank=lora.shape[0] if lora is not None else 16, prompt_mode="compat")
+        raise ValueError(
+            "the checkpoint has no LoRA tensors (pretrain phase?): convert with trainable='adapter'"
+        )
+    config = MusiSceneConfig(
+        llama=llama,
+        mert=mert,
+        adapter=adapter_config_from_state(state),
+        trainable=trainable,
+        lora_rank=lora.shape[0] if lora is not None else 16,
+        prompt_mode="compat",
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config.save(out_dir)
-    save_file(converted, str(out_dir / WEIGHTS_NAME), metadata={"format": "pt", "source": "MU-LLaMA checkpoint.pth"})
-    logger.info("converted %d tensors; left %d (frozen LLaMA/MERT weights and unused gates)", len(converted), len(skipped))
+    save_file(
+        converted,
+        str(out_dir / WEIGHTS_NAME),
+        metadata={"format": "pt", "source": "MU-LLaMA checkpoint.pth"},
+    )
+    logger.info(
+        "converted %d tensors; left %d (frozen LLaMA/MERT weights and unused gates)",
+        len(converted),
+        len(skipped),
+    )
     return out_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m modeling.musiscene.convert", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m modeling.musiscene.convert", description=__doc__.splitlines()[0]
+    )
     p.add_argument("checkpoint", type=Path, help="MU-LLaMA checkpoint.pth")
     p.add_argument("out_dir", type=Path)
-    p.add_argument("--llama", default="meta-llama/Llama-2-7b-hf", help="the transformers LLaMA to pair it with")
+    p.add_argument(
+        "--llama", default="meta-llama/Llama-2-7b-hf", help="the transformers LLaMA to pair it with"
+    )
     p.add_argument("--mert", default="m-a-p/MERT-v1-330M")
     p.add_argument("--trainable", choices=("adapter", "mu-llama-finetune", "both"), default="both")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(convert_mu_llama_checkpoint(args.checkpoint, args.out_dir, llama=args.llama, mert=args.mert, trainable=args.trainable))
+    print(
+        convert_mu_llama_checkpoint(
+            args.checkpoint,
+            args.out_dir,
+            llama=args.llama,
+            mert=args.mert,
+            trainable=args.trainable,
+        )
+    )
     return 0
 
 

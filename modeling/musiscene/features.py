@@ -31,24 +31,41 @@ MIN_SECONDS = 0.05  # below this MERT's convolutional front end has no output fr
 class MertEncoder:
     """MERT-v1 (330M or 95M) loaded as a plain ``HubertModel``, frozen."""
 
-    def __init__(self, name_or_path: str, *, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, max_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        max_seconds: float = 60.0,
+    ) -> None:
         from transformers import HubertModel, Wav2Vec2FeatureExtractor
 
         path = resolve_pretrained(name_or_path, kind="MERT music encoder")
         self.name = name_or_path
         self.device = torch.device(device)
         self.max_seconds = max_seconds
-        self.model = HubertModel.from_pretrained(path, local_files_only=True, dtype=dtype).to(self.device).eval()
+        self.model = (
+            HubertModel.from_pretrained(path, local_files_only=True, dtype=dtype)
+            .to(self.device)
+            .eval()
+        )
         self.model.requires_grad_(False)
         if (path / "preprocessor_config.json").is_file():
             self.processor = Wav2Vec2FeatureExtractor.from_pretrained(path, local_files_only=True)
         else:  # MERT-v1's published preprocessor settings
-            self.processor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=24000, padding_value=0.0,
-                                                      do_normalize=True, return_attention_mask=False)
+            self.processor = Wav2Vec2FeatureExtractor(
+                feature_size=1,
+                sampling_rate=24000,
+                padding_value=0.0,
+                do_normalize=True,
+                return_attention_mask=False,
+            )
         self.sample_rate = int(self.processor.sampling_rate)
         config_text = json.dumps(self.model.config.to_dict(), sort_keys=True, default=str)
-        digest = hashlib.sha256(f"{config_text}|{self.sample_rate}|{max_seconds}|v1".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(
+            f"{config_text}|{self.sample_rate}|{max_seconds}|v1".encode()
+        ).hexdigest()[:16]
         # the id names the encoder and everything that changes its features
         self.encoder_id = f"{Path(name_or_path).name or name_or_path}-{digest}"
 
@@ -65,7 +82,9 @@ class MertEncoder:
         """(T,) mono float32 at ``sample_rate`` -> (L+1, D) float32 pooled hidden states."""
         waveform = waveform[: int(self.max_seconds * self.sample_rate)]
         if waveform.size < MIN_SECONDS * self.sample_rate:
-            raise ValueError(f"clip too short for MERT: {waveform.size} samples at {self.sample_rate} Hz")
+            raise ValueError(
+                f"clip too short for MERT: {waveform.size} samples at {self.sample_rate} Hz"
+            )
         inputs = self.processor(waveform, sampling_rate=self.sample_rate, return_tensors="pt")
         values = inputs["input_values"].to(self.device, self.model.dtype)  # (1, T)
         out = self.model(input_values=values, output_hidden_states=True)
@@ -73,7 +92,9 @@ class MertEncoder:
         return torch.stack(states, dim=0)[:, 0].float().mean(dim=1).cpu()  # (L+1, D)
 
     def encode_file(self, path: Path | str) -> torch.Tensor:
-        return self.encode_waveform(load_audio(path, sample_rate=self.sample_rate, max_seconds=self.max_seconds))
+        return self.encode_waveform(
+            load_audio(path, sample_rate=self.sample_rate, max_seconds=self.max_seconds)
+        )
 
 
 def file_sha256(path: Path | str) -> str:
@@ -105,8 +126,13 @@ class FeatureCache:
         tmp.replace(path)  # atomic: concurrent workers never read half a file
 
 
-def encode_files(paths: Sequence[Path | str], *, encoder: MertEncoder, cache: FeatureCache | None = None,
-                 progress: Iterable | None = None) -> torch.Tensor:
+def encode_files(
+    paths: Sequence[Path | str],
+    *,
+    encoder: MertEncoder,
+    cache: FeatureCache | None = None,
+    progress: Iterable | None = None,
+) -> torch.Tensor:
     """Pooled features of each file, (N, L+1, D); cached ones are read, others encoded and stored."""
     out: list[torch.Tensor] = []
     hits = 0

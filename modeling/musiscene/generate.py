@@ -33,7 +33,9 @@ class SamplingConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
-def sample_top_p(probs: torch.Tensor, top_p: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_top_p(
+    probs: torch.Tensor, top_p: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """(B, V) probabilities -> (B,) token ids by nucleus sampling (MU-LLaMA's rule)."""
     sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
     before = sorted_probs.cumsum(dim=-1) - sorted_probs
@@ -78,21 +80,31 @@ def generate_answers(
     ids = torch.full((batch, width), pad, dtype=torch.long, device=device)  # (B, T), left-padded
     mask = torch.zeros((batch, width), dtype=torch.long, device=device)
     for i, p in enumerate(prompts):
-        ids[i, width - len(p):] = torch.tensor(p, device=device)
-        mask[i, width - len(p):] = 1
+        ids[i, width - len(p) :] = torch.tensor(p, device=device)
+        mask[i, width - len(p) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
     tokens = model.adapter_tokens(features.to(device))  # (B, K, D), computed once
-    out = model(input_ids=ids, adapter_tokens=tokens, attention_mask=mask, position_ids=positions, use_cache=True)
+    out = model(
+        input_ids=ids,
+        adapter_tokens=tokens,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+    )
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     generated: list[torch.Tensor] = []
     cache_arg = _cache_argument(model)
     for _ in range(sampling.max_new_tokens):
         logits = out.logits[:, -1].float()  # (B, V)
         if sampling.temperature > 0:
-            nxt = sample_top_p(torch.softmax(logits / sampling.temperature, -1), sampling.top_p, generator=generator)
+            nxt = sample_top_p(
+                torch.softmax(logits / sampling.temperature, -1),
+                sampling.top_p,
+                generator=generator,
+            )
         else:
             nxt = logits.argmax(-1)
         nxt = torch.where(done, torch.full_like(nxt, pad), nxt)  # (B,)
@@ -102,8 +114,14 @@ def generate_answers(
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions[:, -1:] + 1
-        out = model(input_ids=nxt[:, None], adapter_tokens=tokens, attention_mask=mask, position_ids=positions,
-                    use_cache=True, **{cache_arg: _cache_of(out)})
+        out = model(
+            input_ids=nxt[:, None],
+            adapter_tokens=tokens,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **{cache_arg: _cache_of(out)},
+        )
     answers = []
     rows = torch.stack(generated, 1).tolist() if generated else [[] for _ in range(batch)]
     for row in rows:

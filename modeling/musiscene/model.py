@@ -43,7 +43,9 @@ class MusiScene(nn.Module):
 
     # ----------------------------------------------------------------- trainable state
     def trainable_names(self) -> list[str]:
-        return [name for name, _ in self.named_parameters() if is_trainable(name, config=self.config)]
+        return [
+            name for name, _ in self.named_parameters() if is_trainable(name, config=self.config)
+        ]
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the trainable tensors (what a checkpoint holds)."""
@@ -55,13 +57,17 @@ class MusiScene(nn.Module):
         expected = set(self.trainable_names())
         missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or extra:
-            raise KeyError(f"checkpoint does not match trainable={self.config.trainable!r}: missing {missing[:5]}"
-                           f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}")
+            raise KeyError(
+                f"checkpoint does not match trainable={self.config.trainable!r}: missing {missing[:5]}"
+                f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
+            )
         params = dict(self.named_parameters())
         with torch.no_grad():
             for name, tensor in state.items():
                 if params[name].shape != tensor.shape:
-                    raise ValueError(f"{name}: checkpoint shape {tuple(tensor.shape)} != model {tuple(params[name].shape)}")
+                    raise ValueError(
+                        f"{name}: checkpoint shape {tuple(tensor.shape)} != model {tuple(params[name].shape)}"
+                    )
                 params[name].copy_(tensor)
 
     # ----------------------------------------------------------------- forward
@@ -85,9 +91,13 @@ class MusiScene(nn.Module):
                 raise ValueError("pass features (B, L, Dm) or adapter_tokens (B, K, D)")
             adapter_tokens = self.adapter_tokens(features)
         if adapter_tokens.shape[0] != input_ids.shape[0]:
-            raise ValueError(f"batch of {adapter_tokens.shape[0]} clips for {input_ids.shape[0]} sequences")
+            raise ValueError(
+                f"batch of {adapter_tokens.shape[0]} clips for {input_ids.shape[0]} sequences"
+            )
         with adapter_tokens_set(self.gates, self._values, adapter_tokens):
-            return self.llama(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **llama_kwargs)
+            return self.llama(
+                input_ids=input_ids, attention_mask=attention_mask, labels=labels, **llama_kwargs
+            )
 
     # ----------------------------------------------------------------- checkpoints
     def save_checkpoint(self, directory: Path | str) -> Path:
@@ -96,7 +106,11 @@ class MusiScene(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         self.config.save(directory)
         state = {k: v.contiguous().cpu() for k, v in self.trainable_state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "trainable": self.config.trainable})
+        save_file(
+            state,
+            str(directory / WEIGHTS_NAME),
+            metadata={"format": "pt", "trainable": self.config.trainable},
+        )
         return directory
 
 
@@ -104,7 +118,9 @@ def _device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def load_llama(name_or_path: str, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> nn.Module:
+def load_llama(
+    name_or_path: str, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> nn.Module:
     """The frozen ``LlamaForCausalLM`` from a local folder or cache (never downloaded)."""
     from transformers import AutoModelForCausalLM
 
@@ -121,7 +137,9 @@ def load_tokenizer(name_or_path: str):
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
-def adapter_config_for(llama_config, *, mert_layers: int, mert_dim: int, query_layers: int = 20, ffn_mult: int = 4) -> AdapterConfig:
+def adapter_config_for(
+    llama_config, *, mert_layers: int, mert_dim: int, query_layers: int = 20, ffn_mult: int = 4
+) -> AdapterConfig:
     """MU-LLaMA's adapter sizes for a given LLaMA config and encoder (query layers capped at depth)."""
     return AdapterConfig(
         mert_layers=mert_layers,
@@ -132,8 +150,13 @@ def adapter_config_for(llama_config, *, mert_layers: int, mert_dim: int, query_l
     )
 
 
-def build_musiscene(config: MusiSceneConfig, *, dtype: torch.dtype = torch.float32,
-                    device: str | torch.device = "cpu", seed: int | None = 0) -> MusiScene:
+def build_musiscene(
+    config: MusiSceneConfig,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    seed: int | None = 0,
+) -> MusiScene:
     """A fresh MusiScene around the frozen LLaMA named in ``config`` (adapter seeded by ``seed``)."""
     llama = load_llama(config.llama, dtype=dtype, device=device)
     if seed is not None:
@@ -141,8 +164,13 @@ def build_musiscene(config: MusiSceneConfig, *, dtype: torch.dtype = torch.float
     return MusiScene(llama, config)
 
 
-def load_musiscene(checkpoint: Path | str, *, dtype: torch.dtype = torch.float32,
-                   device: str | torch.device = "cpu", llama: str | None = None) -> MusiScene:
+def load_musiscene(
+    checkpoint: Path | str,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    llama: str | None = None,
+) -> MusiScene:
     """Rebuild a trained MusiScene from a checkpoint folder (``llama`` overrides the stored id)."""
     checkpoint = resolve_pretrained(str(checkpoint), kind="MusiScene checkpoint")
     config = MusiSceneConfig.load(checkpoint)

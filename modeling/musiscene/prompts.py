@@ -56,7 +56,9 @@ def answer_separator(mode: PromptMode) -> str:
 
 def encode_prompt(tokenizer: Tokenizer, question: str, *, mode: PromptMode = "compat") -> list[int]:
     """BOS + prompt tokens (MU-LLaMA: ``encode(prompt, bos=True, eos=False)``)."""
-    return _bos(tokenizer) + tokenizer.encode(format_prompt(question, mode=mode), add_special_tokens=False)
+    return _bos(tokenizer) + tokenizer.encode(
+        format_prompt(question, mode=mode), add_special_tokens=False
+    )
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,12 @@ class EncodedExample:
 
 
 def encode_example(
-    tokenizer: Tokenizer, question: str, answer: str, *, mode: PromptMode = "compat", max_tokens: int = 512
+    tokenizer: Tokenizer,
+    question: str,
+    answer: str,
+    *,
+    mode: PromptMode = "compat",
+    max_tokens: int = 512,
 ) -> EncodedExample:
     """Tokenise one training pair as MU-LLaMA does: ``encode(prompt + answer, bos, eos)``.
 
@@ -78,7 +85,9 @@ def encode_example(
         raise ValueError("the tokenizer has no EOS token")
     prompt = format_prompt(question, mode=mode)
     n_prompt = len(encode_prompt(tokenizer, question, mode=mode))
-    ids = _bos(tokenizer) + tokenizer.encode(prompt + answer_separator(mode) + answer, add_special_tokens=False)
+    ids = _bos(tokenizer) + tokenizer.encode(
+        prompt + answer_separator(mode) + answer, add_special_tokens=False
+    )
     ids = (ids + [tokenizer.eos_token_id])[:max_tokens]
     labels = [IGNORE_INDEX] * min(n_prompt, len(ids)) + ids[n_prompt:]
     return EncodedExample(input_ids=ids, labels=labels)

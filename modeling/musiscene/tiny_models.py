@@ -29,7 +29,9 @@ SCENE_WORDS = (
 
 def _bpe_vocab(words: list[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
     specials = ["<unk>", "<s>", "</s>"]
-    chars = list(dict.fromkeys("▁" + string.ascii_letters + string.digits + string.punctuation + "\n"))
+    chars = list(
+        dict.fromkeys("▁" + string.ascii_letters + string.digits + string.punctuation + "\n")
+    )
     vocab: dict[str, int] = {}
     for piece in specials + chars:
         vocab.setdefault(piece, len(vocab))
@@ -48,9 +50,19 @@ def _bpe_vocab(words: list[str]) -> tuple[dict[str, int], list[tuple[str, str]]]
 def tiny_llama_tokenizer():
     from transformers import LlamaTokenizer
 
-    text = " ".join([COMPAT_TEMPLATE, CLEAN_TEMPLATE, SCENE_QUESTION, CAPTION_QUESTION, "built-in function input"])
+    text = " ".join(
+        [
+            COMPAT_TEMPLATE,
+            CLEAN_TEMPLATE,
+            SCENE_QUESTION,
+            CAPTION_QUESTION,
+            "built-in function input",
+        ]
+    )
     words = [w for w in text.replace("\n", " ").split() if w.isalpha()]
-    words += [w.strip(string.punctuation) for w in text.split() if w.strip(string.punctuation).isalpha()]
+    words += [
+        w.strip(string.punctuation) for w in text.split() if w.strip(string.punctuation).isalpha()
+    ]
     words += SCENE_WORDS
     vocab, merges = _bpe_vocab(words)
     return LlamaTokenizer(vocab=vocab, merges=merges)
@@ -109,6 +121,10 @@ def build_tiny_mert(out_dir: Path, *, seed: int = 0) -> Path:
     model = HubertModel(config)
     model.save_pretrained(out_dir)
     Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=24000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+        feature_size=1,
+        sampling_rate=24000,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=False,
     ).save_pretrained(out_dir)
     return out_dir

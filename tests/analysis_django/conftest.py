@@ -17,9 +17,13 @@ def three_way_study(db, alice, conditions, make_clip, clone_track):
         clip = make_clip(f"clip-{i}", captions=False)
         for name in names:
             clone_track(clip, conditions[name])
-    study = Study.objects.create(title="Three-way", slug="three-way", min_listen_s=1.0, attention_trials=1)
+    study = Study.objects.create(
+        title="Three-way", slug="three-way", min_listen_s=1.0, attention_trials=1
+    )
     study.researchers.add(alice)
-    form = services.form_create(study=study, name="f1", n_videos=4, conditions=[conditions[n] for n in names])
+    form = services.form_create(
+        study=study, name="f1", n_videos=4, conditions=[conditions[n] for n in names]
+    )
     services.form_sample_trials(form=form, seed=3)
     services.study_go_live(study=study)
     study.refresh_from_db()
@@ -34,11 +38,13 @@ def live_small(db, alice, conditions, make_clip, clone_track):
         clip = make_clip(f"clip-{i}", captions=False)
         for name in ("video_caps", "msi"):
             clone_track(clip, conditions[name])
-    study = Study.objects.create(title="Small", slug="small", min_listen_s=1.0, headphone_check=True,
-                                 attention_trials=1)
+    study = Study.objects.create(
+        title="Small", slug="small", min_listen_s=1.0, headphone_check=True, attention_trials=1
+    )
     study.researchers.add(alice)
-    form = services.form_create(study=study, name="f1", n_videos=2,
-                                conditions=[conditions["video_caps"], conditions["msi"]])
+    form = services.form_create(
+        study=study, name="f1", n_videos=2, conditions=[conditions["video_caps"], conditions["msi"]]
+    )
     services.form_sample_trials(form=form, seed=7)
     services.study_go_live(study=study)
     study.refresh_from_db()

@@ -72,7 +72,11 @@ def test_the_report_endpoint_serves_the_page_and_its_tables(api, study):
     resp = api.get(_url("api-report", seed=1))
     assert resp.status_code == 200 and resp["Content-Type"].startswith("text/html")
     page = resp.content.decode()
-    assert "<section id='mixed'>" in page and "<section id='provenance'>" in page and "Three-way" in page
+    assert (
+        "<section id='mixed'>" in page
+        and "<section id='provenance'>" in page
+        and "Three-way" in page
+    )
     resp = api.get(_url("api-report", **{"as": "zip"}))
     assert resp.status_code == 200 and resp["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
@@ -85,7 +89,10 @@ def test_each_new_endpoint_hides_other_researchers_studies(study, bob, name):
     client = APIClient()
     client.force_authenticate(bob)
     assert client.get(_url(name)).status_code == 404
-    assert client.get(_url(name, **{"as": "parquet" if name != "api-report" else "zip"})).status_code == 404
+    assert (
+        client.get(_url(name, **{"as": "parquet" if name != "api-report" else "zip"})).status_code
+        == 404
+    )
 
 
 @pytest.mark.parametrize("name", NEW_ENDPOINTS)
@@ -95,10 +102,14 @@ def test_each_new_endpoint_needs_authentication(client, study, name):
 
 def test_the_schema_lists_the_new_endpoints(api):
     resp = api.get("/api/schema/")
-    assert b"/api/studies/{slug}/report/" in resp.content and b"/api/studies/{slug}/participants/" in resp.content
+    assert (
+        b"/api/studies/{slug}/report/" in resp.content
+        and b"/api/studies/{slug}/participants/" in resp.content
+    )
 
 
 # -- admin -------------------------------------------------------------------------------------
+
 
 def test_the_admin_links_the_report_and_serves_it(client, charlie, study):
     client.force_login(charlie)
@@ -109,11 +120,15 @@ def test_the_admin_links_the_report_and_serves_it(client, charlie, study):
     assert resp.status_code == 200 and "<section id='exclusions'>" in resp.content.decode()
     resp = client.get(reverse("admin:survey_study_report_bundle", args=[study.pk]))
     assert resp.status_code == 200 and zipfile.is_zipfile(io.BytesIO(resp.content))
-    resp = client.get(reverse("admin:survey_study_export", args=[study.pk]) + "?table=participants&format=json")
+    resp = client.get(
+        reverse("admin:survey_study_export", args=[study.pk]) + "?table=participants&format=json"
+    )
     assert resp.status_code == 200 and len(json.loads(resp.content)) == 4
     resp = client.get(reverse("admin:survey_study_export", args=[study.pk]) + "?format=parquet")
     assert len(pd.read_parquet(io.BytesIO(resp.content))) == 52
-    resp = client.get(reverse("admin:survey_study_export", args=[study.pk]) + "?format=xlsx", follow=True)
+    resp = client.get(
+        reverse("admin:survey_study_export", args=[study.pk]) + "?format=xlsx", follow=True
+    )
     assert "Unknown format" in resp.content.decode()
 
 
@@ -122,7 +137,11 @@ def test_the_admin_report_is_only_for_the_studys_researchers(client, bob, study)
 
     bob.user_permissions.set(Permission.objects.filter(content_type__app_label="survey"))
     client.force_login(bob)
-    for name in ("admin:survey_study_report", "admin:survey_study_report_bundle", "admin:survey_study_export"):
+    for name in (
+        "admin:survey_study_report",
+        "admin:survey_study_report_bundle",
+        "admin:survey_study_export",
+    ):
         assert client.get(reverse(name, args=[study.pk])).status_code == 404
     client.logout()
     resp = client.get(reverse("admin:survey_study_report", args=[study.pk]))
@@ -143,7 +162,9 @@ def test_the_report_page_brings_its_own_content_security_policy(api, study):
     for body in scripts:
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
-    assert "default-src 'none'" in csp and "connect-src 'none'" in csp and "'unsafe-eval'" not in csp
+    assert (
+        "default-src 'none'" in csp and "connect-src 'none'" in csp and "'unsafe-eval'" not in csp
+    )
 
 
 @pytest.mark.browser
@@ -165,12 +186,22 @@ def test_the_report_draws_its_figures_offline_under_its_policy(api, study):
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             # the page is served with its policy; any other request (the network) is refused
-            page.route("**/*", lambda route: route.fulfill(
-                status=200, body=body, headers={"Content-Type": "text/html", "Content-Security-Policy": csp})
-                if route.request.url.endswith("/report/") else route.abort())
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.fulfill(
+                        status=200,
+                        body=body,
+                        headers={"Content-Type": "text/html", "Content-Security-Policy": csp},
+                    )
+                    if route.request.url.endswith("/report/")
+                    else route.abort()
+                ),
+            )
             page.goto("http://report.invalid/report/")
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4",
-                                   timeout=15_000)
+            page.wait_for_function(
+                "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4", timeout=15_000
+            )
         finally:
             browser.close()
     assert errors == []

@@ -18,12 +18,39 @@ from survey.simulation import simulate_participants
 from tests.bots import Bot
 
 # The contract, as the analysis core's own tests state it (tests/statistics/test_stats_report.py).
-CONTRACT = ["study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip",
-            "condition", "track", "value", "position", "trial_order", "listening_s",
-            "started_at", "submitted_at", "is_attention", "attention_passed",
-            "headphone_passed", "trial_duration_s"]
-PARTICIPANT_CONTRACT = ["study", "form", "participant", "status", "started_at", "completed_at",
-                        "age_range", "device", "music_training", "headphone_passed"]
+CONTRACT = [
+    "study",
+    "form",
+    "participant",
+    "prolific_pid",
+    "study_id",
+    "session_id",
+    "clip",
+    "condition",
+    "track",
+    "value",
+    "position",
+    "trial_order",
+    "listening_s",
+    "started_at",
+    "submitted_at",
+    "is_attention",
+    "attention_passed",
+    "headphone_passed",
+    "trial_duration_s",
+]
+PARTICIPANT_CONTRACT = [
+    "study",
+    "form",
+    "participant",
+    "status",
+    "started_at",
+    "completed_at",
+    "age_range",
+    "device",
+    "music_training",
+    "headphone_passed",
+]
 
 
 def _walk(bot: Bot, *, attention_value: float, values: dict[str, float]) -> None:
@@ -41,9 +68,10 @@ def _walk(bot: Bot, *, attention_value: float, values: dict[str, float]) -> None
         else:
             resp = bot.submit(cfg, values=values)
         assert resp.status_code == 200, resp.content
-    resp = bot.client.post(f"/s/{bot.study.slug}/run/questionnaire/",
-                           {"age_range": "25-34", "device": "headphones", "music_training": "some",
-                            "comment": "nice"})
+    resp = bot.client.post(
+        f"/s/{bot.study.slug}/run/questionnaire/",
+        {"age_range": "25-34", "device": "headphones", "music_training": "some", "comment": "nice"},
+    )
     assert resp.status_code == 302
 
 
@@ -62,7 +90,10 @@ def test_it_follows_the_column_contract(walked):
     assert list(df.columns) == CONTRACT
     assert str(df["started_at"].dt.tz) == "UTC" and str(df["submitted_at"].dt.tz) == "UTC"
     assert df["is_attention"].dtype == bool
-    assert str(df["attention_passed"].dtype) == "boolean" and str(df["headphone_passed"].dtype) == "boolean"
+    assert (
+        str(df["attention_passed"].dtype) == "boolean"
+        and str(df["headphone_passed"].dtype) == "boolean"
+    )
     people = participants_frame(study=study)
     assert list(people.columns[: len(PARTICIPANT_CONTRACT)]) == PARTICIPANT_CONTRACT
 
@@ -73,11 +104,17 @@ def test_each_rating_row_is_what_was_submitted(walked):
     rows = df.loc[~df["is_attention"]]
     assert len(rows) == Rating.objects.count() == 8
     for r in Rating.objects.select_related("trial__clip", "track__condition", "participant"):
-        row = rows.loc[(rows["participant"] == r.participant.public_id) & (rows["track"] == r.track_id)]
+        row = rows.loc[
+            (rows["participant"] == r.participant.public_id) & (rows["track"] == r.track_id)
+        ]
         assert len(row) == 1
         row = row.iloc[0]
         resp = TrialResponse.objects.get(participant=r.participant, sequence_index=r.trial_order)
-        assert row["value"] == r.value and row["position"] == r.position and row["trial_order"] == r.trial_order
+        assert (
+            row["value"] == r.value
+            and row["position"] == r.position
+            and row["trial_order"] == r.trial_order
+        )
         assert row["clip"] == r.trial.clip.key and row["condition"] == r.track.condition.name
         assert row["listening_s"] == r.listening_s >= 1.0
         assert row["started_at"] == pd.Timestamp(resp.shown_at)
@@ -98,14 +135,23 @@ def test_attention_checks_are_rows_the_screening_reads(walked):
     att = ratings_frame(study=study).query("is_attention")
     assert len(att) == 2 == QualityCheck.objects.filter(kind="attention").count()
     by = att.set_index("participant")
-    assert by.loc[good.public_id, "value"] == 0 and bool(by.loc[good.public_id, "attention_passed"]) is True
-    assert by.loc[careless.public_id, "value"] == 60 and bool(by.loc[careless.public_id, "attention_passed"]) is False
+    assert (
+        by.loc[good.public_id, "value"] == 0
+        and bool(by.loc[good.public_id, "attention_passed"]) is True
+    )
+    assert (
+        by.loc[careless.public_id, "value"] == 60
+        and bool(by.loc[careless.public_id, "attention_passed"]) is False
+    )
     assert set(att["condition"]) == {"attention"}
     from analysis.screening import ScreeningSettings, screen
 
     # the bots answer within milliseconds: leave the too-fast rules out here
-    result = screen(ratings_frame(study=study), participants_frame(study=study),
-                    settings=ScreeningSettings(min_trial_duration_s=None))
+    result = screen(
+        ratings_frame(study=study),
+        participants_frame(study=study),
+        settings=ScreeningSettings(min_trial_duration_s=None),
+    )
     assert set(result.log["participant"]) == {careless.public_id}
     assert {"attention", "flat"} <= set(result.log["rule"])
 
@@ -115,7 +161,12 @@ def test_the_participants_table_holds_the_questionnaire(walked):
     people = participants_frame(study=study).set_index("participant")
     g = people.loc[good.public_id]
     assert g["status"] == "completed" and g["form"] == "f1"
-    assert (g["age_range"], g["device"], g["music_training"], g["comment"]) == ("25-34", "headphones", "some", "nice")
+    assert (g["age_range"], g["device"], g["music_training"], g["comment"]) == (
+        "25-34",
+        "headphones",
+        "some",
+        "nice",
+    )
     assert g["n_ratings"] == 4 and g["attention_checks"] == 1 and g["attention_failures"] == 0
     assert bool(g["headphone_passed"]) and bool(g["attention_passed"])
     assert pd.notna(g["completed_at"]) and g["prolific_pid"] == "PID-GOOD"
@@ -130,7 +181,9 @@ def test_a_participant_without_checks_has_no_attention_result(live_small):
     assert people.iloc[0]["participant"] == declined.public_id
 
 
-def test_few_queries_whatever_the_number_of_participants(three_way_study, django_assert_max_num_queries):
+def test_few_queries_whatever_the_number_of_participants(
+    three_way_study, django_assert_max_num_queries
+):
     simulate_participants(three_way_study, 12, seed=1)
     with django_assert_max_num_queries(8):
         big = ratings_frame(study=three_way_study)
@@ -148,8 +201,17 @@ def test_each_format_reads_back_to_the_same_table(walked, tmp_path, fmt):
     df = ratings_frame(study=study)
     out = tmp_path / f"ratings.{fmt}"
     people_out = tmp_path / f"people.{fmt}"
-    call_command("export_ratings", "--study", "small", "--format", fmt, "--out", str(out),
-                 "--participants-out", str(people_out))
+    call_command(
+        "export_ratings",
+        "--study",
+        "small",
+        "--format",
+        fmt,
+        "--out",
+        str(out),
+        "--participants-out",
+        str(people_out),
+    )
     if fmt == "csv":
         back = pd.read_csv(out, parse_dates=["started_at", "submitted_at"])
         people = pd.read_csv(people_out)
@@ -167,7 +229,9 @@ def test_each_format_reads_back_to_the_same_table(walked, tmp_path, fmt):
     assert back["value"].tolist() == df["value"].tolist()
     assert back["participant"].tolist() == df["participant"].tolist()
     assert back["track"].tolist() == df["track"].tolist()
-    assert (pd.to_datetime(back["started_at"], utc=True) - df["started_at"]).abs().max() < pd.Timedelta("1ms")
+    assert (
+        pd.to_datetime(back["started_at"], utc=True) - df["started_at"]
+    ).abs().max() < pd.Timedelta("1ms")
     assert len(people) == 2 and set(people["comment"]) == {"nice"}
 
 
@@ -190,8 +254,16 @@ def test_ratings_made_outside_the_services_still_export(live_small):
     p = Participant.objects.create(study=live_small, form=form)
     trial = form.trials.first()
     tt = trial.trial_tracks.first()
-    Rating.objects.create(participant=p, trial=trial, track=tt.track, value=42, position=0, trial_order=0,
-                          listening_s=3.0, submission_id=uuid.uuid4())
+    Rating.objects.create(
+        participant=p,
+        trial=trial,
+        track=tt.track,
+        value=42,
+        position=0,
+        trial_order=0,
+        listening_s=3.0,
+        submission_id=uuid.uuid4(),
+    )
     df = ratings_frame(study=live_small)
     assert len(df) == 1 and df.iloc[0]["value"] == 42 and pd.isna(df.iloc[0]["trial_duration_s"])
     assert pd.notna(df.iloc[0]["submitted_at"]) and pd.isna(df.iloc[0]["attention_passed"])

@@ -16,8 +16,20 @@ from django.core.management.base import CommandError
 from survey.models import Participant
 from survey.simulation import simulate_participants
 
-SECTIONS = ["summary", "paper", "means", "tests", "mixed", "agreement", "unscreened", "exclusions",
-            "design", "provenance", "settings", "software"]
+SECTIONS = [
+    "summary",
+    "paper",
+    "means",
+    "tests",
+    "mixed",
+    "agreement",
+    "unscreened",
+    "exclusions",
+    "design",
+    "provenance",
+    "settings",
+    "software",
+]
 FAST = ["--n-boot", "200"]
 
 
@@ -34,8 +46,18 @@ def simulated(three_way_study):
 
 def test_the_report_is_one_offline_page_with_every_section(simulated, tmp_path, capsys):
     out, bundle = tmp_path / "report.html", tmp_path / "tables.zip"
-    call_command("analysis_report", "--study", "three-way", "--out", str(out), "--bundle", str(bundle),
-                 "--seed", "3", *FAST)
+    call_command(
+        "analysis_report",
+        "--study",
+        "three-way",
+        "--out",
+        str(out),
+        "--bundle",
+        str(bundle),
+        "--seed",
+        "3",
+        *FAST,
+    )
     printed = capsys.readouterr().out
     assert "12 participants with 144 ratings" in printed and str(out) in printed
     page = out.read_text()
@@ -48,18 +70,28 @@ def test_the_report_is_one_offline_page_with_every_section(simulated, tmp_path, 
     assert "&quot;seed&quot;: 3" in page or "seed" in page
     with zipfile.ZipFile(bundle) as zf:
         names = set(zf.namelist())
-        assert {"ratings.csv", "participants.csv", "track_provenance.csv", "design.json", "settings.json",
-                "exclusion_log.csv", "describe_screened.csv"} <= names
+        assert {
+            "ratings.csv",
+            "participants.csv",
+            "track_provenance.csv",
+            "design.json",
+            "settings.json",
+            "exclusion_log.csv",
+            "describe_screened.csv",
+        } <= names
         ratings = pd.read_csv(zf.open("ratings.csv"))
         tracks = pd.read_csv(zf.open("track_provenance.csv"))
     assert len(ratings) == 144 + 12 and set(tracks["generator"]) == {"test-tone"}
     assert len(tracks) == 12  # 4 videos x 3 conditions
 
 
-def test_objective_metrics_join_the_report_when_the_metrics_module_is_there(simulated, tmp_path, monkeypatch):
+def test_objective_metrics_join_the_report_when_the_metrics_module_is_there(
+    simulated, tmp_path, monkeypatch
+):
     fake = types.ModuleType("survey.metrics_report")
     fake.metrics_table = lambda study: pd.DataFrame(
-        {"condition": ["msi"], "metric": ["FAD"], "value": [4.321], "study": [study.slug]})
+        {"condition": ["msi"], "metric": ["FAD"], "value": [4.321], "study": [study.slug]}
+    )
     monkeypatch.setitem(sys.modules, "survey.metrics_report", fake)
     out = tmp_path / "r.html"
     call_command("analysis_report", "--study", "three-way", "--out", str(out), *FAST)
@@ -67,7 +99,9 @@ def test_objective_metrics_join_the_report_when_the_metrics_module_is_there(simu
     assert "<section id='metrics'>" in page and "4.321" in page and "FAD" in page
 
 
-def test_a_failing_metrics_table_is_a_note_not_a_failed_report(simulated, tmp_path, monkeypatch, capsys):
+def test_a_failing_metrics_table_is_a_note_not_a_failed_report(
+    simulated, tmp_path, monkeypatch, capsys
+):
     fake = types.ModuleType("survey.metrics_report")
 
     def broken(study):
@@ -101,32 +135,74 @@ def test_one_participant_gives_clear_messages(three_way_study, tmp_path, capsys)
 
 
 def test_bad_arguments_are_command_errors(three_way_study, tmp_path):
-    with pytest.raises(CommandError, match="no study with the slug 'nope'; the studies are: three-way"):
-        call_command("export_ratings", "--study", "nope", "--format", "csv", "--out", str(tmp_path / "x.csv"))
+    with pytest.raises(
+        CommandError, match="no study with the slug 'nope'; the studies are: three-way"
+    ):
+        call_command(
+            "export_ratings", "--study", "nope", "--format", "csv", "--out", str(tmp_path / "x.csv")
+        )
     with pytest.raises(CommandError, match="invalid choice: 'xlsx'"):
-        call_command("export_ratings", "--study", "three-way", "--format", "xlsx", "--out", str(tmp_path / "x"))
+        call_command(
+            "export_ratings",
+            "--study",
+            "three-way",
+            "--format",
+            "xlsx",
+            "--out",
+            str(tmp_path / "x"),
+        )
     with pytest.raises(CommandError, match="does not exist"):
-        call_command("export_ratings", "--study", "three-way", "--format", "csv",
-                     "--out", str(tmp_path / "missing" / "x.csv"))
+        call_command(
+            "export_ratings",
+            "--study",
+            "three-way",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "missing" / "x.csv"),
+        )
     with pytest.raises(CommandError, match="is a folder"):
-        call_command("export_ratings", "--study", "three-way", "--format", "csv", "--out", str(tmp_path))
+        call_command(
+            "export_ratings", "--study", "three-way", "--format", "csv", "--out", str(tmp_path)
+        )
     with pytest.raises(CommandError, match="--participants-out .* does not exist"):
-        call_command("export_ratings", "--study", "three-way", "--format", "csv", "--out", str(tmp_path / "r.csv"),
-                     "--participants-out", str(tmp_path / "no" / "p.csv"))
+        call_command(
+            "export_ratings",
+            "--study",
+            "three-way",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "r.csv"),
+            "--participants-out",
+            str(tmp_path / "no" / "p.csv"),
+        )
     with pytest.raises(CommandError, match="Parquet is binary"):
         call_command("export_ratings", "--study", "three-way", "--format", "parquet", "--out", "-")
     with pytest.raises(CommandError, match="no study with the slug 'nope'"):
         call_command("analysis_report", "--study", "nope", "--out", str(tmp_path / "r.html"))
     with pytest.raises(CommandError, match="does not exist"):
-        call_command("analysis_report", "--study", "three-way", "--out", str(tmp_path / "no" / "r.html"))
+        call_command(
+            "analysis_report", "--study", "three-way", "--out", str(tmp_path / "no" / "r.html")
+        )
     with pytest.raises(CommandError, match="--bundle .* does not exist"):
-        call_command("analysis_report", "--study", "three-way", "--out", str(tmp_path / "r.html"),
-                     "--bundle", str(tmp_path / "no" / "t.zip"))
+        call_command(
+            "analysis_report",
+            "--study",
+            "three-way",
+            "--out",
+            str(tmp_path / "r.html"),
+            "--bundle",
+            str(tmp_path / "no" / "t.zip"),
+        )
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 def test_csv_and_json_can_go_to_standard_output(simulated, capfdbinary):
     call_command("export_ratings", "--study", "three-way", "--format", "csv", "--out", "-")
     out = capfdbinary.readouterr().out.decode()
-    assert out.splitlines()[0].startswith("study,form,participant,") and len(out.splitlines()) == 1 + 156
+    assert (
+        out.splitlines()[0].startswith("study,form,participant,")
+        and len(out.splitlines()) == 1 + 156
+    )
     assert Participant.objects.count() == 12

@@ -23,7 +23,11 @@ def test_simulated_participants_use_the_participant_services(three_way_study):
     assert people.count() == 10 and all(p.prolific_pid.startswith("SIM-") for p in people)
     done = people.filter(status="completed")
     assert all(p.answers["age_range"] for p in done)
-    assert Rating.objects.count() == s.ratings == 12 * done.count() + 12 * (people.count() - done.count())
+    assert (
+        Rating.objects.count()
+        == s.ratings
+        == 12 * done.count() + 12 * (people.count() - done.count())
+    )
     # each item: a response with a server-measured duration, a page visit; one attention check each
     assert TrialResponse.objects.filter(kind="trial").count() == Rating.objects.count() // 3
     assert QualityCheck.objects.filter(kind="attention").count() == 10 == s.attention_checks
@@ -54,11 +58,17 @@ def test_the_mixed_model_recovers_the_simulated_ordering(three_way_study):
 
 def test_the_same_seed_gives_the_same_ratings(three_way_study):
     first = simulate_participants(three_way_study, 4, seed=11, effects=TRUTH, careless=0.0)
-    values_first = sorted(Rating.objects.filter(participant__code__in=first.participants)
-                          .values_list("value", flat=True))
+    values_first = sorted(
+        Rating.objects.filter(participant__code__in=first.participants).values_list(
+            "value", flat=True
+        )
+    )
     second = simulate_participants(three_way_study, 4, seed=11, effects=TRUTH, careless=0.0)
-    values_second = sorted(Rating.objects.filter(participant__code__in=second.participants)
-                           .values_list("value", flat=True))
+    values_second = sorted(
+        Rating.objects.filter(participant__code__in=second.participants).values_list(
+            "value", flat=True
+        )
+    )
     assert values_first == values_second and set(first.participants).isdisjoint(second.participants)
     assert Participant.objects.count() == 8  # a second call adds more
 
@@ -68,7 +78,9 @@ def test_it_refuses_what_it_cannot_simulate(three_way_study):
     with pytest.raises(SimulationError, match="draft"):
         simulate_participants(draft, 3, seed=0)
     with pytest.raises(SimulationError, match="no true mean for condition 'msi'"):
-        simulate_participants(three_way_study, 3, seed=0, effects={"video_caps": 50, "music_caps": 60})
+        simulate_participants(
+            three_way_study, 3, seed=0, effects={"video_caps": 50, "music_caps": 60}
+        )
     with pytest.raises(SimulationError, match="negative"):
         simulate_participants(three_way_study, -1, seed=0)
     assert simulate_participants(three_way_study, 0, seed=0).started == 0
@@ -76,12 +88,16 @@ def test_it_refuses_what_it_cannot_simulate(three_way_study):
 
 @pytest.mark.django_db
 def test_the_demo_adds_simulated_participants_on_each_run(capsys):
-    call_command("demo", "--no-serve", "--clips", "2", "--duration", "1", "--simulate-participants", "4")
+    call_command(
+        "demo", "--no-serve", "--clips", "2", "--duration", "1", "--simulate-participants", "4"
+    )
     out = capsys.readouterr().out
     study = Study.objects.get(slug="musiscene-demo")
     assert study.participants.count() == 4 and "4 simulated participants started" in out
     assert "analysis_report --study musiscene-demo" in out
-    call_command("demo", "--no-serve", "--clips", "2", "--duration", "1", "--simulate-participants", "2")
+    call_command(
+        "demo", "--no-serve", "--clips", "2", "--duration", "1", "--simulate-participants", "2"
+    )
     assert study.participants.count() == 6
     assert set(study.participants.values_list("form__name", flat=True)) == {"form1", "form2"}
     with pytest.raises(CommandError, match="0 or more"):

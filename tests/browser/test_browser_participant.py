@@ -12,7 +12,10 @@ import pytest
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason="Debian's chromium is not installed (apt-get install chromium)",
+    ),
 ]
 
 
@@ -26,10 +29,19 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--autoplay-policy=user-gesture-required",
-        ])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--autoplay-policy=user-gesture-required",
+            ],
+        )
         yield b
         b.close()
 
@@ -48,7 +60,9 @@ def _listen_and_rate(page, values: dict[str, int]):
     buttons = page.locator("button[data-audio]")
     for i in range(buttons.count()):
         buttons.nth(i).click()
-        page.wait_for_function(f"document.querySelectorAll('.rating input')[{i}].disabled === false", timeout=15000)
+        page.wait_for_function(
+            f"document.querySelectorAll('.rating input')[{i}].disabled === false", timeout=15000
+        )
     for label, value in values.items():
         slider = page.locator(f"#r{label}")
         slider.focus()
@@ -61,7 +75,9 @@ def _listen_and_rate(page, values: dict[str, int]):
 def test_a_participant_completes_the_form_in_chromium(browser, live_server, study, conditions):
     from survey.models import Participant, Rating
 
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)  # a phone-sized screen;
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, bypass_csp=True
+    )  # a phone-sized screen;
     # bypass_csp lets the test evaluate JavaScript; test_the_pages_pass_their_csp checks the policy itself
     page = ctx.new_page()
     requests, statuses = [], []
@@ -77,11 +93,15 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
 
     # one clock: while a track plays, audio and video stay within 50 ms; a switch keeps the position
     page.locator("button[data-audio]").nth(0).click()
-    page.wait_for_function("window.__musiscenePlayer.drift() !== null && document.querySelector('video').currentTime > 0.3")
+    page.wait_for_function(
+        "window.__musiscenePlayer.drift() !== null && document.querySelector('video').currentTime > 0.3"
+    )
     drifts = [page.evaluate("window.__musiscenePlayer.drift()") for _ in range(5)]
     before = page.evaluate("document.querySelector('video').currentTime")
     page.locator("button[data-audio]").nth(1).click()
-    page.wait_for_function("window.__musiscenePlayer.current === 1 && window.__musiscenePlayer.drift() !== null")
+    page.wait_for_function(
+        "window.__musiscenePlayer.current === 1 && window.__musiscenePlayer.drift() !== null"
+    )
     after = page.evaluate("document.querySelector('video').currentTime")
     drifts.append(page.evaluate("window.__musiscenePlayer.drift()"))
     assert all(abs(d) < 0.05 for d in drifts), drifts
@@ -146,25 +166,33 @@ def test_the_page_resends_a_submit_when_the_server_cannot_be_reached(browser, li
     ctx.close()
 
 
-def test_an_annotator_writes_refreshes_and_resumes(browser, live_server, transactional_db, make_clip):
+def test_an_annotator_writes_refreshes_and_resumes(
+    browser, live_server, transactional_db, make_clip
+):
     from survey import services
     from survey.models import Annotation, Form, Study
 
     for i in range(3):
         make_clip(f"music-{i}", captions=False)
     study = Study.objects.create(title="Describe", slug="describe", min_listen_s=0.6)
-    form = services.form_create(study=study, name="a", n_videos=2, kind=Form.Kind.ANNOTATION, min_description_chars=20)
+    form = services.form_create(
+        study=study, name="a", n_videos=2, kind=Form.Kind.ANNOTATION, min_description_chars=20
+    )
     services.form_sample_trials(form=form)
     services.study_go_live(study=study)
 
     page = browser.new_context(bypass_csp=True).new_page()
     page.goto(f"{live_server.url}/s/describe/")
     page.get_by_role("button", name="I agree, start").click()
-    page.get_by_role("button", name="Start", exact=True).click()  # annotation forms have no practice trial
+    page.get_by_role(
+        "button", name="Start", exact=True
+    ).click()  # annotation forms have no practice trial
     page.wait_for_selector("text=Clip 1 of 2")
     assert page.locator("#description").is_disabled()
     page.get_by_role("button", name="Play the music").click()
-    page.wait_for_function("document.querySelector('#description').disabled === false", timeout=15000)
+    page.wait_for_function(
+        "document.querySelector('#description').disabled === false", timeout=15000
+    )
     page.fill("#description", "A beach at dusk, friends walking slowly along the water.")
     page.get_by_label("calm").check()
     page.reload()  # the draft survives a refresh
@@ -174,7 +202,9 @@ def test_an_annotator_writes_refreshes_and_resumes(browser, live_server, transac
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_selector("text=Clip 2 of 2")
     page.get_by_role("button", name="Play the music").click()
-    page.wait_for_function("document.querySelector('#description').disabled === false", timeout=15000)
+    page.wait_for_function(
+        "document.querySelector('#description').disabled === false", timeout=15000
+    )
     page.fill("#description", "short")
     assert page.get_by_role("button", name="Save and continue").is_disabled()
     page.fill("#description", "A rainy city street at night seen from a bus window.")
@@ -194,6 +224,8 @@ def test_the_pages_pass_their_content_security_policy(browser, live_server, stud
     page.get_by_role("button", name="I agree, start").click()
     page.get_by_role("button", name="Start the practice video").click()
     page.locator("button[data-audio]").nth(0).click()
-    page.locator("#rA:enabled").wait_for(timeout=15000)  # our scripts ran: the player unlocked the slider
+    page.locator("#rA:enabled").wait_for(
+        timeout=15000
+    )  # our scripts ran: the player unlocked the slider
     assert violations == []
     ctx.close()

@@ -21,10 +21,13 @@ def private_media(settings, tmp_path_factory) -> Path:
     """A media folder of this test alone (the default one is shared by the xdist workers)."""
     root = tmp_path_factory.mktemp("media")
     settings.MEDIA_ROOT = root
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(root), "base_url": settings.MEDIA_URL},
-    }}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": settings.MEDIA_URL},
+        },
+    }
     return root
 
 
@@ -62,9 +65,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-pipeline")
     paths = build(root, ["git", "composer", "llama", "mert"])
     llama = str(paths["llama"])
-    adapter = adapter_config_for(AutoConfig.from_pretrained(llama), mert_layers=3, mert_dim=32, query_layers=2)
+    adapter = adapter_config_for(
+        AutoConfig.from_pretrained(llama), mert_layers=3, mert_dim=32, query_layers=2
+    )
     for name, seed in (("mu-llama", 1), ("musiscene", 2)):
-        model = build_musiscene(MusiSceneConfig(llama=llama, mert=str(paths["mert"]), adapter=adapter), seed=seed)
+        model = build_musiscene(
+            MusiSceneConfig(llama=llama, mert=str(paths["mert"]), adapter=adapter), seed=seed
+        )
         with torch.no_grad():  # open gates, so that the music changes the answer
             for gate in model.gates:
                 gate.gate.fill_(2.0)
@@ -91,9 +98,14 @@ def media_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("audioset")
     for i, ytid in enumerate(YTIDS[:3]):
         write_clip_video(root / f"{ytid}.mp4", seed=i)
-    lines = ["# Segments csv created Sun Mar  5 10:54:25 2017", "# num_ytids=4, num_segs=4",
-             "# YTID, start_seconds, end_seconds, positive_labels"]
-    lines += [f'{ytid}, {30 + i}.000, {40 + i}.000, "/m/04rlf,/m/0342h"' for i, ytid in enumerate(YTIDS)]
+    lines = [
+        "# Segments csv created Sun Mar  5 10:54:25 2017",
+        "# num_ytids=4, num_segs=4",
+        "# YTID, start_seconds, end_seconds, positive_labels",
+    ]
+    lines += [
+        f'{ytid}, {30 + i}.000, {40 + i}.000, "/m/04rlf,/m/0342h"' for i, ytid in enumerate(YTIDS)
+    ]
     (root / "segments.csv").write_text("\n".join(lines) + "\n")
     return root
 
@@ -107,7 +119,9 @@ def clips(db, media_folder):
     from generation.models import Clip
 
     try:
-        call_command("import_media", str(media_folder), csv=media_folder / "segments.csv", label=["/m/04rlf"])
+        call_command(
+            "import_media", str(media_folder), csv=media_folder / "segments.csv", label=["/m/04rlf"]
+        )
     except CommandError:  # pragma: no cover - a broken test video
         raise
     return {c.youtube_id: c for c in Clip.objects.order_by("key")}
@@ -117,7 +131,13 @@ def musiscene_csv(path: Path, rows: list[dict[str, str]], *, ytids: list[str]) -
     """A CSV in the published layout (with pandas' index column) and its paired JSON."""
     import csv
 
-    columns = ["Music Caption 1", "Music Caption 2", "Video Caption", "Mixtral Audio", "Mixtral Video"]
+    columns = [
+        "Music Caption 1",
+        "Music Caption 2",
+        "Video Caption",
+        "Mixtral Audio",
+        "Mixtral Video",
+    ]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["", *columns])

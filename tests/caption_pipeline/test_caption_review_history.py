@@ -30,17 +30,28 @@ def test_it_keeps_the_original_text_and_who_changed_what(make_clip, alice, bob) 
     original = caption.text
     services.caption_edit(caption, text="  a surfer at dawn  ", user=alice)
     services.caption_edit(caption, status=Status.REJECTED, user=bob)
-    services.caption_edit(caption, text="a surfer at dawn", status=Status.REJECTED, user=bob)  # nothing changes
+    services.caption_edit(
+        caption, text="a surfer at dawn", status=Status.REJECTED, user=bob
+    )  # nothing changes
 
     caption.refresh_from_db()
     assert (caption.text, caption.status) == ("a surfer at dawn", Status.REJECTED)
     history = list(caption.revisions.order_by("created_at", "id"))
     assert len(history) == 2
     first, second = history
-    assert (first.old_text, first.new_text, first.user, first.text_changed, first.status_changed) == (
-        original, "a surfer at dawn", alice, True, False)
+    assert (
+        first.old_text,
+        first.new_text,
+        first.user,
+        first.text_changed,
+        first.status_changed,
+    ) == (original, "a surfer at dawn", alice, True, False)
     assert (second.old_status, second.new_status, second.user, second.text_changed) == (
-        Status.APPROVED, Status.REJECTED, bob, False)
+        Status.APPROVED,
+        Status.REJECTED,
+        bob,
+        False,
+    )
     assert first.created_at <= second.created_at
     assert caption.model_id == "" and caption.author_note == ""  # the provenance is untouched
 
@@ -59,15 +70,27 @@ def test_it_approves_and_rejects_in_bulk_across_clips(make_clip, admin_client, c
     Caption.objects.update(status=Status.UNREVIEWED)
     msi = list(Caption.objects.filter(kind="msi").order_by("clip__key"))
     url = reverse("admin:generation_caption_changelist")
-    response = admin_client.post(url, {"action": "reject", "_selected_action": [c.pk for c in msi[:2]]}, follow=True)
+    response = admin_client.post(
+        url, {"action": "reject", "_selected_action": [c.pk for c in msi[:2]]}, follow=True
+    )
     assert response.status_code == 200 and "2 captions rejected." in response.content.decode()
-    response = admin_client.post(url, {"action": "approve", "_selected_action": [c.pk for c in msi]}, follow=True)
+    response = admin_client.post(
+        url, {"action": "approve", "_selected_action": [c.pk for c in msi]}, follow=True
+    )
     assert "3 captions approved." in response.content.decode()
-    assert set(Caption.objects.filter(kind="msi").values_list("status", flat=True)) == {Status.APPROVED}
-    transitions = sorted(CaptionRevision.objects.values_list("caption__clip__key", "old_status", "new_status"))
-    assert transitions == [("bulk-0", "rejected", "approved"), ("bulk-0", "unreviewed", "rejected"),
-                           ("bulk-1", "rejected", "approved"), ("bulk-1", "unreviewed", "rejected"),
-                           ("bulk-2", "unreviewed", "approved")]
+    assert set(Caption.objects.filter(kind="msi").values_list("status", flat=True)) == {
+        Status.APPROVED
+    }
+    transitions = sorted(
+        CaptionRevision.objects.values_list("caption__clip__key", "old_status", "new_status")
+    )
+    assert transitions == [
+        ("bulk-0", "rejected", "approved"),
+        ("bulk-0", "unreviewed", "rejected"),
+        ("bulk-1", "rejected", "approved"),
+        ("bulk-1", "unreviewed", "rejected"),
+        ("bulk-2", "unreviewed", "approved"),
+    ]
     assert set(CaptionRevision.objects.values_list("user", flat=True)) == {charlie.pk}
     assert len(clips) == 3
 
@@ -77,23 +100,43 @@ def test_an_edit_in_the_caption_form_is_recorded(make_clip, admin_client, charli
     url = reverse("admin:generation_caption_change", args=[caption.pk])
     page = admin_client.get(url)
     assert page.status_code == 200 and "all captions of form-1" in page.content.decode()
-    response = admin_client.post(url, {"text": "calm ambient piano", "status": "approved",
-                                       "revisions-TOTAL_FORMS": 0, "revisions-INITIAL_FORMS": 0})
+    response = admin_client.post(
+        url,
+        {
+            "text": "calm ambient piano",
+            "status": "approved",
+            "revisions-TOTAL_FORMS": 0,
+            "revisions-INITIAL_FORMS": 0,
+        },
+    )
     assert response.status_code == 302
     revision = CaptionRevision.objects.get()
-    assert (revision.new_text, revision.user, revision.old_text) == ("calm ambient piano", charlie,
-                                                                      "a fusion caption for form-1, calm piano")
+    assert (revision.new_text, revision.user, revision.old_text) == (
+        "calm ambient piano",
+        charlie,
+        "a fusion caption for form-1, calm piano",
+    )
     assert "calm ambient piano" in admin_client.get(url).content.decode()
 
 
 def test_the_review_page_shows_every_kind_side_by_side(make_clip, admin_client, alice) -> None:
     clip = make_clip("page-1")
-    services.caption_add(clip=clip, kind="human_msi", text="a beach at sunset", author_note="annotator ab12")
-    services.caption_add(clip=clip, kind="msi_pred", text="a wedding party", model_id="runs/msi/best")
+    services.caption_add(
+        clip=clip, kind="human_msi", text="a beach at sunset", author_note="annotator ab12"
+    )
+    services.caption_add(
+        clip=clip, kind="msi_pred", text="a wedding party", model_id="runs/msi/best"
+    )
     url = reverse("admin:generation_clip_review", args=[clip.pk])
     html = admin_client.get(url).content.decode()
-    for label in ("Video caption", "Music caption", "Fusion caption", "Music scene imagination (MSI)",
-                  "MSI predicted by a trained MusiScene", "MSI written by a person (annotation)"):
+    for label in (
+        "Video caption",
+        "Music caption",
+        "Fusion caption",
+        "Music scene imagination (MSI)",
+        "MSI predicted by a trained MusiScene",
+        "MSI written by a person (annotation)",
+    ):
         assert f"<h2>{label}</h2>" in html
     assert reverse("staff-media", args=[clip.video.name]) in html and "<video" in html
     assert reverse("staff-media", args=[clip.original_audio.name]) in html
@@ -101,7 +144,9 @@ def test_the_review_page_shows_every_kind_side_by_side(make_clip, admin_client, 
     assert "2 unreviewed captions." in html
 
     human = Caption.objects.get(clip=clip, kind="human_msi")
-    response = admin_client.post(url, {"caption": human.pk, "text": "a quiet beach at sunset", "do": "approve"})
+    response = admin_client.post(
+        url, {"caption": human.pk, "text": "a quiet beach at sunset", "do": "approve"}
+    )
     assert response.status_code == 302 and response["Location"].endswith(f"#caption-{human.pk}")
     human.refresh_from_db()
     assert (human.text, human.status) == ("a quiet beach at sunset", Status.APPROVED)
@@ -117,11 +162,16 @@ def test_the_review_page_shows_every_kind_side_by_side(make_clip, admin_client, 
     assert "not changed: a caption&#x27;s text cannot be empty" in bad.content.decode()
 
 
-def test_the_review_page_approves_a_clips_unreviewed_captions_and_leads_on(make_clip, admin_client) -> None:
+def test_the_review_page_approves_a_clips_unreviewed_captions_and_leads_on(
+    make_clip, admin_client
+) -> None:
     first, second = make_clip("next-1"), make_clip("next-2")
     Caption.objects.update(status=Status.UNREVIEWED)
     url = reverse("admin:generation_clip_review", args=[first.pk])
-    assert reverse("admin:generation_clip_review", args=[second.pk]) in admin_client.get(url).content.decode()
+    assert (
+        reverse("admin:generation_clip_review", args=[second.pk])
+        in admin_client.get(url).content.decode()
+    )
     response = admin_client.post(url, {"approve_unreviewed": "1"}, follow=True)
     assert "4 captions approved." in response.content.decode()
     assert set(first.captions.values_list("status", flat=True)) == {Status.APPROVED}
@@ -146,7 +196,9 @@ def test_only_staff_with_the_permission_may_change_captions(make_clip, client, a
     assert caption.status == Status.APPROVED and not CaptionRevision.objects.exists()
 
 
-def test_rejected_captions_feed_neither_generation_nor_exports(make_clip, alice, conditions, tmp_path) -> None:
+def test_rejected_captions_feed_neither_generation_nor_exports(
+    make_clip, alice, conditions, tmp_path
+) -> None:
     from generation import jobs
 
     clip = make_clip("rej-1")
@@ -158,17 +210,25 @@ def test_rejected_captions_feed_neither_generation_nor_exports(make_clip, alice,
     services.caption_edit(newer, status=Status.REJECTED, user=alice)
     assert caption_for(clip=clip, kind="msi") is None
 
-    job = jobs.job_create(cells=[(clip, conditions["msi"])], generator="sketch", parameters={"duration_s": 1.0})
+    job = jobs.job_create(
+        cells=[(clip, conditions["msi"])], generator="sketch", parameters={"duration_s": 1.0}
+    )
     jobs.job_run(job=job)
     item = job.items.get()
     assert item.status == "failed" and "has no msi caption" in item.error
 
-    services.caption_add(clip=clip, kind="human_msi", text="a rejected description", status=Status.REJECTED)
+    services.caption_add(
+        clip=clip, kind="human_msi", text="a rejected description", status=Status.REJECTED
+    )
     services.caption_add(clip=clip, kind="human_msi", text="a kept description")
     call_command("export_vacad", str(tmp_path / "out"), stdout=StringIO())
-    [row] = [json.loads(line) for line in (tmp_path / "out" / "vacad.jsonl").read_text().splitlines()]
+    [row] = [
+        json.loads(line) for line in (tmp_path / "out" / "vacad.jsonl").read_text().splitlines()
+    ]
     assert row["captions"]["msi"] == "" and row["sources"]["msi"]["id"] == 0
     assert row["captions"]["video"] == "a video caption for rej-1, calm piano"
     assert row["human_msi"] == ["a kept description"]
-    exported = (tmp_path / "out" / "vacad.jsonl").read_text() + (tmp_path / "out" / "data" / "train.jsonl").read_text()
+    exported = (tmp_path / "out" / "vacad.jsonl").read_text() + (
+        tmp_path / "out" / "data" / "train.jsonl"
+    ).read_text()
     assert "rejected" not in exported.replace('"status": "approved"', "")

@@ -30,7 +30,9 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def write_video(path: Path, frames: list[np.ndarray], *, fps: int = 10, audio: bool = False) -> Path:
+def write_video(
+    path: Path, frames: list[np.ndarray], *, fps: int = 10, audio: bool = False
+) -> Path:
     """An H.264 MP4 of ``frames`` ((H, W, 3) uint8), optionally with a silent AAC track."""
     import av
 
@@ -68,5 +70,8 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "ramp": write_video(root / "ramp.mp4", grey_ramp(30)),
         "short": write_video(root / "short.mp4", grey_ramp(2)),
-        **{f"noise{i}": write_video(root / f"noise{i}.mp4", noise_frames(12, seed=i), audio=True) for i in range(3)},
+        **{
+            f"noise{i}": write_video(root / f"noise{i}.mp4", noise_frames(12, seed=i), audio=True)
+            for i in range(3)
+        },
     }

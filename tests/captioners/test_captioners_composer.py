@@ -17,10 +17,14 @@ from modeling.captioners.composer import (
 from modeling.hub import ModelNotFoundError
 
 # The paper's scripts (llm.py and llm_copy.py), rendered for one pair of captions.
-FUSION = ("Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the music from both "
-          "video and music captions. Return answer only without intro/outro.")
-MSI = ("Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the video from the "
-       "given video and music information. Return answer only without intro/outro.")
+FUSION = (
+    "Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the music from both "
+    "video and music captions. Return answer only without intro/outro."
+)
+MSI = (
+    "Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the video from the "
+    "given video and music information. Return answer only without intro/outro."
+)
 
 
 def test_it_writes_the_papers_prompts_exactly() -> None:
@@ -40,13 +44,23 @@ def test_it_post_processes_like_the_paper() -> None:
     decoded = "<s> [INST] " + MSI + " [/INST]\n     A lively  scene\nunfolds.\n\nThe   camera</s>"
     # newlines are deleted, not replaced by spaces; runs of spaces become one
     assert postprocess(decoded) == "A lively sceneunfolds.The camera"
-    assert postprocess("[INST] a [/INST]\n x [/INST]\ny</s></s>") == "y"  # the text after the last marker
-    assert postprocess("no marker\tat   all ") == "no marker\tat all"  # only runs of 2+ are squeezed
+    assert (
+        postprocess("[INST] a [/INST]\n x [/INST]\ny</s></s>") == "y"
+    )  # the text after the last marker
+    assert (
+        postprocess("no marker\tat   all ") == "no marker\tat all"
+    )  # only runs of 2+ are squeezed
 
 
 def test_its_sampling_defaults_are_the_papers() -> None:
     s = ComposerSampling()
-    assert (s.temperature, s.top_p, s.top_k, s.max_new_tokens, s.greedy) == (0.7, 0.95, 40, 512, False)
+    assert (s.temperature, s.top_p, s.top_k, s.max_new_tokens, s.greedy) == (
+        0.7,
+        0.95,
+        40,
+        512,
+        False,
+    )
     with pytest.raises(ValueError):
         ComposerSampling(top_p=0)
 
@@ -62,8 +76,11 @@ def test_it_feeds_the_template_with_a_bos(backend: LocalBackend) -> None:
     assert backend.tokenizer.decode(ids, skip_special_tokens=True) == apply_template(MSI)
 
 
-PAIRS = [("a man plays the guitar", "calm piano"), ("people dance on a beach", "upbeat pop with drums and synth"),
-         ("a car drives at night", "dark ambient")]
+PAIRS = [
+    ("a man plays the guitar", "calm piano"),
+    ("people dance on a beach", "upbeat pop with drums and synth"),
+    ("a car drives at night", "dark ambient"),
+]
 
 
 def test_it_composes_in_batches_as_one_by_one_when_greedy(backend: LocalBackend) -> None:
@@ -75,7 +92,9 @@ def test_it_composes_in_batches_as_one_by_one_when_greedy(backend: LocalBackend)
     assert batched[0].prompt == apply_template(FUSION)
 
 
-def test_it_samples_reproducibly_and_records_the_provenance(backend: LocalBackend, tiny_dir: Path) -> None:
+def test_it_samples_reproducibly_and_records_the_provenance(
+    backend: LocalBackend, tiny_dir: Path
+) -> None:
     import torch
 
     composer = Composer(backend, sampling=ComposerSampling(max_new_tokens=12))
@@ -88,8 +107,17 @@ def test_it_samples_reproducibly_and_records_the_provenance(backend: LocalBacken
     r = first[1]
     assert r.kind == "msi" and r.model == str(tiny_dir / "composer")
     assert r.prompt == apply_template(build_prompt("msi", *PAIRS[1]))
-    assert r.parameters == {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "max_new_tokens": 12, "do_sample": True,
-                            "seed": 5, "index": 1, "backend": "local", "batch_size": 2}
+    assert r.parameters == {
+        "temperature": 0.7,
+        "top_p": 0.95,
+        "top_k": 40,
+        "max_new_tokens": 12,
+        "do_sample": True,
+        "seed": 5,
+        "index": 1,
+        "backend": "local",
+        "batch_size": 2,
+    }
 
 
 def test_it_names_a_missing_model() -> None:

@@ -31,20 +31,40 @@ def test_it_pairs_rows_with_the_jsons_ids_in_order(tmp_path: Path) -> None:
     assert [r.ytid for r in rows] == IDS
     assert [r.line for r in rows] == [2, 3, 5]  # the second row spans lines 3-4
     first = rows[0]
-    assert first.captions() == {"video": "a man plays piano", "music": "calm piano", "fusion": "Soft piano fills a room.",
-                                "msi": "A quiet room.", "music_context": "A calm piano piece, suitable for vlogs."}
-    assert rows[1].music_caption == 'upbeat "pop" song' and rows[1].music_context_caption == "It has a\nmulti-line answer"
+    assert first.captions() == {
+        "video": "a man plays piano",
+        "music": "calm piano",
+        "fusion": "Soft piano fills a room.",
+        "msi": "A quiet room.",
+        "music_context": "A calm piano piece, suitable for vlogs.",
+    }
+    assert (
+        rows[1].music_caption == 'upbeat "pop" song'
+        and rows[1].music_context_caption == "It has a\nmulti-line answer"
+    )
     assert rows[1].msi_caption is None  # empty cells are allowed
-    assert (rows[2].music_caption, rows[2].video_caption, rows[2].fusion_caption) == (None, "a car at night", None)
+    assert (rows[2].music_caption, rows[2].video_caption, rows[2].fusion_caption) == (
+        None,
+        "a car at night",
+        None,
+    )
 
 
 def test_it_accepts_a_pandas_index_column_a_list_of_ids_and_open_files(tmp_path: Path) -> None:
-    indexed = "," + HEADER + "".join(f"{i}," + line + "\n" for i, line in enumerate(
-        ["a,b,c,d,e", "f,g,h,i,", ",,,,"]))
+    indexed = (
+        ","
+        + HEADER
+        + "".join(f"{i}," + line + "\n" for i, line in enumerate(["a,b,c,d,e", "f,g,h,i,", ",,,,"]))
+    )
     rows = parse_musiscene_csv(io.StringIO(indexed, newline=""), IDS)
     assert [(r.ytid, r.music_caption, r.msi_caption) for r in rows] == [
-        (IDS[0], "a", "e"), (IDS[1], "f", None), (IDS[2], None, None)]
-    reordered = "Video Caption,Music Caption 1,Music Caption 2,Mixtral Audio,Mixtral Video\nv,m,m2,f,s\n"
+        (IDS[0], "a", "e"),
+        (IDS[1], "f", None),
+        (IDS[2], None, None),
+    ]
+    reordered = (
+        "Video Caption,Music Caption 1,Music Caption 2,Mixtral Audio,Mixtral Video\nv,m,m2,f,s\n"
+    )
     [row] = parse_musiscene_csv(io.StringIO(reordered), IDS[:1])
     assert (row.video_caption, row.music_caption) == ("v", "m")
 
@@ -52,9 +72,16 @@ def test_it_accepts_a_pandas_index_column_a_list_of_ids_and_open_files(tmp_path:
 def test_it_reports_every_malformed_row_with_its_line(tmp_path: Path) -> None:
     text = HEADER + ROWS + "one,two\n" + "a,b,c,d,e\n" + "a,b,c,d,e,f\n"
     with pytest.raises(MusiSceneCSVError) as err:
-        parse_musiscene_csv(*write(tmp_path, text, IDS + ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"]))
-    assert [(e.line, e.message.split(",")[0]) for e in err.value.errors] == [(6, "2 cells"), (8, "6 cells")]
-    assert "line 6: 2 cells, expected 5" in str(err.value) and "dataset.csv: 2 problems" in str(err.value)
+        parse_musiscene_csv(
+            *write(tmp_path, text, IDS + ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"])
+        )
+    assert [(e.line, e.message.split(",")[0]) for e in err.value.errors] == [
+        (6, "2 cells"),
+        (8, "6 cells"),
+    ]
+    assert "line 6: 2 cells, expected 5" in str(err.value) and "dataset.csv: 2 problems" in str(
+        err.value
+    )
 
 
 def test_it_reports_a_broken_quote_with_its_line(tmp_path: Path) -> None:
@@ -69,7 +96,9 @@ def test_it_refuses_a_row_count_that_does_not_match_the_ids(tmp_path: Path) -> N
 
 
 def test_it_refuses_a_wrong_header(tmp_path: Path) -> None:
-    with pytest.raises(MusiSceneCSVError, match=r"line 1: .*missing \['Mixtral Video'\]; unknown \['MSI'\]"):
+    with pytest.raises(
+        MusiSceneCSVError, match=r"line 1: .*missing \['Mixtral Video'\]; unknown \['MSI'\]"
+    ):
         parse_musiscene_csv(*write(tmp_path, HEADER.replace("Mixtral Video", "MSI") + ROWS))
     with pytest.raises(MusiSceneCSVError, match="empty"):
         parse_musiscene_csv(*write(tmp_path, ""))
@@ -82,8 +111,13 @@ def test_it_checks_the_paired_json(tmp_path: Path) -> None:
         read_ytids(bad)
     with pytest.raises(MusiSceneCSVError, match="object keyed by YouTube id or a list"):
         read_ytids(b"42")
-    with pytest.raises(MusiSceneCSVError, match=r"entry 2: 'short' is not an 11-character YouTube id"):
+    with pytest.raises(
+        MusiSceneCSVError, match=r"entry 2: 'short' is not an 11-character YouTube id"
+    ):
         read_ytids(json.dumps(["R3mcZxi-r9U", "short"]).encode())
     with pytest.raises(MusiSceneCSVError, match="appears twice"):
         parse_musiscene_csv(io.StringIO(HEADER), ["R3mcZxi-r9U", "R3mcZxi-r9U"])
-    assert read_ytids(json.dumps({"gy6R280ZUMQ": {}, "R3mcZxi-r9U": {}}).encode()) == ["gy6R280ZUMQ", "R3mcZxi-r9U"]
+    assert read_ytids(json.dumps({"gy6R280ZUMQ": {}, "R3mcZxi-r9U": {}}).encode()) == [
+        "gy6R280ZUMQ",
+        "R3mcZxi-r9U",
+    ]

@@ -52,7 +52,9 @@ def captioner(tiny_dir: Path) -> VideoCaptioner:
     return VideoCaptioner.from_pretrained(str(tiny_dir / "git"), device="cpu", max_new_tokens=6)
 
 
-def test_it_captions_in_batches_as_one_by_one(captioner: VideoCaptioner, videos: dict[str, Path]) -> None:
+def test_it_captions_in_batches_as_one_by_one(
+    captioner: VideoCaptioner, videos: dict[str, Path]
+) -> None:
     clips = [videos["noise0"], videos["noise1"], videos["noise2"]]
     batched = captioner.caption(clips, batch_size=2)
     single = [captioner.caption([c])[0] for c in clips]
@@ -62,11 +64,20 @@ def test_it_captions_in_batches_as_one_by_one(captioner: VideoCaptioner, videos:
     assert [r.source for r in batched] == [str(c) for c in clips]
 
 
-def test_it_records_the_provenance(captioner: VideoCaptioner, tiny_dir: Path, videos: dict[str, Path]) -> None:
+def test_it_records_the_provenance(
+    captioner: VideoCaptioner, tiny_dir: Path, videos: dict[str, Path]
+) -> None:
     [result] = captioner.caption([videos["noise0"]])
-    assert result.kind == "video" and result.model == str(tiny_dir / "git") and result.prompt is None
-    assert result.provenance()["parameters"] == {"num_frames": 3, "frame_sampling": "segment-middle",
-                                                 "decoding": "greedy", "num_beams": 1, "max_new_tokens": 6}
+    assert (
+        result.kind == "video" and result.model == str(tiny_dir / "git") and result.prompt is None
+    )
+    assert result.provenance()["parameters"] == {
+        "num_frames": 3,
+        "frame_sampling": "segment-middle",
+        "decoding": "greedy",
+        "num_beams": 1,
+        "max_new_tokens": 6,
+    }
 
 
 def test_it_uses_the_checkpoints_frame_count(captioner: VideoCaptioner) -> None:

@@ -24,8 +24,11 @@ def super_client(client, charlie):
 
 
 def _action(client, action: str, study: Study):
-    return client.post(reverse("admin:survey_study_changelist"),
-                       {"action": action, "_selected_action": [study.pk]}, follow=True)
+    return client.post(
+        reverse("admin:survey_study_changelist"),
+        {"action": action, "_selected_action": [study.pk]},
+        follow=True,
+    )
 
 
 def test_validate_and_go_live_actions(super_client, small_study):
@@ -71,7 +74,9 @@ def test_validate_page_and_preview(super_client, small_study):
     assert "Track A" in page and "Track B" in page and "player.js" in page
     for tt in trial.trial_tracks.all():
         assert reverse("staff-media", args=[tt.track.audio.name]) in page
-    resp = super_client.post(reverse("admin:survey_study_validate", args=[small_study.pk]), {"go_live": "1"})
+    resp = super_client.post(
+        reverse("admin:survey_study_validate", args=[small_study.pk]), {"go_live": "1"}
+    )
     small_study.refresh_from_db()
     assert small_study.status == "live"
 
@@ -84,12 +89,19 @@ def test_progress_page(super_client, small_study):
 def test_a_researcher_sees_only_their_studies(client, small_study, bob):
     from django.contrib.auth.models import Permission
 
-    bob.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["survey", "generation"]))
+    bob.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["survey", "generation"])
+    )
     client.force_login(bob)
     resp = client.get(reverse("admin:survey_study_changelist"))
     assert resp.status_code == 200 and "small" not in resp.content.decode()
-    assert client.get(reverse("admin:survey_study_progress", args=[small_study.pk])).status_code == 404
-    assert client.get(reverse("admin:survey_study_change", args=[small_study.pk])).status_code in (302, 404)
+    assert (
+        client.get(reverse("admin:survey_study_progress", args=[small_study.pk])).status_code == 404
+    )
+    assert client.get(reverse("admin:survey_study_change", args=[small_study.pk])).status_code in (
+        302,
+        404,
+    )
     trial = small_study.forms.get().trials.first()
     assert client.get(reverse("admin:survey_trial_preview", args=[trial.pk])).status_code == 404
 
@@ -106,10 +118,19 @@ def test_the_design_is_read_only_once_live(super_client, small_study):
 
 def test_clip_upload_in_the_admin(super_client, video_file):
     with open(video_file, "rb") as fh:
-        resp = super_client.post(reverse("admin:generation_clip_add"), {
-            "key": "uploaded", "title": "Up", "source": "upload", "labels": "[]", "upload": fh,
-            "captions-TOTAL_FORMS": 0, "captions-INITIAL_FORMS": 0,
-        }, follow=True)
+        resp = super_client.post(
+            reverse("admin:generation_clip_add"),
+            {
+                "key": "uploaded",
+                "title": "Up",
+                "source": "upload",
+                "labels": "[]",
+                "upload": fh,
+                "captions-TOTAL_FORMS": 0,
+                "captions-INITIAL_FORMS": 0,
+            },
+            follow=True,
+        )
     assert resp.status_code == 200
     clip = Clip.objects.get(key="uploaded")
     assert clip.video.name.startswith("clips/") and clip.duration_s > 1
@@ -119,10 +140,17 @@ def test_a_broken_clip_upload_is_a_form_error(super_client, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"garbage" * 100)
     with open(bad, "rb") as fh:
-        resp = super_client.post(reverse("admin:generation_clip_add"), {
-            "key": "broken", "source": "upload", "labels": "[]", "upload": fh,
-            "captions-TOTAL_FORMS": 0, "captions-INITIAL_FORMS": 0,
-        })
+        resp = super_client.post(
+            reverse("admin:generation_clip_add"),
+            {
+                "key": "broken",
+                "source": "upload",
+                "labels": "[]",
+                "upload": fh,
+                "captions-TOTAL_FORMS": 0,
+                "captions-INITIAL_FORMS": 0,
+            },
+        )
     assert resp.status_code == 200  # the form again, with the error
     assert "bad.mp4" in resp.content.decode()
     assert not Clip.objects.filter(key="broken").exists()
@@ -134,10 +162,19 @@ def test_track_upload_in_the_admin(super_client, make_clip, conditions, tmp_path
     clip = make_clip("c1")
     wav = media.write_wav(make_tone(2.0, sample_rate=44100), 44100, tmp_path / "t.wav")
     with open(wav, "rb") as fh:
-        resp = super_client.post(reverse("admin:generation_track_add"), {
-            "clip": clip.pk, "condition": conditions["msi"].pk, "generator": "upload", "model_id": "",
-            "prompt": "", "loudness_target_lufs": "-23", "upload": fh,
-        }, follow=True)
+        resp = super_client.post(
+            reverse("admin:generation_track_add"),
+            {
+                "clip": clip.pk,
+                "condition": conditions["msi"].pk,
+                "generator": "upload",
+                "model_id": "",
+                "prompt": "",
+                "loudness_target_lufs": "-23",
+                "upload": fh,
+            },
+            follow=True,
+        )
     assert resp.status_code == 200
     track = Track.objects.get(clip=clip)
     assert track.generator == "upload" and track.sample_rate == 44100
@@ -151,10 +188,19 @@ def test_a_silent_track_upload_is_refused(super_client, make_clip, conditions, t
     clip = make_clip("c1")
     wav = media.write_wav(np.zeros(64000, dtype=np.float32), 32000, tmp_path / "silent.wav")
     with open(wav, "rb") as fh:
-        resp = super_client.post(reverse("admin:generation_track_add"), {
-            "clip": clip.pk, "condition": conditions["msi"].pk, "generator": "upload", "model_id": "",
-            "prompt": "", "loudness_target_lufs": "-23", "upload": fh,
-        }, follow=True)
+        resp = super_client.post(
+            reverse("admin:generation_track_add"),
+            {
+                "clip": clip.pk,
+                "condition": conditions["msi"].pk,
+                "generator": "upload",
+                "model_id": "",
+                "prompt": "",
+                "loudness_target_lufs": "-23",
+                "upload": fh,
+            },
+            follow=True,
+        )
     assert "silent" in resp.content.decode()
     assert not Track.objects.exists()
 
@@ -165,8 +211,10 @@ def test_caption_review_actions(super_client, make_clip):
 
     clip = make_clip("c1")
     msi = Caption.objects.get(clip=clip, kind="msi")
-    super_client.post(reverse("admin:generation_caption_changelist"),
-                      {"action": "reject", "_selected_action": [msi.pk]})
+    super_client.post(
+        reverse("admin:generation_caption_changelist"),
+        {"action": "reject", "_selected_action": [msi.pk]},
+    )
     msi.refresh_from_db()
     assert msi.status == "rejected"
     assert caption_for(clip=clip, kind="msi") is None  # rejected captions feed nothing
@@ -181,39 +229,77 @@ def test_staff_media_serves_ranges_and_only_to_staff(client, super_client, small
     assert len(b"".join(resp.streaming_content)) == 100
     size = int(resp["Content-Range"].split("/")[1])
     resp = super_client.get(url, HTTP_RANGE="bytes=-10")
-    assert resp.status_code == 206 and resp["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
+    assert (
+        resp.status_code == 206 and resp["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
+    )
     assert super_client.get(url, HTTP_RANGE=f"bytes={size}-").status_code == 416
     assert super_client.get(url).status_code == 200
-    assert super_client.get(reverse("staff-media", args=["tracks/../../etc/passwd"])).status_code == 404
+    assert (
+        super_client.get(reverse("staff-media", args=["tracks/../../etc/passwd"])).status_code
+        == 404
+    )
     super_client.logout()
     assert client.get(url).status_code == 302  # to the admin login
 
 
-def test_generate_the_missing_tracks_of_a_study(super_client, small_study, conditions,
-                                                django_capture_on_commit_callbacks):
+def test_generate_the_missing_tracks_of_a_study(
+    super_client, small_study, conditions, django_capture_on_commit_callbacks
+):
     from generation.models import GenerationJob
 
     form = small_study.forms.get()
     form.conditions.add(conditions["fusion"])  # its cells have no track yet
-    page = super_client.post(reverse("admin:survey_study_changelist"),
-                             {"action": "generate_tracks", "_selected_action": [small_study.pk]})
+    page = super_client.post(
+        reverse("admin:survey_study_changelist"),
+        {"action": "generate_tracks", "_selected_action": [small_study.pk]},
+    )
     assert page.status_code == 200 and "Start the job" in page.content.decode()
     with django_capture_on_commit_callbacks(execute=True):  # the job is enqueued after commit
-        resp = super_client.post(reverse("admin:survey_study_changelist"), {
-            "action": "generate_tracks", "_selected_action": [small_study.pk], "apply": "1", "generator": "sketch",
-            "model": "", "duration_s": "2", "batch_size": "4", "seed": "0", "top_k": "250", "temperature": "1.0",
-            "guidance_scale": "3.0"})
+        resp = super_client.post(
+            reverse("admin:survey_study_changelist"),
+            {
+                "action": "generate_tracks",
+                "_selected_action": [small_study.pk],
+                "apply": "1",
+                "generator": "sketch",
+                "model": "",
+                "duration_s": "2",
+                "batch_size": "4",
+                "seed": "0",
+                "top_k": "250",
+                "temperature": "1.0",
+                "guidance_scale": "3.0",
+            },
+        )
     assert resp.status_code == 302
     from survey.services import form_bind_tracks
 
     form_bind_tracks(form=form)
     job = GenerationJob.objects.get()
-    assert job.items.count() == 6  # 2 clips x 3 conditions: no cell had a sketch track with these settings
+    assert (
+        job.items.count() == 6
+    )  # 2 clips x 3 conditions: no cell had a sketch track with these settings
     assert Track.objects.filter(condition=conditions["fusion"], generator="sketch").count() == 2
-    again = super_client.post(reverse("admin:survey_study_changelist"), {
-        "action": "generate_tracks", "_selected_action": [small_study.pk], "apply": "1", "generator": "sketch",
-        "model": "", "duration_s": "2", "batch_size": "4", "seed": "0", "top_k": "250", "temperature": "1.0",
-        "guidance_scale": "3.0"})
-    assert again.status_code == 302 and GenerationJob.objects.latest("pk").items.count() == 0  # nothing missing
+    again = super_client.post(
+        reverse("admin:survey_study_changelist"),
+        {
+            "action": "generate_tracks",
+            "_selected_action": [small_study.pk],
+            "apply": "1",
+            "generator": "sketch",
+            "model": "",
+            "duration_s": "2",
+            "batch_size": "4",
+            "seed": "0",
+            "top_k": "250",
+            "temperature": "1.0",
+            "guidance_scale": "3.0",
+        },
+    )
+    assert (
+        again.status_code == 302 and GenerationJob.objects.latest("pk").items.count() == 0
+    )  # nothing missing
     assert all(t.trial_tracks.count() == 3 for t in form.trials.all())  # bound to the trials
-    assert all(tt.track.generator == "sketch" for t in form.trials.all() for tt in t.trial_tracks.all())
+    assert all(
+        tt.track.generator == "sketch" for t in form.trials.all() for tt in t.trial_tracks.all()
+    )

@@ -34,8 +34,16 @@ def rated_study(small_study):
     p = Participant.objects.create(study=small_study, form=form, prolific_pid="PID1")
     for order, trial in enumerate(form.trials.all()):
         for pos, tt in enumerate(trial.trial_tracks.all()):
-            Rating.objects.create(participant=p, trial=trial, track=tt.track, value=10 * (pos + 1) + order,
-                                  position=pos, trial_order=order, listening_s=5.0, submission_id=uuid.uuid4())
+            Rating.objects.create(
+                participant=p,
+                trial=trial,
+                track=tt.track,
+                value=10 * (pos + 1) + order,
+                position=pos,
+                trial_order=order,
+                listening_s=5.0,
+                submission_id=uuid.uuid4(),
+            )
     return small_study
 
 
@@ -93,7 +101,9 @@ def test_ratings_export_is_long_format(api, rated_study):
     assert len(rows) == Rating.objects.count() == 4
     row = rows[0]
     assert row["participant"] == Participant.objects.get().public_id
-    assert Participant.objects.get().code not in str(rows)  # the code opens a session: never exported
+    assert Participant.objects.get().code not in str(
+        rows
+    )  # the code opens a session: never exported
     assert row["prolific_pid"] == "PID1" and row["form"] == "f1"
     assert row["condition"] in {"msi", "video_caps"}
     assert {r["value"] for r in rows} == {10, 20, 11, 21}

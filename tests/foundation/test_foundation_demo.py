@@ -19,7 +19,9 @@ def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys):
     assert study.status == "live"
     assert sorted(study.forms.values_list("name", flat=True)) == ["form1", "form2"]
     form1 = study.forms.get(name="form1")
-    assert form1.trials.count() == 4 and form1.seed is not None  # 15 capped to the 4 clips asked for
+    assert (
+        form1.trials.count() == 4 and form1.seed is not None
+    )  # 15 capped to the 4 clips asked for
     assert sorted(c.name for c in form1.conditions.all()) == ["msi", "music_caps", "video_caps"]
     assert Clip.objects.filter(source="demo").count() == 4
     assert Caption.objects.count() == 16  # 4 kinds per clip

@@ -25,7 +25,9 @@ def test_sampling_is_seeded_and_the_seed_is_stored(small_study, conditions):
     form.refresh_from_db()
     assert first == again
     assert form.seed == 123 and form.sampled_at is not None
-    seeds_seen = {tuple(t.clip_id for t in services.form_sample_trials(form=form, seed=s)) for s in range(10)}
+    seeds_seen = {
+        tuple(t.clip_id for t in services.form_sample_trials(form=form, seed=s)) for s in range(10)
+    }
     assert len(seeds_seen) > 1  # different seeds draw different sets (3 clips, 2 drawn)
 
 
@@ -34,7 +36,9 @@ def test_sampling_without_a_seed_records_the_one_drawn(small_study):
     trials = services.form_sample_trials(form=form)
     form.refresh_from_db()
     assert form.seed is not None
-    assert [t.clip_id for t in services.form_sample_trials(form=form, seed=form.seed)] == [t.clip_id for t in trials]
+    assert [t.clip_id for t in services.form_sample_trials(form=form, seed=form.seed)] == [
+        t.clip_id for t in trials
+    ]
 
 
 def test_a_form_cannot_ask_for_more_videos_than_its_pool(small_study):

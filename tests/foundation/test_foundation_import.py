@@ -35,7 +35,10 @@ def test_it_parses_the_published_layout():
 
 
 def test_malformed_lines_get_line_numbered_errors():
-    text = EVAL_SEGMENTS + 'abc, x, 10.0, "/m/04rlf"\nabc, 5.0\ndef, 5.0, 3.0, "/m/04rlf"\nghi, 1, 2, /m/a, /m/b\n"unclosed, 1, 2\n'
+    text = (
+        EVAL_SEGMENTS
+        + 'abc, x, 10.0, "/m/04rlf"\nabc, 5.0\ndef, 5.0, 3.0, "/m/04rlf"\nghi, 1, 2, /m/a, /m/b\n"unclosed, 1, 2\n'
+    )
     segments, errors = parse_segments(text)
     assert len(segments) == 5
     assert [e.line for e in errors] == [9, 10, 11, 12, 13]
@@ -53,20 +56,26 @@ def folder(tmp_path):
 
 
 def test_import_media_with_a_segment_list(db, folder, capsys):
-    call_command("import_media", str(folder), "--csv", str(folder / "segments.csv"), "--label", MUSIC_LABEL)
+    call_command(
+        "import_media", str(folder), "--csv", str(folder / "segments.csv"), "--label", MUSIC_LABEL
+    )
     clips = {c.youtube_id: c for c in Clip.objects.all()}
     assert set(clips) == {"--i-y1v8Hy8", "-0BIyqJj9ZU"}
     assert clips["-0BIyqJj9ZU"].start_s == 30.0 and clips["-0BIyqJj9ZU"].labels == ["/m/04rlf"]
     assert clips["--i-y1v8Hy8"].source == "audioset"
     # a second run is safe: nothing new, nothing duplicated
-    call_command("import_media", str(folder), "--csv", str(folder / "segments.csv"), "--label", MUSIC_LABEL)
+    call_command(
+        "import_media", str(folder), "--csv", str(folder / "segments.csv"), "--label", MUSIC_LABEL
+    )
     assert Clip.objects.count() == 2
     assert "2 already there" in capsys.readouterr().out
 
 
 def test_missing_files_are_reported_not_fatal(db, folder, capsys):
     (folder / "Y-0BIyqJj9ZU.mp4").unlink()
-    call_command("import_media", str(folder), "--csv", str(folder / "segments.csv"), "--label", MUSIC_LABEL)
+    call_command(
+        "import_media", str(folder), "--csv", str(folder / "segments.csv"), "--label", MUSIC_LABEL
+    )
     assert Clip.objects.count() == 1
     assert "no file for -0BIyqJj9ZU" in capsys.readouterr().err
 
@@ -77,7 +86,9 @@ def test_a_malformed_csv_imports_nothing_unless_asked(db, folder):
     with pytest.raises(CommandError, match="1 malformed lines"):
         call_command("import_media", str(folder), "--csv", str(bad), "--label", MUSIC_LABEL)
     assert not Clip.objects.exists()
-    call_command("import_media", str(folder), "--csv", str(bad), "--label", MUSIC_LABEL, "--skip-bad-lines")
+    call_command(
+        "import_media", str(folder), "--csv", str(bad), "--label", MUSIC_LABEL, "--skip-bad-lines"
+    )
     assert Clip.objects.count() == 2
 
 

@@ -16,7 +16,11 @@ from tests.conftest import make_tone, make_video
 
 def _media_files() -> set[str]:
     root = Path(settings.MEDIA_ROOT)
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+    return (
+        {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+        if root.exists()
+        else set()
+    )
 
 
 def _bad_files(tmp: Path, video_file: Path) -> dict[str, Path]:
@@ -36,7 +40,9 @@ def _bad_files(tmp: Path, video_file: Path) -> dict[str, Path]:
 
 
 def test_it_imports_a_clip_as_web_ready_video_with_its_audio(db, video_file):
-    clip = services.clip_import(path=video_file, key="c1", youtube_id="abc", start_s=30.0, labels=["/m/04rlf"])
+    clip = services.clip_import(
+        path=video_file, key="c1", youtube_id="abc", start_s=30.0, labels=["/m/04rlf"]
+    )
     info = media.probe(clip.video.path, require_video=True)
     assert info.video_codec == "h264" and not info.has_audio  # the clip plays muted
     assert media.is_faststart(clip.video.path)
@@ -76,8 +82,15 @@ def test_it_refuses_a_clip_longer_than_the_limit(db, tmp_path, settings):
 
 def test_it_normalises_and_muxes_a_track(make_clip, conditions):
     clip = make_clip("c1")
-    track = services.track_create(clip=clip, condition=conditions["msi"], samples=make_tone(2.0, amp=0.02),
-                                  sample_rate=32000, generator="test", seed=1, loudness_target_lufs=-23.0)
+    track = services.track_create(
+        clip=clip,
+        condition=conditions["msi"],
+        samples=make_tone(2.0, amp=0.02),
+        sample_rate=32000,
+        generator="test",
+        seed=1,
+        loudness_target_lufs=-23.0,
+    )
     audio, sr = media.decode_audio(track.audio.path)
     assert abs(media.integrated_loudness(audio, sr) - (-23.0)) < 1.0
     assert track.loudness_lufs < -30  # the quiet input was measured before normalising
@@ -89,8 +102,15 @@ def test_it_normalises_and_muxes_a_track(make_clip, conditions):
 
 def test_a_track_is_made_once_per_provenance(make_clip, conditions):
     clip = make_clip("c1")
-    kwargs = dict(clip=clip, condition=conditions["msi"], sample_rate=32000, generator="test", seed=1,
-                  parameters={"top_k": 250}, loudness_target_lufs=-23.0)
+    kwargs = dict(
+        clip=clip,
+        condition=conditions["msi"],
+        sample_rate=32000,
+        generator="test",
+        seed=1,
+        parameters={"top_k": 250},
+        loudness_target_lufs=-23.0,
+    )
     first = services.track_create(samples=make_tone(2.0), **kwargs)
     files = _media_files()
     again = services.track_create(samples=make_tone(2.0), **kwargs)
@@ -100,17 +120,26 @@ def test_a_track_is_made_once_per_provenance(make_clip, conditions):
     assert other_seed.pk != first.pk
 
 
-@pytest.mark.parametrize("samples,message", [
-    (np.zeros(64000, dtype=np.float32), "silent"),
-    (np.zeros(0, dtype=np.float32), "empty"),
-    (np.full(64000, np.nan, dtype=np.float32), "NaN"),
-])
+@pytest.mark.parametrize(
+    "samples,message",
+    [
+        (np.zeros(64000, dtype=np.float32), "silent"),
+        (np.zeros(0, dtype=np.float32), "empty"),
+        (np.full(64000, np.nan, dtype=np.float32), "NaN"),
+    ],
+)
 def test_it_rejects_bad_track_audio_and_stores_nothing(make_clip, conditions, samples, message):
     clip = make_clip("c1")
     before = _media_files()
     with pytest.raises(media.MediaError, match=message):
-        services.track_create(clip=clip, condition=conditions["msi"], samples=samples, sample_rate=32000,
-                              generator="test", loudness_target_lufs=-23.0)
+        services.track_create(
+            clip=clip,
+            condition=conditions["msi"],
+            samples=samples,
+            sample_rate=32000,
+            generator="test",
+            loudness_target_lufs=-23.0,
+        )
     assert not Track.objects.exists()
     assert _media_files() == before
 
@@ -118,7 +147,9 @@ def test_it_rejects_bad_track_audio_and_stores_nothing(make_clip, conditions, sa
 def test_it_imports_an_audio_file_at_another_sample_rate(make_clip, conditions, tmp_path):
     clip = make_clip("c1")
     path = media.write_wav(make_tone(2.0, sample_rate=22050), 22050, tmp_path / "t.wav")
-    track = services.track_import_file(clip=clip, condition=conditions["msi"], path=path, loudness_target_lufs=-20.0)
+    track = services.track_import_file(
+        clip=clip, condition=conditions["msi"], path=path, loudness_target_lufs=-20.0
+    )
     assert track.generator == "upload"
     assert track.parameters["source_sha256"] == services.file_sha256(path)
     assert abs(track.duration_s - 2.0) < 0.05
@@ -143,8 +174,14 @@ def test_no_half_record_when_the_disk_fills_mid_ingest(make_clip, conditions, mo
 
     monkeypatch.setattr(FileSystemStorage, "_save", save_then_fill)
     with pytest.raises(OSError, match="No space"):
-        services.track_create(clip=clip, condition=conditions["msi"], samples=make_tone(2.0),
-                              sample_rate=32000, generator="test", loudness_target_lufs=-23.0)
+        services.track_create(
+            clip=clip,
+            condition=conditions["msi"],
+            samples=make_tone(2.0),
+            sample_rate=32000,
+            generator="test",
+            loudness_target_lufs=-23.0,
+        )
     assert len(calls) == 2
     assert not Track.objects.exists()
     assert _media_files() == before
@@ -159,6 +196,12 @@ def test_a_failed_save_removes_the_files_already_stored(make_clip, conditions, m
 
     monkeypatch.setattr(Track, "save", boom)
     with pytest.raises(RuntimeError):
-        services.track_create(clip=clip, condition=conditions["msi"], samples=make_tone(2.0),
-                              sample_rate=32000, generator="test", loudness_target_lufs=-23.0)
+        services.track_create(
+            clip=clip,
+            condition=conditions["msi"],
+            samples=make_tone(2.0),
+            sample_rate=32000,
+            generator="test",
+            loudness_target_lufs=-23.0,
+        )
     assert _media_files() == before

@@ -11,8 +11,16 @@ from survey.models import Participant, Rating, Study
 
 
 def _rating(participant, trial, track, value, **kw):
-    return Rating.objects.create(participant=participant, trial=trial, track=track, value=value, position=0,
-                                 trial_order=0, submission_id=uuid.uuid4(), **kw)
+    return Rating.objects.create(
+        participant=participant,
+        trial=trial,
+        track=track,
+        value=value,
+        position=0,
+        trial_order=0,
+        submission_id=uuid.uuid4(),
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -58,7 +66,9 @@ def test_it_keeps_one_participant_per_prolific_pid_per_study(small_study):
     with pytest.raises(IntegrityError), transaction.atomic():
         Participant.objects.create(study=small_study, prolific_pid="abc")
     other = Study.objects.create(title="Other", slug="other")
-    Participant.objects.create(study=other, prolific_pid="abc")  # another study may hold the same id
+    Participant.objects.create(
+        study=other, prolific_pid="abc"
+    )  # another study may hold the same id
     assert Participant.objects.filter(prolific_pid="abc").count() == 2
 
 

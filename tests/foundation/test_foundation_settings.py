@@ -20,7 +20,11 @@ def test_typed_helpers(monkeypatch):
     monkeypatch.setenv("X_INT", "12")
     monkeypatch.setenv("X_FLOAT", "-23.5")
     monkeypatch.setenv("X_LIST", "a.org, b.org,,")
-    assert env_bool("X_BOOL") is True and env_int("X_INT", 0) == 12 and env_float("X_FLOAT", 0) == -23.5
+    assert (
+        env_bool("X_BOOL") is True
+        and env_int("X_INT", 0) == 12
+        and env_float("X_FLOAT", 0) == -23.5
+    )
     assert env_list("X_LIST", []) == ["a.org", "b.org"]
     assert env_bool("X_UNSET", True) is True
 
@@ -39,10 +43,24 @@ def test_choice(monkeypatch):
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    drop = {"SECRET_KEY", "DEBUG", "SECURE", "VAR_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    drop = {
+        "SECRET_KEY",
+        "DEBUG",
+        "SECURE",
+        "VAR_DIR",
+        "DATABASE_URL",
+        "DJANGO_SETTINGS_MODULE",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+    }
     base = {k: v for k, v in os.environ.items() if k not in drop}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
@@ -52,8 +70,16 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
 
 
 def test_check_deploy_is_clean_with_production_values(tmp_path):
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="0", VAR_DIR=str(tmp_path),
-                     SECRET_KEY="x7" * 30 + "Qz!kPp", ALLOWED_HOSTS="study.example.org")
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        VAR_DIR=str(tmp_path),
+        SECRET_KEY="x7" * 30 + "Qz!kPp",
+        ALLOWED_HOSTS="study.example.org",
+    )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 

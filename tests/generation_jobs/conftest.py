@@ -21,10 +21,13 @@ def private_media(settings, tmp_path_factory) -> Path:
     databases differ, and these tests sweep unreferenced track files and count the files made."""
     root = tmp_path_factory.mktemp("media")
     settings.MEDIA_ROOT = root
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(root), "base_url": settings.MEDIA_URL},
-    }}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": settings.MEDIA_URL},
+        },
+    }
     return root
 
 
@@ -48,7 +51,12 @@ def bare_study(db, alice, conditions, make_clip):
     clips = [make_clip(f"gen-{i}") for i in range(2)]
     study = Study.objects.create(title="Generation", slug="gen")
     study.researchers.add(alice)
-    form = services.form_create(study=study, name="f1", n_videos=2, clip_pool=clips,
-                                conditions=[conditions["video_caps"], conditions["msi"]])
+    form = services.form_create(
+        study=study,
+        name="f1",
+        n_videos=2,
+        clip_pool=clips,
+        conditions=[conditions["video_caps"], conditions["msi"]],
+    )
     services.form_sample_trials(form=form, seed=1)
     return study

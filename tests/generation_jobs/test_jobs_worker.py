@@ -37,7 +37,9 @@ def _redis():
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.skip(f"Redis is not reachable at 127.0.0.1:6379 ({exc}); start it to run the real-worker tests")
+        pytest.skip(
+            f"Redis is not reachable at 127.0.0.1:6379 ({exc}); start it to run the real-worker tests"
+        )
     return client, db
 
 
@@ -74,10 +76,30 @@ class Cluster:
         n = len(self.workers)
         log = open(self.tmp / f"worker-{n}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [CELERY, "-A", "studyserver", "worker", "-Q", ",".join(self.queues), "-c", "1", "-P", "prefork",
-             "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "info",
-             "-n", f"jobs-{self.token}-{n}@%h"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                CELERY,
+                "-A",
+                "studyserver",
+                "worker",
+                "-Q",
+                ",".join(self.queues),
+                "-c",
+                "1",
+                "-P",
+                "prefork",
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+                "-l",
+                "info",
+                "-n",
+                f"jobs-{self.token}-{n}@%h",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.workers.append(proc)
         return proc
@@ -86,8 +108,14 @@ class Cluster:
         return (self.tmp / f"worker-{n}.log").read_text(errors="replace")
 
     def command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", "generate_tracks", *args], cwd=REPO, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "manage.py", "generate_tracks", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> None:
@@ -116,7 +144,9 @@ def _database_url() -> str:
     """The test database, as a worker subprocess reaches it."""
     db = connection.settings_dict
     if connection.vendor == "postgresql":
-        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        return (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
     return f"sqlite:///{db['NAME']}"
 
 
@@ -124,8 +154,10 @@ def _database_url() -> str:
 def cluster(transactional_db, tmp_path):
     name = str(connection.settings_dict["NAME"])
     if connection.vendor == "sqlite" and (":memory:" in name or "mode=memory" in name):
-        pytest.skip("a worker subprocess cannot share SQLite's in-memory test database; "
-                    "run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/test")
+        pytest.skip(
+            "a worker subprocess cannot share SQLite's in-memory test database; "
+            "run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+        )
     client, db = _redis()
     c = Cluster(tmp_path, client, db)
     yield c
@@ -144,14 +176,28 @@ def _wait_for(predicate, timeout: float, what: str, cluster: Cluster):
         if value:
             return value
         time.sleep(0.05)
-    logs = "\n".join(f"--- worker {i}\n{cluster.log(i)[-3000:]}" for i in range(len(cluster.workers)))
+    logs = "\n".join(
+        f"--- worker {i}\n{cluster.log(i)[-3000:]}" for i in range(len(cluster.workers))
+    )
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{logs}")
 
 
 def test_a_real_worker_generates_a_study_into_the_database(cluster, bare_study, tiny_musicgen):
     cluster.worker()
-    run = cluster.command("--study", "gen", "--generator", "musicgen", "--model", str(tiny_musicgen),
-                          "--duration", "1", "--batch-size", "2", "--poll", "0.2")
+    run = cluster.command(
+        "--study",
+        "gen",
+        "--generator",
+        "musicgen",
+        "--model",
+        str(tiny_musicgen),
+        "--duration",
+        "1",
+        "--batch-size",
+        "2",
+        "--poll",
+        "0.2",
+    )
     assert run.returncode == 0, run.stdout + run.stderr + cluster.log(0)
     assert "4 of 4 tracks to make" in run.stdout and "4/4 tracks" in run.stdout
     assert "done: 4 tracks made" in run.stdout and "bound the new tracks" in run.stdout
@@ -172,22 +218,46 @@ def test_a_real_worker_generates_a_study_into_the_database(cluster, bare_study, 
 def test_a_job_survives_kill_9_of_its_worker(cluster, bare_study, tiny_musicgen):
     before = _track_files()
     first = cluster.worker()
-    run = cluster.command("--study", "gen", "--generator", "musicgen", "--model", str(tiny_musicgen),
-                          "--duration", "1", "--batch-size", "1", "--no-wait")
+    run = cluster.command(
+        "--study",
+        "gen",
+        "--generator",
+        "musicgen",
+        "--model",
+        str(tiny_musicgen),
+        "--duration",
+        "1",
+        "--batch-size",
+        "1",
+        "--no-wait",
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     job = GenerationJob.objects.get()
 
     claimed = _wait_for(
-        lambda: GenerationItem.objects.filter(job=job, status=GenerationItem.Status.CLAIMED).first(),
-        90, "the first worker to claim a batch", cluster)
+        lambda: GenerationItem.objects.filter(
+            job=job, status=GenerationItem.Status.CLAIMED
+        ).first(),
+        90,
+        "the first worker to claim a batch",
+        cluster,
+    )
     cluster.kill(first)  # kill -9 in the middle of the job
     killed_item = GenerationItem.objects.get(pk=claimed.pk)
-    assert killed_item.status in {GenerationItem.Status.CLAIMED, GenerationItem.Status.GENERATED,
-                                  GenerationItem.Status.INGESTING, GenerationItem.Status.DONE}
+    assert killed_item.status in {
+        GenerationItem.Status.CLAIMED,
+        GenerationItem.Status.GENERATED,
+        GenerationItem.Status.INGESTING,
+        GenerationItem.Status.DONE,
+    }
 
     cluster.worker()
-    _wait_for(lambda: GenerationJob.objects.get(pk=job.pk).status != GenerationJob.Status.RUNNING,
-              90, "the second worker to finish the job", cluster)
+    _wait_for(
+        lambda: GenerationJob.objects.get(pk=job.pk).status != GenerationJob.Status.RUNNING,
+        90,
+        "the second worker to finish the job",
+        cluster,
+    )
 
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.DONE, job.error
@@ -195,8 +265,12 @@ def test_a_job_survives_kill_9_of_its_worker(cluster, bare_study, tiny_musicgen)
     tracks = Track.objects.filter(generator="musicgen")
     cells = list(tracks.values_list("clip_id", "condition_id"))
     assert len(cells) == 4 and len(set(cells)) == 4, "each track exactly once"
-    assert set(job.items.values_list("track_id", flat=True)) == set(tracks.values_list("id", flat=True))
-    if killed_item.status == GenerationItem.Status.CLAIMED:  # the usual case: killed while generating
+    assert set(job.items.values_list("track_id", flat=True)) == set(
+        tracks.values_list("id", flat=True)
+    )
+    if (
+        killed_item.status == GenerationItem.Status.CLAIMED
+    ):  # the usual case: killed while generating
         assert GenerationItem.objects.get(pk=claimed.pk).reclaims == 1
     referenced = {name for t in tracks for name in (t.audio.name, t.video.name)}
     assert _track_files() - before == referenced, "no orphan files"

@@ -19,7 +19,9 @@ from analysis.metrics.fad import (
 
 
 def test_it_gives_2_for_n01_vs_n14():
-    assert frechet_distance(np.zeros(1), np.eye(1), np.ones(1), 4 * np.eye(1)) == pytest.approx(2.0, abs=1e-12)
+    assert frechet_distance(np.zeros(1), np.eye(1), np.ones(1), 4 * np.eye(1)) == pytest.approx(
+        2.0, abs=1e-12
+    )
 
 
 def test_it_gives_7_for_the_diagonal_pair_and_its_rotation():
@@ -27,7 +29,9 @@ def test_it_gives_7_for_the_diagonal_pair_and_its_rotation():
     s1, s2 = np.diag([1.0, 4.0]), np.diag([4.0, 9.0])
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(7.0, abs=1e-12)
     r = np.array([[0.6, -0.8], [0.8, 0.6]])
-    assert frechet_distance(r @ mu1, r @ s1 @ r.T, r @ mu2, r @ s2 @ r.T) == pytest.approx(7.0, abs=1e-12)
+    assert frechet_distance(r @ mu1, r @ s1 @ r.T, r @ mu2, r @ s2 @ r.T) == pytest.approx(
+        7.0, abs=1e-12
+    )
 
 
 def test_it_gives_zero_for_identical_sets():
@@ -54,7 +58,9 @@ def test_it_agrees_with_eigvals_and_sqrtm_peers_on_128_dims(n):
     peer = _torchaudio_formula(sa.mu, sa.sigma, sb.mu, sb.sigma)
     covmean = scipy.linalg.sqrtm(sa.sigma @ sb.sigma)
     diff = sa.mu - sb.mu
-    via_sqrtm = float(diff @ diff + np.trace(sa.sigma) + np.trace(sb.sigma) - 2 * np.trace(covmean).real)
+    via_sqrtm = float(
+        diff @ diff + np.trace(sa.sigma) + np.trace(sb.sigma) - 2 * np.trace(covmean).real
+    )
     assert ours == pytest.approx(peer, rel=1e-6)
     assert ours == pytest.approx(via_sqrtm, rel=1e-6)
     assert ours > 0
@@ -98,7 +104,10 @@ def test_it_rejects_bad_inputs():
     with pytest.raises(ValueError, match="2-D"):
         fad(np.zeros(5), np.zeros((5, 1)))
     with pytest.raises(ValueError, match="dimensions differ"):
-        fad(np.ones((5, 2)) + np.arange(10).reshape(5, 2), np.random.default_rng(0).normal(size=(5, 3)))
+        fad(
+            np.ones((5, 2)) + np.arange(10).reshape(5, 2),
+            np.random.default_rng(0).normal(size=(5, 3)),
+        )
     with pytest.raises(ValueError, match="NaN"):
         fad(np.full((3, 2), np.nan), np.ones((3, 2)))
 

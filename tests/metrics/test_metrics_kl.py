@@ -48,7 +48,11 @@ def test_kl_averages_over_segments_and_handles_zeros():
 
 def test_audiocraft_segments_drop_pieces_of_015_s_or_less():
     sr = 100
-    assert [s.size for s in audiocraft_segments(np.zeros(2500), sample_rate=sr)] == [1000, 1000, 500]
+    assert [s.size for s in audiocraft_segments(np.zeros(2500), sample_rate=sr)] == [
+        1000,
+        1000,
+        500,
+    ]
     assert [s.size for s in audiocraft_segments(np.zeros(2015), sample_rate=sr)] == [1000, 1000]
     assert [s.size for s in audiocraft_segments(np.zeros(2016), sample_rate=sr)] == [1000, 1000, 16]
 

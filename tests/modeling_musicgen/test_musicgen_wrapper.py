@@ -54,10 +54,17 @@ def codes_of(model: MusicGen, monkeypatch: pytest.MonkeyPatch) -> list[torch.Ten
     return seen
 
 
-def test_it_builds_a_complete_checkpoint_and_loads_it_by_the_public_path(tiny_dir: Path, model: MusicGen):
+def test_it_builds_a_complete_checkpoint_and_loads_it_by_the_public_path(
+    tiny_dir: Path, model: MusicGen
+):
     names = {p.name for p in tiny_dir.iterdir()}
-    assert {"config.json", "generation_config.json", "model.safetensors", "processor_config.json",
-            "tokenizer.json"} <= names
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "processor_config.json",
+        "tokenizer.json",
+    } <= names
     config = json.loads((tiny_dir / "config.json").read_text())
     assert config["decoder"]["num_codebooks"] == 4
     assert model.sample_rate == 32_000
@@ -65,7 +72,10 @@ def test_it_builds_a_complete_checkpoint_and_loads_it_by_the_public_path(tiny_di
     assert model.num_codebooks == 4
     assert model.dtype == torch.float32 and model.device.type == "cpu"
     assert type(model.processor).__name__ == "MusicgenProcessor"
-    assert model.processor.tokenizer("calm piano").input_ids[-1] == model.processor.tokenizer.eos_token_id
+    assert (
+        model.processor.tokenizer("calm piano").input_ids[-1]
+        == model.processor.tokenizer.eos_token_id
+    )
 
 
 def test_it_follows_the_frames_rule(model: MusicGen):
@@ -102,7 +112,9 @@ def test_different_seeds_give_different_tracks(model: MusicGen, codes_of: list[t
     assert np.abs(a - b).max() > 1e-3
 
 
-def test_a_track_does_not_depend_on_the_rest_of_its_batch(model: MusicGen, codes_of: list[torch.Tensor]):
+def test_a_track_does_not_depend_on_the_rest_of_its_batch(
+    model: MusicGen, codes_of: list[torch.Tensor]
+):
     batch = model.generate(TEXTS, duration_s=0.4, seed=3)
     for i, text in enumerate(TEXTS):
         alone = model.generate([text], duration_s=0.4, seed=3)
@@ -133,7 +145,9 @@ def test_top_k_one_is_greedy_whatever_the_seed(model: MusicGen, codes_of: list[t
 
 
 def test_the_sampler_noise_is_uniform_and_keyed_by_seed_step_and_codebook():
-    sampler = SeededSampler(seeds=[0, 1], num_codebooks=4, top_k=0, temperature=1.0, guidance_scale=1.0)
+    sampler = SeededSampler(
+        seeds=[0, 1], num_codebooks=4, top_k=0, temperature=1.0, guidance_scale=1.0
+    )
     u = sampler.noise(5, 2048, torch.device("cpu"))  # (8, 2048)
     assert u.shape == (8, 2048) and bool(((u > 0) & (u < 1)).all())
     assert abs(u.mean().item() - 0.5) < 0.01
@@ -185,7 +199,11 @@ def test_the_tiny_command_builds_a_loadable_musicgen(tmp_path: Path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "modeling.tiny", "build", str(tmp_path), "--family", "musicgen"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert f"musicgen: {tmp_path / 'musicgen'}" in result.stdout
@@ -193,10 +211,14 @@ def test_the_tiny_command_builds_a_loadable_musicgen(tmp_path: Path):
     assert loaded.generate(["rock"], duration_s=0.1, seed=0).shape == (1, 3200)
 
 
-def test_the_static_cache_gives_the_same_codes(tiny_dir: Path, model: MusicGen, codes_of: list[torch.Tensor]):
+def test_the_static_cache_gives_the_same_codes(
+    tiny_dir: Path, model: MusicGen, codes_of: list[torch.Tensor]
+):
     dynamic = model.generate(TEXTS[:2], duration_s=0.3, seed=4)
     static = get_pretrained(str(tiny_dir), device="cpu", cache_implementation="static")
     assert static.cache_implementation == "static"
     static.model.audio_encoder.decode = model.model.audio_encoder.decode  # the same spy
-    np.testing.assert_allclose(static.generate(TEXTS[:2], duration_s=0.3, seed=4), dynamic, atol=1e-6)
+    np.testing.assert_allclose(
+        static.generate(TEXTS[:2], duration_s=0.3, seed=4), dynamic, atol=1e-6
+    )
     assert torch.equal(codes_of[0], codes_of[1])

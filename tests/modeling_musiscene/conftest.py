@@ -91,8 +91,14 @@ def tone_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, answer in enumerate(TONE_ANSWERS):
         name = f"tone{i}.wav"
         write_tone(root / name, freq=200.0 * (i + 1))
-        rows += [{"audio": name, "question": "What kinds of video would this piece of music be suitable for?",
-                  "answer": answer, "split": "train"}] * 10
+        rows += [
+            {
+                "audio": name,
+                "question": "What kinds of video would this piece of music be suitable for?",
+                "answer": answer,
+                "split": "train",
+            }
+        ] * 10
         rows.append({"audio": name, "answer": answer, "split": "test"})
     (root / "tones.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return root / "tones.jsonl"

@@ -15,13 +15,24 @@ from modeling.musiscene.model import MusiScene, adapter_config_for, load_llama
 # research/B_modeling.md 2.3 and 2.5: MU-LLaMA's adapter and finetune-phase parameter counts.
 MU_LLAMA_ADAPTER_PARAMS = 608_272_410
 MU_LLAMA_FINETUNE_PARAMS = 41_340_928
-LLAMA2_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                 num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096)
+LLAMA2_7B = dict(
+    vocab_size=32000,
+    hidden_size=4096,
+    intermediate_size=11008,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    max_position_embeddings=4096,
+)
 
 
-def _tiny_config(llama_path: Path, trainable: str = "adapter", query_layers: int = 2) -> MusiSceneConfig:
+def _tiny_config(
+    llama_path: Path, trainable: str = "adapter", query_layers: int = 2
+) -> MusiSceneConfig:
     llama = load_llama(str(llama_path))
-    adapter = adapter_config_for(llama.config, mert_layers=3, mert_dim=32, query_layers=query_layers)
+    adapter = adapter_config_for(
+        llama.config, mert_layers=3, mert_dim=32, query_layers=query_layers
+    )
     return MusiSceneConfig(llama=str(llama_path), mert="tiny", adapter=adapter, trainable=trainable)
 
 
@@ -80,10 +91,14 @@ def test_it_trains_only_what_the_setting_names(tiny_llama: Path) -> None:
     assert {n.split(".")[0] for n in grads} == {"adapter", "llama"}
     assert all(n.startswith("adapter.") or n.endswith("o_proj.gate") for n in grads)
     assert sum(n.endswith(".gate") for n in grads) == 2
-    ft = MusiScene(load_llama(str(tiny_llama)), _tiny_config(tiny_llama, trainable="mu-llama-finetune"))
+    ft = MusiScene(
+        load_llama(str(tiny_llama)), _tiny_config(tiny_llama, trainable="mu-llama-finetune")
+    )
     ft_names = set(ft.trainable_names())
     assert "llama.model.layers.0.self_attn.q_proj.bias" in ft_names
-    assert "llama.model.layers.0.self_attn.k_proj.bias" not in ft_names  # MU-LLaMA: no bias on wk, wv
+    assert (
+        "llama.model.layers.0.self_attn.k_proj.bias" not in ft_names
+    )  # MU-LLaMA: no bias on wk, wv
     assert "llama.model.layers.1.mlp.down_proj.lora_l2.weight" in ft_names
     assert "llama.model.norm.weight" in ft_names
     assert not any("embed_tokens" in n or "lm_head" in n for n in ft_names)
@@ -98,8 +113,14 @@ def test_it_repeats_kv_heads_for_the_gate_like_grouped_attention() -> None:
     layer.set_adapter_value(value)
     shifted = layer._gated_adapter(torch.zeros(1, 1, 8))
     t = torch.tanh(torch.tensor([1.0, 2.0, 3.0, 4.0]))
-    expected = torch.stack([t[0] * torch.tensor([0.0, 1.0]), t[1] * torch.tensor([0.0, 1.0]),
-                            t[2] * torch.tensor([2.0, 3.0]), t[3] * torch.tensor([2.0, 3.0])]).view(1, 1, 8)
+    expected = torch.stack(
+        [
+            t[0] * torch.tensor([0.0, 1.0]),
+            t[1] * torch.tensor([0.0, 1.0]),
+            t[2] * torch.tensor([2.0, 3.0]),
+            t[3] * torch.tensor([2.0, 3.0]),
+        ]
+    ).view(1, 1, 8)
     assert torch.allclose(shifted, expected)
 
 

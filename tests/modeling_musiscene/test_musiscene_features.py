@@ -14,7 +14,9 @@ from modeling.hub import ModelNotFoundError
 from modeling.musiscene.features import FeatureCache, MertEncoder, encode_files
 
 
-def tone(path: Path, *, freq: float, seconds: float = 1.0, rate: int = 48000, stereo: bool = False) -> Path:
+def tone(
+    path: Path, *, freq: float, seconds: float = 1.0, rate: int = 48000, stereo: bool = False
+) -> Path:
     t = np.arange(int(seconds * rate)) / rate
     wave = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
     sf.write(path, np.stack([wave, wave], 1) if stereo else wave, rate)
@@ -39,7 +41,9 @@ def test_it_reports_corrupt_and_missing_audio_clearly(tmp_path: Path) -> None:
         load_audio(tmp_path / "nowhere.wav", sample_rate=24000)
 
 
-def test_it_pools_every_hidden_state_with_the_post_norm_last_one(tiny_mert: Path, tmp_path: Path) -> None:
+def test_it_pools_every_hidden_state_with_the_post_norm_last_one(
+    tiny_mert: Path, tmp_path: Path
+) -> None:
     encoder = MertEncoder(str(tiny_mert))
     wave = load_audio(tone(tmp_path / "t.wav", freq=440.0), sample_rate=24000)
     feats = encoder.encode_waveform(wave)
@@ -61,8 +65,9 @@ def test_it_encodes_only_the_first_seconds(tiny_mert: Path, tmp_path: Path) -> N
     assert torch.allclose(encoder.encode_waveform(wave), encoder.encode_waveform(noisy))
 
 
-def test_it_reads_cached_features_instead_of_encoding_again(tiny_mert: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_it_reads_cached_features_instead_of_encoding_again(
+    tiny_mert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     encoder = MertEncoder(str(tiny_mert))
     clips = [tone(tmp_path / f"{f}.wav", freq=f) for f in (220.0, 440.0)]
     cache = FeatureCache(tmp_path / "cache", encoder_id=encoder.encoder_id)

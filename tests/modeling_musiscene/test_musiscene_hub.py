@@ -11,16 +11,24 @@ def test_it_returns_an_existing_folder(tmp_path: Path) -> None:
     assert resolve_pretrained(str(tmp_path), kind="MERT music encoder") == tmp_path
 
 
-def test_it_finds_a_model_under_the_model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_it_finds_a_model_under_the_model_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "m-a-p" / "MERT-v1-95M").mkdir(parents=True)
     (tmp_path / "Llama-2-7b-hf").mkdir()
     monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
-    assert resolve_pretrained("m-a-p/MERT-v1-95M", kind="MERT") == tmp_path / "m-a-p" / "MERT-v1-95M"
+    assert (
+        resolve_pretrained("m-a-p/MERT-v1-95M", kind="MERT") == tmp_path / "m-a-p" / "MERT-v1-95M"
+    )
     # the last part of the id is enough
-    assert resolve_pretrained("meta-llama/Llama-2-7b-hf", kind="LLaMA") == tmp_path / "Llama-2-7b-hf"
+    assert (
+        resolve_pretrained("meta-llama/Llama-2-7b-hf", kind="LLaMA") == tmp_path / "Llama-2-7b-hf"
+    )
 
 
-def test_it_raises_a_clear_error_for_a_missing_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_it_raises_a_clear_error_for_a_missing_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv(MODEL_DIR_ENV, raising=False)

@@ -26,19 +26,29 @@ MU_LLAMA_PROMPT = (
 def test_it_reproduces_mu_llamas_prompt_quirk_in_compat_mode() -> None:
     assert format_prompt("Describe the music", mode="compat") == MU_LLAMA_PROMPT
     assert format_prompt("Describe the music", mode="compat") == MU_LLAMA_PROMPT.replace(
-        "<built-in function input>", str(input))  # what format_map({'input': input}) gives
+        "<built-in function input>", str(input)
+    )  # what format_map({'input': input}) gives
     clean = format_prompt("Describe the music", mode="clean")
-    assert "### Input" not in clean and clean.endswith("### Instruction:\nDescribe the music\n\n### Response:")
+    assert "### Input" not in clean and clean.endswith(
+        "### Instruction:\nDescribe the music\n\n### Response:"
+    )
 
 
 def test_it_masks_the_prompt_in_the_labels(tiny_llama: Path) -> None:
     tok = load_tokenizer(str(tiny_llama))
     ex = encode_example(tok, "Describe the music", "calm piano", mode="compat")
     answer = [t for t in ex.labels if t != -100]
-    assert ex.input_ids[0] == tok.bos_token_id and ex.input_ids[-1] == tok.eos_token_id == answer[-1]
+    assert (
+        ex.input_ids[0] == tok.bos_token_id and ex.input_ids[-1] == tok.eos_token_id == answer[-1]
+    )
     assert tok.decode(answer[:-1]) == "calm piano"
-    assert ex.labels[: len(ex.input_ids) - len(answer)] == [-100] * (len(ex.input_ids) - len(answer))
-    assert len(encode_example(tok, "Describe the music", "calm piano " * 100, max_tokens=40).input_ids) == 40
+    assert ex.labels[: len(ex.input_ids) - len(answer)] == [-100] * (
+        len(ex.input_ids) - len(answer)
+    )
+    assert (
+        len(encode_example(tok, "Describe the music", "calm piano " * 100, max_tokens=40).input_ids)
+        == 40
+    )
 
 
 def test_it_samples_only_inside_the_nucleus() -> None:
@@ -52,8 +62,12 @@ def test_it_samples_only_inside_the_nucleus() -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     llama = str(tiny_dir / "llama")
-    adapter = adapter_config_for(AutoConfig.from_pretrained(llama), mert_layers=3, mert_dim=32, query_layers=2)
-    model = build_musiscene(MusiSceneConfig(llama=llama, mert=str(tiny_dir / "mert"), adapter=adapter), seed=1)
+    adapter = adapter_config_for(
+        AutoConfig.from_pretrained(llama), mert_layers=3, mert_dim=32, query_layers=2
+    )
+    model = build_musiscene(
+        MusiSceneConfig(llama=llama, mert=str(tiny_dir / "mert"), adapter=adapter), seed=1
+    )
     with torch.no_grad():  # an "trained" adapter: open gates so that each clip changes the answer
         for gate in model.gates:
             gate.gate.fill_(2.0)
@@ -62,7 +76,9 @@ def checkpoint(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return model.save_checkpoint(tmp_path_factory.mktemp("ckpt") / "musiscene")
 
 
-def test_it_answers_the_same_in_batches_as_one_by_one(checkpoint: Path, tone_writer, tmp_path: Path) -> None:
+def test_it_answers_the_same_in_batches_as_one_by_one(
+    checkpoint: Path, tone_writer, tmp_path: Path
+) -> None:
     write_tone = tone_writer
     clips = [write_tone(tmp_path / f"{f}.wav", freq=f, seconds=0.5) for f in (300.0, 900.0, 2700.0)]
     imaginer = SceneImaginer.from_checkpoint(checkpoint, device="cpu")
@@ -74,12 +90,30 @@ def test_it_answers_the_same_in_batches_as_one_by_one(checkpoint: Path, tone_wri
     assert [r.audio for r in batched] == [str(c) for c in clips]
 
 
-def test_it_prints_one_json_line_per_clip(checkpoint: Path, tone_writer, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_it_prints_one_json_line_per_clip(
+    checkpoint: Path, tone_writer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_tone = tone_writer
     clips = [write_tone(tmp_path / f"{i}.wav", freq=440.0 * (i + 1), seconds=0.5) for i in range(2)]
-    assert main(["--checkpoint", str(checkpoint), "--caption", "--max-new-tokens", "4", "--seed", "0",
-                 "--device", "cpu", *map(str, clips)]) == 0
+    assert (
+        main(
+            [
+                "--checkpoint",
+                str(checkpoint),
+                "--caption",
+                "--max-new-tokens",
+                "4",
+                "--seed",
+                "0",
+                "--device",
+                "cpu",
+                *map(str, clips),
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["audio"] for line in lines] == [str(c) for c in clips]
-    assert all(line["question"] == CAPTION_QUESTION and isinstance(line["answer"], str) for line in lines)
+    assert all(
+        line["question"] == CAPTION_QUESTION and isinstance(line["answer"], str) for line in lines
+    )

@@ -21,30 +21,56 @@ from modeling.train_musiscene import TrainConfig, load_records, lr_factor, split
 
 
 def _config(tone_set: Path, tiny_dir: Path, out: Path, **overrides: object) -> TrainConfig:
-    base = TrainConfig(data=tone_set, out_dir=out, llama=str(tiny_dir / "llama"), mert=str(tiny_dir / "mert"),
-                       epochs=30, batch_size=8, grad_accum=1, lr=1e-2, warmup_epochs=3, max_grad_norm=1.0,
-                       precision="fp32", progress=False, cpu=True, feature_cache=tone_set.parent / "features")
+    base = TrainConfig(
+        data=tone_set,
+        out_dir=out,
+        llama=str(tiny_dir / "llama"),
+        mert=str(tiny_dir / "mert"),
+        epochs=30,
+        batch_size=8,
+        grad_accum=1,
+        lr=1e-2,
+        warmup_epochs=3,
+        max_grad_norm=1.0,
+        precision="fp32",
+        progress=False,
+        cpu=True,
+        feature_cache=tone_set.parent / "features",
+    )
     return replace(base, **overrides)
 
 
-def test_it_learns_each_clips_own_answer(tone_set: Path, tone_answers: tuple[str, ...], tiny_dir: Path,
-                                        tmp_path: Path) -> None:
+def test_it_learns_each_clips_own_answer(
+    tone_set: Path, tone_answers: tuple[str, ...], tiny_dir: Path, tmp_path: Path
+) -> None:
     # 300 optimizer steps over 8 tones; the adapter and MU-LLaMA's LoRA/bias/norm set train together
     # (a random 2-layer LLaMA is too weak for the adapter alone to spell out 8 answers this fast)
     result = train(_config(tone_set, tiny_dir, tmp_path / "run", trainable="both"))
     assert result.history[-1]["step"] == 300
     assert result.history[-1]["train_loss"] < 0.2 * result.history[0]["train_loss"]
     model = load_musiscene(result.checkpoint)
-    feats = encode_files([tone_set.parent / f"tone{i}.wav" for i in range(8)], encoder=MertEncoder(str(tiny_dir / "mert")))
-    answers = generate_answers(model, load_tokenizer(str(tiny_dir / "llama")), features=feats,
-                               questions=[SCENE_QUESTION] * 8, sampling=SamplingConfig(temperature=0.0, max_new_tokens=16))
+    feats = encode_files(
+        [tone_set.parent / f"tone{i}.wav" for i in range(8)],
+        encoder=MertEncoder(str(tiny_dir / "mert")),
+    )
+    answers = generate_answers(
+        model,
+        load_tokenizer(str(tiny_dir / "llama")),
+        features=feats,
+        questions=[SCENE_QUESTION] * 8,
+        sampling=SamplingConfig(temperature=0.0, max_new_tokens=16),
+    )
     assert answers == list(tone_answers)
-    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [m["epoch"] for m in lines] == list(range(1, 31))
     assert all(m["eval_loss"] is not None for m in lines)
 
 
-def test_it_trains_the_adapter_alone_and_checkpoints_only_it(tone_set: Path, tiny_dir: Path, tmp_path: Path) -> None:
+def test_it_trains_the_adapter_alone_and_checkpoints_only_it(
+    tone_set: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
     result = train(_config(tone_set, tiny_dir, tmp_path / "run", epochs=6))
     assert result.history[-1]["eval_loss"] < 0.8 * result.history[0]["eval_loss"]
     stored = load_file(str(result.checkpoint / WEIGHTS_NAME))
@@ -73,9 +99,13 @@ def test_it_resumes_where_it_stopped(tone_set: Path, tiny_dir: Path, tmp_path: P
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
-def test_it_gives_clear_errors_for_corrupt_audio_and_missing_models(tone_set: Path, tiny_dir: Path, tmp_path: Path) -> None:
+def test_it_gives_clear_errors_for_corrupt_audio_and_missing_models(
+    tone_set: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
     (tmp_path / "bad.wav").write_bytes(b"\x00\x01garbage" * 10)
-    (tmp_path / "bad.jsonl").write_text(json.dumps({"audio": "bad.wav", "question": "q", "answer": "a"}) + "\n")
+    (tmp_path / "bad.jsonl").write_text(
+        json.dumps({"audio": "bad.wav", "question": "q", "answer": "a"}) + "\n"
+    )
     with pytest.raises(AudioDecodeError, match="bad.wav"):
         train(_config(tmp_path / "bad.jsonl", tiny_dir, tmp_path / "out", feature_cache=None))
     with pytest.raises(ModelNotFoundError, match="LLaMA"):
@@ -84,15 +114,27 @@ def test_it_gives_clear_errors_for_corrupt_audio_and_missing_models(tone_set: Pa
 
 def test_it_reads_vacad_rows_and_splits(tmp_path: Path) -> None:
     rows = [
-        {"ytid": "R3mcZxi-r9U", "audio_path": "a.wav", "captions": {"msi": "a beach", "music": "calm"}, "split": "train"},
-        {"ytid": "gy6R280ZUMQ", "audio_path": "b.wav", "captions": {"msi": "", "music": "loud"}, "split": "train"},
+        {
+            "ytid": "R3mcZxi-r9U",
+            "audio_path": "a.wav",
+            "captions": {"msi": "a beach", "music": "calm"},
+            "split": "train",
+        },
+        {
+            "ytid": "gy6R280ZUMQ",
+            "audio_path": "b.wav",
+            "captions": {"msi": "", "music": "loud"},
+            "split": "train",
+        },
         {"ytid": "x", "audio_path": "/abs/c.wav", "msi_caption": "a city", "split": "test"},
     ]
     path = tmp_path / "vacad.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     records = load_records(path)
     assert [(r.audio, r.answer, r.question) for r in records] == [
-        (tmp_path / "a.wav", "a beach", SCENE_QUESTION), (Path("/abs/c.wav"), "a city", SCENE_QUESTION)]
+        (tmp_path / "a.wav", "a beach", SCENE_QUESTION),
+        (Path("/abs/c.wav"), "a city", SCENE_QUESTION),
+    ]
     train_rows, held = split_records(records, eval_fraction=0.2, seed=0)
     assert [r.answer for r in train_rows] == ["a beach"] and [r.answer for r in held] == ["a city"]
     music = load_records(path, answer_field="music", question="Describe the music")
@@ -104,7 +146,12 @@ def test_it_reads_vacad_rows_and_splits(tmp_path: Path) -> None:
 
 def test_it_splits_80_20_by_seed_without_a_split_column(tmp_path: Path) -> None:
     path = tmp_path / "qa.jsonl"
-    path.write_text("".join(json.dumps({"audio": f"{i}.wav", "question": "q", "answer": str(i)}) + "\n" for i in range(50)))
+    path.write_text(
+        "".join(
+            json.dumps({"audio": f"{i}.wav", "question": "q", "answer": str(i)}) + "\n"
+            for i in range(50)
+        )
+    )
     records = load_records(path)
     train_a, eval_a = split_records(records, eval_fraction=0.2, seed=0)
     train_b, eval_b = split_records(records, eval_fraction=0.2, seed=0)
@@ -128,11 +175,25 @@ def test_each_human_description_becomes_its_own_example(tmp_path):
     from modeling.train_musiscene import load_records
 
     data = tmp_path / "vacad.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in [
-        {"audio": "a.wav", "msi": "a beach", "human_msi": ["a quiet harbour", "boats at dawn"], "split": "train"},
-        {"audio": "b.wav", "msi": "a city", "human_msi": [], "split": "test"},
-    ]) + "\n")
+    data.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {
+                    "audio": "a.wav",
+                    "msi": "a beach",
+                    "human_msi": ["a quiet harbour", "boats at dawn"],
+                    "split": "train",
+                },
+                {"audio": "b.wav", "msi": "a city", "human_msi": [], "split": "test"},
+            ]
+        )
+        + "\n"
+    )
     human = load_records(data, answer_field="human_msi")
-    assert [r.answer for r in human] == ["a quiet harbour", "boats at dawn"]  # the row without any is skipped
+    assert [r.answer for r in human] == [
+        "a quiet harbour",
+        "boats at dawn",
+    ]  # the row without any is skipped
     assert all(r.audio.name == "a.wav" and r.split == "train" for r in human)
     assert [r.answer for r in load_records(data, answer_field="msi")] == ["a beach", "a city"]

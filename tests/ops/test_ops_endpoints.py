@@ -67,12 +67,18 @@ def test_json_log_lines_carry_the_request_id():
 
     token = request_id_var.set("r-42")
     try:
-        record = logging.LogRecord("survey", logging.INFO, __file__, 1, "stored %d ratings", (3,), None)
+        record = logging.LogRecord(
+            "survey", logging.INFO, __file__, 1, "stored %d ratings", (3,), None
+        )
         RequestIdFilter().filter(record)
         line = json.loads(JsonFormatter().format(record))
     finally:
         request_id_var.reset(token)
-    assert line["message"] == "stored 3 ratings" and line["request_id"] == "r-42" and line["level"] == "INFO"
+    assert (
+        line["message"] == "stored 3 ratings"
+        and line["request_id"] == "r-42"
+        and line["level"] == "INFO"
+    )
 
 
 def test_participant_pages_have_a_content_security_policy(client, small_study):
@@ -96,7 +102,9 @@ def test_admin_login_is_throttled_after_failures(client, charlie, settings):
     for _ in range(3):
         resp = client.post(url, {"username": "charlie", "password": "wrong"})
         assert "Please enter the correct username" in resp.content.decode()
-    resp = client.post(url, {"username": "charlie", "password": "password"})  # the right password, too late
+    resp = client.post(
+        url, {"username": "charlie", "password": "password"}
+    )  # the right password, too late
     assert "Too many failed logins" in resp.content.decode()
     assert "_auth_user_id" not in client.session
 

@@ -12,23 +12,44 @@ from generation.audioset import parse_segments
 from survey.models import Rating
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
-NUMBERISH = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
-                      st.none(), st.booleans())
-RATING = st.fixed_dictionaries({"label": st.sampled_from(["A", "B", "C", "", "a"]) | st.text(max_size=3),
-                                "value": NUMBERISH, "moved": st.booleans() | st.none() | st.integers(0, 1),
-                                "listening_s": NUMBERISH})
-NEAR_VALID = st.fixed_dictionaries({
-    "index": st.integers(-3, 5) | st.text(max_size=3) | st.none(),
-    "submission_id": st.uuids().map(str) | st.text(max_size=40),
-    "ratings": st.lists(RATING, max_size=4) | JSON,
-    "events": JSON,
-})
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                     HealthCheck.too_slow])
+NUMBERISH = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+)
+RATING = st.fixed_dictionaries(
+    {
+        "label": st.sampled_from(["A", "B", "C", "", "a"]) | st.text(max_size=3),
+        "value": NUMBERISH,
+        "moved": st.booleans() | st.none() | st.integers(0, 1),
+        "listening_s": NUMBERISH,
+    }
+)
+NEAR_VALID = st.fixed_dictionaries(
+    {
+        "index": st.integers(-3, 5) | st.text(max_size=3) | st.none(),
+        "submission_id": st.uuids().map(str) | st.text(max_size=40),
+        "ratings": st.lists(RATING, max_size=4) | JSON,
+        "events": JSON,
+    }
+)
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ
@@ -39,7 +60,9 @@ def test_the_submit_never_fails_with_a_500_and_never_stores_nonsense(bot_factory
         bot = bot_factory()
         bot.to_trials()
         test_the_submit_never_fails_with_a_500_and_never_stores_nonsense._bot = bot
-    resp = bot.client.post(f"/s/{bot.study.slug}/run/submit/", json.dumps(payload), content_type="application/json")
+    resp = bot.client.post(
+        f"/s/{bot.study.slug}/run/submit/", json.dumps(payload), content_type="application/json"
+    )
     assert resp.status_code in (200, 400, 403, 409), (resp.status_code, payload)
     assert all(0 <= v <= 100 for v in Rating.objects.values_list("value", flat=True))
     assert Rating.objects.count() <= 4
@@ -49,18 +72,27 @@ def test_a_body_that_is_not_json_or_too_big(bot_factory, settings):
     bot = bot_factory()
     bot.to_trials()
     url = f"/s/{bot.study.slug}/run/submit/"
-    assert bot.client.post(url, b"\xff\xfe{not json", content_type="application/json").status_code == 400
+    assert (
+        bot.client.post(url, b"\xff\xfe{not json", content_type="application/json").status_code
+        == 400
+    )
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    resp = bot.client.post(url, json.dumps({"index": 0, "events": ["x" * 4000]}), content_type="application/json")
+    resp = bot.client.post(
+        url, json.dumps({"index": 0, "events": ["x" * 4000]}), content_type="application/json"
+    )
     assert resp.status_code == 400
     assert not Rating.objects.exists()
 
 
 def test_a_malformed_multipart_upload_is_refused_early(client, charlie):
     client.force_login(charlie)
-    body = b"--BOUNDARY\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"x.mp4\"\r\n\r\nabc"  # never closed
-    resp = client.generic("POST", "/admin/generation/clip/add/", body,
-                          content_type="multipart/form-data; boundary=BOUNDARY")
+    body = b'--BOUNDARY\r\nContent-Disposition: form-data; name="upload"; filename="x.mp4"\r\n\r\nabc'  # never closed
+    resp = client.generic(
+        "POST",
+        "/admin/generation/clip/add/",
+        body,
+        content_type="multipart/form-data; boundary=BOUNDARY",
+    )
     assert resp.status_code in (200, 400)  # the form again or a clean refusal, never a 500
     from generation.models import Clip
 
@@ -68,8 +100,10 @@ def test_a_malformed_multipart_upload_is_refused_early(client, charlie):
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=st.text(max_size=400) | st.lists(st.text(alphabet=',"# \n0123456789.abc/m-', max_size=30), max_size=8)
-       .map("\n".join))
+@given(
+    text=st.text(max_size=400)
+    | st.lists(st.text(alphabet=',"# \n0123456789.abc/m-', max_size=30), max_size=8).map("\n".join)
+)
 def test_the_segment_parser_reports_and_never_raises(text):
     segments, errors = parse_segments(text)
     for seg in segments:
@@ -82,7 +116,10 @@ def test_the_segment_parser_reports_and_never_raises(text):
 def test_the_musiscene_csv_parser_raises_only_its_own_error(text):
     from modeling.datasets import MusiSceneCSVError, parse_musiscene_csv
 
-    lines = ["Music Caption 1,Music Caption 2,Video Caption,Mixtral Audio,Mixtral Video", *text.splitlines()]
+    lines = [
+        "Music Caption 1,Music Caption 2,Video Caption,Mixtral Audio,Mixtral Video",
+        *text.splitlines(),
+    ]
     try:
         rows = parse_musiscene_csv(lines, [f"id{i:08d}xyz" for i in range(len(lines) - 1)])
     except MusiSceneCSVError as exc:

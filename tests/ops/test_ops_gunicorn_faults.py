@@ -33,28 +33,58 @@ def _free_port() -> int:
 def _database_url() -> str:
     db = connection.settings_dict
     if connection.vendor == "postgresql":
-        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        return (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
     return f"sqlite:///{db['NAME']}"
 
 
 class Gunicorn:
     def __init__(self, port: int):
         self.port = port
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studyserver.settings", "DATABASE_URL": _database_url(),
-                    "DEBUG": "1", "SECRET_KEY": "faults-test", "VAR_DIR": str(settings.VAR_DIR),
-                    "MEDIA_ROOT": str(settings.MEDIA_ROOT), "RATELIMIT_ENABLED": "0", "LOG_LEVEL": "ERROR",
-                    "GUNICORN_ACCESSLOG": "", "CONN_MAX_AGE": "60"}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "studyserver.settings",
+            "DATABASE_URL": _database_url(),
+            "DEBUG": "1",
+            "SECRET_KEY": "faults-test",
+            "VAR_DIR": str(settings.VAR_DIR),
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "RATELIMIT_ENABLED": "0",
+            "LOG_LEVEL": "ERROR",
+            "GUNICORN_ACCESSLOG": "",
+            "CONN_MAX_AGE": "60",
+        }
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "studyserver/gunicorn.conf.py", "studyserver.wsgi",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4"],
-            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "studyserver/gunicorn.conf.py",
+                "studyserver.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                asyncio.run(bench.Browser("127.0.0.1", self.port).request("GET", "/healthz", timeout=2))
+                asyncio.run(
+                    bench.Browser("127.0.0.1", self.port).request("GET", "/healthz", timeout=2)
+                )
                 return
             except OSError:
                 time.sleep(0.2)
@@ -97,9 +127,13 @@ def test_acknowledged_ratings_survive_sigkill_of_worker_and_master(server, live_
 
     injector = threading.Thread(target=faults)
     injector.start()
-    stats, _ = asyncio.run(bench.run_phase("127.0.0.1", server.port, live_study.slug, 16, 2, 1.0, 2.0, 0))
+    stats, _ = asyncio.run(
+        bench.run_phase("127.0.0.1", server.port, live_study.slug, 16, 2, 1.0, 2.0, 0)
+    )
     injector.join()
-    assert stats.completed == 16, [e for e in stats.errors if e.startswith("aborted")]  # everyone finished
+    assert stats.completed == 16, [
+        e for e in stats.errors if e.startswith("aborted")
+    ]  # everyone finished
     for code, acked in stats.acked.items():
         assert Rating.objects.filter(participant__code=code).count() == acked
     assert sum(stats.acked.values()) == 16 * 2 * 2 == Rating.objects.count()

@@ -12,12 +12,34 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 
 
-@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (apt-get install nginx-light)")
-@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is needed to make a test certificate")
+@pytest.mark.skipif(
+    not Path(NGINX).exists(), reason="nginx is not installed (apt-get install nginx-light)"
+)
+@pytest.mark.skipif(
+    not shutil.which("openssl"), reason="openssl is needed to make a test certificate"
+)
 def test_the_example_nginx_config_passes_nginx_t(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     text = CONF.read_text()
     assert "X-Accel-Redirect" in text and "internal;" in text and "X-Forwarded-Proto" in text
     text = text.replace("/etc/ssl/certs/ssl-cert-snakeoil.pem", str(cert))

@@ -20,8 +20,14 @@ def annotation_study(db, alice, make_clip):
     clips = [make_clip(f"m{i}", captions=False) for i in range(4)]
     study = Study.objects.create(title="Describe", slug="describe", min_listen_s=1.0)
     study.researchers.add(alice)
-    form = services.form_create(study=study, name="a1", n_videos=2, kind=Form.Kind.ANNOTATION,
-                                annotators_per_clip=2, min_description_chars=20)
+    form = services.form_create(
+        study=study,
+        name="a1",
+        n_videos=2,
+        kind=Form.Kind.ANNOTATION,
+        annotators_per_clip=2,
+        min_description_chars=20,
+    )
     services.form_sample_trials(form=form)
     assert services.study_validate(study=study) == []
     services.study_go_live(study=study)
@@ -35,10 +41,18 @@ class Annotator(Bot):
         self.advance("instructions")  # no practice trial for annotation forms
 
     def write(self, cfg, *, text=TEXT, tags=None, heard=None, sid=None):
-        payload = {"index": cfg["index"], "submission_id": sid or str(uuid.uuid4()), "text": text,
-                   "tags": tags or {}, "listening_s": cfg["tracks"][0]["required_s"] if heard is None else heard}
-        return self.client.post(f"/s/{self.study.slug}/run/submit/", json.dumps(payload),
-                                content_type="application/json")
+        payload = {
+            "index": cfg["index"],
+            "submission_id": sid or str(uuid.uuid4()),
+            "text": text,
+            "tags": tags or {},
+            "listening_s": cfg["tracks"][0]["required_s"] if heard is None else heard,
+        }
+        return self.client.post(
+            f"/s/{self.study.slug}/run/submit/",
+            json.dumps(payload),
+            content_type="application/json",
+        )
 
 
 def test_an_annotator_describes_clips_to_completion(annotation_study):
@@ -50,17 +64,26 @@ def test_an_annotator_describes_clips_to_completion(annotation_study):
     for i in range(2):
         cfg = bot.config()
         assert cfg["mode"] == "annotation" and cfg["index"] == i and cfg["min_chars"] == 20
-        assert bot.client.get(cfg["tracks"][0]["audio_url"], HTTP_RANGE="bytes=0-99").status_code == 206
+        assert (
+            bot.client.get(cfg["tracks"][0]["audio_url"], HTTP_RANGE="bytes=0-99").status_code
+            == 206
+        )
         resp = bot.write(cfg, tags={"mood": ["calm"], "time of day": ["morning"]})
         assert resp.status_code == 200 and resp.json()["status"] == "stored", resp.content
     bot.client.post(f"/s/{study.slug}/run/questionnaire/", {"device": "headphones"})
     p = bot.participant
     assert p.status == "completed"
     annotations = list(Annotation.objects.filter(participant=p))
-    assert len(annotations) == 2 and annotations[0].tags == {"mood": ["calm"], "time of day": ["morning"]}
+    assert len(annotations) == 2 and annotations[0].tags == {
+        "mood": ["calm"],
+        "time of day": ["morning"],
+    }
     caption = annotations[0].caption
     assert caption.kind == "human_msi" and caption.text == TEXT
-    assert caption.parameters["participant"] == p.public_id and caption.parameters["listening_s"] >= 1.0
+    assert (
+        caption.parameters["participant"] == p.public_id
+        and caption.parameters["listening_s"] >= 1.0
+    )
     assert caption.clip_id == annotations[0].trial.clip_id
 
 
@@ -124,11 +147,14 @@ def test_abandoned_slots_are_given_to_others(annotation_study):
     study, _ = annotation_study
     first, _ = participation.participant_start(study=study)
     Participant.objects.filter(pk=first.pk).update(last_seen_at=timezone.now() - timedelta(hours=2))
-    others = [participation.participant_start(study=study)[0] for _ in range(2)]  # the first start releases
+    others = [
+        participation.participant_start(study=study)[0] for _ in range(2)
+    ]  # the first start releases
     assert Participant.objects.get(pk=first.pk).status == "abandoned"
     # the abandoned slots no longer count: the two active annotators cover the four clips once each
     assert sorted(t for p in others for t in p.trial_order) == sorted(
-        Assignment.objects.filter(participant__in=others).values_list("trial_id", flat=True))
+        Assignment.objects.filter(participant__in=others).values_list("trial_id", flat=True)
+    )
     assert len({t for p in others for t in p.trial_order}) == 4
 
 
@@ -152,9 +178,18 @@ def test_exports_and_tag_agreement(annotation_study, tmp_path):
     _describe(study, [[(TEXT, calm), (TEXT + " Seagulls.", calm)]] * 4)
     frame = annotations_frame(study=study)
     assert len(frame) == 8 and frame["clip"].nunique() == 4
-    assert set(frame.columns) >= {"participant", "clip", "text", "tags", "listening_s", "submitted_at"}
+    assert set(frame.columns) >= {
+        "participant",
+        "clip",
+        "text",
+        "tags",
+        "listening_s",
+        "submitted_at",
+    }
     tags = tag_agreement(frame, {"mood": ["calm", "sad"]})
-    assert tags.loc[0, "alpha_nominal"] == 1.0  # everyone chose calm and never sad: perfect agreement
+    assert (
+        tags.loc[0, "alpha_nominal"] == 1.0
+    )  # everyone chose calm and never sad: perfect agreement
     out = tmp_path / "ann.csv"
     call_command("export_annotations", "--study", "describe", "--out", str(out))
     assert len(pd.read_csv(out)) == 8
@@ -182,8 +217,15 @@ def test_text_agreement_among_annotators(annotation_study, tmp_path):
     pairs = text_agreement(annotations_frame(study=study), bertscore_model=None)
     assert len(pairs) == 4  # one pair of annotators per clip
     assert pairs["rouge_l"].between(0.8, 1.0).all()  # near-identical descriptions agree
-    call_command("export_annotations", "--study", "describe", "--out", str(tmp_path / "a.csv"), "--agreement",
-                 str(tmp_path / "agree.csv"))
+    call_command(
+        "export_annotations",
+        "--study",
+        "describe",
+        "--out",
+        str(tmp_path / "a.csv"),
+        "--agreement",
+        str(tmp_path / "agree.csv"),
+    )
     assert len(pd.read_csv(tmp_path / "agree.csv")) == 4
 
 

@@ -35,4 +35,6 @@ def test_fifty_simultaneous_starts_are_balanced(small_study, conditions):
     # 45 distinct PIDs: five starts were the same people again and got their own participant back
     assert len(set(ids)) == 45 == Participant.objects.count()
     counts = sorted(f.participants.count() for f in study.forms.all())
-    assert counts in ([22, 23], [23, 22]) or (sum(counts) == 45 and max(counts) - min(counts) <= 1), counts
+    assert counts in ([22, 23], [23, 22]) or (
+        sum(counts) == 45 and max(counts) - min(counts) <= 1
+    ), counts

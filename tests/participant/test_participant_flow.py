@@ -28,7 +28,9 @@ def test_it_walks_consent_to_completion(bot_factory, live_study):
         assert resp.status_code == 200 and resp.json()["status"] == "stored"
     page = bot.page().content.decode()
     assert "Almost done" in page
-    resp = bot.client.post(f"/s/{live_study.slug}/run/questionnaire/", {"age_range": "25-34", "device": "headphones"})
+    resp = bot.client.post(
+        f"/s/{live_study.slug}/run/questionnaire/", {"age_range": "25-34", "device": "headphones"}
+    )
     assert resp.status_code == 302
     done = bot.page().content.decode()
     p.refresh_from_db()
@@ -92,11 +94,23 @@ def test_what_must_fail(bot_factory, live_study):
         "out of range": bot.submit(cfg, values={"A": 101}),
         "negative": bot.submit(cfg, values={"A": -1}),
         "not a number": bot.submit(cfg, values={"A": "50"}),
-        "not heard": bot.submit(cfg, ratings=[{"label": t["label"], "value": 50, "moved": True, "listening_s": 0.1}
-                                              for t in cfg["tracks"]]),
-        "not moved": bot.submit(cfg, ratings=[{"label": t["label"], "value": 50, "moved": False, "listening_s": 5}
-                                              for t in cfg["tracks"]]),
-        "another trial's track": bot.submit(cfg, ratings=[{"label": "C", "value": 50, "moved": True, "listening_s": 5}]),
+        "not heard": bot.submit(
+            cfg,
+            ratings=[
+                {"label": t["label"], "value": 50, "moved": True, "listening_s": 0.1}
+                for t in cfg["tracks"]
+            ],
+        ),
+        "not moved": bot.submit(
+            cfg,
+            ratings=[
+                {"label": t["label"], "value": 50, "moved": False, "listening_s": 5}
+                for t in cfg["tracks"]
+            ],
+        ),
+        "another trial's track": bot.submit(
+            cfg, ratings=[{"label": "C", "value": 50, "moved": True, "listening_s": 5}]
+        ),
         "a later trial": bot.submit({**cfg, "index": 1}),
         "a bad id": bot.submit(cfg, sid="not-a-uuid"),
     }
@@ -176,7 +190,9 @@ def test_starts_are_spread_over_the_forms(db, bot_factory, live_study, condition
 
     live_study.status = "draft"
     live_study.save()
-    services.form_create(study=live_study, name="f2", n_videos=2, conditions=[conditions["video_caps"]])
+    services.form_create(
+        study=live_study, name="f2", n_videos=2, conditions=[conditions["video_caps"]]
+    )
     services.form_sample_trials(form=live_study.forms.get(name="f2"), seed=1)
     services.study_go_live(study=live_study)
     live_study.refresh_from_db()
@@ -195,7 +211,9 @@ def test_abandoned_slots_are_released(bot_factory, live_study):
 
     bot = bot_factory()
     bot.to_trials()
-    Participant.objects.update(last_seen_at=timezone.now() - timedelta(minutes=live_study.abandon_after_minutes + 1))
+    Participant.objects.update(
+        last_seen_at=timezone.now() - timedelta(minutes=live_study.abandon_after_minutes + 1)
+    )
     assert participation.release_abandoned(study=live_study) == 1
     assert bot.participant.status == "abandoned"
     bot.page()  # the participant comes back: active again, nothing lost

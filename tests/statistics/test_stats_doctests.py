@@ -10,8 +10,9 @@ import analysis.simulate
 import analysis.stats
 
 
-@pytest.mark.parametrize("module", [analysis.stats, analysis.agreement, analysis.screening,
-                                    analysis.simulate])
+@pytest.mark.parametrize(
+    "module", [analysis.stats, analysis.agreement, analysis.screening, analysis.simulate]
+)
 def test_docstring_examples_hold(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

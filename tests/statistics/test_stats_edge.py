@@ -20,8 +20,9 @@ def _no_nan_number(page: str) -> None:
 
 
 def test_an_empty_study_gives_a_report_with_a_message():
-    page = build_report(pd.DataFrame(columns=COLUMNS), None, design={"study": "empty"},
-                        provenance=[], settings=FAST)
+    page = build_report(
+        pd.DataFrame(columns=COLUMNS), None, design={"study": "empty"}, provenance=[], settings=FAST
+    )
     assert "no ratings yet" in page
     _no_nan_number(page)
 
@@ -33,8 +34,9 @@ def test_one_participant_gives_numbers_without_intervals_and_messages():
     assert d["t_low"].isna().all() and (d["note"] == "one participant: no interval").all()
     with pytest.raises(AnalysisError, match="at least 2 participants"):
         friedman(r)
-    page = build_report(s.ratings, s.participants, design={}, provenance=[],
-                        settings=AnalysisSettings(n_boot=100))
+    page = build_report(
+        s.ratings, s.participants, design={}, provenance=[], settings=AnalysisSettings(n_boot=100)
+    )
     assert "at least 2 participants" in page
     _no_nan_number(page)
 

@@ -7,8 +7,9 @@ import pytest
 from analysis.simulate import FormDesign, RatingModel, simulate_ratings
 from analysis.stats import AnalysisError, friedman, mixed_model, pairwise_wilcoxon
 
-QUIET = RatingModel(careless_fraction=0.0, attention_checks=0, headphone_fail_rate=0.0,
-                    decimals=None)
+QUIET = RatingModel(
+    careless_fraction=0.0, attention_checks=0, headphone_fail_rate=0.0, decimals=None
+)
 
 
 def _balanced(seed: int, n_p: int = 20, n_i: int = 8) -> pd.DataFrame:
@@ -16,8 +17,9 @@ def _balanced(seed: int, n_p: int = 20, n_i: int = 8) -> pd.DataFrame:
     b, g = rng.normal(0, 3, n_p), rng.normal(0, 2, n_i)
     p, i = np.meshgrid(np.arange(n_p), np.arange(n_i), indexing="ij")
     y = 20 + b[p] + g[i] + rng.normal(0, 1, p.shape)
-    return pd.DataFrame({"participant": p.ravel(), "clip": i.ravel(), "condition": "c",
-                         "value": y.ravel()})
+    return pd.DataFrame(
+        {"participant": p.ravel(), "clip": i.ravel(), "condition": "c", "value": y.ravel()}
+    )
 
 
 def test_it_equals_the_anova_estimates_on_a_balanced_crossed_design():
@@ -44,8 +46,9 @@ def test_it_equals_the_anova_estimates_on_a_balanced_crossed_design():
 
 
 def test_profiled_and_statsmodels_engines_agree():
-    df = simulate_ratings(forms=[FormDesign("f", {"a": 45.0, "b": 55.0, "c": 50.0}, 6, 25)],
-                          model=QUIET, seed=4)
+    df = simulate_ratings(
+        forms=[FormDesign("f", {"a": 45.0, "b": 55.0, "c": 50.0}, 6, 25)], model=QUIET, seed=4
+    )
     a = mixed_model(df, engine="profiled")
     b = mixed_model(df, engine="statsmodels")
     assert b.engine == "statsmodels"
@@ -53,11 +56,25 @@ def test_profiled_and_statsmodels_engines_agree():
     assert np.allclose(a.fixed["se"], b.fixed["se"], rtol=2e-3)
     assert np.allclose(a.variance["variance"], b.variance["variance"], rtol=5e-3)
     assert a.objective == pytest.approx(b.objective, abs=1e-3)  # same REML criterion
-    ml_a, ml_b = mixed_model(df, engine="profiled", reml=False), mixed_model(df, engine="statsmodels", reml=False)
+    ml_a, ml_b = (
+        mixed_model(df, engine="profiled", reml=False),
+        mixed_model(df, engine="statsmodels", reml=False),
+    )
     assert ml_a.objective == pytest.approx(ml_b.objective, abs=1e-3)
     assert list(a.means.columns) == ["condition", "estimate", "se", "ci_low", "ci_high"]
-    assert list(a.contrasts.columns) == ["A", "B", "estimate", "se", "z", "p_unc", "p_corr",
-                                         "p_adjust", "ci_low", "ci_high", "d_std"]
+    assert list(a.contrasts.columns) == [
+        "A",
+        "B",
+        "estimate",
+        "se",
+        "z",
+        "p_unc",
+        "p_corr",
+        "p_adjust",
+        "ci_low",
+        "ci_high",
+        "d_std",
+    ]
 
 
 def test_it_recovers_known_condition_effects_within_the_interval():
@@ -69,7 +86,9 @@ def test_it_recovers_known_condition_effects_within_the_interval():
         for cond, mu in truth.items():
             hits += fit.loc[cond, "ci_low"] <= mu <= fit.loc[cond, "ci_high"]
         var = mixed_model(df, engine="profiled").variance.set_index("component")["sd"]
-        assert var["residual"] == pytest.approx(np.hypot(QUIET.sd_residual, QUIET.sd_clip_condition), rel=0.1)
+        assert var["residual"] == pytest.approx(
+            np.hypot(QUIET.sd_residual, QUIET.sd_clip_condition), rel=0.1
+        )
     assert hits >= 8  # 9 intervals at 95%
 
 

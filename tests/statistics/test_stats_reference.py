@@ -16,11 +16,13 @@ from analysis.stats import (
 )
 
 # pingouin.friedman docstring: 12 subjects x 3 wines
-WINES = pd.DataFrame({
-    "white": [10, 8, 7, 9, 7, 4, 5, 6, 5, 10, 4, 7],
-    "red": [7, 5, 8, 6, 5, 7, 9, 6, 4, 6, 7, 3],
-    "rose": [8, 5, 6, 4, 7, 5, 3, 7, 6, 4, 4, 3],
-})
+WINES = pd.DataFrame(
+    {
+        "white": [10, 8, 7, 9, 7, 4, 5, 6, 5, 10, 4, 7],
+        "red": [7, 5, 8, 6, 5, 7, 9, 6, 4, 6, 7, 3],
+        "rose": [8, 5, 6, 4, 7, 5, 3, 7, 6, 4, 4, 3],
+    }
+)
 
 
 def _long(wide: pd.DataFrame) -> pd.DataFrame:
@@ -70,11 +72,26 @@ def test_it_averages_repeated_ratings_and_uses_complete_cases():
 def test_it_reproduces_pingouin_wilcoxon_example():
     x = [20, 22, 19, 20, 22, 18, 24, 20, 19, 24, 26, 13]
     y = [38, 37, 33, 29, 14, 12, 20, 22, 17, 25, 26, 16]
-    df = pd.DataFrame({"participant": list(range(12)) * 2,
-                       "condition": ["x"] * 12 + ["y"] * 12, "value": x + y})
+    df = pd.DataFrame(
+        {"participant": list(range(12)) * 2, "condition": ["x"] * 12 + ["y"] * 12, "value": x + y}
+    )
     res = pairwise_wilcoxon(df)
-    assert list(res.columns) == ["A", "B", "n", "mean_A", "mean_B", "diff", "W_val", "alternative",
-                                 "p_unc", "p_corr", "p_adjust", "RBC", "dz", "note"]
+    assert list(res.columns) == [
+        "A",
+        "B",
+        "n",
+        "mean_A",
+        "mean_B",
+        "diff",
+        "W_val",
+        "alternative",
+        "p_unc",
+        "p_corr",
+        "p_adjust",
+        "RBC",
+        "dz",
+        "note",
+    ]
     row = res.iloc[0]
     assert row["W_val"] == 20.5
     # pingouin's default (continuity-corrected normal approximation; a zero and ties): 0.285765
@@ -87,8 +104,13 @@ def test_it_reproduces_pingouin_wilcoxon_example():
 def test_without_ties_the_p_value_is_exact():
     a = np.array([1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30])
     b = np.array([0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29])
-    df = pd.DataFrame({"participant": list(range(9)) * 2, "condition": ["a"] * 9 + ["b"] * 9,
-                       "value": np.concatenate([a, b])})
+    df = pd.DataFrame(
+        {
+            "participant": list(range(9)) * 2,
+            "condition": ["a"] * 9 + ["b"] * 9,
+            "value": np.concatenate([a, b]),
+        }
+    )
     # R: wilcox.test(a, b, paired = TRUE) -> V = 40, p-value = 0.03906 (exact)
     row = pairwise_wilcoxon(df).iloc[0]
     assert row["W_val"] == 5.0  # scipy reports min(R+, R-): 45 - 40
@@ -101,8 +123,9 @@ def test_holm_and_bh_match_statsmodels_multipletests():
     for method in ("holm", "fdr_bh", "bonferroni"):
         assert np.allclose(p_adjust(p, method=method), multipletests(p, method=method)[1])
     # R: p.adjust(c(0.01, 0.02, 0.03, 0.04, 0.05), "holm") -> 0.05 0.08 0.09 0.09 0.09
-    assert np.allclose(p_adjust([0.01, 0.02, 0.03, 0.04, 0.05], method="holm"),
-                       [0.05, 0.08, 0.09, 0.09, 0.09])
+    assert np.allclose(
+        p_adjust([0.01, 0.02, 0.03, 0.04, 0.05], method="holm"), [0.05, 0.08, 0.09, 0.09, 0.09]
+    )
     assert np.isnan(p_adjust([0.01, np.nan], method="holm")[1])
 
 
@@ -135,8 +158,13 @@ def test_t_interval_is_on_participant_means():
 def test_cluster_bootstrap_is_seeded_and_close_to_the_t_interval():
     rng = np.random.default_rng(5)
     n = 80
-    df = pd.DataFrame({"participant": np.repeat(np.arange(n), 4), "condition": "a",
-                       "value": np.repeat(rng.normal(60, 10, n), 4) + rng.normal(0, 5, 4 * n)})
+    df = pd.DataFrame(
+        {
+            "participant": np.repeat(np.arange(n), 4),
+            "condition": "a",
+            "value": np.repeat(rng.normal(60, 10, n), 4) + rng.normal(0, 5, 4 * n),
+        }
+    )
     a = describe_conditions(df, n_boot=2000, seed=1)
     b = describe_conditions(df, n_boot=2000, seed=1)
     pd.testing.assert_frame_equal(a, b)

@@ -12,12 +12,39 @@ from analysis.simulate import PAPER_FORMS, RatingModel, simulate_study
 from analysis.stats import paper_tables
 
 SETTINGS = AnalysisSettings(n_boot=300)
-RATING_COLUMNS = ["study", "form", "participant", "prolific_pid", "study_id", "session_id", "clip",
-                  "condition", "track", "value", "position", "trial_order", "listening_s",
-                  "started_at", "submitted_at", "is_attention", "attention_passed",
-                  "headphone_passed", "trial_duration_s"]
-PARTICIPANT_COLUMNS = ["study", "form", "participant", "status", "started_at", "completed_at",
-                       "age_range", "device", "music_training", "headphone_passed"]
+RATING_COLUMNS = [
+    "study",
+    "form",
+    "participant",
+    "prolific_pid",
+    "study_id",
+    "session_id",
+    "clip",
+    "condition",
+    "track",
+    "value",
+    "position",
+    "trial_order",
+    "listening_s",
+    "started_at",
+    "submitted_at",
+    "is_attention",
+    "attention_passed",
+    "headphone_passed",
+    "trial_duration_s",
+]
+PARTICIPANT_COLUMNS = [
+    "study",
+    "form",
+    "participant",
+    "status",
+    "started_at",
+    "completed_at",
+    "age_range",
+    "device",
+    "music_training",
+    "headphone_passed",
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +54,35 @@ def study():
 
 @pytest.fixture(scope="module")
 def page(study):
-    metrics = pd.DataFrame({"condition": ["msi", "fusion"], "metric": ["FAD", "FAD"],
-                            "value": [5.78, 6.62], "n_frames": [150, 150]})
+    metrics = pd.DataFrame(
+        {
+            "condition": ["msi", "fusion"],
+            "metric": ["FAD", "FAD"],
+            "value": [5.78, 6.62],
+            "n_frames": [150, 150],
+        }
+    )
     return build_report(
-        study.ratings, study.participants,
-        design={"study": "paper-replica", "conditions": {"form1": ["msi", "music_caption", "video_caption"],
-                                                         "form2": ["msi", "fusion"]}},
-        provenance=[{"condition": "msi", "generator": "musicgen", "model": "facebook/musicgen-small",
-                     "parameters": {"top_k": 250, "guidance_scale": 3.0}}],
-        settings=SETTINGS, metrics=metrics)
+        study.ratings,
+        study.participants,
+        design={
+            "study": "paper-replica",
+            "conditions": {
+                "form1": ["msi", "music_caption", "video_caption"],
+                "form2": ["msi", "fusion"],
+            },
+        },
+        provenance=[
+            {
+                "condition": "msi",
+                "generator": "musicgen",
+                "model": "facebook/musicgen-small",
+                "parameters": {"top_k": 250, "guidance_scale": 3.0},
+            }
+        ],
+        settings=SETTINGS,
+        metrics=metrics,
+    )
 
 
 def test_the_simulator_follows_the_export_contract(study):
@@ -43,7 +90,9 @@ def test_the_simulator_follows_the_export_contract(study):
     assert list(study.participants.columns) == PARTICIPANT_COLUMNS
     r = study.ratings[~study.ratings["is_attention"]]
     assert r.groupby("form")["participant"].nunique().to_dict() == {"form1": 68, "form2": 50}
-    assert r.groupby("participant").size().groupby(r.groupby("participant")["form"].first()).first().to_dict() == {"form1": 45, "form2": 16}
+    assert r.groupby("participant").size().groupby(
+        r.groupby("participant")["form"].first()
+    ).first().to_dict() == {"form1": 45, "form2": 16}
     assert r["value"].between(0, 100).all()
     assert str(r["started_at"].dt.tz) == "UTC"
     again = simulate_study(seed=11)
@@ -69,10 +118,23 @@ def test_the_report_is_one_offline_page_with_every_section(page):
     assert "plotly.js v" in page or "Plotly" in page
     assert not re.search(r"<script[^>]+src=", page)
     assert not re.search(r"<link[^>]+href=['\"]https?:", page)
-    for section in ("summary", "paper", "means", "tests", "mixed", "agreement", "unscreened",
-                    "exclusions", "metrics", "design", "provenance", "settings", "software"):
+    for section in (
+        "summary",
+        "paper",
+        "means",
+        "tests",
+        "mixed",
+        "agreement",
+        "unscreened",
+        "exclusions",
+        "metrics",
+        "design",
+        "provenance",
+        "settings",
+        "software",
+    ):
         assert f"<section id='{section}'>" in page
-    assert page.count("class=\"plotly-graph-div\"") >= 8  # 4 figures per form
+    assert page.count('class="plotly-graph-div"') >= 8  # 4 figures per form
     assert "facebook/musicgen-small" in page and "guidance_scale" in page
     assert "Kendall" in page and "Krippendorff alpha (interval)" in page
     assert "statsmodels" in page and "n_boot" in page
@@ -84,10 +146,17 @@ def test_the_csv_bundle_holds_every_table_for_r_and_pandas(study):
     names = write_csv_bundle(a, buf)
     with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as zf:
         assert set(zf.namelist()) == set(names)
-        for required in ("describe_screened.csv", "describe_unscreened.csv", "exclusion_log.csv",
-                         "pairwise_wilcoxon_screened.csv", "mixed_means_screened.csv",
-                         "friedman_screened.csv", "agreement_screened.csv",
-                         "paper_tables_screened.csv", "settings.json"):
+        for required in (
+            "describe_screened.csv",
+            "describe_unscreened.csv",
+            "exclusion_log.csv",
+            "pairwise_wilcoxon_screened.csv",
+            "mixed_means_screened.csv",
+            "friedman_screened.csv",
+            "agreement_screened.csv",
+            "paper_tables_screened.csv",
+            "settings.json",
+        ):
             assert required in names
         d = pd.read_csv(zf.open("describe_screened.csv"))
         assert {"form", "condition", "mean", "t_low", "boot_high"} <= set(d.columns)

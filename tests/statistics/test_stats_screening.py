@@ -9,19 +9,43 @@ from analysis.simulate import RatingModel, simulate_study
 
 def _table() -> pd.DataFrame:
     rows = []
-    values = {"good": [20, 80, 40, 60], "flat": [50, 51, 50, 50], "inattentive": [10, 90, 30, 70],
-              "deaf": [15, 85, 45, 65], "hasty": [25, 75, 35, 65]}
+    values = {
+        "good": [20, 80, 40, 60],
+        "flat": [50, 51, 50, 50],
+        "inattentive": [10, 90, 30, 70],
+        "deaf": [15, 85, 45, 65],
+        "hasty": [25, 75, 35, 65],
+    }
     for p, vals in values.items():
         for t, v in enumerate(vals):
-            rows.append({"form": "f", "participant": p, "clip": f"c{t // 2}",
-                         "condition": "ab"[t % 2], "value": float(v), "trial_order": t // 2,
-                         "is_attention": False, "attention_passed": pd.NA,
-                         "headphone_passed": p != "deaf",
-                         "trial_duration_s": 1.0 if p == "hasty" or (p == "good" and t == 0) else 20.0})
-        rows.append({"form": "f", "participant": p, "clip": "att", "condition": "attention",
-                     "value": 10.0, "trial_order": 9, "is_attention": True,
-                     "attention_passed": p != "inattentive", "headphone_passed": p != "deaf",
-                     "trial_duration_s": 5.0})
+            rows.append(
+                {
+                    "form": "f",
+                    "participant": p,
+                    "clip": f"c{t // 2}",
+                    "condition": "ab"[t % 2],
+                    "value": float(v),
+                    "trial_order": t // 2,
+                    "is_attention": False,
+                    "attention_passed": pd.NA,
+                    "headphone_passed": p != "deaf",
+                    "trial_duration_s": 1.0 if p == "hasty" or (p == "good" and t == 0) else 20.0,
+                }
+            )
+        rows.append(
+            {
+                "form": "f",
+                "participant": p,
+                "clip": "att",
+                "condition": "attention",
+                "value": 10.0,
+                "trial_order": 9,
+                "is_attention": True,
+                "attention_passed": p != "inattentive",
+                "headphone_passed": p != "deaf",
+                "trial_duration_s": 5.0,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -47,8 +71,9 @@ def test_a_too_fast_trial_drops_only_its_ratings():
 
 
 def test_rules_switch_off_and_the_log_names_every_rule_broken():
-    off = ScreeningSettings(max_attention_failures=None, headphone=False, flat_sd_below=None,
-                            min_trial_duration_s=None)
+    off = ScreeningSettings(
+        max_attention_failures=None, headphone=False, flat_sd_below=None, min_trial_duration_s=None
+    )
     res = screen(_table(), settings=off)
     assert res.log.empty and res.excluded_participants == []
     assert len(res.ratings) == 20
@@ -60,15 +85,31 @@ def test_rules_switch_off_and_the_log_names_every_rule_broken():
 
 def test_incomplete_participants_and_outliers():
     t = _table()
-    people = pd.DataFrame({"participant": ["good", "hasty"], "status": ["completed", "abandoned"],
-                           "form": ["f", "f"]})
-    res = screen(t, people, settings=ScreeningSettings(max_attention_failures=None, headphone=False,
-                                                        flat_sd_below=None, min_trial_duration_s=None))
+    people = pd.DataFrame(
+        {"participant": ["good", "hasty"], "status": ["completed", "abandoned"], "form": ["f", "f"]}
+    )
+    res = screen(
+        t,
+        people,
+        settings=ScreeningSettings(
+            max_attention_failures=None,
+            headphone=False,
+            flat_sd_below=None,
+            min_trial_duration_s=None,
+        ),
+    )
     assert res.log.loc[res.log["rule"] == "incomplete", "participant"].tolist() == ["hasty"]
     assert res.participants["participant"].tolist() == ["good"]
     rng = np.random.default_rng(0)
-    big = pd.DataFrame({"form": "f", "participant": np.arange(200), "clip": "c", "condition": "a",
-                        "value": rng.normal(50, 5, 200)})
+    big = pd.DataFrame(
+        {
+            "form": "f",
+            "participant": np.arange(200),
+            "clip": "c",
+            "condition": "a",
+            "value": rng.normal(50, 5, 200),
+        }
+    )
     big.loc[7, "value"] = 100.0
     z = screen(big, settings=ScreeningSettings(outlier_z=3.29, flat_sd_below=None))
     assert z.log["rule"].tolist() == ["outlier_z"] and z.log["participant"].tolist() == [7]
@@ -78,12 +119,28 @@ def test_reference_rule_follows_mushra():
     rows = []
     for p, ref in (("keen", [95, 92, 99, 91]), ("sloppy", [95, 60, 70, 91])):
         for t, v in enumerate(ref):
-            rows.append({"form": "f", "participant": p, "clip": f"c{t}", "condition": "reference",
-                         "value": float(v)})
-            rows.append({"form": "f", "participant": p, "clip": f"c{t}", "condition": "x",
-                         "value": 40.0 + t})
-    res = screen(pd.DataFrame(rows), settings=ScreeningSettings(reference_conditions=["reference"],
-                                                                flat_sd_below=None))
+            rows.append(
+                {
+                    "form": "f",
+                    "participant": p,
+                    "clip": f"c{t}",
+                    "condition": "reference",
+                    "value": float(v),
+                }
+            )
+            rows.append(
+                {
+                    "form": "f",
+                    "participant": p,
+                    "clip": f"c{t}",
+                    "condition": "x",
+                    "value": 40.0 + t,
+                }
+            )
+    res = screen(
+        pd.DataFrame(rows),
+        settings=ScreeningSettings(reference_conditions=["reference"], flat_sd_below=None),
+    )
     assert res.excluded_participants == ["sloppy"]
     assert "50% of reference ratings below 90" in res.log["detail"].iloc[0]
 

@@ -26,26 +26,57 @@ class Command(BaseCommand):
     help = "Write the missing video, music, fusion, MSI (and predicted MSI) captions of clips."
 
     def add_arguments(self, parser):
-        parser.add_argument("--kinds", type=_kinds, required=True,
-                            help=f"comma-separated, of {','.join(captioning.PIPELINE_KINDS)}")
-        parser.add_argument("--clips", nargs="+", metavar="KEY", help="clip keys (default: every clip)")
-        parser.add_argument("--video-model", help=f"GIT video captioner id or folder (default "
-                                                  f"{captioning.DEFAULT_VIDEO_MODEL})")
-        parser.add_argument("--music-checkpoint", help="MU-LLaMA base adapter (a converted MusiScene checkpoint folder)")
-        parser.add_argument("--musiscene-checkpoint", help="a trained MusiScene checkpoint: writes msi_pred captions")
-        parser.add_argument("--backend", help="fusion/MSI composer: local:PATH (a transformers model) or http:URL "
-                                              f"(an OpenAI-compatible server, up to /v1); default local:{captioning.DEFAULT_LLM}")
-        parser.add_argument("--llm-model", help="the model name the HTTP server serves (default the Mixtral id)")
-        parser.add_argument("--api", choices=("completions", "chat"), help="HTTP API (default completions: the paper's "
-                                                                           "template sent as is)")
-        parser.add_argument("--timeout", type=float, dest="timeout_s", help="HTTP timeout per request, seconds (120)")
+        parser.add_argument(
+            "--kinds",
+            type=_kinds,
+            required=True,
+            help=f"comma-separated, of {','.join(captioning.PIPELINE_KINDS)}",
+        )
+        parser.add_argument(
+            "--clips", nargs="+", metavar="KEY", help="clip keys (default: every clip)"
+        )
+        parser.add_argument(
+            "--video-model",
+            help=f"GIT video captioner id or folder (default {captioning.DEFAULT_VIDEO_MODEL})",
+        )
+        parser.add_argument(
+            "--music-checkpoint",
+            help="MU-LLaMA base adapter (a converted MusiScene checkpoint folder)",
+        )
+        parser.add_argument(
+            "--musiscene-checkpoint",
+            help="a trained MusiScene checkpoint: writes msi_pred captions",
+        )
+        parser.add_argument(
+            "--backend",
+            help="fusion/MSI composer: local:PATH (a transformers model) or http:URL "
+            f"(an OpenAI-compatible server, up to /v1); default local:{captioning.DEFAULT_LLM}",
+        )
+        parser.add_argument(
+            "--llm-model", help="the model name the HTTP server serves (default the Mixtral id)"
+        )
+        parser.add_argument(
+            "--api",
+            choices=("completions", "chat"),
+            help="HTTP API (default completions: the paper's template sent as is)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            dest="timeout_s",
+            help="HTTP timeout per request, seconds (120)",
+        )
         parser.add_argument("--retries", type=int, help="HTTP retries after a timeout or 5xx (4)")
         parser.add_argument("--concurrency", type=int, help="HTTP requests in flight (1)")
         parser.add_argument("--batch-size", type=int, help="clips per model call (8)")
         parser.add_argument("--seed", type=int, help="sampling seed (0)")
-        parser.add_argument("--max-new-tokens", type=int, help="cap on generated tokens (default: each model's own)")
+        parser.add_argument(
+            "--max-new-tokens", type=int, help="cap on generated tokens (default: each model's own)"
+        )
         parser.add_argument("--label", default="", help="what the job is for")
-        parser.add_argument("--wait", action="store_true", help="with a broker: follow the job until it finishes")
+        parser.add_argument(
+            "--wait", action="store_true", help="with a broker: follow the job until it finishes"
+        )
 
     def handle(self, *args, kinds, clips, label, wait, **options):
         from celery import current_app
@@ -56,17 +87,32 @@ class Command(BaseCommand):
             unknown = sorted(set(clips) - set(queryset.values_list("key", flat=True)))
             if unknown:
                 raise CommandError(f"no clips with the keys {', '.join(unknown)}")
-        names = ("video_model", "music_checkpoint", "musiscene_checkpoint", "backend", "llm_model", "api",
-                 "timeout_s", "retries", "concurrency", "batch_size", "seed", "max_new_tokens")
+        names = (
+            "video_model",
+            "music_checkpoint",
+            "musiscene_checkpoint",
+            "backend",
+            "llm_model",
+            "api",
+            "timeout_s",
+            "retries",
+            "concurrency",
+            "batch_size",
+            "seed",
+            "max_new_tokens",
+        )
         job_options = {k: options[k] for k in names if options.get(k) is not None}
         try:
-            job = captioning.caption_job_create(clips=queryset, kinds=kinds, options=job_options,
-                                                label=label or "caption_clips")
+            job = captioning.caption_job_create(
+                clips=queryset, kinds=kinds, options=job_options, label=label or "caption_clips"
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         total = job.items.count()
-        self.stdout.write(f"{job}: {total} captions to write for {queryset.count()} clips "
-                          "(the others exist already)")
+        self.stdout.write(
+            f"{job}: {total} captions to write for {queryset.count()} clips "
+            "(the others exist already)"
+        )
         if current_app.conf.task_always_eager:
             job = captioning.caption_job_run(job=job, progress=self._progress)
         else:
@@ -85,7 +131,9 @@ class Command(BaseCommand):
 
     def _progress(self, p: dict) -> None:
         kinds = ", ".join(f"{k} {v['done']}/{v['total']}" for k, v in p["by_kind"].items())
-        self.stdout.write(f"  {p['done'] + p['failed']}/{p['total']} ({p['failed']} failed) {kinds}")
+        self.stdout.write(
+            f"  {p['done'] + p['failed']}/{p['total']} ({p['failed']} failed) {kinds}"
+        )
 
     def _report(self, job: CaptionJob) -> None:
         p = captioning.caption_job_progress(job=job)
@@ -95,5 +143,7 @@ class Command(BaseCommand):
             raise CommandError(f"{job} failed: {job.error}")
         self.stdout.write(self.style.SUCCESS(f"{job}: {p['done']} written, {p['failed']} failed"))
         if p["failed"]:
-            raise CommandError(f"{p['failed']} captions could not be written (see above); run the command again "
-                               "to retry only what is missing")
+            raise CommandError(
+                f"{p['failed']} captions could not be written (see above); run the command again "
+                "to retry only what is missing"
+            )

@@ -23,7 +23,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("out", type=Path)
-        parser.add_argument("--split", type=float, default=0.8, help="fraction of clips in train (0.8)")
+        parser.add_argument(
+            "--split", type=float, default=0.8, help="fraction of clips in train (0.8)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed of the split (0)")
         parser.add_argument("--clips", nargs="+", metavar="KEY", help="only these clips")
 
@@ -40,6 +42,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         for reason in report.skipped:
             self.stderr.write(f"left out {reason}")
-        self.stdout.write(self.style.SUCCESS(
-            f"{report.rows} clips exported to {out} ("
-            + ", ".join(f"{n} {name}" for name, n in report.splits.items()) + f"); {len(report.skipped)} left out"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{report.rows} clips exported to {out} ("
+                + ", ".join(f"{n} {name}" for name, n in report.splits.items())
+                + f"); {len(report.skipped)} left out"
+            )
+        )

@@ -17,7 +17,15 @@ from django.core.management.base import BaseCommand, CommandError
 from generation import audioset, media, services
 from generation.models import Clip, Condition
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus") + audioset.VIDEO_EXTENSIONS
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".flac",
+    ".mp3",
+    ".m4a",
+    ".aac",
+    ".ogg",
+    ".opus",
+) + audioset.VIDEO_EXTENSIONS
 
 
 def _slug(stem: str) -> str:
@@ -29,16 +37,37 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("folder", type=Path)
-        parser.add_argument("--csv", type=Path, help="AudioSet-style list: YTID, start_seconds, end_seconds, labels")
-        parser.add_argument("--label", action="append", default=[],
-                            help=f"keep only segments with this ontology label (repeatable), e.g. {audioset.MUSIC_LABEL}")
-        parser.add_argument("--skip-bad-lines", action="store_true",
-                            help="import the valid lines of a CSV that has malformed ones (default: import nothing)")
-        parser.add_argument("--loudness", type=float, default=settings.DEFAULT_LOUDNESS_LUFS,
-                            help="loudness target of imported tracks (LUFS)")
+        parser.add_argument(
+            "--csv", type=Path, help="AudioSet-style list: YTID, start_seconds, end_seconds, labels"
+        )
+        parser.add_argument(
+            "--label",
+            action="append",
+            default=[],
+            help=f"keep only segments with this ontology label (repeatable), e.g. {audioset.MUSIC_LABEL}",
+        )
+        parser.add_argument(
+            "--skip-bad-lines",
+            action="store_true",
+            help="import the valid lines of a CSV that has malformed ones (default: import nothing)",
+        )
+        parser.add_argument(
+            "--loudness",
+            type=float,
+            default=settings.DEFAULT_LOUDNESS_LUFS,
+            help="loudness target of imported tracks (LUFS)",
+        )
 
-    def handle(self, *args, folder: Path, csv: Path | None, label: list[str], skip_bad_lines: bool,
-               loudness: float, **options):
+    def handle(
+        self,
+        *args,
+        folder: Path,
+        csv: Path | None,
+        label: list[str],
+        skip_bad_lines: bool,
+        loudness: float,
+        **options,
+    ):
         if not folder.is_dir():
             raise CommandError(f"{folder} is not a folder")
         jobs: list[tuple[str, Path, dict]] = []
@@ -47,8 +76,10 @@ class Command(BaseCommand):
             for err in errors:
                 self.stderr.write(f"{csv}: {err}")
             if errors and not skip_bad_lines:
-                raise CommandError(f"{len(errors)} malformed lines in {csv}; nothing imported "
-                                   "(fix them, or pass --skip-bad-lines)")
+                raise CommandError(
+                    f"{len(errors)} malformed lines in {csv}; nothing imported "
+                    "(fix them, or pass --skip-bad-lines)"
+                )
             if label:
                 segments = [s for s in segments if set(label) & set(s.labels)]
             missing = 0
@@ -56,10 +87,23 @@ class Command(BaseCommand):
                 path = audioset.find_media(folder, seg)
                 if path is None:
                     missing += 1
-                    self.stderr.write(f"{csv}: line {seg.line}: no file for {seg.youtube_id} in {folder}")
+                    self.stderr.write(
+                        f"{csv}: line {seg.line}: no file for {seg.youtube_id} in {folder}"
+                    )
                     continue
-                jobs.append((seg.key, path, {"source": Clip.Source.AUDIOSET, "youtube_id": seg.youtube_id,
-                                             "start_s": seg.start_s, "end_s": seg.end_s, "labels": seg.labels}))
+                jobs.append(
+                    (
+                        seg.key,
+                        path,
+                        {
+                            "source": Clip.Source.AUDIOSET,
+                            "youtube_id": seg.youtube_id,
+                            "start_s": seg.start_s,
+                            "end_s": seg.end_s,
+                            "labels": seg.labels,
+                        },
+                    )
+                )
             self.stdout.write(f"{len(segments)} segments selected, {missing} without a file")
         else:
             for path in sorted(folder.iterdir()):
@@ -79,10 +123,12 @@ class Command(BaseCommand):
             else:
                 imported += 1
         t_imported, t_failed = self._import_tracks(folder / "tracks", loudness)
-        self.stdout.write(self.style.SUCCESS(
-            f"clips: {imported} imported, {skipped} already there, {failed} failed; "
-            f"tracks: {t_imported} imported, {t_failed} failed"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"clips: {imported} imported, {skipped} already there, {failed} failed; "
+                f"tracks: {t_imported} imported, {t_failed} failed"
+            )
+        )
         if failed or t_failed:
             raise CommandError(f"{failed + t_failed} files could not be imported (see above)")
 
@@ -93,7 +139,9 @@ class Command(BaseCommand):
         for cond_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             condition = Condition.objects.filter(name=cond_dir.name).first()
             if condition is None:
-                self.stderr.write(f"tracks/{cond_dir.name}: no condition of that name; create it in the admin first")
+                self.stderr.write(
+                    f"tracks/{cond_dir.name}: no condition of that name; create it in the admin first"
+                )
                 failed += 1
                 continue
             for path in sorted(cond_dir.iterdir()):
@@ -101,11 +149,15 @@ class Command(BaseCommand):
                     continue
                 clip = Clip.objects.filter(key=_slug(path.stem)).first()
                 if clip is None:
-                    self.stderr.write(f"tracks/{cond_dir.name}/{path.name}: no clip with key {_slug(path.stem)!r}")
+                    self.stderr.write(
+                        f"tracks/{cond_dir.name}/{path.name}: no clip with key {_slug(path.stem)!r}"
+                    )
                     failed += 1
                     continue
                 try:
-                    services.track_import_file(clip=clip, condition=condition, path=path, loudness_target_lufs=loudness)
+                    services.track_import_file(
+                        clip=clip, condition=condition, path=path, loudness_target_lufs=loudness
+                    )
                 except (media.MediaError, ValidationError) as exc:
                     failed += 1
                     msg = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)

@@ -21,10 +21,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("csv", type=Path)
-        parser.add_argument("--ytids", type=Path, required=True,
-                            help="the paired JSON naming each row's YouTube id (e.g. mullama_output1.json)")
-        parser.add_argument("--strict", action="store_true",
-                            help="fail when a row matches no clip (default: report it and import the rest)")
+        parser.add_argument(
+            "--ytids",
+            type=Path,
+            required=True,
+            help="the paired JSON naming each row's YouTube id (e.g. mullama_output1.json)",
+        )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="fail when a row matches no clip (default: report it and import the rest)",
+        )
 
     def handle(self, *args, csv: Path, ytids: Path, strict: bool, **options):
         from modeling.datasets import MusiSceneCSVError
@@ -41,9 +48,12 @@ class Command(BaseCommand):
             raise CommandError(f"nothing imported: {exc}") from exc
         for problem in report.problems:
             self.stderr.write(f"{csv}: {problem}")
-        self.stdout.write(self.style.SUCCESS(
-            f"{report.rows} rows: {report.created} captions imported, {report.existing} there already, "
-            f"{report.empty_cells} empty cells, {len(report.problems)} rows without a clip"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{report.rows} rows: {report.created} captions imported, {report.existing} there already, "
+                f"{report.empty_cells} empty cells, {len(report.problems)} rows without a clip"
+            )
+        )
 
     def _strict(self, csv: Path, ytids: Path) -> vacad.ImportReport:
         from django.db import transaction
@@ -53,5 +63,7 @@ class Command(BaseCommand):
             if report.problems:
                 for problem in report.problems:
                     self.stderr.write(f"{csv}: {problem}")
-                raise CommandError(f"{len(report.problems)} rows match no single clip; nothing imported (--strict)")
+                raise CommandError(
+                    f"{len(report.problems)} rows match no single clip; nothing imported (--strict)"
+                )
         return report

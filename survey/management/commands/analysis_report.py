@@ -17,17 +17,29 @@ from survey.management.commands.export_ratings import study_by_slug, writable_pa
 
 
 class Command(BaseCommand):
-    help = "Write the analysis report of a study (HTML, offline) and optionally its tables (CSV zip)."
+    help = (
+        "Write the analysis report of a study (HTML, offline) and optionally its tables (CSV zip)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, metavar="SLUG", help="the study's slug")
         parser.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write")
-        parser.add_argument("--bundle", metavar="PATH", help="also write every table as CSV into this zip")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the samples (default 0)")
-        parser.add_argument("--n-boot", type=int, default=10_000,
-                            help="bootstrap resamples for the intervals (default 10000)")
+        parser.add_argument(
+            "--bundle", metavar="PATH", help="also write every table as CSV into this zip"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed of the bootstrap and the samples (default 0)"
+        )
+        parser.add_argument(
+            "--n-boot",
+            type=int,
+            default=10_000,
+            help="bootstrap resamples for the intervals (default 10000)",
+        )
 
-    def handle(self, *args, study: str, out: str, bundle: str | None, seed: int, n_boot: int, **options):
+    def handle(
+        self, *args, study: str, out: str, bundle: str | None, seed: int, n_boot: int, **options
+    ):
         the_study = study_by_slug(study)
         if n_boot < 100:
             raise CommandError("--n-boot must be at least 100")
@@ -47,4 +59,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"report of {the_study.slug}: {report.n_participants:,} participants with {report.n_ratings:,} "
             f"ratings, {excluded:,} excluded by post-screening; written to {html_path}"
-            + (f" and {zip_path}" if zip_path else "") + f" in {time.perf_counter() - t0:.1f} s")
+            + (f" and {zip_path}" if zip_path else "")
+            + f" in {time.perf_counter() - t0:.1f} s"
+        )

@@ -24,25 +24,57 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="study slug")
-        parser.add_argument("--metrics", default="fad,kl", help="comma-separated: fad, kl, clap (default fad,kl)")
-        parser.add_argument("--embedding", default=None,
-                            help="FAD embedding NAME[:PATH]: vggish:FILE.pth (Google's framing), vggish-torch:FILE, "
-                                 "clap[:MODEL], encodec[:MODEL], mert[:MODEL]")
-        parser.add_argument("--reference", default="original",
-                            help="original (each clip's original audio, default) or a condition of the study")
-        parser.add_argument("--tagger", "--classifier", dest="tagger", default="ast",
-                            help="KL classifier: ast[:MODEL] (default) or passt:CHECKPOINT")
-        parser.add_argument("--kl-definition", choices=KL_DEFINITIONS, default="audiocraft",
-                            help="audiocraft: KL(reference||generated) per 10 s segment (default); "
-                                 "stable-audio: KL(generated||reference) per file")
-        parser.add_argument("--clap-model", default=None,
-                            help="CLAP model for the CLAP score (default: the --embedding's if clap, "
-                                 "else laion/clap-htsat-unfused from the local cache)")
-        parser.add_argument("--frames", type=int, default=None,
-                            help="frames drawn from every condition for FAD (default: the smallest condition's count)")
-        parser.add_argument("--fad-inf", action="store_true", help="also FAD-inf (needs over 500 frames per condition)")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the frame draw (default 0)")
-        parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+        parser.add_argument(
+            "--metrics", default="fad,kl", help="comma-separated: fad, kl, clap (default fad,kl)"
+        )
+        parser.add_argument(
+            "--embedding",
+            default=None,
+            help="FAD embedding NAME[:PATH]: vggish:FILE.pth (Google's framing), vggish-torch:FILE, "
+            "clap[:MODEL], encodec[:MODEL], mert[:MODEL]",
+        )
+        parser.add_argument(
+            "--reference",
+            default="original",
+            help="original (each clip's original audio, default) or a condition of the study",
+        )
+        parser.add_argument(
+            "--tagger",
+            "--classifier",
+            dest="tagger",
+            default="ast",
+            help="KL classifier: ast[:MODEL] (default) or passt:CHECKPOINT",
+        )
+        parser.add_argument(
+            "--kl-definition",
+            choices=KL_DEFINITIONS,
+            default="audiocraft",
+            help="audiocraft: KL(reference||generated) per 10 s segment (default); "
+            "stable-audio: KL(generated||reference) per file",
+        )
+        parser.add_argument(
+            "--clap-model",
+            default=None,
+            help="CLAP model for the CLAP score (default: the --embedding's if clap, "
+            "else laion/clap-htsat-unfused from the local cache)",
+        )
+        parser.add_argument(
+            "--frames",
+            type=int,
+            default=None,
+            help="frames drawn from every condition for FAD (default: the smallest condition's count)",
+        )
+        parser.add_argument(
+            "--fad-inf",
+            action="store_true",
+            help="also FAD-inf (needs over 500 frames per condition)",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed of the frame draw (default 0)"
+        )
+        parser.add_argument(
+            "--device", default=None, help="torch device (default: cuda if present)"
+        )
         parser.add_argument("--no-store", action="store_true", help="print only; store nothing")
 
     def handle(self, *args, **o):
@@ -52,10 +84,19 @@ class Command(BaseCommand):
         say = self.stdout.write if o["verbosity"] >= 2 else None
         try:
             res = audio_metrics_run(
-                study=study, metrics=o["metrics"].split(","), embedding=o["embedding"], reference=o["reference"],
-                tagger=o["tagger"], kl_definition=o["kl_definition"], clap_model=o["clap_model"],
-                frames=o["frames"], fad_inf=o["fad_inf"], seed=o["seed"], device=o["device"],
-                store=not o["no_store"], progress=say,
+                study=study,
+                metrics=o["metrics"].split(","),
+                embedding=o["embedding"],
+                reference=o["reference"],
+                tagger=o["tagger"],
+                kl_definition=o["kl_definition"],
+                clap_model=o["clap_model"],
+                frames=o["frames"],
+                fad_inf=o["fad_inf"],
+                seed=o["seed"],
+                device=o["device"],
+                store=not o["no_store"],
+                progress=say,
             )
         except (MetricsInputError, ValueError, FileNotFoundError, LookupError, ImportError) as exc:
             # bad input, a model that is not on this machine, an unknown embedding name ...
@@ -66,10 +107,14 @@ class Command(BaseCommand):
         described = ", ".join(f"{k} {v}" for k, v in res.settings.items() if k not in ("metrics",))
         self.stdout.write(f"Table 3 for study {study.slug}: {described}")
         with pd.option_context("display.width", 200, "display.max_columns", 20):
-            self.stdout.write(res.table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+            self.stdout.write(
+                res.table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+            )
         if "fad_frames" in res.table.columns:
-            self.stdout.write("FAD compares conditions at equal frame counts (fad_frames); values at other "
-                              "counts are not comparable.")
+            self.stdout.write(
+                "FAD compares conditions at equal frame counts (fad_frames); values at other "
+                "counts are not comparable."
+            )
         if o["no_store"]:
             self.stdout.write("nothing stored (--no-store)")
         else:

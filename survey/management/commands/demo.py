@@ -41,18 +41,33 @@ def _admin_password() -> str:
 
 
 class Command(BaseCommand):
-    help = "Seed the demo study (synthetic clips, sketch tracks, the paper's two forms) and serve it."
+    help = (
+        "Seed the demo study (synthetic clips, sketch tracks, the paper's two forms) and serve it."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="only seed")
-        parser.add_argument("--clips", type=int, default=24, help="number of synthetic clips (default 24)")
-        parser.add_argument("--duration", type=float, default=10.0, help="clip length in seconds (default 10)")
+        parser.add_argument(
+            "--clips", type=int, default=24, help="number of synthetic clips (default 24)"
+        )
+        parser.add_argument(
+            "--duration", type=float, default=10.0, help="clip length in seconds (default 10)"
+        )
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the trial sampling")
-        parser.add_argument("--simulate-participants", type=int, default=0, metavar="N",
-                            help="add N simulated participants who take the study (default 0)")
+        parser.add_argument(
+            "--seed", type=int, default=DEMO_SEED, help="seed of the trial sampling"
+        )
+        parser.add_argument(
+            "--simulate-participants",
+            type=int,
+            default=0,
+            metavar="N",
+            help="add N simulated participants who take the study (default 0)",
+        )
 
-    def handle(self, *args, no_serve: bool, clips: int, duration: float, port: int, seed: int, **options):
+    def handle(
+        self, *args, no_serve: bool, clips: int, duration: float, port: int, seed: int, **options
+    ):
         if clips < 2:
             raise CommandError("--clips must be at least 2")
         n_sim = options.get("simulate_participants") or 0
@@ -63,12 +78,16 @@ class Command(BaseCommand):
         target = study.loudness_target_lufs if study else settings.DEFAULT_LOUDNESS_LUFS
         clip_objs = demo_clips_ensure(n_clips=clips, duration_s=duration, progress=say)
         conditions = conditions_ensure_paper()
-        made = demo_tracks_ensure(clips=clip_objs, conditions=conditions, loudness_target_lufs=target, progress=say)
+        made = demo_tracks_ensure(
+            clips=clip_objs, conditions=conditions, loudness_target_lufs=target, progress=say
+        )
         self.stdout.write(f"{len(clip_objs)} clips, {made} new sketch tracks")
 
         User = get_user_model()
         password = _admin_password()
-        admin, created = User.objects.get_or_create(username="admin", defaults={"email": "admin@localhost"})
+        admin, created = User.objects.get_or_create(
+            username="admin", defaults={"email": "admin@localhost"}
+        )
         if created or not admin.check_password(password):
             admin.is_staff = admin.is_superuser = True
             admin.set_password(password)
@@ -77,12 +96,17 @@ class Command(BaseCommand):
         with transaction.atomic():
             study, created = Study.objects.get_or_create(
                 slug=DEMO_SLUG,
-                defaults={"title": "MusiScene demo: which music suits the video?", "loudness_target_lufs": target},
+                defaults={
+                    "title": "MusiScene demo: which music suits the video?",
+                    "loudness_target_lufs": target,
+                },
             )
             study.researchers.add(admin)
             if study.status == Study.Status.DRAFT:
                 if not study.forms.exists():
-                    services.study_add_paper_forms(study=study, seed=seed, max_videos=len(clip_objs))
+                    services.study_add_paper_forms(
+                        study=study, seed=seed, max_videos=len(clip_objs)
+                    )
                 else:
                     for form in study.forms.all():
                         services.form_bind_tracks(form=form)
@@ -97,7 +121,9 @@ class Command(BaseCommand):
             except SimulationError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(str(summary))
-            self.stdout.write(f"  report: python manage.py analysis_report --study {DEMO_SLUG} --out report.html")
+            self.stdout.write(
+                f"  report: python manage.py analysis_report --study {DEMO_SLUG} --out report.html"
+            )
 
         site = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("The demo is ready."))

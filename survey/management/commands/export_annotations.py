@@ -17,15 +17,35 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True)
         parser.add_argument("--out", required=True, type=Path)
-        parser.add_argument("--format", choices=["csv", "json", "parquet"], default=None,
-                            help="default: from the file name")
+        parser.add_argument(
+            "--format",
+            choices=["csv", "json", "parquet"],
+            default=None,
+            help="default: from the file name",
+        )
         parser.add_argument("--include-rejected", action="store_true")
-        parser.add_argument("--agreement", type=Path, help="also write pairwise text and tag agreement (CSV)")
+        parser.add_argument(
+            "--agreement", type=Path, help="also write pairwise text and tag agreement (CSV)"
+        )
         parser.add_argument("--mode", choices=["standard", "mu-llama"], default="standard")
-        parser.add_argument("--bertscore-model", default="none",
-                            help="a local model folder for BERTScore, or 'none' (default) to skip it")
+        parser.add_argument(
+            "--bertscore-model",
+            default="none",
+            help="a local model folder for BERTScore, or 'none' (default) to skip it",
+        )
 
-    def handle(self, *args, study, out, format, include_rejected, agreement, mode, bertscore_model, **options):
+    def handle(
+        self,
+        *args,
+        study,
+        out,
+        format,
+        include_rejected,
+        agreement,
+        mode,
+        bertscore_model,
+        **options,
+    ):
         obj = Study.objects.filter(slug=study).first()
         if obj is None:
             raise CommandError(f"no study with slug {study!r}")
@@ -53,14 +73,22 @@ class Command(BaseCommand):
             try:
                 pairs = text_agreement(frame, mode=mode, bertscore_model=model)
             except WordNetMissingError as exc:
-                raise CommandError(f"the descriptions were written to {out}; the text agreement needs "
-                                   f"METEOR's WordNet: {exc}") from exc
+                raise CommandError(
+                    f"the descriptions were written to {out}; the text agreement needs "
+                    f"METEOR's WordNet: {exc}"
+                ) from exc
             tags = tag_agreement(frame, study_vocabulary(obj))
             pairs.to_csv(agreement, index=False)
             tags_path = agreement.with_name(agreement.stem + "-tags.csv")
             tags.to_csv(tags_path, index=False)
-            self.stdout.write(f"{len(pairs)} annotator pairs -> {agreement}; tag alpha -> {tags_path}")
+            self.stdout.write(
+                f"{len(pairs)} annotator pairs -> {agreement}; tag alpha -> {tags_path}"
+            )
             if len(pairs):
-                means = pairs.drop(columns=["clip", "annotator_a", "annotator_b"]).mean(numeric_only=True)
-                self.stdout.write("mean pairwise: " + ", ".join(f"{k}={v:.3f}" for k, v in means.items()
-                                                                if v == v))
+                means = pairs.drop(columns=["clip", "annotator_a", "annotator_b"]).mean(
+                    numeric_only=True
+                )
+                self.stdout.write(
+                    "mean pairwise: "
+                    + ", ".join(f"{k}={v:.3f}" for k, v in means.items() if v == v)
+                )

@@ -47,10 +47,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, metavar="SLUG", help="the study's slug")
         parser.add_argument("--format", required=True, choices=FORMATS, help="csv, parquet or json")
-        parser.add_argument("--out", required=True, metavar="PATH", help="the ratings file ('-': standard output)")
-        parser.add_argument("--participants-out", metavar="PATH", help="also write the participants table here")
+        parser.add_argument(
+            "--out", required=True, metavar="PATH", help="the ratings file ('-': standard output)"
+        )
+        parser.add_argument(
+            "--participants-out", metavar="PATH", help="also write the participants table here"
+        )
 
-    def handle(self, *args, study: str, format: str, out: str, participants_out: str | None, **options):
+    def handle(
+        self, *args, study: str, format: str, out: str, participants_out: str | None, **options
+    ):
         the_study = study_by_slug(study)
         to_stdout = out == "-"
         if to_stdout and format == "parquet":
@@ -61,11 +67,15 @@ class Command(BaseCommand):
         for table, path in targets:
             try:
                 if path is None:
-                    n = export_table(study=the_study, table=table, target=sys.stdout.buffer, fmt=format)
+                    n = export_table(
+                        study=the_study, table=table, target=sys.stdout.buffer, fmt=format
+                    )
                 else:
                     n = export_table(study=the_study, table=table, target=path, fmt=format)
             except OSError as exc:
-                raise CommandError(f"cannot write {path or 'standard output'}: {exc.strerror or exc}") from exc
+                raise CommandError(
+                    f"cannot write {path or 'standard output'}: {exc.strerror or exc}"
+                ) from exc
             where = "standard output" if path is None else str(path)
             message = f"{n:,} {table} rows of {the_study.slug} written to {where} ({format})"
             if n == 0:

@@ -34,9 +34,11 @@ class ProgressBar:
     def update(self, p: dict[str, Any]) -> None:
         total = p["total"] or 1
         filled = round(self.width * (p["done"] + p["failed"]) / total)
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {p['done'] + p['failed']}/{p['total']} tracks"
-                f" ({p['done']} made, {p['failed']} failed, {p['generating']} generating,"
-                f" {p['ingesting']} ingesting) {p['status']}")
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {p['done'] + p['failed']}/{p['total']} tracks"
+            f" ({p['done']} made, {p['failed']} failed, {p['generating']} generating,"
+            f" {p['ingesting']} ingesting) {p['status']}"
+        )
         if line == self.last:
             return
         self.last = line
@@ -54,20 +56,54 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="the study's slug")
-        parser.add_argument("--generator", choices=GenerationJob.Generator.values, default="musicgen")
-        parser.add_argument("--model", default="", help="MusicGen id (HF cache / $MUSISCENE_MODEL_DIR) or folder")
-        parser.add_argument("--duration", type=float, default=10.0, help="seconds per track (default 10)")
-        parser.add_argument("--batch-size", type=int, default=jobs.DEFAULT_BATCH_SIZE,
-                            help=f"tracks per model call (default {jobs.DEFAULT_BATCH_SIZE})")
-        parser.add_argument("--seed", type=int, default=0, help="sampling seed of every track (default 0)")
+        parser.add_argument(
+            "--generator", choices=GenerationJob.Generator.values, default="musicgen"
+        )
+        parser.add_argument(
+            "--model", default="", help="MusicGen id (HF cache / $MUSISCENE_MODEL_DIR) or folder"
+        )
+        parser.add_argument(
+            "--duration", type=float, default=10.0, help="seconds per track (default 10)"
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=jobs.DEFAULT_BATCH_SIZE,
+            help=f"tracks per model call (default {jobs.DEFAULT_BATCH_SIZE})",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="sampling seed of every track (default 0)"
+        )
         parser.add_argument("--top-k", type=int, default=jobs.MUSICGEN_DEFAULTS["top_k"])
-        parser.add_argument("--temperature", type=float, default=jobs.MUSICGEN_DEFAULTS["temperature"])
-        parser.add_argument("--guidance-scale", type=float, default=jobs.MUSICGEN_DEFAULTS["guidance_scale"])
-        parser.add_argument("--no-wait", action="store_true", help="enqueue and return (with a broker)")
-        parser.add_argument("--poll", type=float, default=1.0, help="seconds between progress updates")
+        parser.add_argument(
+            "--temperature", type=float, default=jobs.MUSICGEN_DEFAULTS["temperature"]
+        )
+        parser.add_argument(
+            "--guidance-scale", type=float, default=jobs.MUSICGEN_DEFAULTS["guidance_scale"]
+        )
+        parser.add_argument(
+            "--no-wait", action="store_true", help="enqueue and return (with a broker)"
+        )
+        parser.add_argument(
+            "--poll", type=float, default=1.0, help="seconds between progress updates"
+        )
 
-    def handle(self, *args, study: str, generator: str, model: str, duration: float, batch_size: int, seed: int,
-               top_k: int, temperature: float, guidance_scale: float, no_wait: bool, poll: float, **options):
+    def handle(
+        self,
+        *args,
+        study: str,
+        generator: str,
+        model: str,
+        duration: float,
+        batch_size: int,
+        seed: int,
+        top_k: int,
+        temperature: float,
+        guidance_scale: float,
+        no_wait: bool,
+        poll: float,
+        **options,
+    ):
         study_obj = Study.objects.filter(slug=study).first()
         if study_obj is None:
             raise CommandError(f"no study with slug {study!r}")
@@ -76,17 +112,26 @@ class Command(BaseCommand):
             parameters.update(top_k=top_k, temperature=temperature, guidance_scale=guidance_scale)
         cells = study_generation_cells(study=study_obj)
         if not cells:
-            raise CommandError(f"study {study!r} has no trials yet: add forms and sample them first")
+            raise CommandError(
+                f"study {study!r} has no trials yet: add forms and sample them first"
+            )
         try:
             job = jobs.job_create(
-                cells=cells, generator=generator, model=model, parameters=parameters, seed=seed,
-                loudness_target_lufs=study_obj.loudness_target_lufs, label=f"study {study_obj.slug}",
+                cells=cells,
+                generator=generator,
+                model=model,
+                parameters=parameters,
+                seed=seed,
+                loudness_target_lufs=study_obj.loudness_target_lufs,
+                label=f"study {study_obj.slug}",
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
         total = job.items.count()
-        self.stdout.write(f"job {job.pk}: {total} of {len(set((c.pk, k.pk) for c, k in cells))} tracks to make "
-                          f"({generator} {job.model_id}, {duration:g} s, batch {job.batch_size}, seed {seed})")
+        self.stdout.write(
+            f"job {job.pk}: {total} of {len(set((c.pk, k.pk) for c, k in cells))} tracks to make "
+            f"({generator} {job.model_id}, {duration:g} s, batch {job.batch_size}, seed {seed})"
+        )
         bar = ProgressBar(self.stdout if options["verbosity"] >= 1 else _Null())
         eager = current_app.conf.task_always_eager
         if eager:
@@ -116,13 +161,17 @@ class Command(BaseCommand):
         p = jobs.job_progress(job=job)
         if study.status == Study.Status.DRAFT and p["done"]:
             missing = sum(services.form_bind_tracks(form=form) for form in study.forms.all())
-            self.stdout.write(f"bound the new tracks to the trials; {missing} trial tracks still missing")
+            self.stdout.write(
+                f"bound the new tracks to the trials; {missing} trial tracks still missing"
+            )
         if job.status == GenerationJob.Status.FAILED:
             raise CommandError(f"job {job.pk} failed: {job.error}")
         for e in p["errors"]:
             self.stderr.write(f"  {e['clip']} / {e['condition']}: {e['error']}")
         if p["failed"]:
-            raise CommandError(f"{p['failed']} of {p['total']} tracks failed (listed above); {p['done']} were made")
+            raise CommandError(
+                f"{p['failed']} of {p['total']} tracks failed (listed above); {p['done']} were made"
+            )
         self.stdout.write(self.style.SUCCESS(f"job {job.pk} done: {p['done']} tracks made"))
 
 
@@ -135,4 +184,3 @@ class _Null:
 
     def isatty(self) -> bool:
         return False
-
