@@ -27,6 +27,7 @@ from generation.models import (
     GenerationJob,
     Track,
 )
+from survey.access import jobs_for_user
 
 
 def _upload_to_temp(upload) -> Path:
@@ -439,7 +440,9 @@ class GenerationJobAdmin(admin.ModelAdmin):
     fields = readonly_fields
 
     def get_queryset(self, request):
-        return _with_item_counts(super().get_queryset(request), GenerationItem.Status)
+        return _with_item_counts(
+            jobs_for_user(request.user, super().get_queryset(request)), GenerationItem.Status
+        )
 
     def has_add_permission(self, request):
         return (
@@ -579,7 +582,9 @@ class CaptionJobAdmin(admin.ModelAdmin):
     change_list_template = "admin/generation/generationjob/change_list.html"
 
     def get_queryset(self, request):
-        return _with_item_counts(super().get_queryset(request), CaptionItem.Status)
+        return _with_item_counts(
+            jobs_for_user(request.user, super().get_queryset(request)), CaptionItem.Status
+        )
 
     def has_add_permission(self, request):
         return False  # jobs start from the "Caption the selected clips" action and `manage.py caption_clips`

@@ -28,8 +28,9 @@ def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
     from generation import jobs
     from generation.models import GenerationJob
+    from survey.access import jobs_for_user
 
-    job = GenerationJob.objects.filter(pk=pk).first()
+    job = jobs_for_user(request.user, GenerationJob.objects.filter(pk=pk)).first()
     if job is None:
         raise Http404("no such generation job")
     return JsonResponse(jobs.job_progress(job=job))
@@ -42,8 +43,9 @@ def caption_job_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
     from generation import captioning
     from generation.models import CaptionJob
+    from survey.access import jobs_for_user
 
-    job = CaptionJob.objects.filter(pk=pk).first()
+    job = jobs_for_user(request.user, CaptionJob.objects.filter(pk=pk)).first()
     if job is None:
         raise Http404("no such caption job")
     return JsonResponse(captioning.caption_job_progress(job=job))

@@ -1,4 +1,8 @@
-"""Who may see what: one function per object type, used by the admin, the API and the views."""
+"""Who may see what: one function per object type, used by the admin, the API and the views.
+
+A *researcher* is a staff user in the ``Researcher`` group (made by a migration, with exactly
+``RESEARCHER_PERMISSIONS``) who is listed on the studies they work on. Superusers see everything.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,47 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from survey.models import Study
+
+#: The group a researcher account belongs to (``manage.py create_researcher``).
+RESEARCHER_GROUP = "Researcher"
+
+#: What the Researcher group may do, as ``app_label.codename``. The shared media library (clips,
+#: captions, conditions, tracks) is open to every researcher; studies and everything under them
+#: (forms, participants, ratings, reports, exports) only to the researchers listed on the study.
+#: Deleting a study, or changing users, groups and tokens, stays with superusers.
+RESEARCHER_PERMISSIONS: tuple[str, ...] = (
+    "survey.add_study",
+    "survey.change_study",
+    "survey.view_study",
+    "survey.add_form",
+    "survey.change_form",
+    "survey.delete_form",
+    "survey.view_form",
+    "survey.view_trial",
+    "survey.view_participant",
+    "survey.delete_participant",
+    "survey.view_rating",
+    "survey.delete_rating",
+    "survey.view_annotation",
+    "survey.view_metricresult",
+    "generation.add_clip",
+    "generation.change_clip",
+    "generation.view_clip",
+    "generation.add_caption",
+    "generation.change_caption",
+    "generation.view_caption",
+    "generation.view_captionrevision",
+    "generation.add_condition",
+    "generation.view_condition",
+    "generation.add_track",
+    "generation.view_track",
+    "generation.view_generationjob",
+    "generation.view_captionjob",
+)
+
+
+def is_researcher(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
 def studies_for_user(user) -> QuerySet[Study]:
@@ -23,3 +68,12 @@ def get_study_for_user(user, slug: str) -> Study:
         return studies_for_user(user).get(slug=slug)
     except Study.DoesNotExist:
         raise Http404("no such study") from None
+
+
+def jobs_for_user(user, queryset: QuerySet) -> QuerySet:
+    """Generation and caption jobs: superusers see all, a researcher the jobs they started."""
+    if not is_researcher(user):
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(created_by=user)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -108,6 +109,11 @@ class StudyAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return studies_for_user(request.user)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "researchers":  # staff accounts only, never participants or others
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         ro = ["status"]
@@ -424,7 +430,7 @@ class TrialTrackInline(admin.TabularInline):
 @admin.register(Form)
 class FormAdmin(admin.ModelAdmin):
     list_display = ["__str__", "n_videos", "seed", "sampled_at", "n_trials"]
-    list_filter = ["study"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter)]
     filter_horizontal = ["conditions", "clip_pool"]
     readonly_fields = ["seed", "sampled_at", "trial_list"]
     actions = ["sample", "bind"]
@@ -499,7 +505,11 @@ class ParticipantAdmin(admin.ModelAdmin):
         "started_at",
         "completed_at",
     ]
-    list_filter = ["study", "status", "form"]
+    list_filter = [
+        ("study", admin.RelatedOnlyFieldListFilter),
+        "status",
+        ("form", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["code", "prolific_pid"]
     readonly_fields = [f.name for f in Participant._meta.fields]
 
@@ -530,7 +540,7 @@ class RatingAdmin(admin.ModelAdmin):
         "listening_s",
         "created_at",
     ]
-    list_filter = ["trial__form__study"]
+    list_filter = [("trial__form__study", admin.RelatedOnlyFieldListFilter)]
     readonly_fields = [f.name for f in Rating._meta.fields]
 
     def get_queryset(self, request):
