@@ -128,9 +128,10 @@ def test_a_researcher_uses_the_admin_for_their_studies_only(client, two_studies)
     hidden_export = reverse("admin:survey_study_export", args=[hidden.pk])
     assert client.get(hidden_export + "?table=ratings&format=csv").status_code == 404
     other = Participant.objects.get(study=hidden)
-    assert client.get(
-        reverse("admin:survey_participant_change", args=[other.pk])
-    ).status_code in (302, 404)
+    assert client.get(reverse("admin:survey_participant_change", args=[other.pk])).status_code in (
+        302,
+        404,
+    )
     # users, groups and tokens stay with superusers
     assert client.get(reverse("admin:auth_user_changelist")).status_code == 403
     assert client.get(reverse("admin:survey_study_delete", args=[small.pk])).status_code == 403
@@ -139,8 +140,12 @@ def test_a_researcher_uses_the_admin_for_their_studies_only(client, two_studies)
 def test_a_researcher_sees_only_the_jobs_they_started(client, small_study, charlie):
     _create("rita", "small")
     rita = get_user_model().objects.get(username="rita")
-    mine = GenerationJob.objects.create(label="rita's", generator="sketch", loudness_target_lufs=-23, created_by=rita)
-    theirs = GenerationJob.objects.create(label="charlie's", generator="sketch", loudness_target_lufs=-23, created_by=charlie)
+    mine = GenerationJob.objects.create(
+        label="rita's", generator="sketch", loudness_target_lufs=-23, created_by=rita
+    )
+    theirs = GenerationJob.objects.create(
+        label="charlie's", generator="sketch", loudness_target_lufs=-23, created_by=charlie
+    )
     client.login(username="rita", password=PASSWORD)
     page = client.get(reverse("admin:generation_generationjob_changelist"))
     assert page.status_code == 200 and page.context["cl"].result_count == 1
