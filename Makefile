@@ -1,4 +1,4 @@
-# MusiScene Studio: the few commands people run. See README.md.
+# MusiScene Studio: the few commands people run. See README.md and docs/ (make docs-serve).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint migrate worker clean
+.PHONY: demo test install env lint migrate worker clean docs docs-serve
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -21,17 +21,21 @@ $(STAMP): pyproject.toml | $(PY)
 	else \
 		$(PY) -m pip install $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; \
 	fi
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-migrate: install
-	DEBUG=1 $(PY) manage.py migrate --noinput
+## make env: write a local .env (DEBUG=1, a generated SECRET_KEY) unless there is one; settings read it
+env: install
+	$(PY) -m studyserver.dotenv .env
 
-## make demo: set up, seed the demo study and serve it on 127.0.0.1:$(PORT)
+migrate: env
+	$(PY) manage.py migrate --noinput
+
+## make demo: set up, seed the demo study and serve it on 127.0.0.1:$(PORT) (runs until Ctrl-C)
 demo: migrate
-	DEBUG=1 PORT=$(PORT) $(PY) manage.py demo --port $(PORT)
+	PORT=$(PORT) $(PY) manage.py demo --port $(PORT)
 
 ## make test: set up and run the whole suite (DATABASE_URL chooses SQLite or PostgreSQL)
 test: install
@@ -45,5 +49,15 @@ lint: install
 worker: install
 	$(VENV)/bin/celery -A studyserver worker -Q default,gpu -l info
 
+## make docs: build the documentation site into site/ (strict: a broken link fails)
+docs: install
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+## make docs-serve: the documentation with live reload on 127.0.0.1:8001
+docs-serve: install
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve -a 127.0.0.1:8001
+
+## make clean: DELETES var/ (the SQLite database, all media, the demo's admin password) and caches
 clean:
-	rm -rf var/ .pytest_cache .ruff_cache
+	@echo "deleting var/ (database, media), site/ and the caches"
+	rm -rf var/ site/ .pytest_cache .ruff_cache

@@ -11,7 +11,12 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from studyserver.dotenv import load_dotenv
 from studyserver.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+# A local .env (written by `make env` / `make demo`) fills in what the environment does not set;
+# the real environment always wins, and MUSISCENE_NO_DOTENV=1 turns the file off (tests do).
+load_dotenv()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -23,14 +28,15 @@ if not _secret:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY must be set when DEBUG is off (e.g. `python -c 'import secrets; "
-            "print(secrets.token_urlsafe(50))'`); `make demo` sets DEBUG=1 for you."
+            "print(secrets.token_urlsafe(50))'`). On a laptop, `make env` (run by `make demo`) "
+            "writes a local .env with DEBUG=1 and a generated key; run commands in the project "
+            "folder."
         )
     _secret = "insecure-development-key-only-used-with-DEBUG-on"
 SECRET_KEY = _secret
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -6,6 +6,8 @@ DATABASE_URL still chooses the database, so the same suite runs on SQLite and Po
 import os
 import tempfile
 
+# The suite never reads a developer's .env (and neither does a subprocess a test starts).
+os.environ["MUSISCENE_NO_DOTENV"] = "1"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("SECURE", "0")
 # One scratch folder (media, SQLite test database) per test process: each pytest-xdist worker has

@@ -30,6 +30,9 @@ def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys):
     assert all(t.prompt == t.caption.text and t.parameters.get("tempo_bpm") for t in tracks)
     assert study_validate(study=study) == []
     assert "/s/musiscene-demo/" in out and "/admin/" in out and "password: " in out
+    # --no-serve starts no server, so it must not say that the demo is being served (issue 19)
+    assert "The demo is ready." not in out
+    assert "no server" in out and "runserver 127.0.0.1:" in out
     password = out.split("password: ")[1].split(")")[0]
     assert get_user_model().objects.get(username="admin").check_password(password)
 

@@ -126,7 +126,15 @@ class Command(BaseCommand):
             )
 
         site = f"http://127.0.0.1:{port}"
-        self.stdout.write(self.style.SUCCESS("The demo is ready."))
+        if no_serve:
+            # Nothing is serving: say so, and how to serve, instead of links that answer nothing.
+            self.stdout.write(self.style.SUCCESS("The demo data is ready (--no-serve: no server)."))
+            self.stdout.write(
+                f"  Serve it with `make demo` (or `python manage.py runserver 127.0.0.1:{port}`)"
+                " unless it already runs, then open:"
+            )
+        else:
+            self.stdout.write(self.style.SUCCESS("The demo is ready."))
         self.stdout.write(f"  participant link: {site}/s/{DEMO_SLUG}/")
         self.stdout.write(f"  admin:            {site}/admin/  (user: admin, password: {password})")
         self.stdout.write(f"  researcher API:   {site}/api/studies/  (schema: {site}/api/schema/)")
