@@ -25,68 +25,18 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import participants as P  # noqa: E402  (benchmarks/participants.py)
+import participants as P  # noqa: E402  (benchmarks/participants.py: database set-up, seed, check)
+
+from tests.harness.gunicorn import Gunicorn  # noqa: E402  (participants.py put the root on sys.path)
+from tests.harness.load import run_phase  # noqa: E402
 
 ROOT = P.ROOT
 
 
-class Server:
-    def __init__(self, env: dict[str, str], port: int):
-        self.env, self.port, self.proc = env, port, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "studyserver/gunicorn.conf.py",
-                "studyserver.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "--threads",
-                "8",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                asyncio.run(P.Browser("127.0.0.1", self.port).request("GET", "/healthz", timeout=2))
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
-
-    def workers(self) -> list[psutil.Process]:
-        return psutil.Process(self.proc.pid).children()
-
-    def kill_all(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-
 async def with_fault(args, slug: str, fault, *, double_submit: float = 0.0, seed: int = 0):
     task = asyncio.ensure_future(
-        P.run_phase(
+        run_phase(
             "127.0.0.1",
             args.port,
             slug,
@@ -151,8 +101,8 @@ def main() -> int:
         env=env,
         check=True,
     )
-    server = Server(env, args.port)
-    server.start()
+    server = Gunicorn(env, args.port, threads=8)
+    server.start(timeout=30)
 
     def kill_worker():
         victim = server.workers()[0]
@@ -161,7 +111,7 @@ def main() -> int:
     def kill_master_and_restart():
         server.kill_all()
         time.sleep(1.0)
-        server.start()
+        server.start(timeout=30)
 
     phases = [
         ("SIGKILL a gunicorn worker", kill_worker, 0.0),
@@ -195,7 +145,7 @@ def main() -> int:
                     f"409 for the losing copy of a double submit: {stats.conflicts}",
                 )
     finally:
-        server.stop()
+        server.stop(grace=20)
     return 0
 
 

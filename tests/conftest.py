@@ -1,13 +1,18 @@
-"""Shared fixtures: a fixed cast of users, media files made in the test, studies ready to run."""
+"""Shared fixtures: a fixed cast of users, media files made in the test, studies ready to run,
+one torch thread per test process, and a media folder of a test's own."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.conf import settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -46,6 +51,34 @@ def make_tone(
 ) -> np.ndarray:
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One intra-op torch thread per test process: the 2 cores are shared by the xdist workers,
+    and toy-sized models run far faster on one thread than on threads fighting for the cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def private_media(settings, tmp_path_factory) -> Path:
+    """A media folder of this test alone. The default one is shared by the xdist workers, whose
+    databases differ; tests that sweep unreferenced files or count the files made need their own."""
+    root = tmp_path_factory.mktemp("media")
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": settings.MEDIA_URL},
+        },
+    }
+    return root
 
 
 @pytest.fixture
@@ -187,6 +220,6 @@ def live_study(small_study):
 
 @pytest.fixture
 def bot_factory(live_study):
-    from tests.bots import Bot
+    from tests.harness.bots import Bot
 
     return lambda **q: Bot(live_study, **q)

@@ -192,7 +192,7 @@ def test_a_missing_model_fails_the_job_with_how_to_provide_it(clips, tmp_path: P
 @pytest.fixture
 def endpoint(tiny):
     from modeling.captioners.composer import LocalBackend
-    from tests.captioners.test_captioners_http import TinyOpenAIServer
+    from tests.modeling.captioners.test_http import TinyOpenAIServer
 
     server = TinyOpenAIServer(LocalBackend.from_pretrained(str(tiny["composer"]), device="cpu"))
     thread = threading.Thread(

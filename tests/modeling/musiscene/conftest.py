@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
-
-# The repository root must be importable even when pytest runs without the Django plugin
-# (which would otherwise put it on sys.path) and without an editable install.
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
@@ -36,14 +25,6 @@ def tiny_llama(tiny_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_mert(tiny_dir: Path) -> Path:
     return tiny_dir / "mert"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread() -> None:
-    """The test machine's 2 cores are shared; one intra-op thread is far faster for tiny models."""
-    import torch
-
-    torch.set_num_threads(1)
 
 
 TONE_ANSWERS = (  # words that the tiny tokenizer holds as single tokens

@@ -15,33 +15,6 @@ def tiny_musicgen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny(tmp_path_factory.mktemp("models") / "musicgen", seed=0)
 
 
-@pytest.fixture(autouse=True)
-def private_media(settings, tmp_path_factory) -> Path:
-    """A media folder of this test alone. The default one is shared by the xdist workers, whose
-    databases differ, and these tests sweep unreferenced track files and count the files made."""
-    root = tmp_path_factory.mktemp("media")
-    settings.MEDIA_ROOT = root
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": settings.MEDIA_URL},
-        },
-    }
-    return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Toy-sized ops run faster on one thread, above all on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def bare_study(db, alice, conditions, make_clip):
     """A draft study with one sampled form, 2 clips x {video_caps, msi}, and no tracks yet."""

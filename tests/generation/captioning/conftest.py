@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 #: YouTube ids of the media folder (11 characters, as in AudioSet); the last has no file.
 YTIDS = ("R3mcZxi-r9U", "gy6R280ZUMQ", "abcdefghijk", "nofile00000")
-
-
-@pytest.fixture(autouse=True)
-def private_media(settings, tmp_path_factory) -> Path:
-    """A media folder of this test alone (the default one is shared by the xdist workers)."""
-    root = tmp_path_factory.mktemp("media")
-    settings.MEDIA_ROOT = root
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": settings.MEDIA_URL},
-        },
-    }
-    return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -21,15 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 TEXTS = ["upbeat jazz with piano", "calm ambient strings for a night scene", "rock"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Toy-sized ops run much faster on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny(tmp_path_factory.mktemp("models") / "musicgen", seed=0)

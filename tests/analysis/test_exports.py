@@ -15,9 +15,9 @@ from survey import participation as P
 from survey.exports import participants_frame, ratings_frame, ratings_frames, write_frames
 from survey.models import Participant, QualityCheck, Rating, TrialResponse
 from survey.simulation import simulate_participants
-from tests.bots import Bot
+from tests.harness.bots import Bot
 
-# The contract, as the analysis core's own tests state it (tests/statistics/test_stats_report.py).
+# The contract, as the analysis core's own tests state it (tests/analysis/test_report.py).
 CONTRACT = [
     "study",
     "form",

@@ -24,7 +24,7 @@ from generation.models import GenerationItem, GenerationJob, Track
 
 pytestmark = pytest.mark.redis
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CELERY = str(Path(sys.executable).parent / "celery")
 
 

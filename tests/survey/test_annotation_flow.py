@@ -10,7 +10,7 @@ import pytest
 from generation.models import Caption
 from survey import participation, services
 from survey.models import Annotation, Assignment, Form, Participant, Study
-from tests.bots import Bot
+from tests.harness.bots import Bot
 
 TEXT = "A slow sunrise over a quiet harbour, boats rocking gently."
 

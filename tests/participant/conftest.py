@@ -1,1 +1,0 @@
-from tests.bots import Bot  # noqa: F401  (kept importable from here)
