@@ -115,19 +115,34 @@ class StudyAdmin(admin.ModelAdmin):
             kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    #: What cannot change once the study is live: its address, the design, what participants
+    #: are asked and the quality controls they pass (headphone check, attention trials, the
+    #: shortest trial and the must-hear rule).
+    LOCKED_FIELDS = (
+        "slug",
+        "target_per_form",
+        "min_listen_s",
+        "loudness_target_lufs",
+        "question",
+        "scale_min_label",
+        "scale_max_label",
+        "headphone_check",
+        "attention_trials",
+        "screen_out_on_attention_fail",
+        "min_trial_s",
+    )
+
     def get_readonly_fields(self, request, obj=None):
         ro = ["status"]
         if obj is not None and obj.is_locked:
-            ro += [
-                "slug",
-                "target_per_form",
-                "min_listen_s",
-                "loudness_target_lufs",
-                "question",
-                "scale_min_label",
-                "scale_max_label",
-            ]
+            ro += list(self.LOCKED_FIELDS)
         return ro
+
+    def get_prepopulated_fields(self, request, obj=None):
+        # a read-only slug cannot be prepopulated (the admin would look for its input: KeyError)
+        if obj is not None and obj.is_locked:
+            return {}
+        return super().get_prepopulated_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -439,8 +454,8 @@ class FormAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(study__in=studies_for_user(request.user))
 
     def get_field_queryset(self, db, db_field, request):
-        if db_field.name == "study":
-            return studies_for_user(request.user)
+        if db_field.name == "study":  # a form can only be added to (or moved within) drafts
+            return studies_for_user(request.user).filter(status=Study.Status.DRAFT)
         return super().get_field_queryset(db, db_field, request)
 
     def has_change_permission(self, request, obj=None):

@@ -9,8 +9,11 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import m2m_changed, pre_delete, pre_save
+from django.dispatch import receiver
 
 from generation.models import Clip, Condition, Track
 
@@ -536,3 +539,99 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant_id} describes trial {self.trial_id}"
+
+
+# --- the design lock ----------------------------------------------------------------------------
+# Once a study is live its design (forms, their conditions and clip pools, trials and the tracks
+# bound to them) cannot change, whatever the path: the admin, a service, a shell. The services and
+# the admin refuse first with a friendly message; these receivers are the last line.
+
+
+class DesignLocked(ValidationError):
+    """A write that would change the design of a live or closed study."""
+
+
+def _locked_study_ids(study_ids) -> list[int]:
+    ids = {i for i in study_ids if i is not None}
+    if not ids:
+        return []
+    return list(
+        Study.objects.filter(pk__in=ids)
+        .exclude(status=Study.Status.DRAFT)
+        .values_list("pk", flat=True)
+    )
+
+
+def _refuse_if_locked(study_ids, what: str) -> None:
+    locked = _locked_study_ids(study_ids)
+    if locked:
+        slugs = ", ".join(Study.objects.filter(pk__in=locked).values_list("slug", flat=True))
+        raise DesignLocked(f"study {slugs} is not a draft: its design is locked ({what})")
+
+
+def _study_ids_of(instance) -> list[int]:
+    if isinstance(instance, Form):
+        ids = [instance.study_id]
+        if instance.pk:  # moving a form out of a locked study changes that study too
+            ids += Form.objects.filter(pk=instance.pk).values_list("study_id", flat=True)
+        return ids
+    if isinstance(instance, Trial):
+        ids = list(Form.objects.filter(pk=instance.form_id).values_list("study_id", flat=True))
+        if instance.pk:
+            ids += Trial.objects.filter(pk=instance.pk).values_list("form__study_id", flat=True)
+        return ids
+    if isinstance(instance, TrialTrack):
+        ids = list(
+            Trial.objects.filter(pk=instance.trial_id).values_list("form__study_id", flat=True)
+        )
+        if instance.pk:
+            ids += TrialTrack.objects.filter(pk=instance.pk).values_list(
+                "trial__form__study_id", flat=True
+            )
+        return ids
+    return []
+
+
+def _deleting_whole_study(origin) -> bool:
+    """A study deleted as a whole takes its design with it."""
+    if isinstance(origin, Study):
+        return True
+    return isinstance(origin, models.QuerySet) and origin.model is Study
+
+
+@receiver(pre_save, sender=Form)
+@receiver(pre_save, sender=Trial)
+@receiver(pre_save, sender=TrialTrack)
+def _design_save_guard(sender, instance, raw=False, **kwargs):
+    if not raw:
+        _refuse_if_locked(_study_ids_of(instance), f"saving {sender.__name__.lower()}")
+
+
+@receiver(pre_delete, sender=Form)
+@receiver(pre_delete, sender=Trial)
+@receiver(pre_delete, sender=TrialTrack)
+def _design_delete_guard(sender, instance, origin=None, **kwargs):
+    if not _deleting_whole_study(origin):
+        _refuse_if_locked(_study_ids_of(instance), f"deleting {sender.__name__.lower()}")
+
+
+def _other_end(through) -> str:
+    return next(f.name for f in through._meta.get_fields() if f.name not in ("id", "form"))
+
+
+@receiver(m2m_changed, sender=Form.conditions.through)
+@receiver(m2m_changed, sender=Form.clip_pool.through)
+def _design_m2m_guard(sender, instance, action, reverse, pk_set, **kwargs):
+    if not action.startswith("pre_"):
+        return
+    if isinstance(instance, Form):
+        ids = [instance.study_id]
+    elif pk_set:
+        ids = list(Form.objects.filter(pk__in=pk_set).values_list("study_id", flat=True))
+    else:  # condition.forms.clear(): every form that has this condition or clip
+        ids = list(
+            sender.objects.filter(**{_other_end(sender): instance.pk}).values_list(
+                "form__study_id", flat=True
+            )
+        )
+    _refuse_if_locked(ids, "changing a form's conditions or clip pool")

@@ -74,9 +74,10 @@ def study_is_full(*, study: Study) -> bool:
 
 
 def _pick_form(study: Study) -> Form:
-    """The form with the fewest completed plus active participants (ties: the first by name)."""
+    """The form with the fewest completed plus active participants (ties: the first by name).
+    A form without trials is never given out (go-live refuses one; this guards older data)."""
     forms = list(
-        Form.objects.filter(study=study)
+        Form.objects.filter(study=study, pk__in=Trial.objects.values("form_id"))
         .annotate(
             load=Count(
                 "participants",

@@ -161,6 +161,10 @@ def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
         problems.append(Problem(study.slug, "the study has no forms"))
     checked: set[int] = set()
     for form in forms:
+        if form.sampled_at is None:
+            problems.append(
+                Problem(form.name, "the form's trials were never sampled (Forms → Sample trials)")
+            )
         if form.kind == Form.Kind.ANNOTATION:
             problems.extend(_validate_annotation_form(form, decode=decode))
             continue
