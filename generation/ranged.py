@@ -15,7 +15,10 @@ from django.http import (
     StreamingHttpResponse,
 )
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 18 digits a side (10^18 bytes is an exabyte): longer numbers are no real range, and
+# Python refuses to parse integers of more than 4,300 digits (a 500 before this bound).
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+_RANGE_TOO_LONG = re.compile(r"\d{19}")
 _CHUNK = 64 * 1024
 
 
@@ -62,6 +65,12 @@ def ranged_file_response(
         return resp
     size = storage.size(name)
     header = request.headers.get("Range", "").strip()
+    if _RANGE_TOO_LONG.search(header):
+        return HttpResponse(
+            "Range: a byte position has more than 18 digits",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     match = _RANGE.match(header) if header else None
     if match and (match.group(1) or match.group(2)):
         first, last = match.group(1), match.group(2)

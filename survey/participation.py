@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import random
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from generation.models import Track
+from survey import submit_schema as schema
 from survey.models import (
     Annotation,
     Assignment,
@@ -41,7 +42,7 @@ HEADPHONE_TRIALS = 6
 HEADPHONE_PASS = 5
 ATTENTION_MAX_VALUE = 10.0  # "set the slider to 0": a value at or under this passes
 LISTEN_TOLERANCE_S = 0.5
-MAX_EVENTS = 5000
+MAX_EVENTS = schema.MAX_EVENTS
 
 
 class ParticipationError(Exception):
@@ -340,6 +341,9 @@ def required_listen_s(*, study: Study, track: Track) -> float:
 # -- media tokens -------------------------------------------------------------------------------
 
 
+MEDIA_TOKEN_RE = re.compile(r"[0-9a-f]{40}")
+
+
 def media_token(participant: Participant, kind: str, index: int, slot: str) -> str:
     """An opaque, unguessable name for one media file of one participant."""
     msg = f"{participant.code}|{kind}|{index}|{slot}".encode()
@@ -348,6 +352,8 @@ def media_token(participant: Participant, kind: str, index: int, slot: str) -> s
 
 def media_for_token(*, participant: Participant, token: str):
     """The stored file behind a participant's media token, or None (wrong participant, forged)."""
+    if not isinstance(token, str) or not MEDIA_TOKEN_RE.fullmatch(token):
+        return None  # compare_digest takes ASCII strings only
     for index, raw in enumerate(participant.trial_order):
         if index < participant.progress - 1:
             continue  # media of finished items is no longer needed
@@ -376,13 +382,12 @@ def media_for_token(*, participant: Participant, token: str):
 # -- submitting a trial -------------------------------------------------------------------------
 
 
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParticipationError(f"{what} must be a number")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ParticipationError(f"{what} must be a finite number")
-    return value
+def _declared(clean, *args, **kwargs):
+    """``clean`` (a part of the declared submit, ``survey.submit_schema``) as a 400."""
+    try:
+        return clean(*args, **kwargs)
+    except schema.SchemaError as exc:
+        raise ParticipationError(exc.message, code=exc.code) from None
 
 
 def _open_submit(
@@ -393,10 +398,10 @@ def _open_submit(
 
     A resend of a stored submission always names an item before ``progress``, so the lookup of
     earlier submissions runs only then: the common path (the next item) costs no query here."""
-    try:
-        sub_id = uuid.UUID(str(submission_id))
-    except ValueError:
-        raise ParticipationError("submission_id must be a UUID") from None
+    if isinstance(submission_id, uuid.UUID):
+        sub_id = submission_id
+    else:
+        sub_id = _declared(schema.clean_submission_id, submission_id)
     if index != participant.progress or participant.stage != Participant.Stage.TRIALS:
         previous = TrialResponse.objects.filter(
             participant=participant, submission_id=sub_id
@@ -418,6 +423,14 @@ def _open_submit(
             code="stale" if index < participant.progress else "out_of_order",
         )
     return sub_id, None
+
+
+def _reused_submission_id() -> ParticipationError:
+    """The database refused the row: this participant used the submission id for another item."""
+    return ParticipationError(
+        "this submission id was already used for another item; reload the page",
+        code="reused_submission_id",
+    )
 
 
 @dataclass(frozen=True)
@@ -460,15 +473,9 @@ def submit_item(
         return resent
     study = participant.study
     item = _rating_item(participant, index)
-    if not isinstance(ratings, list):
-        raise ParticipationError("ratings must be a list")
-    by_label: dict[str, dict[str, Any]] = {}
-    for r in ratings:
-        if not isinstance(r, dict) or not isinstance(r.get("label"), str):
-            raise ParticipationError("each rating needs a label")
-        if r["label"] in by_label:
-            raise ParticipationError(f"track {r['label']} was rated twice")
-        by_label[r["label"]] = r
+    cleaned = _declared(schema.clean_ratings, ratings)
+    events = _declared(schema.clean_events, events)
+    by_label = {r.label: r for r in cleaned}
     if set(by_label) != set(item.labels):
         raise ParticipationError(f"expected ratings for {', '.join(item.labels)}", code="labels")
     now = timezone.now()
@@ -487,75 +494,72 @@ def submit_item(
     listened: dict[str, float] = {}
     for label, track in zip(item.labels, item.tracks, strict=True):
         r = by_label[label]
-        value = _number(r.get("value"), f"the rating of track {label}")
-        if not 0 <= value <= 100:
-            raise ParticipationError(
-                f"the rating of track {label} must be between 0 and 100", code="range"
-            )
-        if r.get("moved") is not True:
+        value, heard = r.value, r.listening_s
+        if not r.moved:
             raise ParticipationError(
                 f"the slider of track {label} has not been moved", code="not_moved"
             )
-        heard = _number(r.get("listening_s", 0), f"the listening time of track {label}")
-        if heard < 0:
-            raise ParticipationError("listening time cannot be negative")
         if item.kind == TrialResponse.Kind.TRIAL and heard + LISTEN_TOLERANCE_S < required_listen_s(
             study=study, track=track
         ):
             raise ParticipationError(f"track {label} has not been heard yet", code="not_heard")
         values[label], listened[label] = value, heard
-    events = events if isinstance(events, list) else []
-    with transaction.atomic():
-        moved = Participant.objects.filter(
-            pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
-        ).update(progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
-        if not moved:  # a concurrent copy of this submit won the race
-            raise ParticipationError("this trial was saved already", status=409, code="stale")
-        TrialResponse.objects.create(
-            participant=participant,
-            trial_id=item.trial_id,
-            kind=item.kind,
-            sequence_index=index,
-            submission_id=sub_id,
-            shown_at=participant.item_started_at
-            if participant.item_started_index == index
-            else None,
-            duration_s=duration,
-            listening=listened,
-            events=events[:MAX_EVENTS],
-        )
-        if item.kind == TrialResponse.Kind.TRIAL:
-            Rating.objects.bulk_create(
-                [
-                    Rating(
-                        participant=participant,
-                        trial_id=item.trial_id,
-                        track=track,
-                        value=values[label],
-                        position=pos,
-                        trial_order=index,
-                        listening_s=listened[label],
-                        submission_id=sub_id,
-                        trial_started_at=participant.item_started_at,
-                    )
-                    for pos, (label, track) in enumerate(zip(item.labels, item.tracks, strict=True))
-                ]
-            )
-        else:
-            passed = values[item.labels[0]] <= ATTENTION_MAX_VALUE
-            QualityCheck.objects.create(
+    try:
+        with transaction.atomic():
+            moved = Participant.objects.filter(
+                pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
+            ).update(progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
+            if not moved:  # a concurrent copy of this submit won the race
+                raise ParticipationError("this trial was saved already", status=409, code="stale")
+            TrialResponse.objects.create(
                 participant=participant,
-                kind=QualityCheck.Kind.ATTENTION,
-                passed=passed,
-                details={"value": values[item.labels[0]], "index": index},
+                trial_id=item.trial_id,
+                kind=item.kind,
+                sequence_index=index,
+                submission_id=sub_id,
+                shown_at=participant.item_started_at
+                if participant.item_started_index == index
+                else None,
+                duration_s=duration,
+                listening=listened,
+                events=events,
             )
-            if not passed and study.screen_out_on_attention_fail:
-                _screen_out(participant, "attention")
-                return {"status": "screened_out", "index": index}
-        if index + 1 >= len(participant.trial_order):
-            Participant.objects.filter(pk=participant.pk).update(
-                stage=Participant.Stage.QUESTIONNAIRE
-            )
+            if item.kind == TrialResponse.Kind.TRIAL:
+                Rating.objects.bulk_create(
+                    [
+                        Rating(
+                            participant=participant,
+                            trial_id=item.trial_id,
+                            track=track,
+                            value=values[label],
+                            position=pos,
+                            trial_order=index,
+                            listening_s=listened[label],
+                            submission_id=sub_id,
+                            trial_started_at=participant.item_started_at,
+                        )
+                        for pos, (label, track) in enumerate(
+                            zip(item.labels, item.tracks, strict=True)
+                        )
+                    ]
+                )
+            else:
+                passed = values[item.labels[0]] <= ATTENTION_MAX_VALUE
+                QualityCheck.objects.create(
+                    participant=participant,
+                    kind=QualityCheck.Kind.ATTENTION,
+                    passed=passed,
+                    details={"value": values[item.labels[0]], "index": index},
+                )
+                if not passed and study.screen_out_on_attention_fail:
+                    _screen_out(participant, "attention")
+                    return {"status": "screened_out", "index": index}
+            if index + 1 >= len(participant.trial_order):
+                Participant.objects.filter(pk=participant.pk).update(
+                    stage=Participant.Stage.QUESTIONNAIRE
+                )
+    except IntegrityError:
+        raise _reused_submission_id() from None
     participant.progress = index + 1
     return {"status": "stored", "index": index}
 
@@ -671,7 +675,10 @@ def participant_complete(*, participant: Participant, answers: dict[str, str]) -
         raise ParticipationError(
             "some answers are not stored yet; please go back", status=409, code="incomplete"
         )
-    clean = {k: str(answers.get(k, ""))[:2000] for k in QUESTIONNAIRE_FIELDS}
+    clean = {
+        k: _declared(schema.clean_text, str(answers.get(k, ""))[:2000], k, max_chars=2000)
+        for k in QUESTIONNAIRE_FIELDS
+    }
     Participant.objects.filter(pk=participant.pk, status=Participant.Status.ACTIVE).update(
         answers=clean,
         status=Participant.Status.COMPLETED,
@@ -744,9 +751,11 @@ def submit_annotation(
     if item.kind != TrialResponse.Kind.ANNOTATION:
         raise ParticipationError("this item is not a description", code="kind")
     form = item.trial.form
-    if not isinstance(text, str):
-        raise ParticipationError("the description must be text")
-    text = " ".join(text.split())
+    text = " ".join(
+        _declared(
+            schema.clean_text, text, "the description", max_chars=2 * MAX_DESCRIPTION_CHARS
+        ).split()
+    )
     if len(text) < form.min_description_chars:
         raise ParticipationError(
             f"please write at least {form.min_description_chars} characters", code="too_short"
@@ -755,12 +764,11 @@ def submit_annotation(
         raise ParticipationError(
             f"please keep it under {MAX_DESCRIPTION_CHARS} characters", code="too_long"
         )
-    heard = _number(listening_s, "the listening time")
-    if heard < 0:
-        raise ParticipationError("listening time cannot be negative")
+    heard = _declared(schema.clean_listening, listening_s)
+    events = _declared(schema.clean_events, events)
     if heard + LISTEN_TOLERANCE_S < required_listen_clip_s(study=study, trial=item.trial):
         raise ParticipationError("please listen to the music first", code="not_heard")
-    chosen = _clean_tags(tags, form.tag_vocabulary or {})
+    chosen = _clean_tags(_declared(schema.clean_tags, tags), form.tag_vocabulary or {})
     now = timezone.now()
     duration = (
         (now - participant.item_started_at).total_seconds()
@@ -771,53 +779,58 @@ def submit_annotation(
         raise ParticipationError(
             f"please spend at least {study.min_trial_s:g} seconds on each clip", code="too_fast"
         )
-    with transaction.atomic():
-        moved = Participant.objects.filter(
-            pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
-        ).update(progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
-        if not moved:
-            raise ParticipationError("this description was saved already", status=409, code="stale")
-        TrialResponse.objects.create(
-            participant=participant,
-            trial=item.trial,
-            kind=TrialResponse.Kind.ANNOTATION,
-            sequence_index=index,
-            submission_id=sub_id,
-            shown_at=participant.item_started_at
-            if participant.item_started_index == index
-            else None,
-            duration_s=duration,
-            listening={"music": heard},
-            events=(events if isinstance(events, list) else [])[:MAX_EVENTS],
-        )
-        caption = Caption.objects.create(
-            clip=item.trial.clip,
-            kind=CaptionKind.HUMAN_MSI,
-            text=text,
-            author_note=f"annotator {participant.public_id} ({study.slug}/{form.name})",
-            parameters={
-                "participant": participant.public_id,
-                "study": study.slug,
-                "form": form.name,
-                "tags": chosen,
-                "listening_s": heard,
-                "duration_s": duration,
-                "written_at": now.isoformat(),
-            },
-        )
-        Annotation.objects.create(
-            participant=participant,
-            trial=item.trial,
-            text=text,
-            tags=chosen,
-            listening_s=heard,
-            duration_s=duration,
-            submission_id=sub_id,
-            caption=caption,
-        )
-        if index + 1 >= len(participant.trial_order):
-            Participant.objects.filter(pk=participant.pk).update(
-                stage=Participant.Stage.QUESTIONNAIRE
+    try:
+        with transaction.atomic():
+            moved = Participant.objects.filter(
+                pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
+            ).update(progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
+            if not moved:
+                raise ParticipationError(
+                    "this description was saved already", status=409, code="stale"
+                )
+            TrialResponse.objects.create(
+                participant=participant,
+                trial=item.trial,
+                kind=TrialResponse.Kind.ANNOTATION,
+                sequence_index=index,
+                submission_id=sub_id,
+                shown_at=participant.item_started_at
+                if participant.item_started_index == index
+                else None,
+                duration_s=duration,
+                listening={"music": heard},
+                events=events,
             )
+            caption = Caption.objects.create(
+                clip=item.trial.clip,
+                kind=CaptionKind.HUMAN_MSI,
+                text=text,
+                author_note=f"annotator {participant.public_id} ({study.slug}/{form.name})",
+                parameters={
+                    "participant": participant.public_id,
+                    "study": study.slug,
+                    "form": form.name,
+                    "tags": chosen,
+                    "listening_s": heard,
+                    "duration_s": duration,
+                    "written_at": now.isoformat(),
+                },
+            )
+            Annotation.objects.create(
+                participant=participant,
+                trial=item.trial,
+                text=text,
+                tags=chosen,
+                listening_s=heard,
+                duration_s=duration,
+                submission_id=sub_id,
+                caption=caption,
+            )
+            if index + 1 >= len(participant.trial_order):
+                Participant.objects.filter(pk=participant.pk).update(
+                    stage=Participant.Stage.QUESTIONNAIRE
+                )
+    except IntegrityError:
+        raise _reused_submission_id() from None
     participant.progress = index + 1
     return {"status": "stored", "index": index}

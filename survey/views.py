@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -16,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from generation.ranged import ranged_file_response
 from studyserver.throttle import ratelimited
 from survey import participation as P
+from survey import submit_schema
 from survey.models import Participant, Study
 
 COOKIE_MAX_AGE = 60 * 60 * 24 * 30
@@ -76,6 +75,26 @@ def _with_cookie(response: HttpResponse, study: Study, participant: Participant)
     return response
 
 
+def _external_ids(source) -> dict[str, str]:
+    """The recruiter's ids from the query or form: printable text of at most 64 characters
+    (a NUL byte, which PostgreSQL cannot store, or any control character is refused)."""
+    out = {}
+    for param, field in _EXTERNAL:
+        value = source.get(param, "").strip()
+        if len(value) > 64:
+            raise submit_schema.SchemaError(f"{param} is longer than 64 characters")
+        out[field] = submit_schema.clean_text(value, param, max_chars=64)
+        if any(c in value for c in "\n\r\t"):
+            raise submit_schema.SchemaError(f"{param} contains control characters")
+    return out
+
+
+def _bad_request(request: HttpRequest, study: Study, message: str) -> HttpResponse:
+    return render(
+        request, "survey/bad_request.html", {"study": study, "message": message}, status=400
+    )
+
+
 def _live_study(slug: str) -> Study:
     return get_object_or_404(Study, slug=slug)
 
@@ -94,7 +113,10 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
             status=403 if study.status == Study.Status.DRAFT else 410,
         )
     source = request.POST if request.method == "POST" else request.GET
-    external = {field: source.get(param, "").strip()[:64] for param, field in _EXTERNAL}
+    try:
+        external = _external_ids(source)
+    except submit_schema.SchemaError as exc:
+        return _bad_request(request, study, exc.message)
     participant = None
     if external["prolific_pid"]:
         participant = Participant.objects.filter(
@@ -107,7 +129,7 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
         if P.study_is_full(study=study):
             return render(request, "survey/full.html", {"study": study})
         return render(request, "survey/consent.html", {"study": study, "external": source})
-    ua = request.headers.get("User-Agent", "")
+    ua = "".join(c for c in request.headers.get("User-Agent", "")[:400] if c.isprintable())
     if request.POST.get("consent") == "yes":
         participant, _created = P.participant_start(study=study, user_agent=ua, **external)
         return _with_cookie(redirect("study-run", slug=slug), study, participant)
@@ -293,37 +315,36 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
             status=403,
         )
     try:
-        payload = json.loads(request.body or b"{}")
-        if not isinstance(payload, dict):
-            raise ValueError
-    except ValueError:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > submit_schema.SUBMIT_MAX_BYTES:
+            raise submit_schema.SchemaError(
+                f"the submit is larger than {submit_schema.SUBMIT_MAX_BYTES // 1024} kB",
+                code="too_large",
+            )
+        sub = submit_schema.clean_submit(submit_schema.parse_body(request.body))
+    except submit_schema.SchemaError as exc:
+        return JsonResponse({"ok": False, "error": exc.message, "code": exc.code}, status=400)
+    except ValueError:  # a CONTENT_LENGTH that is not a number
         return JsonResponse(
-            {"ok": False, "error": "the request body must be a JSON object", "code": "json"},
-            status=400,
-        )
-    index = payload.get("index")
-    if not isinstance(index, int) or isinstance(index, bool):
-        return JsonResponse(
-            {"ok": False, "error": "index must be an integer", "code": "invalid"}, status=400
+            {"ok": False, "error": "bad Content-Length", "code": "invalid"}, status=400
         )
     try:
-        if "text" in payload:
+        if sub.text is not None:
             result = P.submit_annotation(
                 participant=participant,
-                index=index,
-                submission_id=payload.get("submission_id", ""),
-                text=payload.get("text"),
-                tags=payload.get("tags"),
-                listening_s=payload.get("listening_s", 0),
-                events=payload.get("events"),
+                index=sub.index,
+                submission_id=sub.submission_id,
+                text=sub.text,
+                tags=sub.tags,
+                listening_s=sub.listening_s,
+                events=sub.events,
             )
         else:
             result = P.submit_item(
                 participant=participant,
-                index=index,
-                submission_id=payload.get("submission_id", ""),
-                ratings=payload.get("ratings"),
-                events=payload.get("events"),
+                index=sub.index,
+                submission_id=sub.submission_id,
+                ratings=sub.ratings,
+                events=sub.events,
             )
     except P.ParticipationError as exc:
         return _json_error(exc)
@@ -410,6 +431,11 @@ def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
 @ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     """A participant's media by opaque token; another participant's token opens nothing."""
+    if not P.MEDIA_TOKEN_RE.fullmatch(token):
+        return HttpResponseBadRequest(
+            "malformed media link: a media token is 40 hexadecimal characters",
+            content_type="text/plain; charset=utf-8",
+        )
     study, participant = _study_and_participant(request, slug)
     if participant is None:
         raise Http404

@@ -21,7 +21,7 @@
 
   var events = [];
   var player = new MusiScenePlayer(root, {
-    onEvent: function (e) { if (events.length < 5000) events.push(e); },
+    onEvent: function (e) { if (events.length < 2000) events.push(e); }, /* MAX_EVENTS of survey/submit_schema.py */
     onError: function () { statusEl.textContent = texts.audioError; }
   });
   window.__musiscenePlayer = player;
