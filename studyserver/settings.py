@@ -206,14 +206,14 @@ GENERATION_MUSICGEN_CACHE = env_choice("GENERATION_MUSICGEN_CACHE", "", ("", "st
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "survey.throttle.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["survey.throttle.ClientAnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": "60/minute"},
 }
 SPECTACULAR_SETTINGS = {
@@ -233,10 +233,24 @@ CACHES = {
     )
 }
 RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-# Per client address and minute. A participant makes ~3 requests per trial plus media fetches.
+# Sliding windows (survey/throttle.py), per client address unless said otherwise.
+# A participant makes ~3 requests per trial plus media fetches.
 RATELIMIT_PARTICIPANT_PER_MIN = env_int("RATELIMIT_PARTICIPANT_PER_MIN", 600)
 RATELIMIT_ENTRY_PER_MIN = env_int("RATELIMIT_ENTRY_PER_MIN", 120)
+# New participants (consent given) per client address in any 10 minutes. A lab whose
+# participants share one address raises it (docs/how-to/ops/security.md).
+RATELIMIT_STARTS_PER_CLIENT_PER_10MIN = env_int("RATELIMIT_STARTS_PER_CLIENT_PER_10MIN", 10)
+# New participants per study in any minute, when the study sets no cap of its own.
+RATELIMIT_STUDY_STARTS_PER_MIN = env_int("RATELIMIT_STUDY_STARTS_PER_MIN", 30)
+RATELIMIT_READYZ_PER_MIN = env_int("RATELIMIT_READYZ_PER_MIN", 60)
+# Failed logins in any 15 minutes: per (address, account), per address, per account.
 ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
+ADMIN_LOGIN_MAX_FAILURES_PER_IP = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 20)
+ADMIN_LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_ACCOUNT", 100)
+# Failed API token logins per address in any 15 minutes.
+API_TOKEN_MAX_FAILURES = env_int("API_TOKEN_MAX_FAILURES", 20)
+# A participant's cookie is honoured for this long after it was set (checked by the server).
+PARTICIPANT_COOKIE_MAX_AGE_S = env_int("PARTICIPANT_COOKIE_MAX_AGE_S", 7 * 24 * 3600)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # --- security -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from studyserver import ops
-from studyserver.throttle import ThrottledAdminLoginForm
+from survey.throttle import ThrottledAdminLoginForm
 
 admin.site.login_form = ThrottledAdminLoginForm
 admin.site.site_header = "MusiScene Studio"

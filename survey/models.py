@@ -90,9 +90,39 @@ class Study(models.Model):
         blank=True,
         help_text="A trial cannot be submitted sooner than this many seconds after it opened.",
     )
+    # Hostile clients (docs/how-to/ops/security.md).
+    max_starts_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="New participants admitted in any minute; empty = the site default "
+        "(RATELIMIT_STUDY_STARTS_PER_MIN). A bot cannot fill the study faster than this.",
+    )
+    require_recruiter_id = models.BooleanField(
+        default=False,
+        help_text="Admit only links that carry a well-formed PROLIFIC_PID (24 hexadecimal "
+        "characters), as Prolific sends them.",
+    )
+    # Personal data (docs/how-to/ops/data-protection.md).
+    retention_until = models.DateField(
+        null=True,
+        blank=True,
+        help_text="After this date `purge_identifying_data` (and its daily task) blanks recruiter "
+        "ids, user agents and free-text answers; the pseudonymised research data stays.",
+    )
+    privacy_text = models.TextField(
+        blank=True,
+        help_text="Shown on the consent page: what is stored, why, for how long, how to withdraw, "
+        "who to contact. Empty = the platform's standard text with this study's retention date.",
+    )
+    contact_email = models.EmailField(
+        blank=True, help_text="Where participants write to withdraw or ask about their data."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     live_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When identifying fields were last purged."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -273,6 +303,12 @@ class Participant(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    timing_flag = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why this participant's pace is not humanly possible (empty = plausible); "
+        "the screening rules exclude flagged participants.",
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -635,3 +671,24 @@ def _design_m2m_guard(sender, instance, action, reverse, pk_set, **kwargs):
             )
         )
     _refuse_if_locked(ids, "changing a form's conditions or clip pool")
+
+
+class Withdrawal(models.Model):
+    """The record that a participant's data was withdrawn: who, when, by whom and what was
+    deleted. It names the participant only by the public id they had."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="withdrawals")
+    public_id = models.CharField(max_length=16)
+    withdrawn_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.CharField(
+        max_length=40, help_text="participant (on request), researcher, or recruiter"
+    )
+    done_by = models.CharField(max_length=150, blank=True, help_text="The account that did it.")
+    reason = models.CharField(max_length=300, blank=True)
+    deleted = models.JSONField(default=dict, help_text="Rows deleted, by kind.")
+
+    class Meta:
+        ordering = ["-withdrawn_at"]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} withdrawn {self.withdrawn_at:%Y-%m-%d}"

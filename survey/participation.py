@@ -167,6 +167,10 @@ def _practice_tracks(form: Form, used_clips: set[int], rng: random.Random) -> li
     return ids
 
 
+def pid_has_session(*, study: Study, prolific_pid: str) -> bool:
+    return Participant.objects.filter(study=study, prolific_pid=prolific_pid).exists()
+
+
 def participant_start(
     *,
     study: Study,
@@ -188,6 +192,12 @@ def participant_start(
             # One assignment at a time per study: the row lock serialises concurrent starts.
             Study.objects.select_for_update().filter(pk=study.pk).first()
             release_abandoned(study=study)
+            # Checked here, under the lock, so that no path (a direct consent POST, two at
+            # once) admits anyone into a full study.
+            if study_is_full(study=study):
+                raise ParticipationError(
+                    "this study has all the responses it needs", status=409, code="full"
+                )
             form = _pick_form(study)
             rng = random.Random(secrets.randbits(64))
             order, labels, practice = _sequence(form, study, rng)
@@ -223,24 +233,20 @@ def participant_decline(
     external_session_id: str = "",
     user_agent: str = "",
 ) -> Participant:
-    """Record that someone declined consent (no form slot is taken)."""
-    if prolific_pid:
-        existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
-        if existing is not None:
-            return existing
-    try:
-        return Participant.objects.create(
-            study=study,
-            prolific_pid=prolific_pid[:64],
-            external_study_id=external_study_id[:64],
-            external_session_id=external_session_id[:64],
-            user_agent=user_agent[:400],
-            status=Participant.Status.DECLINED,
-            stage=Participant.Stage.DONE,
-            completion_code=study.decline_code,
-        )
-    except IntegrityError:
-        return Participant.objects.get(study=study, prolific_pid=prolific_pid)
+    """Record that someone declined consent (no form slot is taken).
+
+    The decline is recorded without binding the PROLIFIC_PID: whoever declines with a PID
+    (theirs or someone else's) never locks that PID out, and a PID that has a session elsewhere
+    is left as it is. The decliner gets the decline code either way."""
+    return Participant.objects.create(
+        study=study,
+        external_study_id=external_study_id[:64],
+        external_session_id=external_session_id[:64],
+        user_agent=user_agent[:400],
+        status=Participant.Status.DECLINED,
+        stage=Participant.Stage.DONE,
+        completion_code=study.decline_code,
+    )
 
 
 def participant_touch(

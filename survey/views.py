@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -12,12 +14,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generation.ranged import ranged_file_response
-from studyserver.throttle import ratelimited
 from survey import participation as P
 from survey import submit_schema
+from survey import throttle as T
 from survey.models import Participant, Study
 
-COOKIE_MAX_AGE = 60 * 60 * 24 * 30
 _EXTERNAL = (
     ("PROLIFIC_PID", "prolific_pid"),
     ("STUDY_ID", "external_study_id"),
@@ -30,7 +31,12 @@ def _cookie_name(study: Study) -> str:
 
 
 def _participant(request: HttpRequest, study: Study) -> Participant | None:
-    code = request.get_signed_cookie(_cookie_name(study), default=None, salt="participant")
+    code = request.get_signed_cookie(
+        _cookie_name(study),
+        default=None,
+        salt="participant",
+        max_age=settings.PARTICIPANT_COOKIE_MAX_AGE_S,
+    )
     if not code:
         return None
     participant = Participant.objects.filter(study=study, code=code).first()
@@ -46,7 +52,12 @@ def _study_and_participant(request: HttpRequest, slug: str) -> tuple[Study, Part
             continue
         try:
             study_pk = int(name[4:])
-            code = request.get_signed_cookie(name, default=None, salt="participant")
+            code = request.get_signed_cookie(
+                name,
+                default=None,
+                salt="participant",
+                max_age=settings.PARTICIPANT_COOKIE_MAX_AGE_S,
+            )
         except ValueError:
             continue
         if not code:
@@ -66,7 +77,7 @@ def _with_cookie(response: HttpResponse, study: Study, participant: Participant)
         _cookie_name(study),
         participant.code,
         salt="participant",
-        max_age=COOKIE_MAX_AGE,
+        max_age=settings.PARTICIPANT_COOKIE_MAX_AGE_S,
         httponly=True,
         samesite="Lax",
         secure=settings.SESSION_COOKIE_SECURE,
@@ -100,8 +111,8 @@ def _live_study(slug: str) -> Study:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
-@ratelimited("entry", limit=lambda: settings.RATELIMIT_ENTRY_PER_MIN)
+@require_http_methods(["GET", "HEAD", "POST"])
+@T.ratelimited("entry", limit=lambda: settings.RATELIMIT_ENTRY_PER_MIN)
 def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """Entry: recruiter ids from the query, resume by PROLIFIC_PID or cookie, else consent."""
     study = _live_study(slug)
@@ -117,24 +128,62 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
         external = _external_ids(source)
     except submit_schema.SchemaError as exc:
         return _bad_request(request, study, exc.message)
-    participant = None
-    if external["prolific_pid"]:
-        participant = Participant.objects.filter(
-            study=study, prolific_pid=external["prolific_pid"]
-        ).first()
-    participant = participant or _participant(request, study)
-    if participant is not None:
-        return _with_cookie(redirect("study-run", slug=slug), study, participant)
-    if request.method == "GET":
-        if P.study_is_full(study=study):
-            return render(request, "survey/full.html", {"study": study})
-        return render(request, "survey/consent.html", {"study": study, "external": source})
+    pid = external["prolific_pid"]
+    if pid and study.require_recruiter_id and not PROLIFIC_ID_RE.fullmatch(pid):
+        return _bad_request(
+            request, study, _("PROLIFIC_PID is not a Prolific id (24 hexadecimal characters).")
+        )
+    if study.require_recruiter_id and not pid:
+        return _bad_request(request, study, _("this study is open only through its recruiter."))
+    # The cookie's participant only when the link names the same person (or nobody): a browser
+    # holding A's cookie that arrives with B's PROLIFIC_PID is not resumed as A.
+    cookie_participant = _participant(request, study)
+    if cookie_participant is not None and (not pid or cookie_participant.prolific_pid == pid):
+        return _with_cookie(redirect("study-run", slug=slug), study, cookie_participant)
+    if request.method != "POST":
+        # The same page whether or not the PROLIFIC_PID is known: the person it belongs to goes
+        # back to where they were by agreeing again (a POST), never by the link alone.
+        template = "survey/full.html" if P.study_is_full(study=study) else "survey/consent.html"
+        return render(request, template, {"study": study, "external": external})
     ua = "".join(c for c in request.headers.get("User-Agent", "")[:400] if c.isprintable())
     if request.POST.get("consent") == "yes":
-        participant, _created = P.participant_start(study=study, user_agent=ua, **external)
+        if not (pid and P.pid_has_session(study=study, prolific_pid=pid)):
+            refused = _refuse_new_participant(request, study)
+            if refused is not None:
+                return refused
+        try:
+            participant, _created = P.participant_start(study=study, user_agent=ua, **external)
+        except P.ParticipationError as exc:
+            if exc.code == "full":
+                return render(request, "survey/full.html", {"study": study, "external": external})
+            raise
         return _with_cookie(redirect("study-run", slug=slug), study, participant)
+    refused = _refuse_new_participant(request, study)
+    if refused is not None:
+        return refused
     participant = P.participant_decline(study=study, user_agent=ua, **external)
     return _with_cookie(redirect("study-run", slug=slug), study, participant)
+
+
+PROLIFIC_ID_RE = re.compile(r"[0-9a-f]{24}")
+
+
+def _refuse_new_participant(request: HttpRequest, study: Study) -> HttpResponse | None:
+    """The limits on new participants, over sliding windows: per client address and per study
+    (the study's own cap on starts per minute, else the site's). A 429 page when one is reached."""
+    if not settings.RATELIMIT_ENABLED:
+        return None
+    per_study = study.max_starts_per_minute or settings.RATELIMIT_STUDY_STARTS_PER_MIN
+    if not T.hit(
+        "starts-client",
+        T.client_ip(request),
+        limit=settings.RATELIMIT_STARTS_PER_CLIENT_PER_10MIN,
+        window_s=600,
+    ) or not T.hit("starts-study", str(study.pk), limit=per_study, window_s=60):
+        resp = render(request, "survey/busy.html", {"study": study}, status=429)
+        resp["Retry-After"] = "30"
+        return resp
+    return None
 
 
 def _done_page(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
@@ -156,7 +205,8 @@ def _done_page(request: HttpRequest, study: Study, participant: Participant) -> 
 
 
 @never_cache
-@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
+@require_http_methods(["GET", "HEAD"])
+@T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     """The participant's current page; the server decides which it is."""
     study, participant = _study_and_participant(request, slug)
@@ -172,12 +222,13 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "survey/unavailable.html", {"study": study}, status=410)
     stage = participant.stage
     in_trials = stage == Participant.Stage.TRIALS
-    P.participant_touch(
-        participant=participant,
-        page=stage,
-        sequence_index=participant.progress if in_trials else None,
-        item_shown=in_trials,
-    )
+    if request.method == "GET":  # a HEAD (a link checker, a prefetch) is no visit
+        P.participant_touch(
+            participant=participant,
+            page=stage,
+            sequence_index=participant.progress if in_trials else None,
+            item_shown=in_trials,
+        )
     ctx: dict = {"study": study, "participant": participant}
     if stage == Participant.Stage.INSTRUCTIONS:
         return render(request, "survey/instructions.html", ctx)
@@ -305,7 +356,7 @@ def _json_error(exc: P.ParticipationError) -> JsonResponse:
 
 
 @require_POST
-@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
+@T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
     """A trial's ratings, as JSON: {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
     study, participant = _study_and_participant(request, slug)
@@ -352,7 +403,7 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
 
 
 @require_POST
-@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
+@T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -366,7 +417,7 @@ def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
+@T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -397,7 +448,8 @@ def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("study-run", slug=slug)
 
 
-@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
+@require_http_methods(["GET", "HEAD"])
+@T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_headphone_audio(request: HttpRequest, slug: str, index: int) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -410,7 +462,7 @@ def study_headphone_audio(request: HttpRequest, slug: str, index: int) -> HttpRe
 
 
 @require_POST
-@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
+@T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
     study = _live_study(slug)
     participant = _participant(request, study)
@@ -428,7 +480,8 @@ def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("study-run", slug=slug)
 
 
-@ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
+@require_http_methods(["GET", "HEAD"])
+@T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     """A participant's media by opaque token; another participant's token opens nothing."""
     if not P.MEDIA_TOKEN_RE.fullmatch(token):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from survey.models import Participant, Rating, TrialResponse
@@ -260,6 +260,9 @@ def _ok(resp):
 
 @FUZZ
 @given(payload=SUBMIT | JSON, raw=RAW_BODY, use_raw=st.booleans())
+@example(payload=None, raw=b"[" * 5000, use_raw=True)
+@example(payload=None, raw=b'{"index": 0, "events": [{"type": "play", "t": NaN}]}', use_raw=True)
+@example(payload={"index": 0, "events": [{"type": "play\x00", "t": 1}]}, raw=b"", use_raw=False)
 def test_fuzz_submit(bot_factory, payload, raw, use_raw):
     bot = _bot_at_trials(bot_factory, test_fuzz_submit.__dict__.setdefault("holder", {}))
     _ok(_submit(bot, payload, raw=raw if use_raw else None))
@@ -274,6 +277,8 @@ def test_fuzz_submit(bot_factory, payload, raw, use_raw):
     consent=NASTY_TEXT | st.sampled_from(["yes", "no"]),
     ua=st.text(max_size=30),
 )
+@example(pid="a\x00b", session="", study_id="", consent="yes", ua="")
+@example(pid="", session="s\x00", study_id="", consent="no", ua="")
 def test_fuzz_entry(live_study, pid, session, study_id, consent, ua):
     from django.test import Client
 
@@ -297,6 +302,14 @@ def test_fuzz_entry(live_study, pid, session, study_id, consent, ua):
     token=NASTY_TEXT.filter(lambda t: "/" not in t and t not in ("", ".", "..")),
     range_=st.from_regex(r"bytes=[0-9]{0,30}-[0-9]{0,30}", fullmatch=True) | NASTY_TEXT,
     index=st.integers(-5, 10),
+)
+@example(
+    stage="",
+    hp={},
+    answers={"comment": "\x00"},
+    token="é" * 40,
+    range_="bytes=" + "9" * 5000 + "-",
+    index=0,
 )
 def test_fuzz_the_other_participant_endpoints(
     bot_factory, stage, hp, answers, token, range_, index

@@ -62,7 +62,9 @@ def test_the_same_prolific_pid_resumes_the_same_participant(bot_factory):
     first.to_trials()
     first.submit(first.config())
     again = bot_factory(PROLIFIC_PID="PID-2")  # another device, no cookie
-    again.client.get(f"/s/{again.study.slug}/", {"PROLIFIC_PID": "PID-2"})
+    resp = again.client.get(f"/s/{again.study.slug}/", {"PROLIFIC_PID": "PID-2"})
+    assert resp.status_code == 200  # the consent page, as for an unknown PID
+    again.client.post(f"/s/{again.study.slug}/", {"PROLIFIC_PID": "PID-2", "consent": "yes"})
     assert again.participant.pk == first.participant.pk
     assert again.config()["index"] == 1  # at the first unfinished trial
     assert Participant.objects.filter(prolific_pid="PID-2").count() == 1
