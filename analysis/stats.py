@@ -43,6 +43,7 @@ __all__ = [
     "friedman",
     "kendall_w",
     "mixed_model",
+    "supported_random_effects",
     "paper_tables",
     "pairwise_wilcoxon",
     "p_adjust",
@@ -616,21 +617,27 @@ def _wilcoxon_pair(wide: pd.DataFrame, a: object, b: object, *, alternative: str
 
 
 # --------------------------------------------------------------------------------------------
-# mixed model with crossed random intercepts
+# linear mixed model with crossed random effects (maximal structure by default)
 
 
 @dataclass
 class MixedModelResult:
-    """A fitted ``dv ~ condition + (1 | subject) + (1 | item)`` model.
+    """A fitted linear mixed model ``dv ~ condition + random effects``.
 
-    - ``fixed``: ``term, estimate, se, z, p_unc, ci_low, ci_high`` (treatment coding against
-      ``reference``; Wald z tests and normal intervals, as statsmodels reports them).
-    - ``variance``: ``component, variance, sd`` for the subject, item and residual terms.
-    - ``means``: estimated mean rating per condition (``estimate, se, ci_low, ci_high``):
-      the intercept plus the condition's coefficient, ``L beta`` with ``se = sqrt(L V L')``.
-    - ``contrasts``: every pair ``A - B`` of estimated means with ``se, z, p_unc, p_corr``
-      (adjusted across pairs), the interval, and ``d_std = estimate /
-      sqrt(var_subject + var_item + var_residual)`` (research/C_metrics.md 4.3, item 6).
+    - ``formula``: the model that was fitted, lme4 notation, e.g.
+      ``value ~ condition + (1|participant) + (1|participant:condition) + (1|clip) +
+      (1|clip:condition)``. ``requested`` is the model that was asked for; the two differ
+      when the fit fell back to a simpler structure (``fallback`` true; ``messages`` says why).
+    - ``fixed``: ``term, estimate, se, df, t, p_unc, ci_low, ci_high`` (treatment coding
+      against ``reference``). ``df`` are Satterthwaite degrees of freedom; ``t`` is tested
+      against Student's t with them and the interval is ``estimate -/+ t(df) * se``.
+    - ``variance``: ``component, variance, sd`` for each random effect and the residual.
+    - ``means``: estimated mean rating per condition (``estimate, se, df, ci_low,
+      ci_high``): the intercept plus the condition's coefficient, ``L beta`` with
+      ``se = sqrt(L V L')``.
+    - ``contrasts``: every pair ``A - B`` of estimated means with ``se, df, t, p_unc,
+      p_corr`` (adjusted across pairs), the interval, and ``d_std = estimate / sqrt(sum of
+      all variance components)`` (research/C_metrics.md 4.3, item 6).
     """
 
     fixed: pd.DataFrame
@@ -645,18 +652,78 @@ class MixedModelResult:
     objective: float
     converged: bool
     messages: list[str] = field(default_factory=list)
+    formula: str = ""
+    requested: str = ""
+    fallback: bool = False
+    df_method: str = "satterthwaite"
 
     def summary_table(self) -> pd.DataFrame:
-        """One-row overview: engine, criterion, convergence and sizes."""
+        """One-row overview: model, engine, criterion, convergence and sizes."""
         row = {
+            "formula": self.formula,
+            "fallback": self.fallback,
+            "requested": self.requested,
             "engine": self.engine,
             "method": "REML" if self.reml else "ML",
+            "df_method": self.df_method,
             "criterion": self.objective,
             "converged": self.converged,
             "n_obs": self.n_obs,
         }
         row.update({f"n_{k}": v for k, v in self.n_groups.items()})
         return pd.DataFrame([row])
+
+
+RandomSpec = Literal["maximal", "intercepts"] | Sequence[str]
+
+
+def _component_names(subject: str, item: str, within: str) -> dict[str, tuple[str, ...]]:
+    return {
+        subject: (subject,),
+        f"{subject}:{within}": (subject, within),
+        f"{subject}:{item}": (subject, item),
+        item: (item,),
+        f"{item}:{within}": (item, within),
+    }
+
+
+def supported_random_effects(
+    data: pd.DataFrame,
+    *,
+    within: str = "condition",
+    subject: str = "participant",
+    item: str = "clip",
+) -> list[str]:
+    """The maximal random-effects structure this design supports (Barr et al. 2013).
+
+    Condition varies within participants and within clips, so the maximal model has a
+    random intercept and a random condition effect for both: ``(1|participant) +
+    (1|participant:condition) + (1|clip) + (1|clip:condition)`` (independent variance
+    components: the compound-symmetric form of ``(1 + condition | participant)``). A term
+    is supported when it has at least 2 levels, its cells hold replicated ratings (more
+    rows than cells, so it is not confounded with the residual) and it has more cells than
+    its coarser term (so it is not confounded with that one). ``participant:clip`` (the
+    trial) is not part of the default: it cancels from within-trial contrasts; name it in
+    ``random=[...]`` to fit it.
+    """
+    n = len(data)
+    out = []
+    n_sub, n_item = data[subject].nunique(), data[item].nunique()
+    if n_sub >= 2:
+        out.append(subject)
+    sc = data.groupby([subject, within], observed=True).ngroups
+    if data[within].nunique() >= 2 and n_sub >= 2 and sc > n_sub and sc < n:
+        out.append(f"{subject}:{within}")
+    if n_item >= 2:
+        out.append(item)
+    ic = data.groupby([item, within], observed=True).ngroups
+    if data[within].nunique() >= 2 and n_item >= 2 and ic > n_item and ic < n:
+        out.append(f"{item}:{within}")
+    return out
+
+
+def _formula(dv: str, within: str, comps: Sequence[str]) -> str:
+    return f"{dv} ~ {within}" + "".join(f" + (1|{c})" for c in comps)
 
 
 def mixed_model(
@@ -666,43 +733,62 @@ def mixed_model(
     within: str = "condition",
     subject: str = "participant",
     item: str = "clip",
+    random: RandomSpec = "maximal",
     reference: object | None = None,
     reml: bool = True,
     engine: Literal["auto", "profiled", "statsmodels"] = "auto",
     confidence: float = 0.95,
     padjust: PAdjust = "holm",
 ) -> MixedModelResult:
-    """Fit ``dv ~ C(within) + (1 | subject) + (1 | item)`` with crossed random intercepts.
+    """Fit ``dv ~ C(within) + random effects`` and compare the conditions.
 
-    The model: ``y = X beta + b_subject + b_item + e`` with independent
-    ``b_subject ~ N(0, s2_subject)``, ``b_item ~ N(0, s2_item)``, ``e ~ N(0, s2)``; REML
-    by default (``reml=False`` for maximum likelihood), the criterion lme4 reports.
+    ``random="maximal"`` (the default) fits the maximal structure the design supports
+    (:func:`supported_random_effects`): for the paper's design, where every participant
+    rates every clip in every condition,
 
-    Two engines estimate this same model:
+        y = X beta + b_participant + c_participant:condition + g_clip + h_clip:condition + e
 
-    - ``"statsmodels"``: ``MixedLM`` with one group spanning all rows and the two factors as
-      variance components (``vc_formula``), the crossed design of statsmodels' "Variance
-      Component Analysis" notebook. Its design matrices are dense (rows x levels), so it
-      suits studies up to a few hundred participants.
-    - ``"profiled"``: the lme4 formulation (Bates et al. 2015): the relative standard
-      deviations theta = (s_subject / s, s_item / s) are found by minimising the profiled
-      (REML) deviance; the subject block of the penalised normal equations is diagonal, so
-      it is eliminated in closed form and each evaluation costs O(P * (I + p)^2) for P
-      subjects, I items and p fixed effects. Scales to 10,000 participants.
+    with independent normal effects. The clip-by-condition term matters most: without it
+    the intervals of condition differences treat the clips as fixed and are far too narrow
+    (coverage of the true difference 58 % in the issue's simulation; see
+    ``benchmarks/coverage.py``). ``random="intercepts"`` is the old
+    ``(1|participant) + (1|clip)`` model, kept for comparison; a list of component names
+    (``"participant"``, ``"participant:condition"``, ``"participant:clip"``, ``"clip"``,
+    ``"clip:condition"``) fits exactly those.
 
-    ``"auto"`` takes statsmodels when rows x (subjects + items) is at most 300,000 (about
-    one paper-sized form) and the profiled engine otherwise, or when statsmodels fails to
-    converge; the result says which engine ran. Measured here on the paper's form 1 (68 x 45
-    ratings): statsmodels 2.4 s, profiled 0.04 s, estimates equal to 4 digits. The tests check that both agree and match lme4's values
-    on the Penicillin data.
+    Estimation is REML by default (``reml=False`` for ML), the criterion lme4 reports.
+    Intervals and p-values use Student's t with Satterthwaite degrees of freedom (as
+    lmerTest does): the variance of each contrast is differentiated with respect to the
+    variance parameters, whose covariance is twice the inverse Hessian of the REML
+    deviance. Components estimated at zero are held at zero.
+
+    Engines (both fit the same model; the result says which ran):
+
+    - ``"profiled"``: the lme4 formulation (Bates et al. 2015): relative standard
+      deviations theta are found by minimising the profiled deviance; the blocks of the
+      participant terms are eliminated participant by participant (participants with the
+      same design pattern share the work), so it scales to 10,000 participants.
+    - ``"statsmodels"``: ``MixedLM`` with one group spanning all rows and each term as a
+      variance component (``vc_formula``), the crossed design of statsmodels' "Variance
+      Component Analysis" notebook. Dense, so for small studies and cross-checks.
+    - ``"auto"``: the profiled engine; statsmodels when that fails and the study is small
+      (rows x random-effect levels at most 300,000).
+
+    Fallback: when the requested structure cannot be fitted (the optimiser fails or the
+    system is singular), terms are dropped in this order until a fit succeeds:
+    ``participant:clip``, ``participant:condition``, ``clip``; ``formula`` then names the
+    model actually fitted, ``fallback`` is true and ``messages`` records each failure.
+    The minimal model kept is ``(1|participant) + (1|clip:condition)``.
 
     Examples
     --------
     >>> from analysis.simulate import simulate_ratings, FormDesign
     >>> df = simulate_ratings(forms=[FormDesign("f", {"a": 50.0, "b": 60.0}, 6, 30)], seed=1)
     >>> fit = mixed_model(df[~df["is_attention"]], engine="profiled")
+    >>> fit.formula
+    'value ~ condition + (1|participant) + (1|participant:condition) + (1|clip) + (1|clip:condition)'
     >>> list(fit.means.columns)
-    ['condition', 'estimate', 'se', 'ci_low', 'ci_high']
+    ['condition', 'estimate', 'se', 'df', 'ci_low', 'ci_high']
     """
     _require_columns(data, [dv, within, subject, item])
     data = data[data[dv].notna()]
@@ -713,6 +799,8 @@ def mixed_model(
         raise AnalysisError(
             "mixed model: all ratings are identical, so there is no variance to model"
         )
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must lie strictly between 0 and 1")
     levels = sorted(pd.unique(data[within]), key=str)
     if reference is None:
         reference = levels[0]
@@ -722,72 +810,135 @@ def mixed_model(
     cond = data[within].to_numpy()
     x = np.column_stack([np.ones(len(y))] + [(cond == c).astype(float) for c in others])
     terms = ["Intercept"] + [f"{within}[{c}]" for c in others]
-    s_codes, s_levels = pd.factorize(data[subject])
-    i_codes, i_levels = pd.factorize(data[item])
-    n_groups = {subject: len(s_levels), item: len(i_levels)}
-    messages: list[str] = []
     if len(y) <= x.shape[1]:
         raise AnalysisError(
             f"mixed model: {len(y)} ratings cannot estimate {x.shape[1]} fixed effects"
         )
+    known = _component_names(subject, item, within)
+    if isinstance(random, str) and random == "maximal":
+        requested = supported_random_effects(data, within=within, subject=subject, item=item)
+    elif isinstance(random, str) and random == "intercepts":
+        requested = [c for c in (subject, item) if data[c].nunique() >= 2]
+    elif isinstance(random, str):
+        raise ValueError(
+            f"random must be 'maximal', 'intercepts' or a list of terms, not {random!r}"
+        )
+    else:
+        requested = list(random)
+        bad = [c for c in requested if c not in known]
+        if bad:
+            raise ValueError(f"unknown random-effect term(s) {bad}; choose from {list(known)}")
+    codes = {
+        name: pd.factorize(data[c])[0]
+        for name, c in ((subject, subject), (item, item), (within, within))
+    }
+    counts = {k: int(v.max()) + 1 for k, v in codes.items()}
+    n_groups = {subject: counts[subject], item: counts[item]}
+    messages: list[str] = []
+    for name, count in n_groups.items():
+        if count < 2:
+            messages.append(f"only {count} {name}: its variance cannot be estimated")
 
-    size = len(y) * (len(s_levels) + len(i_levels))
-    use = engine
+    # candidate structures: the requested one, then the fallbacks
+    candidates = [requested]
+    for drop in (f"{subject}:{item}", f"{subject}:{within}", item):
+        last = candidates[-1]
+        if drop in last:
+            smaller = [c for c in last if c != drop]
+            if f"{item}:{within}" not in smaller and drop == item:
+                break
+            candidates.append(smaller)
+
+    size_per_row = sum(int(np.prod([counts[f] for f in known[c]])) for c in requested)
+    engines = [engine]
     if engine == "auto":
-        use = "statsmodels" if size <= 300_000 else "profiled"
+        engines = ["profiled"] + (["statsmodels"] if len(y) * size_per_row <= 300_000 else [])
+
     fit = None
-    if use == "statsmodels":
-        try:
-            fit = _fit_statsmodels(
-                data,
-                dv=dv,
-                within=within,
-                subject=subject,
-                item=item,
-                reference=reference,
-                reml=reml,
-                terms=terms,
-            )
-            if not fit["converged"] and engine == "auto":
-                messages.append("statsmodels did not converge; refitted with the profiled engine")
-                fit = None
-        except Exception as exc:  # noqa: BLE001 - statsmodels raises many kinds
-            if engine != "auto":
-                raise AnalysisError(f"mixed model (statsmodels) failed: {exc}") from exc
-            messages.append(f"statsmodels failed ({exc}); refitted with the profiled engine")
+    fitted: list[str] = requested
+    for comps in candidates:
+        problem = _VCProblem(
+            y,
+            x,
+            [_component_codes(known[c], codes, counts, subject) for c in comps],
+            codes[subject],
+        )
+        for eng in engines:
+            try:
+                if eng == "statsmodels":
+                    fit = _fit_statsmodels(
+                        data,
+                        dv=dv,
+                        within=within,
+                        comps=comps,
+                        known=known,
+                        reference=reference,
+                        reml=reml,
+                        terms=terms,
+                    )
+                else:
+                    fit = problem.fit(reml=reml)
+            except Exception as exc:  # noqa: BLE001 - statsmodels and LAPACK raise many kinds
+                fit = {"converged": False, "error": f"{type(exc).__name__}: {exc}"}
+            if fit.get("converged") and np.all(np.isfinite(fit["beta"])):
+                break
+            why = fit.get("error") or "the optimiser did not converge"
+            messages.append(f"{eng} engine: {_formula(dv, within, comps)} not fitted ({why})")
             fit = None
+        if fit is not None:
+            fitted = comps
+            break
     if fit is None:
-        fit = _fit_profiled(y, x, s_codes, len(s_levels), i_codes, len(i_levels), reml=reml)
-    messages += fit.get("messages", [])
+        raise AnalysisError(
+            "mixed model: no random-effects structure could be fitted: " + "; ".join(messages)
+        )
+    if fitted != requested:
+        messages.append(f"fell back to {_formula(dv, within, fitted)}")
+
     beta, cov = fit["beta"], fit["cov"]
-    var_s, var_i, var_e = fit["var_subject"], fit["var_item"], fit["var_resid"]
-    zcrit = scipy.stats.norm.ppf(1 - (1 - confidence) / 2)
+    variances = fit["variances"]  # per component of `fitted`
+    var_e = fit["var_resid"]
+    alpha = 1 - confidence
+
+    # L matrices: means and contrasts, then Satterthwaite df for every row at once
+    lmat = np.zeros((len(levels), len(terms)))
+    lmat[:, 0] = 1
+    for j, c in enumerate(others):
+        lmat[levels.index(c), j + 1] = 1
+    pairs = [(i, j) for i in range(len(levels)) for j in range(i + 1, len(levels))]
+    cmat = np.array([lmat[i] - lmat[j] for i, j in pairs]).reshape(len(pairs), len(terms))
+    allrows = np.vstack([np.eye(len(terms)), lmat, cmat])
+    df_all, df_note = problem.satterthwaite(allrows, np.asarray(variances), var_e, reml=reml)
+    if df_note:
+        messages.append(df_note)
+    nf, nm = len(terms), len(levels)
+    df_fixed, df_means, df_con = df_all[:nf], df_all[nf : nf + nm], df_all[nf + nm :]
+
+    def crit(df: np.ndarray) -> np.ndarray:
+        return scipy.stats.t.ppf(1 - alpha / 2, df)
 
     se = np.sqrt(np.diag(cov))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = beta / se
+        tval = beta / se
     fixed = pd.DataFrame(
         {
             "term": terms,
             "estimate": beta,
             "se": se,
-            "z": z,
-            "p_unc": 2 * scipy.stats.norm.sf(np.abs(z)),
-            "ci_low": beta - zcrit * se,
-            "ci_high": beta + zcrit * se,
+            "df": df_fixed,
+            "t": tval,
+            "p_unc": 2 * scipy.stats.t.sf(np.abs(tval), df_fixed),
+            "ci_low": beta - crit(df_fixed) * se,
+            "ci_high": beta + crit(df_fixed) * se,
         }
     )
     variance = pd.DataFrame(
         {
-            "component": [subject, item, "residual"],
-            "variance": [var_s, var_i, var_e],
-            "sd": np.sqrt([var_s, var_i, var_e]),
+            "component": [*fitted, "residual"],
+            "variance": [*variances, var_e],
+            "sd": np.sqrt([*variances, var_e]),
         }
     )
-    lmat = np.zeros((len(levels), len(terms)))
-    lmat[:, 0] = 1
-    for j, c in enumerate(others):
-        lmat[levels.index(c), j + 1] = 1
     est = lmat @ beta
     mse = np.sqrt(np.einsum("ij,jk,ik->i", lmat, cov, lmat))
     means = pd.DataFrame(
@@ -795,41 +946,40 @@ def mixed_model(
             within: levels,
             "estimate": est,
             "se": mse,
-            "ci_low": est - zcrit * mse,
-            "ci_high": est + zcrit * mse,
+            "df": df_means,
+            "ci_low": est - crit(df_means) * mse,
+            "ci_high": est + crit(df_means) * mse,
         }
     )
-    total_sd = math.sqrt(var_s + var_i + var_e)
+    total_sd = math.sqrt(float(np.sum(variances)) + var_e)
     crow = []
-    for i, a in enumerate(levels):
-        for b in levels[i + 1 :]:
-            vec = lmat[i] - lmat[levels.index(b)]
-            e = float(vec @ beta)
-            s = float(np.sqrt(vec @ cov @ vec))
-            zz = e / s if s > 0 else np.nan
-            crow.append(
-                {
-                    "A": a,
-                    "B": b,
-                    "estimate": e,
-                    "se": s,
-                    "z": zz,
-                    "p_unc": float(2 * scipy.stats.norm.sf(abs(zz))) if s > 0 else np.nan,
-                    "ci_low": e - zcrit * s,
-                    "ci_high": e + zcrit * s,
-                    "d_std": e / total_sd if total_sd > 0 else np.nan,
-                }
-            )
+    for (i, j), vec, dfc in zip(pairs, cmat, df_con, strict=True):
+        e = float(vec @ beta)
+        s = float(np.sqrt(vec @ cov @ vec))
+        tt = e / s if s > 0 else np.nan
+        q = float(crit(np.asarray(dfc)))
+        crow.append(
+            {
+                "A": levels[i],
+                "B": levels[j],
+                "estimate": e,
+                "se": s,
+                "df": float(dfc),
+                "t": tt,
+                "p_unc": float(2 * scipy.stats.t.sf(abs(tt), dfc)) if s > 0 else np.nan,
+                "ci_low": e - q * s,
+                "ci_high": e + q * s,
+                "d_std": e / total_sd if total_sd > 0 else np.nan,
+            }
+        )
     contrasts = pd.DataFrame(
-        crow, columns=["A", "B", "estimate", "se", "z", "p_unc", "ci_low", "ci_high", "d_std"]
+        crow, columns=["A", "B", "estimate", "se", "df", "t", "p_unc", "ci_low", "ci_high", "d_std"]
     )
-    contrasts.insert(6, "p_corr", p_adjust(contrasts["p_unc"].to_numpy(float), method=padjust))
-    contrasts.insert(7, "p_adjust", padjust)
-    if var_s < 1e-8 * max(var_e, 1e-12) or var_i < 1e-8 * max(var_e, 1e-12):
-        messages.append("a random-effect variance is estimated at zero (singular fit)")
-    for name, count in n_groups.items():
-        if count < 2:
-            messages.append(f"only {count} {name}: its variance cannot be estimated")
+    contrasts.insert(7, "p_corr", p_adjust(contrasts["p_unc"].to_numpy(float), method=padjust))
+    contrasts.insert(8, "p_adjust", padjust)
+    zero = [c for c, v in zip(fitted, variances, strict=True) if v < 1e-8 * max(var_e, 1e-12)]
+    if zero:
+        messages.append("variance estimated at zero (singular fit) for " + ", ".join(zero))
     return MixedModelResult(
         fixed=fixed,
         variance=variance,
@@ -843,7 +993,303 @@ def mixed_model(
         objective=float(fit["objective"]),
         converged=bool(fit["converged"]),
         messages=messages,
+        formula=_formula(dv, within, fitted),
+        requested=_formula(dv, within, requested),
+        fallback=fitted != requested,
+        df_method="satterthwaite" if not df_note else "satterthwaite (partial)",
     )
+
+
+@dataclass(eq=False)
+class _Component:
+    nested: bool  # its levels belong to one subject (eliminated subject by subject)
+    codes: np.ndarray  # per row: slot within the subject (nested) or global level (crossed)
+    size: int  # slots per subject (nested) or number of levels (crossed)
+
+
+def _component_codes(
+    factors: tuple[str, ...], codes: dict[str, np.ndarray], counts: dict[str, int], subject: str
+) -> _Component:
+    if factors[0] == subject:
+        rest = factors[1:]
+        local = np.zeros(len(codes[subject]), dtype=np.int64)
+        size = 1
+        for f in rest:
+            local = local * counts[f] + codes[f]
+            size *= counts[f]
+        return _Component(True, local, size)
+    glob = np.zeros(len(codes[subject]), dtype=np.int64)
+    size = 1
+    for f in factors:
+        glob = glob * counts[f] + codes[f]
+        size *= counts[f]
+    return _Component(False, glob, size)
+
+
+class _VCProblem:
+    """Profiled (RE)ML for y = X b + sum_k Z_k u_k + e with independent variance components.
+
+    lme4's formulation: u_k = theta_k * sigma * v_k, v ~ N(0, I). For a given theta the
+    penalised least-squares system
+
+        [ L'Z'Z L + I   L'Z'X ] [v]   [L'Z'y]
+        [ X'Z L         X'X   ] [b] = [X'y ]
+
+    is solved with the subject-nested terms eliminated block by block (a block per
+    subject holds that subject's levels of every nested term; subjects with identical
+    design patterns share one block), the crossed terms and fixed effects in one dense
+    Cholesky factor of the Schur complement. Deviance as in Bates et al. (2015), eq. 34/41.
+    """
+
+    def __init__(
+        self, y: np.ndarray, x: np.ndarray, comps: list[_Component], subject_codes: np.ndarray
+    ) -> None:
+        self.y, self.x, self.comps = y, x, comps
+        n, p = x.shape
+        self.n, self.p = n, p
+        nested = [(j, c) for j, c in enumerate(comps) if c.nested]
+        crossed = [(j, c) for j, c in enumerate(comps) if not c.nested]
+        self.k = len(comps)
+        # slots of the nested terms within a subject, columns of the crossed terms
+        offs, m = [], 0
+        for _, c in nested:
+            offs.append(m)
+            m += c.size
+        self.m = m
+        coffs, q = [], 0
+        for _, c in crossed:
+            coffs.append(q)
+            q += c.size
+        self.q = q
+        self.slot_comp = np.concatenate(
+            [np.full(c.size, j) for j, c in nested] or [np.zeros(0, int)]
+        ).astype(int)
+        self.col_comp = np.concatenate(
+            [np.full(c.size, j) for j, c in crossed] or [np.zeros(0, int)]
+        ).astype(int)
+        jj = [c.codes + o for (_, c), o in zip(nested, offs, strict=True)]
+        rr = [c.codes + o for (_, c), o in zip(crossed, coffs, strict=True)]
+        # crossed block
+        g = np.zeros((q, q))
+        h = np.zeros((q, p))
+        zy = np.zeros(q)
+        for a in rr:
+            np.add.at(h, a, x)
+            zy += np.bincount(a, weights=y, minlength=q)
+            for b in rr:
+                np.add.at(g, (a, b), 1.0)
+        self.g, self.h, self.zy = g, h, zy
+        self.xtx, self.xty, self.yty = x.T @ x, x.T @ y, float(y @ y)
+        if m:
+            s_codes = subject_codes
+            n_s = int(s_codes.max()) + 1
+            nn = np.zeros((n_s, m, m))
+            cc = np.zeros((n_s, m, q))
+            dd = np.zeros((n_s, m, p))
+            ry = np.zeros((n_s, m))
+            for a in jj:
+                np.add.at(dd, (s_codes, a), x)
+                np.add.at(ry, (s_codes, a), y)
+                for b in jj:
+                    np.add.at(nn, (s_codes, a, b), 1.0)
+                for b in rr:
+                    np.add.at(cc, (s_codes, a, b), 1.0)
+            pattern = np.concatenate(
+                [nn.reshape(n_s, -1), cc.reshape(n_s, -1), dd.reshape(n_s, -1)], axis=1
+            )
+            _, first, inverse = np.unique(pattern, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.ravel()
+            n_g = len(first)
+            self.nn, self.cc, self.dd = nn[first], cc[first], dd[first]
+            self.ry_sum = np.zeros((n_g, m))
+            np.add.at(self.ry_sum, inverse, ry)
+            self.ry_outer = np.zeros((n_g, m, m))
+            np.add.at(self.ry_outer, inverse, ry[:, :, None] * ry[:, None, :])
+            self.count = np.bincount(inverse, minlength=n_g).astype(float)
+
+    def solve(self, theta: np.ndarray) -> dict:
+        q, p, m = self.q, self.p, self.m
+        tr = theta[self.col_comp] if q else np.zeros(0)
+        b = np.zeros((q + p, q + p))
+        b[:q, :q] = tr[:, None] * self.g * tr[None, :] + np.eye(q)
+        b[:q, q:] = tr[:, None] * self.h
+        b[q:, :q] = b[:q, q:].T
+        b[q:, q:] = self.xtx
+        r2 = np.concatenate([tr * self.zy, self.xty])
+        ld_a = 0.0
+        quad_r1 = 0.0
+        if m:
+            tn = theta[self.slot_comp]
+            a = tn[None, :, None] * self.nn * tn[None, None, :] + np.eye(m)[None]
+            e = np.concatenate(
+                [tn[None, :, None] * self.cc * tr[None, None, :], tn[None, :, None] * self.dd],
+                axis=2,
+            )
+            r1s = tn[None, :] * self.ry_sum
+            ainv_e = np.linalg.solve(a, e)
+            ainv = np.linalg.inv(a)
+            b = b - np.einsum("g,gmi,gmj->ij", self.count, e, ainv_e)
+            r2 = r2 - np.einsum("gmi,gm->i", ainv_e, r1s)
+            sign, logdet = np.linalg.slogdet(a)
+            if np.any(sign <= 0):
+                raise np.linalg.LinAlgError("a subject block is not positive definite")
+            ld_a = float(self.count @ logdet)
+            outer = tn[None, :, None] * self.ry_outer * tn[None, None, :]
+            quad_r1 = float(np.einsum("gij,gij->", ainv, outer))
+        b = (b + b.T) / 2
+        chol = np.linalg.cholesky(b)
+        x2 = np.linalg.solve(chol.T, np.linalg.solve(chol, r2))
+        # y'y - r'sol: r1' A^-1 r1 - r1' A^-1 E x2 for the eliminated part
+        pwrss = self.yty - quad_r1 - float(r2 @ x2)
+        dg = np.log(np.diag(chol))
+        return {
+            "x2": x2,
+            "pwrss": max(pwrss, 1e-300),
+            "chol": chol,
+            "ld_re": ld_a + 2 * float(dg[:q].sum()),
+            "ld_rx": 2 * float(dg[q:].sum()),
+        }
+
+    def profiled_deviance(self, theta: np.ndarray, reml: bool) -> float:
+        st = self.solve(theta)
+        if reml:
+            dof = self.n - self.p
+            return st["ld_re"] + st["ld_rx"] + dof * (1 + math.log(2 * math.pi * st["pwrss"] / dof))
+        return st["ld_re"] + self.n * (1 + math.log(2 * math.pi * st["pwrss"] / self.n))
+
+    def deviance(self, variances: np.ndarray, sigma2: float, reml: bool) -> float:
+        """-2 (RE)ML log-likelihood at given variance components (not profiled)."""
+        theta = np.sqrt(np.maximum(variances, 0) / sigma2)
+        st = self.solve(theta)
+        dof = self.n - self.p if reml else self.n
+        ld = st["ld_re"] + (st["ld_rx"] if reml else 0.0)
+        return ld + st["pwrss"] / sigma2 + dof * math.log(2 * math.pi * sigma2)
+
+    def beta_cov(self, variances: np.ndarray, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
+        theta = np.sqrt(np.maximum(variances, 0) / sigma2)
+        st = self.solve(theta)
+        lff = st["chol"][self.q :, self.q :]
+        rx_inv = np.linalg.inv(lff)
+        return st["x2"][self.q :], sigma2 * (rx_inv.T @ rx_inv)
+
+    def fit(self, *, reml: bool) -> dict:
+        k = self.k
+        if k:
+            # The deviance is even in each theta, so theta_k = 0 is always a stationary
+            # point: a gradient method that reaches it cannot tell a minimum from a saddle.
+            # Hence several starts, a polish from the optimum, and a probe off every zero.
+            def run(start: np.ndarray, tol: float = 1e-12) -> object:
+                return minimize(
+                    lambda th: self.profiled_deviance(th, reml),
+                    start,
+                    method="L-BFGS-B",
+                    bounds=[(0, None)] * k,
+                    options={"ftol": tol, "gtol": 1e-9, "maxiter": 1000},
+                )
+
+            best = None
+            for start in (np.ones(k), np.full(k, 0.3)):
+                res = run(start)
+                if best is None or (res.success and res.fun < best.fun) or not best.success:
+                    best = res
+            for _ in range(k):
+                improved = False
+                for j in np.flatnonzero(best.x < 1e-4):
+                    start = best.x.copy()
+                    start[j] = 0.5
+                    res = run(start)
+                    if res.success and res.fun < best.fun - 1e-9:
+                        best, improved = res, True
+                if not improved:
+                    break
+            polish = run(best.x, 1e-14)  # may end "ABNORMAL" at the optimum: keep the point
+            if best.success and polish.fun <= best.fun:
+                best.x, best.fun = polish.x, polish.fun
+            theta = np.asarray(best.x, float)
+            converged = bool(best.success) and bool(np.isfinite(best.fun))
+            objective = float(best.fun)
+            error = "" if converged else f"the optimiser stopped: {best.message}"
+        else:
+            theta = np.zeros(0)
+            converged = True
+            objective = self.profiled_deviance(theta, reml)
+            error = ""
+        st = self.solve(theta)
+        dof = self.n - self.p if reml else self.n
+        sigma2 = st["pwrss"] / dof
+        variances = sigma2 * theta**2
+        beta, cov = self.beta_cov(variances, sigma2)
+        return {
+            "engine": "profiled",
+            "beta": beta,
+            "cov": cov,
+            "variances": [float(v) for v in variances],
+            "var_resid": float(sigma2),
+            "objective": objective,
+            "converged": converged,
+            "error": error,
+        }
+
+    def satterthwaite(
+        self, lrows: np.ndarray, variances: np.ndarray, sigma2: float, *, reml: bool
+    ) -> tuple[np.ndarray, str]:
+        """Satterthwaite df for each row l of ``lrows``: 2 (l'Vl)^2 / (g' A g).
+
+        ``g`` is the gradient of l'V(phi)l over the variance parameters phi (the positive
+        components and the residual variance), ``A = 2 H^-1`` with H the Hessian of the
+        (RE)ML deviance in phi (lmerTest's method, Kuznetsova et al. 2017).
+        """
+        phi = np.append(np.asarray(variances, float), sigma2)
+        free = phi > 1e-8 * sigma2
+        free[-1] = True
+        idx = np.flatnonzero(free)
+        step = 1e-2 * phi[idx]
+
+        def dev(v: np.ndarray) -> float:
+            full = phi.copy()
+            full[idx] = v
+            return self.deviance(full[:-1], full[-1], reml)
+
+        def lvl(v: np.ndarray) -> np.ndarray:
+            full = phi.copy()
+            full[idx] = v
+            _, cov = self.beta_cov(full[:-1], full[-1])
+            return np.einsum("ij,jk,ik->i", lrows, cov, lrows)
+
+        v0 = phi[idx]
+        d = len(idx)
+        hess = np.zeros((d, d))
+        f0 = dev(v0)
+        for i in range(d):
+            ei = np.zeros(d)
+            ei[i] = step[i]
+            hess[i, i] = (dev(v0 + ei) - 2 * f0 + dev(v0 - ei)) / step[i] ** 2
+            for j in range(i + 1, d):
+                ej = np.zeros(d)
+                ej[j] = step[j]
+                hess[i, j] = hess[j, i] = (
+                    dev(v0 + ei + ej) - dev(v0 + ei - ej) - dev(v0 - ei + ej) + dev(v0 - ei - ej)
+                ) / (4 * step[i] * step[j])
+        grad = np.zeros((len(lrows), d))
+        for i in range(d):
+            ei = np.zeros(d)
+            ei[i] = step[i]
+            grad[:, i] = (lvl(v0 + ei) - lvl(v0 - ei)) / (2 * step[i])
+        var_l = lvl(v0)
+        try:
+            eig = np.linalg.eigvalsh(hess)
+            if not np.all(eig > 0):
+                raise np.linalg.LinAlgError("Hessian not positive definite")
+            acov = 2 * np.linalg.inv(hess)
+        except np.linalg.LinAlgError as exc:
+            return np.full(len(lrows), np.inf), (
+                f"Satterthwaite df unavailable ({exc}); normal (z) intervals used"
+            )
+        denom = np.einsum("ri,ij,rj->r", grad, acov, grad)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = 2 * var_l**2 / denom
+        df = np.where(np.isfinite(df) & (df > 0), df, np.inf)
+        return np.clip(df, 1.0, self.n - self.p), ""
 
 
 def _fit_statsmodels(
@@ -851,8 +1297,8 @@ def _fit_statsmodels(
     *,
     dv: str,
     within: str,
-    subject: str,
-    item: str,
+    comps: Sequence[str],
+    known: dict[str, tuple[str, ...]],
     reference: object,
     reml: bool,
     terms: list[str],
@@ -864,19 +1310,24 @@ def _fit_statsmodels(
         {
             "y": data[dv].to_numpy(float),
             "cond": data[within].astype(str).to_numpy(),
-            "subj": data[subject].astype(str).to_numpy(),
-            "item": data[item].astype(str).to_numpy(),
             "grp": np.ones(len(data)),
         }
     )
+    vc = {}
+    for j, name in enumerate(comps):
+        key = f"vc{j}"
+        label = data[known[name][0]].astype(str)
+        for f in known[name][1:]:
+            label = label + "\x1f" + data[f].astype(str)
+        df[key] = label.to_numpy()
+        vc[key] = f"0 + C({key})"
     ref = str(reference)
-    formula = f"y ~ C(cond, Treatment(reference={ref!r}))"
     model = smf.mixedlm(
-        formula,
+        f"y ~ C(cond, Treatment(reference={ref!r}))",
         df,
         groups="grp",
         re_formula="0",
-        vc_formula={"subj": "0 + C(subj)", "item": "0 + C(item)"},
+        vc_formula=vc,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -885,127 +1336,15 @@ def _fit_statsmodels(
         issubclass(w.category, ConvergenceWarning) for w in caught
     )
     k = len(terms)
-    fe = np.asarray(res.fe_params, dtype=float)
-    cov = np.asarray(res.cov_params(), dtype=float)[:k, :k]
-    vc = dict(zip(model.exog_vc.names, np.asarray(res.vcomp, dtype=float), strict=True))
+    got = dict(zip(model.exog_vc.names, np.asarray(res.vcomp, dtype=float), strict=True))
     return {
         "engine": "statsmodels",
-        "beta": fe,
-        "cov": cov,
-        "var_subject": float(vc["subj"]),
-        "var_item": float(vc["item"]),
+        "beta": np.asarray(res.fe_params, dtype=float),
+        "cov": np.asarray(res.cov_params(), dtype=float)[:k, :k],
+        "variances": [float(got[f"vc{j}"]) for j in range(len(comps))],
         "var_resid": float(res.scale),
         "objective": float(-2 * res.llf),
         "converged": converged,
-        "messages": [],
-    }
-
-
-def _fit_profiled(
-    y: np.ndarray,
-    x: np.ndarray,
-    s_codes: np.ndarray,
-    n_s: int,
-    i_codes: np.ndarray,
-    n_i: int,
-    *,
-    reml: bool,
-) -> dict:
-    """lme4-style profiled deviance for two crossed random intercepts (see mixed_model)."""
-    n, p = x.shape
-    ns = np.bincount(s_codes, minlength=n_s).astype(float)
-    ni = np.bincount(i_codes, minlength=n_i).astype(float)
-    nsi = np.bincount(s_codes * n_i + i_codes, minlength=n_s * n_i).reshape(n_s, n_i).astype(float)
-    zsx = np.zeros((n_s, p))
-    np.add.at(zsx, s_codes, x)
-    zix = np.zeros((n_i, p))
-    np.add.at(zix, i_codes, x)
-    zsy = np.bincount(s_codes, weights=y, minlength=n_s)
-    ziy = np.bincount(i_codes, weights=y, minlength=n_i)
-    xtx, xty, yty = x.T @ x, x.T @ y, float(y @ y)
-    free = np.array([n_s > 1, n_i > 1])
-
-    def solve(theta: np.ndarray) -> dict:
-        t1, t2 = theta
-        a = t1 * t1 * ns + 1.0  # diagonal subject block
-        m = n_i + p
-        b = np.zeros((m, m))
-        b[:n_i, :n_i] = np.diag(t2 * t2 * ni + 1.0)
-        b[:n_i, n_i:] = t2 * zix
-        b[n_i:, :n_i] = t2 * zix.T
-        b[n_i:, n_i:] = xtx
-        e = np.hstack([t1 * t2 * nsi, t1 * zsx])  # (n_s, m)
-        r1 = t1 * zsy
-        r2 = np.concatenate([t2 * ziy, xty])
-        ea = e / a[:, None]
-        s = b - e.T @ ea
-        s = (s + s.T) / 2
-        chol = np.linalg.cholesky(s)
-        rhs = r2 - ea.T @ r1
-        x2 = np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
-        x1 = (r1 - e @ x2) / a
-        pwrss = yty - float(r1 @ x1) - float(r2 @ x2)
-        dg = np.log(np.diag(chol))
-        logdet_re = float(np.log(a).sum() + 2 * dg[:n_i].sum())
-        logdet_rx = float(2 * dg[n_i:].sum())
-        return {
-            "x1": x1,
-            "x2": x2,
-            "pwrss": max(pwrss, 1e-300),
-            "chol": chol,
-            "ld_re": logdet_re,
-            "ld_rx": logdet_rx,
-        }
-
-    def deviance(th: np.ndarray) -> float:
-        theta = np.zeros(2)
-        theta[free] = th
-        st = solve(theta)
-        if reml:
-            dof = n - p
-            return st["ld_re"] + st["ld_rx"] + dof * (1 + math.log(2 * math.pi * st["pwrss"] / dof))
-        return st["ld_re"] + n * (1 + math.log(2 * math.pi * st["pwrss"] / n))
-
-    k = int(free.sum())
-    best = None
-    if k:
-        for start in (np.ones(k), np.full(k, 0.3)):
-            res = minimize(
-                deviance,
-                start,
-                method="L-BFGS-B",
-                bounds=[(0, None)] * k,
-                options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500},
-            )
-            if best is None or res.fun < best.fun:
-                best = res
-        th = best.x
-        converged = bool(best.success)
-        objective = float(best.fun)
-    else:
-        th = np.zeros(0)
-        converged = True
-        objective = deviance(th)
-    theta = np.zeros(2)
-    theta[free] = th
-    st = solve(theta)
-    dof = n - p if reml else n
-    sigma2 = st["pwrss"] / dof
-    beta = st["x2"][n_i:]
-    lff = st["chol"][n_i:, n_i:]
-    rx_inv = np.linalg.inv(lff)
-    cov = sigma2 * (rx_inv.T @ rx_inv)
-    return {
-        "engine": "profiled",
-        "beta": beta,
-        "cov": cov,
-        "var_subject": float(sigma2 * theta[0] ** 2),
-        "var_item": float(sigma2 * theta[1] ** 2),
-        "var_resid": float(sigma2),
-        "objective": objective,
-        "converged": converged,
-        "theta": theta,
-        "messages": [],
     }
 
 

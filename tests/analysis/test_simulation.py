@@ -47,7 +47,9 @@ def test_the_mixed_model_recovers_the_simulated_ordering(three_way_study):
     truth = s.means["f1"]
     assert list(means["estimate"].sort_values().index) == sorted(truth, key=truth.get)
     contrasts = f1.mixed.contrasts
-    assert (contrasts["p_corr"] < 0.001).all()  # the 15-point steps are found
+    # the 15-point steps are found; with 4 clips the clip x condition term leaves only a few
+    # degrees of freedom (maximal model, Satterthwaite), so p is small but not tiny
+    assert (contrasts["p_corr"] < 0.01).all(), contrasts
     for c in contrasts.itertuples():  # and measured (4 clips: their clip x condition noise remains)
         assert abs(c.estimate - (truth[c.A] - truth[c.B])) < 6, contrasts
     # the careless raters the simulator made are the ones screening tends to catch

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from analysis.simulate import FormDesign, RatingModel, simulate_ratings
 from analysis.stats import AnalysisError, friedman, mixed_model, pairwise_wilcoxon
@@ -49,25 +50,26 @@ def test_profiled_and_statsmodels_engines_agree():
     df = simulate_ratings(
         forms=[FormDesign("f", {"a": 45.0, "b": 55.0, "c": 50.0}, 6, 25)], model=QUIET, seed=4
     )
-    a = mixed_model(df, engine="profiled")
-    b = mixed_model(df, engine="statsmodels")
+    a = mixed_model(df, engine="profiled", random="intercepts")
+    b = mixed_model(df, engine="statsmodels", random="intercepts")
     assert b.engine == "statsmodels"
     assert np.allclose(a.fixed["estimate"], b.fixed["estimate"], atol=1e-3)
     assert np.allclose(a.fixed["se"], b.fixed["se"], rtol=2e-3)
     assert np.allclose(a.variance["variance"], b.variance["variance"], rtol=5e-3)
     assert a.objective == pytest.approx(b.objective, abs=1e-3)  # same REML criterion
     ml_a, ml_b = (
-        mixed_model(df, engine="profiled", reml=False),
-        mixed_model(df, engine="statsmodels", reml=False),
+        mixed_model(df, engine="profiled", reml=False, random="intercepts"),
+        mixed_model(df, engine="statsmodels", reml=False, random="intercepts"),
     )
     assert ml_a.objective == pytest.approx(ml_b.objective, abs=1e-3)
-    assert list(a.means.columns) == ["condition", "estimate", "se", "ci_low", "ci_high"]
+    assert list(a.means.columns) == ["condition", "estimate", "se", "df", "ci_low", "ci_high"]
     assert list(a.contrasts.columns) == [
         "A",
         "B",
         "estimate",
         "se",
-        "z",
+        "df",
+        "t",
         "p_unc",
         "p_corr",
         "p_adjust",
@@ -86,9 +88,8 @@ def test_it_recovers_known_condition_effects_within_the_interval():
         for cond, mu in truth.items():
             hits += fit.loc[cond, "ci_low"] <= mu <= fit.loc[cond, "ci_high"]
         var = mixed_model(df, engine="profiled").variance.set_index("component")["sd"]
-        assert var["residual"] == pytest.approx(
-            np.hypot(QUIET.sd_residual, QUIET.sd_clip_condition), rel=0.1
-        )
+        assert var["residual"] == pytest.approx(QUIET.sd_residual, rel=0.1)
+        assert "clip:condition" in var.index  # the maximal model separates it
     assert hits >= 8  # 9 intervals at 95%
 
 
@@ -112,3 +113,87 @@ def test_it_refuses_identical_ratings_with_a_clear_message():
     df["value"] = 50.0
     with pytest.raises(AnalysisError, match="identical"):
         mixed_model(df)
+
+
+def test_maximal_model_likelihood_equals_statsmodels():
+    # The same REML model, (1|participant) + (1|participant:condition) + (1|clip) +
+    # (1|clip:condition), in statsmodels' MixedLM (one group, vc_formula) and the profiled
+    # engine: at statsmodels' estimates both compute the same REML criterion and the same
+    # fixed-effect covariance, and the profiled optimum is at least as good.
+    from analysis import stats
+
+    df = simulate_ratings(
+        forms=[FormDesign("f", {"a": 45.0, "b": 55.0}, 4, 10)], model=QUIET, seed=8
+    )
+    a = mixed_model(df, engine="profiled")
+    b = mixed_model(df, engine="statsmodels")
+    assert (
+        a.formula
+        == b.formula
+        == (
+            "value ~ condition + (1|participant) + (1|participant:condition) + (1|clip)"
+            " + (1|clip:condition)"
+        )
+    )
+    assert (a.engine, b.engine) == ("profiled", "statsmodels")
+    comps = list(b.variance["component"][:-1])
+    codes = {c: pd.factorize(df[c])[0] for c in ("participant", "clip", "condition")}
+    counts = {c: int(v.max()) + 1 for c, v in codes.items()}
+    known = stats._component_names("participant", "clip", "condition")
+    x = np.column_stack([np.ones(len(df)), (df["condition"] == "b").to_numpy(float)])
+    problem = stats._VCProblem(
+        df["value"].to_numpy(float),
+        x,
+        [stats._component_codes(known[c], codes, counts, "participant") for c in comps],
+        codes["participant"],
+    )
+    var = b.variance["variance"].to_numpy()
+    assert problem.deviance(var[:-1], var[-1], True) == pytest.approx(b.objective, abs=1e-6)
+    beta, cov = problem.beta_cov(var[:-1], var[-1])
+    assert np.allclose(beta, b.fixed["estimate"], atol=1e-6)
+    assert np.allclose(np.sqrt(np.diag(cov)), b.fixed["se"], rtol=1e-5)
+    assert a.objective <= b.objective + 1e-6
+    assert np.allclose(a.fixed["estimate"], b.fixed["estimate"], atol=1e-3)
+
+
+def test_satterthwaite_df_and_se_equal_the_classical_anova_in_a_balanced_design():
+    # y = mu_c + b_p + g_i + h_ic + e, balanced, one rating per participant x clip x
+    # condition. The contrast of two conditions has variance 2 E[MS_ic] / (P I), MS_ic the
+    # clip x condition mean square with (I - 1)(K - 1) df, so (REML = ANOVA here) its
+    # standard error is sqrt(2 MS_ic / (P I)) and its Satterthwaite df exactly (I-1)(K-1).
+    df = simulate_ratings(
+        forms=[FormDesign("f", {"a": 50.0, "b": 55.0}, 8, 40)], model=QUIET, seed=2
+    )
+    fit = mixed_model(df, engine="profiled", random=["participant", "clip", "clip:condition"])
+    cell = df.pivot_table(index="clip", columns="condition", values="value", aggfunc="mean")
+    n_p, (n_i, n_k) = df["participant"].nunique(), cell.shape
+    inter = cell - cell.mean(axis=1).to_numpy()[:, None] - cell.mean(axis=0) + cell.values.mean()
+    ms_ic = n_p * float((inter.to_numpy() ** 2).sum()) / ((n_i - 1) * (n_k - 1))
+    con = fit.contrasts.iloc[0]
+    assert con["se"] == pytest.approx(np.sqrt(2 * ms_ic / (n_p * n_i)), rel=1e-4)
+    assert con["df"] == pytest.approx((n_i - 1) * (n_k - 1), rel=1e-2)
+    half = con["ci_high"] - con["estimate"]
+    assert half == pytest.approx(scipy.stats.t.ppf(0.975, con["df"]) * con["se"], rel=1e-9)
+    assert fit.df_method == "satterthwaite"
+
+
+def test_fallback_is_recorded_when_the_maximal_model_cannot_be_fitted(monkeypatch):
+    from analysis import stats
+
+    real = stats._VCProblem.fit
+
+    def fit_unless_maximal(self, *, reml):
+        if self.k == 4:  # the maximal structure: pretend the optimiser failed
+            return {"converged": False, "error": "injected failure"}
+        return real(self, reml=reml)
+
+    monkeypatch.setattr(stats._VCProblem, "fit", fit_unless_maximal)
+    df = simulate_ratings(
+        forms=[FormDesign("f", {"a": 45.0, "b": 55.0}, 4, 10)], model=QUIET, seed=8
+    )
+    fit = mixed_model(df, engine="profiled")
+    assert fit.fallback
+    assert fit.requested.endswith("(1|clip) + (1|clip:condition)")
+    assert fit.formula == "value ~ condition + (1|participant) + (1|clip) + (1|clip:condition)"
+    assert any("injected failure" in m for m in fit.messages)
+    assert fit.summary_table()["formula"].iloc[0] == fit.formula
