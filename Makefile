@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install env lint migrate worker clean docs docs-serve
+.PHONY: demo test install env lint migrate worker clean docs docs-serve screenshots
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -56,6 +56,10 @@ docs: install
 ## make docs-serve: the documentation with live reload on 127.0.0.1:8001
 docs-serve: install
 	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve -a 127.0.0.1:8001
+
+## make screenshots: photograph the trial page and the report of the demo into docs/images (Chromium)
+screenshots: install
+	MUSISCENE_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py -q -n 0
 
 ## make clean: DELETES var/ (the SQLite database, all media, the demo's admin password) and caches
 clean:

@@ -64,7 +64,9 @@ def test_screenshots_of_the_trial_page_and_the_report(live_server, transactional
             args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
         )
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 820})
+            # bypass_csp lets the test evaluate JavaScript; the CSP tests check the policy itself
+            ctx = browser.new_context(viewport={"width": 1100, "height": 820}, bypass_csp=True)
+            page = ctx.new_page()
             page.goto(f"{live_server.url}/s/musiscene-demo/?PROLIFIC_PID=screenshot")
             page.get_by_role("button", name="I agree, start").click()
             page.get_by_role("button", name="Start the practice video").click()
