@@ -76,6 +76,25 @@ def _store(field: FieldFile, path: Path, stored: list[FieldFile]) -> None:
     stored.append(field)
 
 
+def track_raw_audio_name(track: Track) -> str:
+    """Storage name of the track's raw generator output (before loudness normalisation).
+
+    It sits beside the listening copy: ``<audio name without .m4a>.raw.wav``. Tracks made
+    before raw copies were kept have none (``storage.exists`` is false).
+    """
+    stem = track.audio.name.rsplit(".", 1)[0] if track.audio.name else ""
+    return f"{stem}.raw.wav" if stem else ""
+
+
+def _store_raw(track: Track, path: Path) -> None:
+    name = track_raw_audio_name(track)
+    with open(path, "rb") as fh:
+        saved = track.audio.storage.save(name, File(fh))
+    if saved != name:  # the storage renamed it (a file of that name existed): keep one rule
+        track.audio.storage.delete(saved)
+        raise media.MediaError(f"could not keep the raw output at {name}: the name is taken")
+
+
 def conditions_ensure_paper() -> list[Condition]:
     """Create (if missing) the paper's four conditions and return them."""
     out = []
@@ -235,6 +254,9 @@ def track_create(
     )
     with _scratch_dir() as tmp:
         audio_out = media.write_audio_m4a(normalised, sample_rate, tmp / "track.m4a")
+        # the generator's raw output, kept beside the listening copy for the objective
+        # metrics (FAD and KL are computed on it: issue 14); 32-bit float WAV, lossless
+        raw_out = media.write_wav(samples, sample_rate, tmp / "track.raw.wav", subtype="FLOAT")
         with clip.video.open("rb") as fh:
             video_in = tmp / "clip.mp4"
             video_in.write_bytes(fh.read())
@@ -261,8 +283,13 @@ def track_create(
             with _files_cleaned_on_error(stored):
                 _store(track.audio, audio_out, stored)
                 _store(track.video, video_out, stored)
-                with transaction.atomic():
-                    track.save()
+                try:
+                    _store_raw(track, raw_out)
+                    with transaction.atomic():
+                        track.save()
+                except BaseException:
+                    track.audio.storage.delete(track_raw_audio_name(track))
+                    raise
         except IntegrityError:
             # Another worker made the same track meanwhile: theirs stands, ours is discarded.
             return Track.objects.get(

@@ -425,6 +425,23 @@ class _AudioFiles:
     def __init__(self) -> None:
         self._cache: dict[str, tuple[np.ndarray, int]] = {}
 
+    def load_track(self, track: Track, source: str) -> tuple[np.ndarray, int, str]:
+        """The track's audio for the objective metrics and which copy it came from.
+
+        ``source="raw"``: the generator's raw output kept beside the listening copy
+        (:func:`generation.services.track_raw_audio_name`), or the listening copy when the
+        track has none (made before raw copies were kept); ``"listening"``: the
+        loudness-normalised copy participants heard.
+        """
+        from generation.services import track_raw_audio_name
+
+        if source == "raw":
+            name = track_raw_audio_name(track)
+            storage = track.audio.storage
+            if name and storage.exists(name):
+                return (*self.load(FieldFile(track, track.audio.field, name)), "raw")
+        return (*self.load(track.audio), "listening copy")
+
     def load(self, f: FieldFile) -> tuple[np.ndarray, int]:
         from analysis.metrics.audio import load_audio
 
@@ -500,16 +517,55 @@ def _parse_metrics(metrics: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+PASST_CHECKPOINT_ENV = "MUSISCENE_PASST_CHECKPOINT"
+PASST_CHECKPOINT_NAME = "passt-s-f128-p16-s10-ap.476-swa.pt"
+
+
+def resolve_tagger_spec(spec: str) -> tuple[str, str]:
+    """``auto`` -> PaSST (the paper's classifier) when usable here, else AST; and why.
+
+    PaSST is usable when the ``hear21passt`` package imports and its checkpoint
+    (``passt-s-f128-p16-s10-ap.476-swa.pt``) is a file named by ``$MUSISCENE_PASST_CHECKPOINT``
+    or sits in torch hub's checkpoint cache, where hear21passt itself would have put it
+    (hear21passt downloads it from GitHub at run time; this platform never does). Any other
+    spec is returned unchanged with an empty note.
+    """
+    if spec.strip().lower() != "auto":
+        return spec, ""
+    import importlib.util
+    import os
+
+    candidates = []
+    if os.environ.get(PASST_CHECKPOINT_ENV):
+        candidates.append(Path(os.environ[PASST_CHECKPOINT_ENV]).expanduser())
+    try:
+        import torch.hub
+
+        candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / PASST_CHECKPOINT_NAME)
+    except Exception:  # noqa: BLE001 - torch missing or no hub dir: PaSST is not usable anyway
+        pass
+    checkpoint = next((p for p in candidates if p.is_file()), None)
+    if importlib.util.find_spec("hear21passt") is None:
+        why = "the hear21passt package is not installed"
+    elif checkpoint is None:
+        why = f"no PaSST checkpoint ({PASST_CHECKPOINT_NAME}; set ${PASST_CHECKPOINT_ENV} to its path)"
+    else:
+        return f"passt:{checkpoint}", "PaSST, as in the paper (auto)"
+    return "ast", f"AST instead of the paper's PaSST (auto): {why}"
+
+
 def audio_metrics_run(
     *,
     study: Study,
     metrics: Sequence[str],
     embedding: str | None = None,
     reference: str = "original",
-    tagger: str = "ast",
+    tagger: str = "auto",
     kl_definition: str = "audiocraft",
     clap_model: str | None = None,
     frames: int | None = None,
+    equal_frames: bool = False,
+    audio_source: str = "raw",
     fad_inf: bool = False,
     seed: int = 0,
     device: str | None = None,
@@ -520,12 +576,21 @@ def audio_metrics_run(
 
     * ``fad``: per condition, FAD (and KAD with the reference's median-distance bandwidth, and
       FAD-inf when ``fad_inf``) of the condition's frame embeddings (``embedding``,
-      ``NAME[:PATH]``) against the reference set, after drawing the **same number of frames**
-      (``frames``, default the smallest condition's count; seeded) from every condition.
+      ``NAME[:PATH]``) against the reference set, over **all frames** of each condition (the
+      paper's Table 3). ``equal_frames`` (or a ``frames`` count) draws the same number of
+      frames from every condition instead (``frames``, default the smallest condition's
+      count; seeded), which removes FAD's sample-size bias between conditions.
     * ``kl``: per track, KL over the AudioSet classes between the reference audio of its clip and
-      the track (``tagger``: ``ast[:PATH]`` or ``passt:CHECKPOINT``; ``kl_definition``
-      audiocraft = KL(reference || generated) or stable-audio); per condition the
-      segment-weighted mean.
+      the track (``tagger``: ``auto`` = PaSST as in the paper when hear21passt and its
+      checkpoint are on this machine, else AST; ``ast[:PATH]`` or ``passt:CHECKPOINT``;
+      ``kl_definition`` audiocraft = KL(reference || generated) or stable-audio); per
+      condition the segment-weighted mean. ``settings["kl_classifier"]`` names the
+      classifier used and ``settings["kl_classifier_note"]`` why.
+
+    FAD and KL read each track's raw generator output (``audio_source="raw"``; the listening
+    copy is loudness-normalised), falling back per track to the listening copy when no raw
+    copy was kept (``skipped`` counts them); ``audio_source="listening"`` uses the copy
+    participants heard. ``settings["audio_source"]`` records what was used.
     * ``clap``: per track, the CLAP cosine with its prompt (the track's prompt, else its caption,
       else the clip's caption of the condition's kind); per condition the mean.
 
@@ -554,6 +619,11 @@ def audio_metrics_run(
         )
     if frames is not None and frames < 2:
         raise MetricsInputError("--frames must be at least 2")
+    if audio_source not in ("raw", "listening"):
+        raise MetricsInputError(
+            f"unknown audio source {audio_source!r}; choose raw (default) or listening"
+        )
+    equal_n = bool(equal_frames or frames is not None)
     tracks = study_tracks(study=study)
     if not tracks:
         raise MetricsInputError(f"study {study.slug!r} has no tracks bound to its trials")
@@ -569,7 +639,10 @@ def audio_metrics_run(
 
     # Load every model first: a missing one fails before any audio is decoded.
     embedder = get_embedder(embedding, device=device) if "fad" in chosen else None
-    classifier = get_tagger(tagger, device=device) if "kl" in chosen else None
+    classifier, classifier_note = None, ""
+    if "kl" in chosen:
+        tagger, classifier_note = resolve_tagger_spec(tagger)
+        classifier = get_tagger(tagger, device=device)
     clap = None
     if "clap" in chosen:
         if clap_model is None and embedder is not None and isinstance(embedder, ClapEmbedder):
@@ -592,8 +665,14 @@ def audio_metrics_run(
             )
         evaluated = dict(by_condition)
     else:
+        from generation.services import track_raw_audio_name
+
         for t in by_condition[reference]:
-            ref_files.setdefault(t.clip_id, t.audio)
+            raw = track_raw_audio_name(t)
+            use_raw = audio_source == "raw" and raw and t.audio.storage.exists(raw)
+            ref_files.setdefault(
+                t.clip_id, FieldFile(t, t.audio.field, raw) if use_raw else t.audio
+            )
         evaluated = {c: ts for c, ts in by_condition.items() if c != reference}
     if ("fad" in chosen or "kl" in chosen) and not ref_files:
         raise MetricsInputError(
@@ -607,7 +686,18 @@ def audio_metrics_run(
     rows: dict[str, dict[str, Any]] = {c: {"condition": c} for c in sorted(by_condition)}
     per_track: list[dict[str, Any]] = []
     results: list[MetricResult] = []
-    run_settings: dict[str, Any] = {"metrics": chosen, "reference": reference, "seed": seed}
+    run_settings: dict[str, Any] = {
+        "metrics": chosen,
+        "reference": reference,
+        "seed": seed,
+        "audio_source": audio_source,
+    }
+    used_copy: dict[int, str] = {}
+
+    def track_audio(t: Track) -> tuple[np.ndarray, int]:
+        samples, rate, copy = audio.load_track(t, audio_source)
+        used_copy[t.id] = copy
+        return samples, rate
 
     def result(**kw: Any) -> None:
         if not np.isfinite(kw["value"]):
@@ -633,17 +723,24 @@ def audio_metrics_run(
         cond_frames, frame_counts = {}, {}
         for cond, ts in evaluated.items():
             try:
-                emb = embed_clips(embedder, {f"track{t.id}": audio.load(t.audio) for t in ts})
+                emb = embed_clips(embedder, {f"track{t.id}": track_audio(t) for t in ts})
             except ValueError as exc:
                 raise MetricsInputError(f"condition {cond}: {exc}") from exc
             cond_frames[cond], frame_counts[cond] = emb.frames, emb.counts
         try:
             fad = fad_table(
-                cond_frames, reference=ref_emb.frames, n=frames, with_fad_inf=fad_inf, seed=seed
+                cond_frames,
+                reference=ref_emb.frames,
+                n=frames,
+                equal_n=equal_n,
+                with_fad_inf=fad_inf,
+                seed=seed,
             )
         except ValueError as exc:
             raise MetricsInputError(f"FAD: {exc}") from exc
-        run_settings.update(embedding=variant, framing=embedder.framing)
+        run_settings.update(
+            embedding=variant, framing=embedder.framing, fad_frames="equal" if equal_n else "all"
+        )
         for rec in fad.to_dict("records"):
             cond = rec["condition"]
             rows[cond].update(
@@ -666,15 +763,21 @@ def audio_metrics_run(
                 "n_available": int(rec["n_available"]),
                 "dim": int(rec["dim"]),
                 "tracks": len(evaluated[cond]),
-                "equal_n": True,
+                "equal_n": equal_n,
+                "audio_source": audio_source,
                 "seed": seed,
                 "kad_bandwidth": None
                 if np.isnan(rec["kad_bandwidth"])
                 else float(rec["kad_bandwidth"]),
                 "summary": (
                     f"{variant} ({embedder.framing}); {rec['n_evaluated']} of {rec['n_available']} frames "
-                    f"(equal for every condition, seed {seed}) vs {rec['n_reference']} reference frames "
-                    f"of {len(ref_files)} clips ({reference})"
+                    + (
+                        f"(equal for every condition, seed {seed})"
+                        if equal_n
+                        else "(all frames of the condition)"
+                    )
+                    + f" vs {rec['n_reference']} reference frames "
+                    f"of {len(ref_files)} clips ({reference}); {audio_source} audio"
                 ),
             }
             for metric in ("fad", "kad", "fad_inf"):
@@ -694,7 +797,9 @@ def audio_metrics_run(
     if classifier is not None:
         kl_fn = kl_audiocraft_clips if kl_definition == "audiocraft" else kl_stable_audio_clips
         variant = f"{kl_definition}/{classifier.name}"
-        run_settings.update(kl=variant)
+        run_settings.update(
+            kl=variant, kl_classifier=classifier.name, kl_classifier_note=classifier_note
+        )
         for cond, ts in evaluated.items():
             paired = [t for t in ts if t.clip_id in ref_files]
             if not paired:
@@ -704,7 +809,7 @@ def audio_metrics_run(
             pairs = []
             for t in paired:
                 ref_audio, ref_rate = audio.load(ref_files[t.clip_id])
-                gen_audio, gen_rate = audio.load(t.audio)
+                gen_audio, gen_rate = track_audio(t)
                 pairs.append(
                     ClipPair(
                         clip=str(t.id),
@@ -727,6 +832,8 @@ def audio_metrics_run(
             )
             settings = {
                 "classifier": classifier.name,
+                "classifier_note": classifier_note,
+                "audio_source": audio_source,
                 "definition": kl_definition,
                 "reference": reference,
                 "n_segments": summary["n_segments"],
@@ -843,6 +950,18 @@ def audio_metrics_run(
                 settings={"model": clap.model_id, "prompt_source": sources[rec["track"]]},
             )
 
+    fallback = sorted(tid for tid, copy in used_copy.items() if copy != "raw")
+    if audio_source == "raw" and fallback:
+        skipped.append(
+            f"{len(fallback)} of {len(used_copy)} tracks have no raw output kept (made before "
+            "raw copies were kept): FAD/KL used their loudness-normalised listening copy "
+            f"(tracks {', '.join(map(str, fallback[:20]))}{' ...' if len(fallback) > 20 else ''})"
+        )
+    if used_copy:
+        run_settings["audio_used"] = (
+            f"{sum(c == 'raw' for c in used_copy.values())} raw, "
+            f"{sum(c != 'raw' for c in used_copy.values())} listening copy"
+        )
     stored = 0
     if store:
         with transaction.atomic():

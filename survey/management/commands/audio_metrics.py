@@ -1,12 +1,14 @@
 """python manage.py audio_metrics --study SLUG --metrics fad,kl,clap --embedding NAME[:PATH]
-   [--reference original|CONDITION] [--tagger ast[:PATH]|passt:CHECKPOINT]
-   [--kl-definition audiocraft|stable-audio] [--clap-model PATH] [--frames N] [--fad-inf]
-   [--seed 0] [--no-store]
+   [--reference original|CONDITION] [--tagger auto|ast[:PATH]|passt:CHECKPOINT]
+   [--kl-definition audiocraft|stable-audio] [--clap-model PATH] [--equal-frames] [--frames N]
+   [--audio raw|listening] [--fad-inf] [--seed 0] [--no-store]
 
-The paper's Table 3 for a study's tracks: FAD per condition against the clips' original audio
-(or a reference condition's tracks) at equal frame counts, with the counts; KL over the AudioSet
-classes per clip pair (audiocraft's definition by default); the CLAP score of each track with
-its prompt. Prints the table and stores every value with its settings for the analysis report.
+The paper's Table 3 for a study's tracks, computed on the generator's raw output (kept beside
+the loudness-normalised listening copy): FAD per condition over all its frames against the
+clips' original audio (or a reference condition's tracks), with the counts (--equal-frames:
+the same number of frames from every condition); KL over the AudioSet classes per clip pair
+(audiocraft's definition by default; PaSST as in the paper where it is on this machine, else
+AST, and the output says which); the CLAP score of each track with its prompt. Prints the table and stores every value with its settings for the analysis report.
 Models are loaded from local paths or the local Hugging Face cache, never downloaded.
 """
 
@@ -42,8 +44,10 @@ class Command(BaseCommand):
             "--tagger",
             "--classifier",
             dest="tagger",
-            default="ast",
-            help="KL classifier: ast[:MODEL] (default) or passt:CHECKPOINT",
+            default="auto",
+            help="KL classifier: auto (default: PaSST as in the paper when hear21passt and its "
+            "checkpoint, $MUSISCENE_PASST_CHECKPOINT, are here, else AST), ast[:MODEL] or "
+            "passt:CHECKPOINT",
         )
         parser.add_argument(
             "--kl-definition",
@@ -62,12 +66,25 @@ class Command(BaseCommand):
             "--frames",
             type=int,
             default=None,
-            help="frames drawn from every condition for FAD (default: the smallest condition's count)",
+            help="draw this many frames from every condition for FAD (implies --equal-frames)",
         )
         parser.add_argument(
             "--fad-inf",
             action="store_true",
             help="also FAD-inf (needs over 500 frames per condition)",
+        )
+        parser.add_argument(
+            "--equal-frames",
+            action="store_true",
+            help="FAD at equal frame counts (the smallest condition's count, seeded) instead of "
+            "over all frames of each condition",
+        )
+        parser.add_argument(
+            "--audio",
+            choices=["raw", "listening"],
+            default="raw",
+            help="raw: the generator's raw output (default; the listening copy where a track has "
+            "none); listening: the loudness-normalised copy participants heard",
         )
         parser.add_argument(
             "--seed", type=int, default=0, help="seed of the frame draw (default 0)"
@@ -92,6 +109,8 @@ class Command(BaseCommand):
                 kl_definition=o["kl_definition"],
                 clap_model=o["clap_model"],
                 frames=o["frames"],
+                equal_frames=o["equal_frames"],
+                audio_source=o["audio"],
                 fad_inf=o["fad_inf"],
                 seed=o["seed"],
                 device=o["device"],
@@ -111,9 +130,21 @@ class Command(BaseCommand):
                 res.table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
             )
         if "fad_frames" in res.table.columns:
+            if res.settings.get("fad_frames") == "equal":
+                self.stdout.write(
+                    "FAD compares conditions at equal frame counts (fad_frames); values at "
+                    "other counts are not comparable."
+                )
+            else:
+                self.stdout.write(
+                    "FAD over all frames of each condition (fad_frames): FAD falls as frames "
+                    "grow, so conditions with different counts differ partly by that "
+                    "(--equal-frames compares at equal counts)."
+                )
+        if "kl_classifier" in res.settings:
+            note = res.settings.get("kl_classifier_note") or ""
             self.stdout.write(
-                "FAD compares conditions at equal frame counts (fad_frames); values at other "
-                "counts are not comparable."
+                f"KL classifier: {res.settings['kl_classifier']}" + (f" ({note})" if note else "")
             )
         if o["no_store"]:
             self.stdout.write("nothing stored (--no-store)")

@@ -34,6 +34,12 @@ def models(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def raw_path(track) -> str:
+    from generation.services import track_raw_audio_name
+
+    return track.audio.storage.path(track_raw_audio_name(track))
+
+
 def run(*args: str) -> str:
     out = StringIO()
     call_command("audio_metrics", *args, stdout=out)
@@ -53,7 +59,8 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
         "--clap-model",
         str(models["clap"]),
     )
-    assert "Table 3 for study small" in out and "equal frame counts" in out
+    assert "Table 3 for study small" in out and "all frames of each condition" in out
+    assert f"KL classifier: ast:{models['ast']}" in out and "audio_source raw" in out
     lines = {
         ln.split()[0]: ln
         for ln in out.splitlines()
@@ -73,7 +80,8 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
         assert r.settings["framing"] == "google" and r.settings["n_reference"] == 6
         assert (
             r.settings["n_available"] == 6
-            and r.settings["equal_n"] is True
+            and r.settings["equal_n"] is False
+            and r.settings["audio_source"] == "raw"
             and r.settings["seed"] == 0
         )
         assert (
@@ -92,10 +100,10 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
         embedder, {t.clip.key: load_audio(t.clip.original_audio.path) for t in by_cond["msi"]}
     )
     sets = {
-        c: embed_clips(embedder, {str(t.id): load_audio(t.audio.path) for t in ts}).frames
+        c: embed_clips(embedder, {str(t.id): load_audio(raw_path(t)) for t in ts}).frames
         for c, ts in by_cond.items()
     }
-    expected = fad_table(sets, reference=ref.frames).set_index("condition")
+    expected = fad_table(sets, reference=ref.frames, equal_n=False).set_index("condition")
     for r in fad:
         assert r.value == pytest.approx(expected.loc[r.condition.name, "fad"], rel=1e-6)
 
@@ -103,7 +111,7 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
     assert kl_clip.count() == 4 and set(kl_clip.values_list("n_unit", flat=True)) == {"segments"}
     t = by_cond["msi"][0]
     ref_audio, ref_rate = load_audio(t.clip.original_audio.path)
-    gen_audio, gen_rate = load_audio(t.audio.path)
+    gen_audio, gen_rate = load_audio(raw_path(t))
     want = kl_audiocraft_clips(
         [
             ClipPair(
@@ -284,3 +292,104 @@ def test_clips_without_original_audio_are_reported_and_left_out(small_study, mod
     assert set(stable.filter(scope="condition").values_list("n", flat=True)) == {
         1
     }  # one distribution per file
+
+
+def test_tracks_keep_the_generators_raw_output_beside_the_listening_copy(small_study):
+    from analysis.metrics.audio import load_audio
+    from tests.conftest import make_tone
+
+    t = study_tracks(study=small_study)[0]
+    raw, rate = load_audio(raw_path(t))
+    want = make_tone(2.0, freq=float(t.parameters["freq"]) + 50 * t.seed)
+    assert rate == t.sample_rate == 32000
+    assert np.allclose(raw, want, atol=1e-6)  # float WAV: the samples before normalisation
+    heard, _ = load_audio(t.audio.path)
+    assert abs(20 * np.log10(np.std(heard) / np.std(raw)) - t.gain_db) < 1.0  # the other copy
+
+
+def test_fad_and_kl_use_raw_audio_all_frames_and_name_the_classifier(small_study, models):
+    from generation import services
+    from generation.services import track_raw_audio_name
+    from survey.metrics_service import audio_metrics_run
+    from survey.models import TrialTrack
+    from tests.conftest import make_tone
+
+    # one msi track twice as long: msi now has more frames than video_caps
+    tt = TrialTrack.objects.filter(track__condition__name="msi").first()
+    tt.track = services.track_create(
+        clip=tt.track.clip,
+        condition=tt.track.condition,
+        samples=make_tone(4.0, freq=500.0),
+        sample_rate=32000,
+        generator="test-tone",
+        model_id="tone",
+        seed=9,
+        parameters={"freq": 500.0},
+        loudness_target_lufs=-23.0,
+    )
+    tt.save()
+    tracks = study_tracks(study=small_study)
+    res = audio_metrics_run(
+        study=small_study,
+        metrics=["fad", "kl"],
+        embedding=f"mert:{models['mert']}",
+        tagger=f"ast:{models['ast']}",
+        store=False,
+    )
+    table = res.table.set_index("condition")
+    assert (table["fad_frames"] == table["fad_frames_available"]).all()  # all frames by default
+    assert table.loc["msi", "fad_frames"] > table.loc["video_caps", "fad_frames"]
+    assert res.settings["fad_frames"] == "all" and res.settings["audio_source"] == "raw"
+    assert res.settings["audio_used"] == f"{len(tracks)} raw, 0 listening copy"
+    assert res.settings["kl_classifier"] == f"ast:{models['ast']}"
+    eq = audio_metrics_run(
+        study=small_study,
+        metrics=["fad"],
+        embedding=f"mert:{models['mert']}",
+        equal_frames=True,
+        store=False,
+    ).table
+    assert eq["fad_frames"].nunique() == 1 and res.settings["fad_frames"] == "all"
+
+    # the listening copy gives other numbers: the raw output is what was measured
+    heard = audio_metrics_run(
+        study=small_study,
+        metrics=["fad"],
+        embedding=f"mert:{models['mert']}",
+        audio_source="listening",
+        store=False,
+    ).table.set_index("condition")
+    assert not np.allclose(heard["fad"], table["fad"])
+
+    # a track without a raw copy (made before they were kept) falls back, and says so
+    t = tracks[0]
+    t.audio.storage.delete(track_raw_audio_name(t))
+    res = audio_metrics_run(
+        study=small_study, metrics=["fad"], embedding=f"mert:{models['mert']}", store=False
+    )
+    assert res.settings["audio_used"] == f"{len(tracks) - 1} raw, 1 listening copy"
+    assert any("no raw output kept" in s for s in res.skipped)
+
+
+def test_auto_classifier_is_passt_only_where_it_can_run(monkeypatch, tmp_path):
+    import importlib.util
+
+    from survey.metrics_service import resolve_tagger_spec
+
+    assert resolve_tagger_spec("ast:/x") == ("ast:/x", "")
+    spec, note = resolve_tagger_spec("auto")
+    if importlib.util.find_spec("hear21passt") is None:
+        assert spec == "ast" and "hear21passt package is not installed" in note
+    checkpoint = tmp_path / "passt-s-f128-p16-s10-ap.476-swa.pt"
+    checkpoint.write_bytes(b"weights")
+    monkeypatch.setenv("MUSISCENE_PASST_CHECKPOINT", str(checkpoint))
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "hear21passt" else real_find(name, *a),
+    )
+    assert resolve_tagger_spec("auto") == (f"passt:{checkpoint}", "PaSST, as in the paper (auto)")
+    monkeypatch.delenv("MUSISCENE_PASST_CHECKPOINT")
+    spec, note = resolve_tagger_spec("auto")
+    assert spec == "ast" and "MUSISCENE_PASST_CHECKPOINT" in note

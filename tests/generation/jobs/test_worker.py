@@ -272,5 +272,9 @@ def test_a_job_survives_kill_9_of_its_worker(cluster, bare_study, tiny_musicgen)
         killed_item.status == GenerationItem.Status.CLAIMED
     ):  # the usual case: killed while generating
         assert GenerationItem.objects.get(pk=claimed.pk).reclaims == 1
-    referenced = {name for t in tracks for name in (t.audio.name, t.video.name)}
+    from generation.services import track_raw_audio_name
+
+    referenced = {
+        name for t in tracks for name in (t.audio.name, t.video.name, track_raw_audio_name(t))
+    }
     assert _track_files() - before == referenced, "no orphan files"
