@@ -4,19 +4,17 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 
-from generation.models import Clip, Track
 from generation.ranged import ranged_file_response
 
 
 @staff_member_required
 def staff_media(request: HttpRequest, path: str) -> HttpResponse:
-    """Media for researchers (admin previews). Participants get their own opaque URLs."""
-    if ".." in path.split("/") or not (
-        Clip.objects.filter(video=path).exists()
-        or Clip.objects.filter(original_audio=path).exists()
-        or Track.objects.filter(audio=path).exists()
-        or Track.objects.filter(video=path).exists()
-    ):
+    """Media for researchers (admin previews), by stored name: only files of the researcher's
+    own studies or of the shared library (survey.access.media_visible_to). Participants get
+    their own opaque URLs."""
+    from survey.access import media_visible_to
+
+    if ".." in path.split("/") or not media_visible_to(request.user, path):
         raise Http404("no such media file")
     return ranged_file_response(request, default_storage, path)
 

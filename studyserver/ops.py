@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -36,6 +35,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+logger = logging.getLogger("studyserver.ops")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -162,12 +162,33 @@ def _check_broker() -> str:
 
 
 def _check_storage() -> str:
-    name = default_storage.save(f"health/{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
-    default_storage.delete(name)
+    """The media store is reachable (and, when local, a writable folder), without writing a
+    file: a probe that writes on every call lets anyone who can reach /readyz fill the disk."""
+    try:
+        root = default_storage.path("")
+    except NotImplementedError:  # object storage: one metadata request
+        default_storage.exists("health-probe")
+        return "ok"
+    # A folder not made yet (no upload so far) is fine when it can be made.
+    folder = root
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError("the media folder is not a writable folder")
     return "ok"
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready when the database, the broker and the media store answer. A failure names the check
+    and the kind of error only: the details (host names, paths) go to the log, not to the
+    anonymous caller. Rate-limited per address (RATELIMIT_READYZ_PER_MIN)."""
+    # Imported here: this module is loaded by the logging configuration, before the apps.
+    from survey import throttle
+
+    if settings.RATELIMIT_ENABLED and not throttle.hit(
+        "readyz", throttle.client_ip(request), limit=settings.RATELIMIT_READYZ_PER_MIN, window_s=60
+    ):
+        return throttle.too_many(60)
     checks: dict[str, str] = {}
     ok = True
     for name, check in (
@@ -179,7 +200,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
             checks[name] = check()
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
             ok = False
-            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+            checks[name] = f"error: {type(exc).__name__}"
+            logger.warning("readyz: %s check failed: %s: %s", name, type(exc).__name__, exc)
     return JsonResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
     )

@@ -282,7 +282,10 @@ LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("plain", "j
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "studyserver.ops.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "studyserver.ops.RequestIdFilter"},
+        "scrub": {"()": "studyserver.logscrub.ScrubFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "studyserver.ops.JsonFormatter"},
@@ -291,7 +294,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "scrub"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

@@ -6,7 +6,7 @@ A *researcher* is a staff user in the ``Researcher`` group (made by a migration,
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from survey.models import Study
@@ -77,3 +77,22 @@ def jobs_for_user(user, queryset: QuerySet) -> QuerySet:
     if user.is_superuser:
         return queryset
     return queryset.filter(created_by=user)
+
+
+def media_visible_to(user, name: str) -> bool:
+    """Whether a researcher may fetch the stored file ``name`` through ``/media/``: superusers
+    any; a researcher the clips and tracks of their own studies, and those of the shared library
+    that no study uses yet. A file of another researcher's study is not theirs to fetch."""
+    from generation.models import Clip, Track
+
+    if not is_researcher(user):
+        return False
+    clips = Clip.objects.filter(Q(video=name) | Q(original_audio=name))
+    tracks = Track.objects.filter(Q(audio=name) | Q(video=name))
+    if user.is_superuser:
+        return clips.exists() or tracks.exists()
+    mine = studies_for_user(user)
+    return (
+        clips.filter(Q(trials__form__study__in=mine) | Q(trials__isnull=True)).exists()
+        or tracks.filter(Q(trials__form__study__in=mine) | Q(trials__isnull=True)).exists()
+    )

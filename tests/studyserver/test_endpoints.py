@@ -25,16 +25,47 @@ def test_healthz_and_readyz(client, db):
     assert checks["database"] == "ok" and checks["storage"] == "ok"
 
 
-def test_readyz_reports_a_broken_storage(client, db, monkeypatch):
+def test_readyz_reports_a_broken_storage(client, db, monkeypatch, tmp_path):
     from django.core.files.storage import default_storage
 
-    def refuse(*a, **kw):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(default_storage, "save", refuse)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(default_storage, "path", lambda name="": str(blocker / "media"))
     resp = client.get("/readyz")
     assert resp.status_code == 503
-    assert "No space left" in resp.json()["checks"]["storage"]
+    assert resp.json()["checks"]["storage"] == "error: OSError"
+
+
+def test_readyz_writes_nothing_and_names_no_host(client, db, monkeypatch, settings):
+    from pathlib import Path
+
+    from django.db import OperationalError
+
+    from studyserver import ops
+
+    media = Path(settings.MEDIA_ROOT)
+    before = sorted(media.rglob("*")) if media.exists() else []
+    for _ in range(3):
+        assert client.get("/readyz").status_code == 200
+    assert (sorted(media.rglob("*")) if media.exists() else []) == before
+
+    def down():
+        raise OperationalError(
+            'connection to server at "db.internal.example" (10.1.2.3), port 5432 failed'
+        )
+
+    monkeypatch.setattr(ops, "_check_database", down)
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json()["checks"]["database"] == "error: OperationalError"
+    assert b"db.internal" not in resp.content and b"10.1.2.3" not in resp.content
+
+
+def test_readyz_is_rate_limited(client, db, settings):
+    settings.RATELIMIT_ENABLED = True
+    settings.RATELIMIT_READYZ_PER_MIN = 2
+    codes = [client.get("/readyz").status_code for _ in range(4)]
+    assert codes == [200, 200, 429, 429]
 
 
 def test_readyz_reports_an_unreachable_broker(client, db, settings):
