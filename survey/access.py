@@ -33,6 +33,7 @@ RESEARCHER_PERMISSIONS: tuple[str, ...] = (
     "survey.delete_rating",
     "survey.view_annotation",
     "survey.view_metricresult",
+    "survey.view_datadeletion",
     "generation.add_clip",
     "generation.change_clip",
     "generation.view_clip",

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from survey import services
 from survey.access import studies_for_user
 from survey.exports import ExportError, export_http_response, report_http_response
-from survey.models import Form, Participant, Rating, Study, Trial, TrialTrack
+from survey.models import DataDeletion, Form, Participant, Rating, Study, Trial, TrialTrack
 from survey.selectors import study_generation_cells, study_progress
 
 
@@ -539,6 +539,15 @@ class ParticipantAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and _deletable(obj)
+
+    def delete_model(self, request, obj):
+        services.data_delete(objects=[obj], user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        services.data_delete(objects=queryset.select_related("form"), user=request.user)
+
     @admin.display(description="code")
     def short_code(self, obj: Participant) -> str:
         return obj.public_id
@@ -570,4 +579,52 @@ class RatingAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and _deletable(obj)
+
+    def delete_model(self, request, obj):
+        services.data_delete(objects=[obj], user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        services.data_delete(
+            objects=queryset.select_related("participant", "trial__clip", "trial__form"),
+            user=request.user,
+        )
+
+
+def _deletable(obj) -> bool:
+    """Collected data (a participant, a rating) can be deleted only once its study is not live;
+    each deletion is recorded (``DataDeletion``)."""
+    if obj is None:
+        return True
+    study = obj.study if isinstance(obj, Participant) else obj.participant.study
+    return study.status != Study.Status.LIVE
+
+
+@admin.register(DataDeletion)
+class DataDeletionAdmin(admin.ModelAdmin):
+    """Who deleted which participant or rating, and when: read-only."""
+
+    list_display = ["deleted_at", "study", "what", "participant", "summary", "deleted_by_name"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "what"]
+    search_fields = ["participant", "summary", "deleted_by_name"]
+    readonly_fields = [f.name for f in DataDeletion._meta.fields]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(study__in=studies_for_user(request.user))
+            .select_related("study")
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -49,6 +49,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from analysis.report import Analysis, AnalysisSettings, analyze, build_report, write_csv_bundle
 from generation.models import Track
 from survey.models import (
+    DataDeletion,
     Form,
     Participant,
     QualityCheck,
@@ -618,9 +619,29 @@ class _RowCounter:
             yield df
 
 
+DELETION_COLUMNS = ("deleted_at", "what", "participant", "summary", "deleted_by", "details")
+
+
+def deletions_frame(*, study: Study) -> pd.DataFrame:
+    """What was removed from the study after it closed (``DataDeletion``): one row each."""
+    rows = [
+        {
+            "deleted_at": d.deleted_at.isoformat(),
+            "what": d.what,
+            "participant": d.participant,
+            "summary": d.summary,
+            "deleted_by": d.deleted_by_name,
+            "details": json.dumps(d.details, sort_keys=True),
+        }
+        for d in DataDeletion.objects.filter(study=study).order_by("deleted_at", "id")
+    ]
+    return pd.DataFrame(rows, columns=list(DELETION_COLUMNS)).astype("string")
+
+
 TABLES: dict[str, Callable[..., Iterable[pd.DataFrame]]] = {
     "ratings": lambda study: ratings_frames(study=study),
     "participants": lambda study: [participants_frame(study=study)],
+    "deletions": lambda study: [deletions_frame(study=study)],
 }
 
 
@@ -702,8 +723,27 @@ def study_design(*, study: Study) -> dict[str, Any]:
             f.name: sorted(c.name for c in f.conditions.all()) for f in forms if f.conditions.all()
         },
         "participants": {s: status.get(s, 0) for s in Participant.Status.values},
+        "removed after collection": _removed(study),
         "server software": server_versions(),
     }
+
+
+def _removed(study: Study) -> str:
+    """What was deleted from the collected data, in words (the deletions table has each one)."""
+    counts = dict(
+        DataDeletion.objects.filter(study=study)
+        .values_list("what")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    if not counts:
+        return "nothing"
+    parts = [
+        f"{counts[w]} {w}{'s' if counts[w] != 1 else ''}"
+        for w in DataDeletion.What.values
+        if counts.get(w)
+    ]
+    return " and ".join(parts) + " deleted (each in deletions.csv: who, when, what)"
 
 
 def server_versions() -> dict[str, str]:
@@ -856,6 +896,7 @@ class StudyReport:
     participants: pd.DataFrame
     design: dict[str, Any]
     tracks: pd.DataFrame
+    deletions: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -907,7 +948,10 @@ def study_report(*, study: Study, settings: AnalysisSettings | None = None) -> S
             notes.append(f"{form}: {key}: {text}")
     if metrics_note:
         notes.append(metrics_note)
+    if design["removed after collection"] != "nothing":
+        notes.append(f"data removed after collection: {design['removed after collection']}")
     return StudyReport(
+        deletions=deletions_frame(study=study),
         html=html,
         analysis=analysis,
         ratings=ratings,
@@ -928,6 +972,7 @@ def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> l
             ("ratings", report.ratings),
             ("participants", report.participants),
             ("track_provenance", report.tracks),
+            ("deletions", report.deletions),
         ):
             zf.writestr(f"{name}.csv", _csv_text(df, header=True))
             names.append(f"{name}.csv")

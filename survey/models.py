@@ -6,6 +6,8 @@ and track, 0 <= value <= 100, one participant per recruiter id in a study.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import secrets
 
 from django.conf import settings
@@ -577,6 +579,34 @@ class Assignment(models.Model):
         return f"{self.participant_id} describes trial {self.trial_id}"
 
 
+class DataDeletion(models.Model):
+    """A participant or a rating removed from a study (only allowed once it is not live): who,
+    when and what, kept with the study and listed in its exports and report."""
+
+    class What(models.TextChoices):
+        PARTICIPANT = "participant", "Participant (with all their data)"
+        RATING = "rating", "Rating"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="deletions")
+    what = models.CharField(max_length=12, choices=What.choices)
+    participant = models.CharField(max_length=16, help_text="The participant's public id.")
+    summary = models.CharField(max_length=400, help_text="What was removed, in words.")
+    details = models.JSONField(default=dict, blank=True, help_text="Counts and values removed.")
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    deleted_by_name = models.CharField(
+        max_length=150, blank=True, help_text="The account's name at the time."
+    )
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "-deleted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.summary} (by {self.deleted_by_name or 'unknown'})"
+
+
 # --- the design lock ----------------------------------------------------------------------------
 # Once a study is live its design (forms, their conditions and clip pools, trials and the tracks
 # bound to them) cannot change, whatever the path: the admin, a service, a shell. The services and
@@ -692,3 +722,45 @@ class Withdrawal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} withdrawn {self.withdrawn_at:%Y-%m-%d}"
+
+
+# --- collected data cannot be deleted while the study runs ---------------------------------------
+
+
+class DataLocked(ValidationError):
+    """A deletion of participants or ratings of a live study."""
+
+
+_live_deletion_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "live_deletion_allowed", default=False
+)
+
+
+@contextlib.contextmanager
+def live_deletion_allowed():
+    """Within this block a live study's data may be deleted: only for a participant's own
+    withdrawal (their right), which keeps its own record (``Withdrawal``)."""
+    token = _live_deletion_allowed.set(True)
+    try:
+        yield
+    finally:
+        _live_deletion_allowed.reset(token)
+
+
+@receiver(pre_delete, sender=Participant)
+@receiver(pre_delete, sender=Rating)
+def _live_data_delete_guard(sender, instance, origin=None, **kwargs):
+    if _deleting_whole_study(origin) or _live_deletion_allowed.get():
+        return
+    study_id = (
+        instance.study_id
+        if isinstance(instance, Participant)
+        else Participant.objects.filter(pk=instance.participant_id)
+        .values_list("study_id", flat=True)
+        .first()
+    )
+    status = Study.objects.filter(pk=study_id).values_list("status", flat=True).first()
+    if status == Study.Status.LIVE:
+        raise DataLocked(
+            "the study is live: its participants and ratings cannot be deleted until it is closed"
+        )

@@ -16,7 +16,7 @@ from generation import media
 from generation.models import Clip, Condition
 from generation.selectors import track_for
 from generation.services import conditions_ensure_paper
-from survey.models import Form, Study, Trial, TrialTrack
+from survey.models import DataDeletion, Form, Participant, Rating, Study, Trial, TrialTrack
 
 logger = logging.getLogger(__name__)
 
@@ -272,3 +272,69 @@ def study_close(*, study: Study) -> Study:
     study.closed_at = timezone.now()
     study.save(update_fields=["status", "closed_at"])
     return study
+
+
+@transaction.atomic
+def data_delete(*, objects, user=None) -> list[DataDeletion]:
+    """Delete participants (with everything they gave) or single ratings, recording for each who
+    deleted it, when and what. Refused while a study is live: close it first."""
+    objects = list(objects)
+    study_ids = {
+        o.study_id if isinstance(o, Participant) else o.participant.study_id for o in objects
+    }
+    live = Study.objects.filter(pk__in=study_ids, status=Study.Status.LIVE)
+    if live.exists():
+        raise ValidationError(
+            f"study {', '.join(live.values_list('slug', flat=True))} is live: its participants "
+            "and ratings cannot be deleted until it is closed"
+        )
+    name = getattr(user, "get_username", lambda: "")() if user is not None else ""
+    records = []
+    for obj in objects:
+        if isinstance(obj, Participant):
+            details = {
+                "status": obj.status,
+                "form": obj.form.name if obj.form_id else None,
+                "ratings": obj.ratings.count(),
+                "annotations": obj.annotations.count(),
+                "responses": obj.responses.count(),
+                "checks": obj.checks.count(),
+            }
+            summary = (
+                f"participant {obj.public_id} ({obj.status}"
+                + (f", form {details['form']}" if details["form"] else "")
+                + f"): {details['ratings']} ratings, {details['annotations']} annotations"
+            )
+            what, who, study_id = DataDeletion.What.PARTICIPANT, obj.public_id, obj.study_id
+        elif isinstance(obj, Rating):
+            p = obj.participant
+            details = {
+                "rating": obj.pk,
+                "clip": obj.trial.clip.key,
+                "form": obj.trial.form.name,
+                "condition": obj.track.condition.name,
+                "track": obj.track_id,
+                "value": obj.value,
+            }
+            summary = (
+                f"rating {obj.pk} of {p.public_id}: {details['form']} / {details['clip']} / "
+                f"{details['condition']} = {obj.value:g}"
+            )
+            what, who, study_id = DataDeletion.What.RATING, p.public_id, p.study_id
+        else:
+            raise TypeError(f"data_delete deletes participants and ratings, not {type(obj)}")
+        records.append(
+            DataDeletion(
+                study_id=study_id,
+                what=what,
+                participant=who,
+                summary=summary[:400],
+                details=details,
+                deleted_by=user if user is not None and user.pk else None,
+                deleted_by_name=name,
+            )
+        )
+        obj.delete()
+    DataDeletion.objects.bulk_create(records)
+    logger.info("deleted %d objects of studies %s (by %s)", len(records), sorted(study_ids), name)
+    return records

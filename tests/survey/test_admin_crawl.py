@@ -145,6 +145,7 @@ class Crawl:
     failures: list[str] = field(default_factory=list)
     seen: int = 0
     queried: set = field(default_factory=set)
+    done_before: set = field(default_factory=set)  # custom views crawled in full by a role before
 
     def request(self):
         req = RequestFactory().get("/admin/")
@@ -279,6 +280,10 @@ def _crawl_model(c: Crawl, model, model_admin):
                 expect = denied
             elif mine:
                 expect = (200, 302)
+                # each state was answered for the roles before: a second role needs one object
+                # of its own (its access), not every export again
+                if name in c.done_before and name in c.queried:
+                    continue
             else:
                 expect = (404,)
             c.get(url, expect, f"custom view {name}")
@@ -338,17 +343,18 @@ def test_the_admin_answers_every_page_for_every_role_and_state(cast):
     assert Study.objects.filter(status="live", participants__isnull=True).exists()
     assert Study.objects.filter(status="closed", participants__isnull=False).exists()
     assert Form.objects.filter(kind="annotation").exists()
-    failures, seen = [], 0
+    failures, seen, crawled = [], 0, set()
     for role, user in cast.items():
         client = Client()
         client.force_login(user)
-        c = Crawl(role, user, client)
+        c = Crawl(role, user, client, done_before=crawled)
         _crawl_site(c)
         for model, model_admin in sorted(
             admin.site._registry.items(), key=lambda kv: kv[0]._meta.label
         ):
             _crawl_model(c, model, model_admin)
         failures += c.failures
+        crawled |= c.queried
         seen += c.seen
     assert seen > 300, seen  # the crawl reached the pages
     assert not failures, f"{len(failures)} of {seen} answers wrong:\n" + "\n".join(failures)
