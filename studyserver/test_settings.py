@@ -35,3 +35,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
 RATELIMIT_ENABLED = False  # the rate-limit tests turn it on; elsewhere every bot shares 127.0.0.1
 LOGGING["handlers"]["console"]["formatter"] = "plain"  # noqa: F405
+
+# Every 5xx the app answers in a test fails that test (studyserver/testing.py, tests/conftest.py).
+MIDDLEWARE = ["studyserver.testing.RecordServerErrors", *MIDDLEWARE]  # noqa: F405
+LOGGING["handlers"]["record_5xx"] = {  # noqa: F405
+    "class": "studyserver.testing.RecordingHandler",
+    "level": "ERROR",
+}
+LOGGING["loggers"]["django.request"] = {"handlers": ["record_5xx"]}  # noqa: F405
+LOGGING["loggers"]["django.server"]["handlers"] = ["record_5xx"]  # noqa: F405

@@ -15,6 +15,62 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "allows_5xx(*codes): the test provokes these server error codes on purpose "
+        "(every other 5xx the app answers during a test fails it)",
+    )
+
+
+def _server_errors_check(item) -> None:
+    from studyserver.testing import take
+
+    marker = item.get_closest_marker("allows_5xx")
+    allowed = set(marker.args) if marker else set()
+    unexpected = [e for e in take() if e.status not in allowed]
+    if unexpected:
+        listing = "\n".join(e.describe() for e in unexpected[:5])
+        more = f"\n... and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
+        pytest.fail(
+            f"the server answered {len(unexpected)} error(s) during this test:\n{listing}{more}",
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    from studyserver.testing import take
+
+    take()  # forget what an earlier test left
+    result = yield
+    _server_errors_check(item)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    from studyserver.testing import take
+
+    try:
+        result = yield
+    except BaseException:
+        # The test failed on its own: keep its failure, and show the server errors beside it.
+        found = take()
+        if found:
+            item.add_report_section("call", "server errors", "\n".join(e.describe() for e in found))
+        raise
+    _server_errors_check(item)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    result = yield
+    _server_errors_check(item)
+    return result
+
+
 def pytest_sessionfinish(session, exitstatus):
     var = Path(settings.VAR_DIR)
     if "musiscene-test-" in var.name:
