@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generation.ranged import ranged_file_response
@@ -206,6 +207,7 @@ def _done_page(request: HttpRequest, study: Study, participant: Participant) -> 
 
 @never_cache
 @require_http_methods(["GET", "HEAD"])
+@ensure_csrf_cookie  # every stage's page posts (trial pages by fetch): a fresh device needs it
 @T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     """The participant's current page; the server decides which it is."""
