@@ -42,6 +42,10 @@ HEADPHONE_TRIALS = 6
 HEADPHONE_PASS = 5
 ATTENTION_MAX_VALUE = 10.0  # "set the slider to 0": a value at or under this passes
 LISTEN_TOLERANCE_S = 0.5
+#: How much more listening per track a submit may claim than the time since its item was first
+#: shown by the server: the page's timer and the request's own time. Beyond it, the claim is
+#: impossible and the submit is refused whole.
+LISTEN_ELAPSED_TOLERANCE_S = 1.0
 MAX_EVENTS = schema.MAX_EVENTS
 
 
@@ -396,6 +400,24 @@ def _declared(clean, *args, **kwargs):
         raise ParticipationError(exc.message, code=exc.code) from None
 
 
+def _item_elapsed_s(participant: Participant, index: int, now) -> float | None:
+    """Seconds since item ``index`` was first shown (the server's clock), or None if never."""
+    if participant.item_started_at and participant.item_started_index == index:
+        return (now - participant.item_started_at).total_seconds()
+    return None
+
+
+def _check_listening_fits(heard: float, elapsed: float | None, what: str) -> None:
+    """Nobody hears more of a track than the time its item has been on screen."""
+    shown = max(elapsed or 0.0, 0.0)
+    if heard > shown + LISTEN_ELAPSED_TOLERANCE_S:
+        raise ParticipationError(
+            f"{what} claims {heard:.1f} s of listening, but this item was shown {shown:.1f} s "
+            "ago: nothing was saved",
+            code="impossible_listening",
+        )
+
+
 def _open_submit(
     participant: Participant, index: int, submission_id: str
 ) -> tuple[uuid.UUID, dict | None]:
@@ -485,11 +507,7 @@ def submit_item(
     if set(by_label) != set(item.labels):
         raise ParticipationError(f"expected ratings for {', '.join(item.labels)}", code="labels")
     now = timezone.now()
-    duration = (
-        (now - participant.item_started_at).total_seconds()
-        if (participant.item_started_at and participant.item_started_index == index)
-        else None
-    )
+    duration = _item_elapsed_s(participant, index, now)
     if study.min_trial_s and (duration is None or duration + 0.05 < study.min_trial_s):
         raise ParticipationError(
             f"please spend at least {study.min_trial_s:g} seconds on each video",
@@ -509,6 +527,7 @@ def submit_item(
             study=study, track=track
         ):
             raise ParticipationError(f"track {label} has not been heard yet", code="not_heard")
+        _check_listening_fits(heard, duration, f"track {label}")
         values[label], listened[label] = value, heard
     try:
         with transaction.atomic():
@@ -776,11 +795,8 @@ def submit_annotation(
         raise ParticipationError("please listen to the music first", code="not_heard")
     chosen = _clean_tags(_declared(schema.clean_tags, tags), form.tag_vocabulary or {})
     now = timezone.now()
-    duration = (
-        (now - participant.item_started_at).total_seconds()
-        if (participant.item_started_at and participant.item_started_index == index)
-        else None
-    )
+    duration = _item_elapsed_s(participant, index, now)
+    _check_listening_fits(heard, duration, "the music")
     if study.min_trial_s and (duration is None or duration + 0.05 < study.min_trial_s):
         raise ParticipationError(
             f"please spend at least {study.min_trial_s:g} seconds on each clip", code="too_fast"

@@ -10,7 +10,12 @@ analysis recovers it and a researcher sees a full report at once.
 
 Simulated participants are marked: their PROLIFIC_PID starts with ``SIM-``, their STUDY_ID is
 ``simulated`` and their user agent says so. They run in real time; each trial's opening time is
-set back by its simulated duration, so the server measures a realistic time per trial.
+set back by its simulated duration, so the server measures a realistic time per trial (and checks
+the listening claimed against it, as for anyone). Once a participant is through, their stored
+timestamps are laid out on one simulated clock ending now: consent, then the instructions and
+practice, each item in order (shown, then submitted after its duration), the questionnaire. So a
+participant starts before their trials, their duration covers them, and each trial's listening
+fits inside its time.
 """
 
 from __future__ import annotations
@@ -29,7 +34,16 @@ from django.utils import timezone
 
 from analysis.simulate import RatingModel, rate_trials
 from survey import participation as P
-from survey.models import Participant, Study, Trial, TrialResponse, TrialTrack
+from survey.models import (
+    PageVisit,
+    Participant,
+    QualityCheck,
+    Rating,
+    Study,
+    Trial,
+    TrialResponse,
+    TrialTrack,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +150,60 @@ def _set_opened(participant: Participant, seconds: float) -> None:
     opened = timezone.now() - timedelta(seconds=seconds)
     Participant.objects.filter(pk=participant.pk).update(item_started_at=opened)
     participant.item_started_at = opened
+
+
+def _lay_out_on_a_clock(participant: Participant, rng: np.random.Generator) -> None:
+    """Rewrite one simulated participant's timestamps onto a single timeline that ends now.
+
+    The services ran in real time (milliseconds); here the participant spends a realistic while on
+    consent and instructions, then each item for its measured duration (with a page load between
+    items), then the questionnaire."""
+    p = Participant.objects.get(pk=participant.pk)
+    responses = list(TrialResponse.objects.filter(participant=p).order_by("sequence_index"))
+    intro = float(rng.uniform(40.0, 120.0))  # consent, instructions, practice, headphone check
+    gaps = rng.uniform(0.5, 2.0, len(responses))
+    outro = float(rng.uniform(20.0, 60.0)) if p.status == Participant.Status.COMPLETED else 0.0
+    total = intro + sum(r.duration_s or 0.0 for r in responses) + float(gaps.sum()) + outro
+    start = timezone.now() - timedelta(seconds=total)
+    t = start + timedelta(seconds=intro)
+    shown_at: dict[int, object] = {}
+    for r, gap in zip(responses, gaps, strict=True):
+        r.shown_at = t
+        t = t + timedelta(seconds=r.duration_s or 0.0)
+        r.submitted_at = t
+        shown_at[r.sequence_index] = r
+        t = t + timedelta(seconds=float(gap))
+    TrialResponse.objects.bulk_update(responses, ["shown_at", "submitted_at"])
+    by_submission = {r.submission_id: r for r in responses}
+    ratings = list(Rating.objects.filter(participant=p))
+    for rating in ratings:
+        r = by_submission[rating.submission_id]
+        rating.trial_started_at, rating.created_at = r.shown_at, r.submitted_at
+    Rating.objects.bulk_update(ratings, ["trial_started_at", "created_at"])
+    checks = list(QualityCheck.objects.filter(participant=p))
+    for check in checks:
+        r = shown_at.get((check.details or {}).get("index", -1))
+        check.created_at = r.submitted_at if r is not None else start + timedelta(seconds=intro)
+    QualityCheck.objects.bulk_update(checks, ["created_at"])
+    visits = list(PageVisit.objects.filter(participant=p).order_by("pk"))
+    for visit in visits:
+        r = shown_at.get(visit.sequence_index) if visit.sequence_index is not None else None
+        if r is not None:
+            visit.at = r.shown_at
+        elif visit.page == Participant.Stage.QUESTIONNAIRE:
+            visit.at = t
+        else:
+            visit.at = start + timedelta(seconds=intro * 0.5)
+    PageVisit.objects.bulk_update(visits, ["at"])
+    end = t + timedelta(seconds=outro)
+    last = responses[-1] if responses else None
+    Participant.objects.filter(pk=p.pk).update(
+        started_at=start,
+        consented_at=start if p.consented_at else None,
+        completed_at=end if p.completed_at else None,
+        last_seen_at=end,
+        item_started_at=last.shown_at if last else p.item_started_at,
+    )
 
 
 def simulate_participants(
@@ -264,6 +332,7 @@ def simulate_participants(
     for i, p in enumerate(people):
         if p.status != Participant.Status.ACTIVE:
             summary.screened_out += int(p.status == Participant.Status.SCREENED_OUT)
+            _lay_out_on_a_clock(p, np.random.default_rng([seed, i, 0, 3]))
             continue
         kind = careless_of.get(i, "")
         with transaction.atomic():
@@ -297,12 +366,13 @@ def simulate_participants(
             p.refresh_from_db()
             if ended:
                 summary.screened_out += 1
-                continue
-            P.participant_touch(participant=p, page=Participant.Stage.QUESTIONNAIRE)
-            P.participant_complete(
-                participant=p, answers=_answers(np.random.default_rng([seed, i, 0, 2]))
-            )
-            summary.completed += 1
+            else:
+                P.participant_touch(participant=p, page=Participant.Stage.QUESTIONNAIRE)
+                P.participant_complete(
+                    participant=p, answers=_answers(np.random.default_rng([seed, i, 0, 2]))
+                )
+                summary.completed += 1
+            _lay_out_on_a_clock(p, np.random.default_rng([seed, i, 0, 3]))
     logger.info("%s", summary)
     return summary
 
@@ -339,5 +409,6 @@ def _answer_item(
         payload.append(
             {"label": label, "value": values[(who, track.id)], "moved": True, "listening_s": heard}
         )
-    seconds = rng.uniform(0.6, 2.5) if kind == "fast" else total + rng.uniform(3.0, 12.0)
-    return payload, max(floor, float(seconds))
+    # the tracks play one at a time on the video's clock: a trial lasts at least their sum
+    extra = rng.uniform(0.2, 1.0) if kind == "fast" else rng.uniform(3.0, 12.0)
+    return payload, max(floor, float(total + extra))

@@ -8,9 +8,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from analysis.report import AnalysisSettings, analyze
+from analysis.screening import ScreeningSettings
 from survey.exports import participants_frame, ratings_frame
 from survey.models import PageVisit, Participant, QualityCheck, Rating, Study, TrialResponse
 from survey.simulation import SimulationError, simulate_participants
+from tests.timeline import timeline_problems
 
 TRUTH = {"video_caps": 35.0, "music_caps": 50.0, "msi": 65.0}  # away from the 0 and 100 bounds
 
@@ -40,7 +42,9 @@ def test_the_mixed_model_recovers_the_simulated_ordering(three_way_study):
     s = simulate_participants(three_way_study, 30, seed=7, effects=TRUTH, careless=0.1)
     ratings = ratings_frame(study=three_way_study)
     people = participants_frame(study=three_way_study)
-    a = analyze(ratings, people, settings=AnalysisSettings(n_boot=200))
+    # 3 tracks x 1 s of required listening: no trial can be under 3 s, a hasty one is under 5 s
+    screening = ScreeningSettings(min_trial_duration_s=5.0)
+    a = analyze(ratings, people, settings=AnalysisSettings(n_boot=200, screening=screening))
     f1 = a.screened["f1"]
     assert f1.mixed is not None and not f1.messages.get("mixed")
     means = f1.mixed.means.set_index("condition")
@@ -56,6 +60,24 @@ def test_the_mixed_model_recovers_the_simulated_ordering(three_way_study):
     excluded = set(a.screening.excluded_participants)
     caught = {p for p, kind in s.careless.items() if kind in ("flat", "fast")}
     assert caught <= excluded
+
+
+def test_simulated_participants_keep_time(three_way_study):
+    """Issue 13, defect 7: started before their trials, a duration that covers them, listening
+    that fits inside each trial; the server's own bound (listening <= time shown) held too."""
+    simulate_participants(three_way_study, 8, seed=3, effects=TRUTH, careless=0.5)
+    ratings = ratings_frame(study=three_way_study)
+    people = participants_frame(study=three_way_study)
+    assert len(ratings) and people["started_at"].notna().all()
+    assert timeline_problems(ratings, people) == []
+    for p in Participant.objects.filter(study=three_way_study):
+        responses = list(TrialResponse.objects.filter(participant=p).order_by("sequence_index"))
+        assert p.consented_at == p.started_at <= responses[0].shown_at
+        for r in responses:
+            assert r.shown_at < r.submitted_at <= (p.completed_at or p.last_seen_at)
+            assert sum(r.listening.values()) <= r.duration_s + 1e-6
+        visits = PageVisit.objects.filter(participant=p)
+        assert all(p.started_at <= v.at <= p.last_seen_at for v in visits)
 
 
 def test_the_same_seed_gives_the_same_ratings(three_way_study):

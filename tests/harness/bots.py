@@ -5,10 +5,21 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import timedelta
 
 from django.test import Client
 
 from survey.models import Participant
+
+
+def _longest_listening(payload: dict) -> float:
+    claims = [
+        r.get("listening_s")
+        for r in (payload.get("ratings") if isinstance(payload.get("ratings"), list) else [])
+        if isinstance(r, dict)
+    ] + [payload.get("listening_s")]
+    numbers = [float(c) for c in claims if isinstance(c, int | float) and not isinstance(c, bool)]
+    return max([n for n in numbers if 0 < n < 10**6], default=0.0)
 
 
 class Bot:
@@ -33,6 +44,17 @@ class Bot:
     def page(self):
         return self.client.get(f"/s/{self.study.slug}/run/")
 
+    def let_time_pass(self, seconds: float) -> None:
+        """As if the current item had been open ``seconds`` longer (the server bounds the
+        listening a submit claims by the time since the item was shown)."""
+        if f"msp_{self.study.pk}" not in self.client.cookies or seconds <= 0:
+            return
+        p = self.participant
+        if p.item_started_at is not None:
+            Participant.objects.filter(pk=p.pk).update(
+                item_started_at=p.item_started_at - timedelta(seconds=seconds)
+            )
+
     def advance(self, stage: str):
         return self.client.post(f"/s/{self.study.slug}/run/advance/", {"stage": stage})
 
@@ -44,7 +66,9 @@ class Bot:
         assert m, html[:2000]
         return json.loads(m.group(1))
 
-    def submit(self, cfg: dict, *, values=None, sid=None, **overrides):
+    def submit(self, cfg: dict, *, values=None, sid=None, wait: bool = True, **overrides):
+        """Submit item ``cfg``; with ``wait``, first let as much time pass as the listening claimed
+        (a bot answers at once; the server refuses more listening than time on the item)."""
         ratings = [
             {
                 "label": t["label"],
@@ -61,6 +85,8 @@ class Bot:
             "events": [{"type": "switch", "t": 1}],
             **overrides,
         }
+        if wait:
+            self.let_time_pass(_longest_listening(payload))
         return self.client.post(
             f"/s/{self.study.slug}/run/submit/",
             json.dumps(payload),

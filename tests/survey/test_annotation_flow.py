@@ -48,6 +48,7 @@ class Annotator(Bot):
             "tags": tags or {},
             "listening_s": cfg["tracks"][0]["required_s"] if heard is None else heard,
         }
+        self.let_time_pass(payload["listening_s"])
         return self.client.post(
             f"/s/{self.study.slug}/run/submit/",
             json.dumps(payload),
