@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.simulate import FormDesign, RatingModel, simulate_study
-from tests.timeline import timeline_problems
+from tests.harness.timeline import timeline_problems
 
 
 def test_the_simulated_study_keeps_time():

@@ -12,7 +12,7 @@ from analysis.screening import ScreeningSettings
 from survey.exports import participants_frame, ratings_frame
 from survey.models import PageVisit, Participant, QualityCheck, Rating, Study, TrialResponse
 from survey.simulation import SimulationError, simulate_participants
-from tests.timeline import timeline_problems
+from tests.harness.timeline import timeline_problems
 
 TRUTH = {"video_caps": 35.0, "music_caps": 50.0, "msi": 65.0}  # away from the 0 and 100 bounds
 

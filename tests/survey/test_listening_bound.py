@@ -3,8 +3,11 @@ the item was shown (its own clock) plus a small tolerance, and refuses the impos
 
 from __future__ import annotations
 
+import json
+
 from survey import participation as P
 from survey.models import Participant, Rating, TrialResponse
+from tests.harness.bots import Bot
 
 
 def test_thirty_seconds_of_listening_in_a_moment_is_refused(bot_factory):
@@ -57,7 +60,6 @@ def test_the_tolerance_is_small_and_only_one_track_needs_to_be_impossible(bot_fa
 def test_a_description_cannot_claim_more_listening_than_time(db, make_clip, alice):
     from survey import services
     from survey.models import Form, Study
-    from tests.participant.test_annotation_flow import Annotator
 
     for i in range(3):
         make_clip(f"m{i}", captions=False)
@@ -67,8 +69,9 @@ def test_a_description_cannot_claim_more_listening_than_time(db, make_clip, alic
     )
     services.form_sample_trials(form=form)
     services.study_go_live(study=study)
-    bot = Annotator(study)
-    bot.to_clips()
+    bot = Bot(study)
+    bot.consent()
+    bot.advance("instructions")  # annotation forms have no practice video
     cfg = bot.config()
     payload = {
         "index": cfg["index"],
@@ -76,8 +79,6 @@ def test_a_description_cannot_claim_more_listening_than_time(db, make_clip, alic
         "text": "A harbour at dawn with gulls.",
         "listening_s": 45.0,
     }
-    import json
-
     resp = bot.client.post(
         f"/s/{study.slug}/run/submit/", json.dumps(payload), content_type="application/json"
     )
