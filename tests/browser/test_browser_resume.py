@@ -36,6 +36,7 @@ def test_a_participant_resumes_on_another_device_and_saves(browser, live_server,
     refused = []
     second.on("response", lambda r: r.status == 403 and refused.append(r.url))
     second.goto(entry)
+    second.get_by_role("button", name="I agree, start").click()  # agreeing again resumes
     second.wait_for_selector("text=Practice video")  # where the participant was
     listen_and_rate(second, {"A": 30, "B": 70})
     second.get_by_role("button", name="Start the study").click()  # a POST from this device
