@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -118,6 +119,12 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """Entry: recruiter ids from the query, resume by PROLIFIC_PID or cookie, else consent."""
     study = _live_study(slug)
     if study.status != Study.Status.LIVE:
+        # A participant of a closed study (their cookie, the same person) still reaches their
+        # own page: a finished one their code, one caught mid-study the way back.
+        known = _participant(request, study) if study.status == Study.Status.CLOSED else None
+        pid = request.GET.get("PROLIFIC_PID", "").strip()
+        if known is not None and (not pid or known.prolific_pid == pid):
+            return redirect("study-run", slug=slug)
         return render(
             request,
             "survey/unavailable.html",
@@ -187,6 +194,15 @@ def _refuse_new_participant(request: HttpRequest, study: Study) -> HttpResponse 
     return None
 
 
+def _recruiter_home(study: Study) -> str:
+    """The recruiting site's home (from the study's completion URL), for a participant whose
+    study closed before they finished: there they can return or withdraw the submission."""
+    parts = urlsplit(study.completion_redirect_url or "")
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}/"
+    return ""
+
+
 def _done_page(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
     kind = {
         Participant.Status.COMPLETED: "completed",
@@ -221,7 +237,8 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     ):
         return _done_page(request, study, participant)
     if study.status != Study.Status.LIVE:
-        return render(request, "survey/unavailable.html", {"study": study}, status=410)
+        ctx = {"study": study, "participant": participant, "return_url": _recruiter_home(study)}
+        return render(request, "survey/unavailable.html", ctx, status=410)
     stage = participant.stage
     in_trials = stage == Participant.Stage.TRIALS
     if request.method == "GET":  # a HEAD (a link checker, a prefetch) is no visit
