@@ -271,7 +271,14 @@ class CaptionAdmin(admin.ModelAdmin):
 
 @admin.register(Condition)
 class ConditionAdmin(admin.ModelAdmin):
-    list_display = ["name", "caption_kind", "label"]
+    list_display = ["name", "caption_source", "label"]
+    list_filter = ["caption_kind"]
+    fields = ["name", "label", "caption_kind", "caption_model_id", "caption_source", "description"]
+    readonly_fields = ["caption_source"]
+
+    @admin.display(description="caption source")
+    def caption_source(self, obj: Condition) -> str:
+        return obj.caption_source if obj.caption_kind else "-"
 
 
 class TrackUploadForm(forms.ModelForm):
@@ -630,6 +637,16 @@ class CaptionClipsForm(forms.Form):
     )
     llm_model = forms.CharField(
         max_length=200, required=False, help_text="HTTP: the served model name."
+    )
+    prompt_set = forms.ChoiceField(
+        choices=[
+            ("paper", "The paper's (Table 1: What type of scene the music is suitable for?)"),
+            ("released", "The authors' released script (Describe the video ...)"),
+        ],
+        initial="paper",
+        required=False,
+        help_text="The fusion/MSI prompts (default the paper's); each caption records the set "
+        "it was written with.",
     )
     batch_size = forms.IntegerField(initial=8, min_value=1)
     seed = forms.IntegerField(initial=0, min_value=0)

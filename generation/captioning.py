@@ -88,7 +88,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "batch_size": 8,
     "seed": 0,
     "max_new_tokens": None,
+    "prompt_set": "paper",
 }
+#: Jobs made before prompt sets existed composed with the released script's wording.
+LEGACY_PROMPT_SET = "released"
 
 UNFINISHED = (Item.Status.PENDING, Item.Status.CLAIMED)
 
@@ -167,6 +170,7 @@ def options_clean(
         "backend",
         "llm_model",
         "api",
+        "prompt_set",
     ):
         out[name] = str(out[name] or "").strip()
     try:
@@ -201,6 +205,14 @@ def options_clean(
     if "msi_pred" in ordered and not out["musiscene_checkpoint"]:
         raise ValidationError(
             "predicted MSI captions need a trained MusiScene checkpoint (--musiscene-checkpoint DIR)"
+        )
+    from modeling.captioners.composer import DEFAULT_PROMPT_SET, PROMPT_SETS
+
+    out["prompt_set"] = out["prompt_set"] or DEFAULT_PROMPT_SET
+    if out["prompt_set"] not in PROMPT_SETS:
+        raise ValidationError(
+            f"prompt_set must be one of {', '.join(PROMPT_SETS)} (paper: the paper's Table 1 "
+            f"wording; released: the authors' script), got {out['prompt_set']!r}"
         )
     if set(ordered) & set(COMPOSED_KINDS):
         backend = parse_backend(out["backend"])
@@ -638,6 +650,7 @@ def _composer(options: dict[str, Any]):
         if options.get("max_new_tokens")
         else None
     )
+    prompt_set = options.get("prompt_set") or LEGACY_PROMPT_SET
     backend = parse_backend(options["backend"])
     if backend.kind == "http":  # no model to load: a fresh client each time is cheap
         endpoint = EndpointConfig(
@@ -648,7 +661,7 @@ def _composer(options: dict[str, Any]):
             retries=options["retries"],
             concurrency=options["concurrency"],
         )
-        return Composer(HTTPBackend(endpoint), sampling=sampling)
+        return Composer(HTTPBackend(endpoint), sampling=sampling, prompt_set=prompt_set)
     device = _device()
     local = _cached(
         ("composer", backend.target, str(device), options["batch_size"]),
@@ -656,7 +669,7 @@ def _composer(options: dict[str, Any]):
             backend.target, device=device, batch_size=options["batch_size"]
         ),
     )
-    return Composer(local, sampling=sampling)
+    return Composer(local, sampling=sampling, prompt_set=prompt_set)
 
 
 @contextmanager

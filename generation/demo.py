@@ -14,6 +14,9 @@ from generation.selectors import clips_missing_tracks
 logger = logging.getLogger(__name__)
 
 DEMO_CAPTION_SOURCE = "written for the demo"
+#: The demo has no trained MusiScene: its scene text stands in for the model's prediction and
+#: says so in the caption's provenance.
+DEMO_PREDICTION_SOURCE = "written for the demo, standing in for MusiScene's prediction"
 
 
 def demo_clips_ensure(
@@ -51,13 +54,18 @@ def demo_clips_ensure(
             CaptionKind.FUSION: scene.fusion_caption,
             CaptionKind.MSI: scene.msi_caption,
         }
+        texts[CaptionKind.MSI_PREDICTED] = scene.msi_caption
         for kind, text in texts.items():
             if not Caption.objects.filter(clip=clip, kind=kind).exists():
                 services.caption_add(
                     clip=clip,
                     kind=kind,
                     text=text,
-                    author_note=DEMO_CAPTION_SOURCE,
+                    author_note=(
+                        DEMO_PREDICTION_SOURCE
+                        if kind == CaptionKind.MSI_PREDICTED
+                        else DEMO_CAPTION_SOURCE
+                    ),
                     status=Caption.Status.APPROVED,
                 )
         clips.append(clip)

@@ -50,7 +50,7 @@ from generation.models import (
     Track,
     track_audio_path,
 )
-from generation.selectors import caption_for
+from generation.selectors import caption_for_condition
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def job_create(
             if (clip.pk, condition.pk) in seen:
                 continue
             seen.add((clip.pk, condition.pk))
-            caption = caption_for(clip=clip, kind=condition.caption_kind)
+            caption = caption_for_condition(clip=clip, condition=condition)
             if caption is not None and _track_exists(
                 job=job, clip=clip, condition=condition, prompt=caption.text
             ):
@@ -578,14 +578,14 @@ def job_run_batch(
         return []
     ready = []
     for item in claimed:
-        caption = caption_for(clip=item.clip, kind=item.condition.caption_kind)
+        caption = caption_for_condition(clip=item.clip, condition=item.condition)
         if caption is None:
             _item_fail(
                 item.pk,
                 token=token,
                 message=(
-                    f"clip {item.clip.key} has no {item.condition.caption_kind} caption, which condition "
-                    f"{item.condition.name} generates from; add one and run the job again"
+                    f"clip {item.clip.key} has no {item.condition.caption_source} caption, which "
+                    f"condition {item.condition.name} generates from; add one and run the job again"
                 ),
             )
             continue

@@ -364,10 +364,16 @@ def transcode_video(
     keep_audio: bool = False,
     crf: int = 23,
     preset: str = "veryfast",
+    start_s: float | None = None,
+    end_s: float | None = None,
 ) -> Path:
     """Re-encode a video as web-ready H.264 (Main profile, yuv420p, even dimensions, at most
     ``max_height`` lines, square pixels) in an MP4 with faststart. The result is muted unless
-    ``keep_audio``, in which case the first audio stream is re-encoded as AAC."""
+    ``keep_audio``, in which case the first audio stream is re-encoded as AAC. ``start_s`` and
+    ``end_s`` keep only the pictures shown in ``[start_s, end_s)`` (seconds from the start of
+    the video; video only, the audio of a segment is cut from the decoded samples)."""
+    if (start_s is not None or end_s is not None) and keep_audio:
+        raise ValueError("a segment is cut from the video only (keep_audio=False)")
     in_path = _existing_file(in_path)
     out_path = Path(out_path)
     with _open_input(in_path) as source, _atomic_output(out_path) as tmp:
@@ -385,7 +391,16 @@ def transcode_video(
                 a_out = _add_aac_stream(
                     output, audio.codec_context.channels, _aac_rate(audio.codec_context.sample_rate)
                 )
-            _transcode_streams(source, output, video, v_out, audio, a_out, in_path.name)
+            _transcode_streams(
+                source,
+                output,
+                video,
+                v_out,
+                audio,
+                a_out,
+                in_path.name,
+                window=(start_s, end_s) if start_s is not None or end_s is not None else None,
+            )
     return out_path
 
 
@@ -798,10 +813,21 @@ def _add_h264_stream(
     return stream
 
 
-def _transcode_streams(source, output, video, v_out, audio, a_out, name: str) -> None:
+def _transcode_streams(
+    source,
+    output,
+    video,
+    v_out,
+    audio,
+    a_out,
+    name: str,
+    *,
+    window: tuple[float | None, float | None] | None = None,
+) -> None:
     """Decode ``video`` (and ``audio`` when given) from ``source`` and encode them into
     ``v_out``/``a_out``. Video is written at a constant frame rate: each frame goes to the slot
-    of its timestamp, and frames that land in an already filled slot are dropped."""
+    of its timestamp, and frames that land in an already filled slot are dropped. ``window``
+    (start, end) in seconds from the first picture keeps only the pictures inside it."""
     rate = Fraction(v_out.codec_context.framerate or v_out.average_rate)
     width, height = v_out.codec_context.width, v_out.codec_context.height
     video.thread_type = "AUTO"
@@ -834,9 +860,17 @@ def _transcode_streams(source, output, video, v_out, audio, a_out, name: str) ->
     t0: float | None = None
     last_pts = -1
     audio_pts = 0
+    first: float | None = None  # the source's first picture time (the origin of ``window``)
+    lo, hi = window if window is not None else (None, None)
     for _, frame in _decoded(source, streams, name):
         if isinstance(frame, av.VideoFrame):
             t = frame.time if frame.time is not None else (last_pts + 1) / rate
+            if window is not None:
+                first = t if first is None else first
+                if lo is not None and t - first < lo - 1e-6:
+                    continue
+                if hi is not None and t - first >= hi - 1e-6:
+                    break
             if t0 is None:
                 t0 = t
             pts = int(round((t - t0) * rate))
@@ -852,6 +886,13 @@ def _transcode_streams(source, output, video, v_out, audio, a_out, name: str) ->
     if resampler is not None:
         encode_audio(resampler.resample(None))
     if last_pts < 0:
+        if window is not None:
+            raise MediaError(
+                f"{name}: no picture between {lo or 0:g} s and {hi:g} s; is the segment inside "
+                "the video?"
+                if hi is not None
+                else f"{name}: no picture after {lo:g} s"
+            )
         raise MediaError(f"{name}: its video stream holds no decodable pictures.")
     output.mux(v_out.encode(None))
     if a_out is not None:

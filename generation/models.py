@@ -133,11 +133,23 @@ class Caption(models.Model):
 
 
 class Condition(models.Model):
-    """A named way to make a track, e.g. ``msi``: which caption kind feeds the generator."""
+    """A named way to make a track, e.g. ``msi``: which caption source feeds the generator.
+
+    The source is a caption kind and, optionally, the model that must have written the caption
+    (``caption_model_id``): the paper's ``msi`` condition is fed by MusiScene's predictions
+    (``msi_pred``), ``msi_llm`` by the LLM-composed MSI caption.
+    """
 
     name = models.SlugField(max_length=40, unique=True)
     label = models.CharField(max_length=120, blank=True)
     caption_kind = models.CharField(max_length=16, choices=CaptionKind.choices)
+    caption_model_id = models.CharField(
+        "caption model",
+        max_length=200,
+        blank=True,
+        help_text="Only captions written by this model (id or checkpoint path) feed the "
+        "condition; empty = the caption of the kind that would feed generation, whoever wrote it.",
+    )
     description = models.TextField(blank=True)
 
     class Meta:
@@ -145,6 +157,15 @@ class Condition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def caption_source(self) -> str:
+        """In words: which captions feed this condition, e.g. ``msi_pred (MSI predicted by a
+        trained MusiScene)``."""
+        text = f"{self.caption_kind} ({CaptionKind(self.caption_kind).label})"
+        if self.caption_model_id:
+            text += f" written by {self.caption_model_id}"
+        return text
 
 
 class Track(models.Model):
@@ -464,3 +485,50 @@ class CaptionRevision(models.Model):
     @property
     def status_changed(self) -> bool:
         return self.old_status != self.new_status
+
+
+class DatasetSplit(models.Model):
+    """A train/test split of clips, drawn once and stored (the paper's 80/20).
+
+    The trainer (through the VACAD export), the predictor (held-out clips only) and the caption
+    evaluation all read the same rows, so a clip is never trained on and then evaluated. Members
+    never change part; clips added later are assigned when the split is extended.
+    """
+
+    name = models.SlugField(max_length=60, unique=True)
+    train_fraction = models.FloatField(default=0.8)
+    seed = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(train_fraction__gt=0, train_fraction__lte=1),
+                name="datasetsplit_fraction_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.train_fraction:g} train, seed {self.seed})"
+
+
+class SplitMember(models.Model):
+    """One clip's part (train or test) in a :class:`DatasetSplit`."""
+
+    class Part(models.TextChoices):
+        TRAIN = "train", "Train"
+        TEST = "test", "Test (held out)"
+
+    split = models.ForeignKey(DatasetSplit, on_delete=models.CASCADE, related_name="members")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="split_memberships")
+    part = models.CharField(max_length=8, choices=Part.choices)
+
+    class Meta:
+        ordering = ["split", "clip"]
+        constraints = [
+            models.UniqueConstraint(fields=["split", "clip"], name="splitmember_unique_clip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.split.name}: {self.clip.key} {self.part}"

@@ -27,12 +27,19 @@ from generation.models import Caption, CaptionKind, Clip, Condition, Track
 
 logger = logging.getLogger(__name__)
 
-#: The paper's conditions: a name, the caption kind that feeds the generator, a label.
+#: The paper's conditions: a name, the caption kind that feeds the generator, a label. The
+#: paper's MSI condition is music made from *MusiScene's output* (abstract, section 5.2): the
+#: scene it imagines from the music alone, ``msi_pred``.
 PAPER_CONDITIONS: tuple[tuple[str, str, str], ...] = (
     ("video_caps", CaptionKind.VIDEO, "Generated from the video caption"),
     ("music_caps", CaptionKind.MUSIC, "Generated from the music caption"),
-    ("msi", CaptionKind.MSI, "Generated from the music scene imagination caption"),
+    ("msi", CaptionKind.MSI_PREDICTED, "Generated from MusiScene's predicted MSI caption"),
     ("fusion", CaptionKind.FUSION, "Generated from the fusion caption"),
+)
+#: Named conditions beside the paper's: the LLM-composed MSI caption (MusiScene's training
+#: target, composed by an LLM that has read the video caption) as a condition of its own.
+EXTRA_CONDITIONS: tuple[tuple[str, str, str], ...] = (
+    ("msi_llm", CaptionKind.MSI, "Generated from the LLM-composed MSI caption"),
 )
 
 
@@ -96,13 +103,15 @@ def _store_raw(track: Track, path: Path) -> None:
 
 
 def conditions_ensure_paper() -> list[Condition]:
-    """Create (if missing) the paper's four conditions and return them."""
+    """Create (if missing) the paper's four conditions and the extra named ones (``msi_llm``);
+    return the paper's four."""
     out = []
-    for name, kind, label in PAPER_CONDITIONS:
+    for name, kind, label in PAPER_CONDITIONS + EXTRA_CONDITIONS:
         cond, _ = Condition.objects.get_or_create(
             name=name, defaults={"caption_kind": kind, "label": label}
         )
-        out.append(cond)
+        if name in {n for n, _, _ in PAPER_CONDITIONS}:
+            out.append(cond)
     return out
 
 
@@ -138,6 +147,44 @@ def caption_add(
     )
 
 
+#: A segment's source video (a whole YouTube video) may be this long (seconds).
+SEGMENT_SOURCE_MAX_S = 3 * 3600.0
+#: Slack (seconds) when a file's length is compared with a segment's times.
+SEGMENT_SLACK_S = 0.5
+
+
+def segment_cut(
+    duration_s: float, start_s: float, end_s: float, *, name: str = "the file"
+) -> tuple[float, float] | None:
+    """Where to cut a file of ``duration_s`` seconds for the segment ``[start_s, end_s)``.
+
+    A file that reaches the segment's end (within :data:`SEGMENT_SLACK_S`) is the whole video:
+    cut it there (AudioSet segments at a video's end may be shorter; the cut stops at the end).
+    A file that ends before the segment's end cannot be the whole video: it is taken to be the
+    segment already (AudioSet downloads are usually cut) and kept whole, ``None``; a length that
+    differs from the segment's is logged.
+
+    >>> segment_cut(60.0, 30.0, 40.0)
+    (30.0, 40.0)
+    >>> segment_cut(10.0, 30.0, 40.0) is None
+    True
+    """
+    if end_s <= start_s:
+        raise media.MediaError(f"bad segment {start_s:g}-{end_s:g} s for {name}")
+    if duration_s >= end_s - SEGMENT_SLACK_S:
+        return (float(start_s), float(min(end_s, duration_s)))
+    if abs(duration_s - (end_s - start_s)) > SEGMENT_SLACK_S:
+        logger.warning(
+            "%s is %.1f s long, ending before its segment's end (%g s): kept whole as the "
+            "segment, although the segment is %g s",
+            name,
+            duration_s,
+            end_s,
+            end_s - start_s,
+        )
+    return None
+
+
 def clip_import(
     *,
     path: Path | str,
@@ -152,19 +199,35 @@ def clip_import(
 ) -> Clip:
     """Probe a video file, store a web-ready muted H.264 copy and its original audio, make a Clip.
 
+    With ``start_s`` and ``end_s`` (an AudioSet segment) the clip is that segment: a file that
+    reaches the segment's end is the whole video and is cut to ``[start_s, end_s)`` (video and
+    audio); a file as long as the segment is taken to be the segment already and is kept whole
+    (see :func:`segment_cut`).
+
     Raises ``media.MediaError`` (a ``ValueError``) for a broken file and ``ValidationError`` for a
     key that exists; nothing is stored then.
     """
     path = Path(path)
     if Clip.objects.filter(key=key).exists():
         raise ValidationError(f"a clip with key {key!r} exists already")
-    info = media.probe(path, max_duration_s=settings.MEDIA_MAX_DURATION_S, require_video=True)
+    segment = start_s is not None and end_s is not None
+    limit = max(settings.MEDIA_MAX_DURATION_S, SEGMENT_SOURCE_MAX_S if segment else 0)
+    info = media.probe(path, max_duration_s=limit, require_video=True)
+    cut = segment_cut(info.duration_s, start_s, end_s, name=path.name) if segment else None
+    if cut is None and info.duration_s > settings.MEDIA_MAX_DURATION_S:
+        raise media.MediaError(
+            f"{path.name} is {info.duration_s:.0f} s long; clips are at most "
+            f"{settings.MEDIA_MAX_DURATION_S:g} s (MEDIA_MAX_DURATION_S)"
+        )
     with _scratch_dir() as tmp:
-        video_out = media.transcode_video(path, tmp / "video.mp4")
+        window = {"start_s": cut[0], "end_s": cut[1]} if cut else {}
+        video_out = media.transcode_video(path, tmp / "video.mp4", **window)
         web = media.probe(video_out, require_video=True)
         audio_out = None
         if info.has_audio:
             samples, sr = media.extract_audio(path)
+            if cut is not None:
+                samples = samples[..., round(cut[0] * sr) : round(cut[1] * sr)]
             audio_out = media.write_audio_m4a(samples, sr, tmp / "audio.m4a")
         clip = Clip(
             key=key,
@@ -345,12 +408,12 @@ def track_generate_sketch(
     Sketch tracks are for pilots and demos; MusicGen is the real generator.
     """
     from generation import synth
-    from generation.selectors import caption_for
+    from generation.selectors import caption_for_condition
 
-    caption = caption_for(clip=clip, kind=condition.caption_kind)
+    caption = caption_for_condition(clip=clip, condition=condition)
     if caption is None:
         raise ValidationError(
-            f"clip {clip.key} has no {condition.caption_kind} caption for condition {condition.name}"
+            f"clip {clip.key} has no {condition.caption_source} caption for condition {condition.name}"
         )
     duration = float(duration_s or clip.duration_s)
     samples = synth.sketch_generate(caption.text, duration_s=duration, sample_rate=32000, seed=seed)

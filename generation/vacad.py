@@ -86,8 +86,11 @@ def _provenance(column: str, row, *, source: str) -> tuple[str, dict[str, Any]]:
         kind = "fusion" if column == "Mixtral Audio" else "msi"
         prompt = ""
         if row.video_caption and row.music_caption:
-            prompt = apply_template(build_prompt(kind, row.video_caption, row.music_caption))
-        return prompt, {**base, **MIXTRAL_SAMPLING}
+            # the published CSV was made by the authors' released script
+            prompt = apply_template(
+                build_prompt(kind, row.video_caption, row.music_caption, prompt_set="released")
+            )
+        return prompt, {**base, **MIXTRAL_SAMPLING, "prompt_set": "released"}
     if column == "Music Caption 1":
         return format_prompt(CAPTION_QUESTION, mode="compat"), {
             **base,

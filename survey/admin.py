@@ -19,6 +19,14 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(exc.messages)
 
 
+def _condition_sources(form: Form | None) -> str:
+    """Which caption feeds each condition of a form, e.g. ``msi: msi_pred (...)``."""
+    if form is None or not form.pk:
+        return "-"
+    conditions = form.conditions.order_by("name")
+    return "; ".join(f"{c.name}: {c.caption_source}" for c in conditions) or "-"
+
+
 class FormInline(admin.StackedInline):
     model = Form
     extra = 0
@@ -27,6 +35,7 @@ class FormInline(admin.StackedInline):
         "kind",
         "n_videos",
         "conditions",
+        "caption_sources",
         "clip_pool",
         "seed",
         "sampled_at",
@@ -35,9 +44,13 @@ class FormInline(admin.StackedInline):
         "min_description_chars",
         "tag_vocabulary",
     ]
-    readonly_fields = ["seed", "sampled_at"]
+    readonly_fields = ["seed", "sampled_at", "caption_sources"]
     filter_horizontal = ["conditions", "clip_pool"]
     show_change_link = True
+
+    @admin.display(description="caption source of each condition")
+    def caption_sources(self, obj: Form | None) -> str:
+        return _condition_sources(obj)
 
     def has_add_permission(self, request, obj=None):
         return super().has_add_permission(request, obj) and (obj is None or not obj.is_locked)
@@ -444,11 +457,15 @@ class TrialTrackInline(admin.TabularInline):
 
 @admin.register(Form)
 class FormAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "n_videos", "seed", "sampled_at", "n_trials"]
+    list_display = ["__str__", "n_videos", "caption_sources", "seed", "sampled_at", "n_trials"]
     list_filter = [("study", admin.RelatedOnlyFieldListFilter)]
     filter_horizontal = ["conditions", "clip_pool"]
-    readonly_fields = ["seed", "sampled_at", "trial_list"]
+    readonly_fields = ["seed", "sampled_at", "trial_list", "caption_sources"]
     actions = ["sample", "bind"]
+
+    @admin.display(description="caption source of each condition")
+    def caption_sources(self, obj: Form | None) -> str:
+        return _condition_sources(obj)
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(study__in=studies_for_user(request.user))

@@ -47,7 +47,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponse, StreamingHttpResponse
 
 from analysis.report import Analysis, AnalysisSettings, analyze, build_report, write_csv_bundle
-from generation.models import Track
+from generation.models import Condition, Track
 from survey.models import (
     DataDeletion,
     Form,
@@ -718,6 +718,12 @@ def study_design(*, study: Study) -> dict[str, Any]:
             }
             for f in forms
         ],
+        # which captions feed each condition (the paper's msi: MusiScene's predictions)
+        "caption sources": {
+            c.name: c.caption_source
+            for f in forms
+            for c in sorted(f.conditions.all(), key=lambda c: c.name)
+        },
         # the rating forms (an annotation form has no conditions and no ratings to analyse)
         "conditions": {
             f.name: sorted(c.name for c in f.conditions.all()) for f in forms if f.conditions.all()
@@ -823,11 +829,10 @@ def condition_provenance(
     tracks = track_provenance(study=study) if tracks is None else tracks
     if tracks.empty:
         return []
-    labels = dict(
-        TrialTrack.objects.filter(trial__form__study=study)
-        .values_list("condition__name", "condition__label")
-        .distinct()
-    )
+    labels, sources = {}, {}
+    shown = TrialTrack.objects.filter(trial__form__study=study).values("condition_id")
+    for cond in Condition.objects.filter(pk__in=shown):
+        labels[cond.name], sources[cond.name] = cond.label, cond.caption_source
     out = []
     unique = tracks.drop_duplicates("track")
     for (cond, gen, model, rev), part in unique.groupby(
@@ -846,6 +851,7 @@ def condition_provenance(
             {
                 "condition": cond,
                 "label": labels.get(cond, ""),
+                "caption source": sources.get(cond, ""),
                 "generator": gen,
                 "model": model or "—",
                 "model revision": rev or "—",

@@ -491,17 +491,17 @@ TABLE3_COLUMNS = [
 ]
 
 
-def _prompt(track: Track, captions: dict[tuple[int, str], Caption | None]) -> tuple[str, str]:
+def _prompt(track: Track, captions: dict[tuple[int, int], Caption | None]) -> tuple[str, str]:
     """The text a track was made from, and where it came from."""
     if track.prompt.strip():
         return track.prompt, "track prompt"
     if track.caption is not None and track.caption.status != Caption.Status.REJECTED:
         return track.caption.text, f"caption {track.caption_id}"
-    key = (track.clip_id, track.condition.caption_kind)
+    key = (track.clip_id, track.condition_id)
     if key not in captions:
-        from generation.selectors import caption_for
+        from generation.selectors import caption_for_condition
 
-        captions[key] = caption_for(clip=track.clip, kind=track.condition.caption_kind)
+        captions[key] = caption_for_condition(clip=track.clip, condition=track.condition)
     cap = captions[key]
     return (cap.text, f"clip caption {cap.id} ({cap.kind})") if cap is not None else ("", "")
 

@@ -168,9 +168,12 @@ def video_file(media_dir) -> Path:
 
 @pytest.fixture
 def conditions(db):
+    """The paper's four conditions and the extra named ones (``msi_llm``), by name."""
+    from generation.models import Condition
     from generation.services import conditions_ensure_paper
 
-    return {c.name: c for c in conditions_ensure_paper()}
+    conditions_ensure_paper()
+    return {c.name: c for c in Condition.objects.all()}
 
 
 @pytest.fixture
@@ -189,7 +192,13 @@ def make_clip(db, video_file):
             clip.pk, clip.key, clip.title = None, key, key
             clip.save()
         if captions:
-            for kind in (CaptionKind.VIDEO, CaptionKind.MUSIC, CaptionKind.FUSION, CaptionKind.MSI):
+            for kind in (
+                CaptionKind.VIDEO,
+                CaptionKind.MUSIC,
+                CaptionKind.FUSION,
+                CaptionKind.MSI,
+                CaptionKind.MSI_PREDICTED,
+            ):
                 services.caption_add(
                     clip=clip,
                     kind=kind,

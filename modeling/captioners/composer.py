@@ -6,8 +6,15 @@
 
 What is reproduced from the paper's scripts (research/B_modeling.md 1.3), character for character:
 
-- the prompts (:func:`build_prompt`): the video caption and then the music caption, each in
-  single quotes and followed by a space and a newline, then the instruction of the kind;
+- the prompts (:func:`build_prompt`), in two named sets (:data:`PROMPT_SETS`). ``"paper"`` (the
+  default) is the wording of the paper's Table 1 and Table 6: ``Video Caption: "..", Music
+  Caption: "..". What type of scene the music is suitable for?`` (fusion: ``Describe the music
+  from both video and music captions.``). ``"released"`` is the authors' released script, which
+  made their published CSV: the video caption and then the music caption, each in single quotes
+  and followed by a space and a newline, then ``Describe the video from the given video and
+  music information. ...`` (fusion: ``Describe the music from both ...``). The released MSI
+  prompt asks for a description of the *video*, so most published MSI captions describe the
+  video; the paper's asks which scene the music suits;
 - the template (:func:`apply_template`): ``[INST] {prompt} [/INST]`` followed by a newline and
   four spaces, tokenised with the tokenizer's default special tokens (so Mixtral's BOS leads);
 - the sampling (:class:`ComposerSampling`): temperature 0.7, top_p 0.95, top_k 40, up to 512 new
@@ -49,21 +56,43 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 
 ComposedKind = Literal["fusion", "msi"]
+#: The released script's instructions (research/B_modeling.md 1.3), after the two captions.
 INSTRUCTIONS: dict[str, str] = {
     "fusion": "Describe the music from both video and music captions. Return answer only without intro/outro.",
     "msi": "Describe the video from the given video and music information. Return answer only without intro/outro.",
 }
+#: The paper's questions (Table 1 and Table 6 of the paper), after the two captions.
+PAPER_QUESTIONS: dict[str, str] = {
+    "fusion": "Describe the music from both video and music captions.",
+    "msi": "What type of scene the music is suitable for?",
+}
+#: Named prompt sets: a caption job chooses one, and each caption records it in its parameters.
+PROMPT_SETS: tuple[str, ...] = ("paper", "released")
+DEFAULT_PROMPT_SET = "paper"
 
 
-def build_prompt(kind: ComposedKind, video_caption: str, music_caption: str) -> str:
-    """The paper's prompt for ``kind`` (``"fusion"`` or ``"msi"``), before the template."""
+def build_prompt(
+    kind: ComposedKind, video_caption: str, music_caption: str, *, prompt_set: str = "paper"
+) -> str:
+    """The prompt for ``kind`` (``"fusion"`` or ``"msi"``) in ``prompt_set``, before the template.
+
+    >>> build_prompt("msi", "a basketball game", "tense orchestral music")
+    'Video Caption: "a basketball game", Music Caption: "tense orchestral music". What type of scene the music is suitable for?'
+    """
     if kind not in INSTRUCTIONS:
         raise ValueError(
             f"composed caption kind must be one of {sorted(INSTRUCTIONS)}, got {kind!r}"
         )
+    if prompt_set not in PROMPT_SETS:
+        raise ValueError(f"prompt set must be one of {', '.join(PROMPT_SETS)}, got {prompt_set!r}")
     for name, caption in (("video", video_caption), ("music", music_caption)):
         if not isinstance(caption, str) or not caption.strip():
             raise ValueError(f"the {name} caption is empty: a {kind} caption needs both captions")
+    if prompt_set == "paper":
+        return (
+            f'Video Caption: "{video_caption}", Music Caption: "{music_caption}". '
+            f"{PAPER_QUESTIONS[kind]}"
+        )
     return f"Video caption: '{video_caption}' \nMusic caption: '{music_caption}' \n{INSTRUCTIONS[kind]}"
 
 
@@ -128,10 +157,19 @@ class Composer:
     """Writes fusion and MSI captions from a video caption and a music caption."""
 
     def __init__(
-        self, backend: ComposerBackend, *, sampling: ComposerSampling | None = None
+        self,
+        backend: ComposerBackend,
+        *,
+        sampling: ComposerSampling | None = None,
+        prompt_set: str = DEFAULT_PROMPT_SET,
     ) -> None:
+        if prompt_set not in PROMPT_SETS:
+            raise ValueError(
+                f"prompt set must be one of {', '.join(PROMPT_SETS)}, got {prompt_set!r}"
+            )
         self.backend = backend
         self.sampling = sampling or ComposerSampling()
+        self.prompt_set = prompt_set
 
     def compose(
         self, kind: ComposedKind, pairs: Sequence[tuple[str, str]], *, seed: int | None = None
@@ -141,7 +179,9 @@ class Composer:
         With a ``seed``, pair ``i`` is drawn with seed ``seed + i`` where the backend allows it
         (the local backend seeds each batch with the index of its first pair).
         """
-        prompts = [build_prompt(kind, video, music) for video, music in pairs]
+        prompts = [
+            build_prompt(kind, video, music, prompt_set=self.prompt_set) for video, music in pairs
+        ]
         rendered = [self.backend.render(p) for p in prompts]
         raw = self.backend.generate(rendered, sampling=self.sampling, seed=seed)
         if len(raw) != len(rendered):
@@ -152,6 +192,7 @@ class Composer:
             **asdict(self.sampling),
             "do_sample": not self.sampling.greedy,
             "seed": seed,
+            "prompt_set": self.prompt_set,
             **self.backend.parameters(),
         }
         return [

@@ -24,10 +24,14 @@ def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys):
     )  # 15 capped to the 4 clips asked for
     assert sorted(c.name for c in form1.conditions.all()) == ["msi", "music_caps", "video_caps"]
     assert Clip.objects.filter(source="demo").count() == 4
-    assert Caption.objects.count() == 16  # 4 kinds per clip
+    assert Caption.objects.count() == 20  # 5 kinds per clip (msi_pred: a stand-in prediction)
     tracks = Track.objects.all()
     assert tracks.count() == 16 and {t.generator for t in tracks} == {"sketch"}
     assert all(t.prompt == t.caption.text and t.parameters.get("tempo_bpm") for t in tracks)
+    # the paper's msi condition is fed by (a stand-in for) MusiScene's prediction, and says so
+    msi_tracks = tracks.filter(condition__name="msi")
+    assert msi_tracks and all(t.caption.kind == "msi_pred" for t in msi_tracks)
+    assert all("standing in for MusiScene" in t.caption.provenance for t in msi_tracks)
     assert study_validate(study=study) == []
     assert "/s/musiscene-demo/" in out and "/admin/" in out and "password: " in out
     # --no-serve starts no server, so it must not say that the demo is being served (issue 19)

@@ -56,6 +56,12 @@ class Command(BaseCommand):
             "--llm-model", help="the model name the HTTP server serves (default the Mixtral id)"
         )
         parser.add_argument(
+            "--prompt-set",
+            choices=("paper", "released"),
+            help="fusion/MSI prompts: paper (Table 1: 'What type of scene the music is suitable "
+            "for?', the default) or released (the authors' script: 'Describe the video ...')",
+        )
+        parser.add_argument(
             "--api",
             choices=("completions", "chat"),
             help="HTTP API (default completions: the paper's template sent as is)",
@@ -100,6 +106,7 @@ class Command(BaseCommand):
             "batch_size",
             "seed",
             "max_new_tokens",
+            "prompt_set",
         )
         job_options = {k: options[k] for k in names if options.get(k) is not None}
         try:

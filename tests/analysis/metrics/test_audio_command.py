@@ -132,11 +132,11 @@ def test_it_computes_table_3_and_stores_each_value_with_its_settings(small_study
         r.metric for r in MetricResult.objects.filter(scope="condition", condition__name="msi")
     } == {"fad", "kad", "kld", "kld_qp", "kld_both", "clap_score"}
 
-    # CLAP: the track has no prompt of its own, so the clip's approved msi caption is its text
+    # CLAP: the track has no prompt of its own, so the clip's approved msi_pred caption is its text
     clap = MetricResult.objects.get(metric="clap_score", scope="clip_condition", track=t)
-    caption = Caption.objects.get(clip=t.clip, kind="msi")
+    caption = Caption.objects.get(clip=t.clip, kind="msi_pred")
     assert (
-        clap.settings["prompt_source"] == f"clip caption {caption.id} (msi)"
+        clap.settings["prompt_source"] == f"clip caption {caption.id} (msi_pred)"
         and clap.n_unit == "windows"
     )
     want = clap_scores(

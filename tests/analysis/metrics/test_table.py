@@ -123,7 +123,12 @@ def _store(study, conditions, *, run=None, shift=0.0, at=None):
         "metric": "rouge_l",
         "software": {},
     }
-    for kind, value in (("video", 0.2), ("msi", 0.5), ("fusion", 0.4), ("msi@musiscene", 0.6)):
+    for kind, value in (
+        ("video", 0.2),
+        ("msi_pred", 0.5),
+        ("fusion", 0.4),
+        ("msi@musiscene", 0.6),
+    ):
         rows.append(
             MetricResult(
                 scope="caption_kind",
@@ -231,21 +236,24 @@ def test_caption_metrics_link_to_the_conditions_of_their_kind(rated_study, condi
     assert set(rouge["evaluated_on"]) == {"all clips"}
     linked = rouge.set_index("candidate")
     assert (
-        linked.loc["video", "condition"] == "video_caps" and linked.loc["msi", "condition"] == "msi"
+        linked.loc["video", "condition"] == "video_caps"
+        and linked.loc["msi_pred", "condition"] == "msi"
     )
     # fusion is no condition of this study; msi@musiscene names one model: listed, not correlated
     assert (
         linked.loc["fusion", "condition"] == "" and linked.loc["msi@musiscene", "condition"] == ""
     )
     assert np.isnan(linked.loc["fusion", "rating_mean"])
-    assert linked.loc["msi", "by_condition_n"] == 2  # video_caps and msi
+    assert linked.loc["msi_pred", "by_condition_n"] == 2  # video_caps and msi
     ratings = _ratings(rated_study)
     cell_mean = ratings.groupby(["clip", "condition"])["value"].mean()
     keys = sorted({k for k, _ in cell_mean.index})
     xs = [base + 0.05 * ((j * 7) % 5) for base in (0.2, 0.5) for j in range(len(keys))]
     ys = [cell_mean[(k, c)] for c in ("video_caps", "msi") for k in keys]
-    assert linked.loc["msi", "by_clip_n"] == 12
-    assert linked.loc["msi", "by_clip_pearson_r"] == pytest.approx(stats.pearsonr(xs, ys).statistic)
+    assert linked.loc["msi_pred", "by_clip_n"] == 12
+    assert linked.loc["msi_pred", "by_clip_pearson_r"] == pytest.approx(
+        stats.pearsonr(xs, ys).statistic
+    )
 
 
 def test_the_latest_run_of_each_metric_is_shown(rated_study, conditions):

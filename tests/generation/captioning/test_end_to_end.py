@@ -80,6 +80,7 @@ def test_it_goes_from_media_and_csv_to_a_dataset(clips, tiny, tmp_path: Path, al
         "[/INST]\n    "
     )
     assert msi.parameters["temperature"] == 0.7 and msi.parameters["line"] == 2
+    assert msi.parameters["prompt_set"] == "released"  # the published CSV came from the script
     assert Caption.objects.get(clip=r3, kind="other").parameters["column"] == "Music Caption 2"
     call_command(
         "import_musiscene_csv",
@@ -116,9 +117,13 @@ def test_it_goes_from_media_and_csv_to_a_dataset(clips, tiny, tmp_path: Path, al
         music.model_id == str(tiny["mu-llama"]) and "Describe elements of the music" in music.prompt
     )
     fusion = Caption.objects.get(clip=ab, kind="fusion")
+    # the paper's prompt set by default (issue 14, item 3), recorded with the caption
     assert fusion.prompt.startswith(
-        f"[INST] Video caption: '{video.text}' \nMusic caption: '{music.text}' \n"
+        f'[INST] Video Caption: "{video.text}", Music Caption: "{music.text}". Describe the music'
     )
+    assert fusion.parameters["prompt_set"] == "paper" and job.options["prompt_set"] == "paper"
+    composed_msi = Caption.objects.get(clip=ab, kind="msi")
+    assert "What type of scene the music is suitable for? [/INST]" in composed_msi.prompt
     assert (
         fusion.parameters["video_caption_id"] == video.pk
         and fusion.parameters["music_caption_id"] == music.pk
@@ -139,9 +144,12 @@ def test_it_goes_from_media_and_csv_to_a_dataset(clips, tiny, tmp_path: Path, al
     services.caption_edit(
         Caption.objects.get(clip=r3, kind="msi"), status=Caption.Status.REJECTED, user=alice
     )
-    _caption(kinds="msi", tiny=tiny, clips=[r3.key])
+    _caption(kinds="msi", tiny=tiny, clips=[r3.key], extra=("--prompt-set", "released"))
     assert CaptionJob.objects.first().items.get().clip == r3
     assert Caption.objects.filter(clip=r3, kind="msi").count() == 2
+    rewritten = Caption.objects.filter(clip=r3, kind="msi").order_by("-id").first()
+    assert rewritten.parameters["prompt_set"] == "released"
+    assert "Describe the video from the given video and music information" in rewritten.prompt
 
     # 4. the export: the rejected caption is left out, the split is seeded
     services.caption_add(

@@ -124,6 +124,7 @@ def test_the_review_page_shows_every_kind_side_by_side(make_clip, admin_client, 
     services.caption_add(
         clip=clip, kind="human_msi", text="a beach at sunset", author_note="annotator ab12"
     )
+    Caption.objects.filter(clip=clip, kind="msi_pred").delete()  # the fixture's
     services.caption_add(
         clip=clip, kind="msi_pred", text="a wedding party", model_id="runs/msi/best"
     )
@@ -173,7 +174,7 @@ def test_the_review_page_approves_a_clips_unreviewed_captions_and_leads_on(
         in admin_client.get(url).content.decode()
     )
     response = admin_client.post(url, {"approve_unreviewed": "1"}, follow=True)
-    assert "4 captions approved." in response.content.decode()
+    assert "5 captions approved." in response.content.decode()  # 5 kinds
     assert set(first.captions.values_list("status", flat=True)) == {Status.APPROVED}
     assert set(second.captions.values_list("status", flat=True)) == {Status.UNREVIEWED}
     clip_list = admin_client.get(reverse("admin:generation_clip_changelist")).content.decode()
@@ -211,11 +212,13 @@ def test_rejected_captions_feed_neither_generation_nor_exports(
     assert caption_for(clip=clip, kind="msi") is None
 
     job = jobs.job_create(
-        cells=[(clip, conditions["msi"])], generator="sketch", parameters={"duration_s": 1.0}
+        cells=[(clip, conditions["msi_llm"])], generator="sketch", parameters={"duration_s": 1.0}
     )
     jobs.job_run(job=job)
     item = job.items.get()
-    assert item.status == "failed" and "has no msi caption" in item.error
+    assert item.status == "failed" and "has no msi (Music scene imagination (MSI)) caption" in (
+        item.error
+    )
 
     services.caption_add(
         clip=clip, kind="human_msi", text="a rejected description", status=Status.REJECTED

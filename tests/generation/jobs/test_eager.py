@@ -154,13 +154,17 @@ def test_a_clip_without_the_caption_fails_its_items_and_the_others_are_made(
     bare_study, tiny_musicgen, django_capture_on_commit_callbacks
 ):
     clip = bare_study.forms.get().trials.order_by("position").first().clip
-    Caption.objects.filter(clip=clip, kind=CaptionKind.MSI).update(status=Caption.Status.REJECTED)
+    Caption.objects.filter(clip=clip, kind=CaptionKind.MSI_PREDICTED).update(
+        status=Caption.Status.REJECTED
+    )
     job = _run(_job(bare_study, tiny_musicgen), django_capture_on_commit_callbacks)
 
     assert job.status == GenerationJob.Status.DONE
     failed = job.items.get(status=Status.FAILED)
     assert (failed.clip, failed.condition.name) == (clip, "msi")
-    assert f"clip {clip.key} has no msi caption" in failed.error
+    assert f"clip {clip.key} has no msi_pred (MSI predicted by a trained MusiScene) caption" in (
+        failed.error
+    )
     assert job.items.filter(status=Status.DONE).count() == 3 and Track.objects.count() == 3
     p = jobs.job_progress(job=job)
     assert (p["done"], p["failed"]) == (3, 1) and p["errors"][0]["clip"] == clip.key

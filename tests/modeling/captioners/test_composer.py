@@ -27,10 +27,27 @@ MSI = (
 )
 
 
-def test_it_writes_the_papers_prompts_exactly() -> None:
-    assert build_prompt("fusion", "a man plays the guitar", "calm piano") == FUSION
-    assert build_prompt("msi", "a man plays the guitar", "calm piano") == MSI
+def test_it_writes_the_released_scripts_prompts_exactly() -> None:
+    pair = ("a man plays the guitar", "calm piano")
+    assert build_prompt("fusion", *pair, prompt_set="released") == FUSION
+    assert build_prompt("msi", *pair, prompt_set="released") == MSI
     assert apply_template(MSI) == "[INST] " + MSI + " [/INST]\n    "
+
+
+def test_the_default_prompt_set_is_the_papers_table_1_wording() -> None:
+    """Issue 14, item 3: the paper (Table 1) asks which scene the music suits; the released
+    script asks to describe the video. The default is the paper's."""
+    pair = ("a man plays the guitar", "calm piano")
+    assert build_prompt("msi", *pair) == (
+        'Video Caption: "a man plays the guitar", Music Caption: "calm piano". '
+        "What type of scene the music is suitable for?"
+    )
+    assert build_prompt("fusion", *pair, prompt_set="paper") == (
+        'Video Caption: "a man plays the guitar", Music Caption: "calm piano". '
+        "Describe the music from both video and music captions."
+    )
+    with pytest.raises(ValueError, match="prompt set must be one of paper, released"):
+        build_prompt("msi", *pair, prompt_set="mine")
 
 
 def test_it_refuses_a_missing_caption_or_kind() -> None:
@@ -84,7 +101,11 @@ PAIRS = [
 
 
 def test_it_composes_in_batches_as_one_by_one_when_greedy(backend: LocalBackend) -> None:
-    composer = Composer(backend, sampling=ComposerSampling(temperature=0, max_new_tokens=12))
+    composer = Composer(
+        backend,
+        sampling=ComposerSampling(temperature=0, max_new_tokens=12),
+        prompt_set="released",
+    )
     batched = composer.compose("fusion", PAIRS)
     single = [composer.fusion(v, m) for v, m in PAIRS]
     assert [r.text for r in batched] == [r.text for r in single]
@@ -114,6 +135,7 @@ def test_it_samples_reproducibly_and_records_the_provenance(
         "max_new_tokens": 12,
         "do_sample": True,
         "seed": 5,
+        "prompt_set": "paper",
         "index": 1,
         "backend": "local",
         "batch_size": 2,
