@@ -72,6 +72,7 @@ class TrainConfig:
     feature_cache: Path | None = None  # default: OUT/features
     max_clip_seconds: float = 60.0
     resume: bool = False
+    init: Path | None = None  # a MusiScene checkpoint (e.g. converted MU-LLaMA) to start from
     stop_after_epochs: int | None = (
         None  # end this run after N epochs (resume later), e.g. for job time limits
     )
@@ -83,6 +84,8 @@ class TrainConfig:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.feature_cache is not None:
             object.__setattr__(self, "feature_cache", Path(self.feature_cache))
+        if self.init is not None:
+            object.__setattr__(self, "init", Path(self.init))
         if self.trainable not in TRAINABLE_MODES:
             raise ValueError(f"trainable must be one of {TRAINABLE_MODES}, got {self.trainable!r}")
         if self.prompt_mode not in PROMPT_MODES:
@@ -264,6 +267,83 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     ]
 
 
+# ---------------------------------------------------------------------------------------- model
+def _families(adapter: bool, finetune: bool) -> str:
+    return {(True, True): "both", (True, False): "adapter", (False, True): "mu-llama-finetune"}.get(
+        (adapter, finetune), ""
+    )
+
+
+def build_model(config: TrainConfig, *, adapter, dtype=torch.float32, device="cpu"):
+    """The model training starts from: fresh (adapter seeded by ``config.seed``), or with
+    ``config.init`` every tensor of that checkpoint loaded (e.g. MU-LLaMA converted by
+    ``python -m modeling.musiscene.convert``): its adapter, prefix and gates and whatever it tuned
+    inside LLaMA (norms, biases, LoRA). ``config.trainable`` says which of them train; the others
+    are carried frozen and saved with every checkpoint. The adapter sizes and LoRA rank are the
+    init checkpoint's."""
+    from safetensors.torch import load_file
+
+    from .musiscene.model import WEIGHTS_NAME, build_musiscene
+
+    carried, init_from, lora_rank = "", "", config.lora_rank
+    state = None
+    if config.init is not None:
+        from .hub import resolve_pretrained
+
+        init_dir = resolve_pretrained(str(config.init), kind="MusiScene checkpoint (--init)")
+        init_cfg = MusiSceneConfig.load(init_dir)
+        if (init_cfg.adapter.mert_layers, init_cfg.adapter.mert_dim) != (
+            adapter.mert_layers,
+            adapter.mert_dim,
+        ):
+            raise ValueError(
+                f"--init {config.init} was made for an encoder with {init_cfg.adapter.mert_layers} "
+                f"states of width {init_cfg.adapter.mert_dim}; {config.mert} gives "
+                f"{adapter.mert_layers} of width {adapter.mert_dim}"
+            )
+        adapter = init_cfg.adapter
+        lora_rank = init_cfg.lora_rank
+        trains_a = config.trainable in ("adapter", "both")
+        trains_f = config.trainable in ("mu-llama-finetune", "both")
+        carried = _families(
+            init_cfg.stores_adapter and not trains_a, init_cfg.stores_finetune and not trains_f
+        )
+        init_from = str(config.init)
+        state = load_file(str(init_dir / WEIGHTS_NAME))
+        if init_cfg.llama != config.llama:
+            logger.warning(
+                "--init %s was converted for LLaMA %s; training pairs it with %s (the frozen base "
+                "must be the one MU-LLaMA was trained on)",
+                config.init,
+                init_cfg.llama,
+                config.llama,
+            )
+    model_config = MusiSceneConfig(
+        llama=config.llama,
+        mert=config.mert,
+        adapter=adapter,
+        trainable=config.trainable,
+        lora_rank=lora_rank,
+        prompt_mode=config.prompt_mode,  # type: ignore[arg-type]
+        max_clip_seconds=config.max_clip_seconds,
+        carried=carried,
+        init_from=init_from,
+    )
+    model = build_musiscene(model_config, dtype=dtype, device=device, seed=config.seed)
+    if state is not None:
+        fresh = model.load_init_state_dict({k: v.to(device) for k, v in state.items()})
+        logger.info(
+            "initialised %d tensors from %s (trainable: %s, carried frozen: %s); %d keep their "
+            "fresh initialisation",
+            len(state),
+            config.init,
+            config.trainable,
+            carried or "nothing",
+            len(fresh),
+        )
+    return model
+
+
 # ------------------------------------------------------------------------------------- training
 @dataclass
 class TrainResult:
@@ -285,7 +365,7 @@ def train(config: TrainConfig) -> TrainResult:
     from tqdm.auto import tqdm
 
     from .musiscene.features import FeatureCache, MertEncoder, encode_files
-    from .musiscene.model import adapter_config_for, build_musiscene, load_tokenizer
+    from .musiscene.model import adapter_config_for, load_tokenizer
 
     precision = _precision(config)
     accelerator = Accelerator(
@@ -335,19 +415,16 @@ def train(config: TrainConfig) -> TrainResult:
     llama_cfg = AutoConfig.from_pretrained(
         resolve_pretrained(config.llama, kind="LLaMA language model"), local_files_only=True
     )
-    model_config = MusiSceneConfig(
-        llama=config.llama,
-        mert=config.mert,
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model = build_model(
+        config,
         adapter=adapter_config_for(
             llama_cfg, mert_layers=n_states, mert_dim=mert_dim, query_layers=config.query_layers
         ),
-        trainable=config.trainable,
-        lora_rank=config.lora_rank,
-        prompt_mode=config.prompt_mode,  # type: ignore[arg-type]
-        max_clip_seconds=config.max_clip_seconds,
+        dtype=dtype,
+        device=device,
     )
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    model = build_musiscene(model_config, dtype=dtype, device=device, seed=config.seed)
+    model_config = model.config
 
     def examples(rows: Sequence[Record]) -> list[Example]:
         out = []
@@ -430,6 +507,7 @@ def train(config: TrainConfig) -> TrainResult:
         shard = order[rank::world]
         micro = [shard[i : i + config.batch_size] for i in range(0, len(shard), config.batch_size)]
         loss_sum, seen = 0.0, 0
+        first_step_loss = None
         bar = tqdm(
             total=steps_per_epoch,
             desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -438,6 +516,7 @@ def train(config: TrainConfig) -> TrainResult:
         for group_start in range(0, len(micro), config.grad_accum):
             group = micro[group_start : group_start + config.grad_accum]
             n_group = sum(len(b) for b in group)
+            step_loss = 0.0
             for i, indices in enumerate(group):
                 batch = {
                     k: v.to(device)
@@ -451,7 +530,10 @@ def train(config: TrainConfig) -> TrainResult:
                     loss = model(**batch).loss
                     accelerator.backward(loss * len(indices) / n_group)
                 loss_sum += float(loss.detach()) * len(indices)
+                step_loss += float(loss.detach()) * len(indices) / n_group
                 seen += len(indices)
+            if global_step == 0:
+                first_step_loss = step_loss  # before any update: the starting model's loss
             if config.max_grad_norm:
                 accelerator.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
@@ -486,6 +568,8 @@ def train(config: TrainConfig) -> TrainResult:
             "samples_per_s": seen * world / elapsed,
             "epoch_s": elapsed,
         }
+        if first_step_loss is not None:
+            entry["first_step_loss"] = first_step_loss
         history.append(entry)
         improved = eval_loss is not None and eval_loss < best
         best = min(best, eval_loss) if eval_loss is not None else best
@@ -634,6 +718,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="feature cache folder (default OUT/features)",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this MusiScene checkpoint, e.g. MU-LLaMA converted by "
+        "python -m modeling.musiscene.convert (its adapter, gates and tuned LLaMA tensors; "
+        "--trainable says which train, the rest stay frozen)",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument(
         "--cpu", action="store_true", help="train on the CPU even where a GPU is present"

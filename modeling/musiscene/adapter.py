@@ -191,7 +191,7 @@ def inject(llama: nn.Module, config: MusiSceneConfig) -> list[TunableLinear]:
         raise ValueError(
             f"adapter.llm_dim={config.adapter.llm_dim} but the LLaMA's hidden size is {text_config.hidden_size}"
         )
-    lora = config.lora_rank if config.trains_finetune else 0
+    lora = config.lora_rank if config.stores_finetune else 0
     gates: list[TunableLinear] = []
     for index, layer in enumerate(layers):
         gated = index >= len(layers) - k
@@ -226,6 +226,19 @@ def is_trainable(name: str, *, config: MusiSceneConfig) -> bool:
     if config.trains_adapter and (name.startswith("adapter.") or name.endswith(".gate")):
         return True
     if config.trains_finetune and name.startswith("llama."):
+        leaf = name.rsplit(".", 2)
+        if ".lora_l" in name or name.endswith(".bias") or "norm" in leaf[-2]:
+            return True
+    return False
+
+
+def is_stored(name: str, *, config: MusiSceneConfig) -> bool:
+    """What a checkpoint holds: the trainable tensors and the carried ones (``config.carried``)."""
+    if is_trainable(name, config=config):
+        return True
+    if config.stores_adapter and (name.startswith("adapter.") or name.endswith(".gate")):
+        return True
+    if config.stores_finetune and name.startswith("llama."):
         leaf = name.rsplit(".", 2)
         if ".lora_l" in name or name.endswith(".bias") or "norm" in leaf[-2]:
             return True

@@ -68,6 +68,11 @@ class MusiSceneConfig:
             on all seven projections) or ``"both"``.
         lora_rank: LoRA rank in the finetune modes (MU-LLaMA: 16; plain ``l2(l1(x))``, no scaling).
         prompt_mode: ``"compat"`` reproduces MU-LLaMA's prompt literally, ``"clean"`` drops its quirk.
+        carried: tensor families the model holds *frozen* beyond those it trains (``""``,
+            ``"adapter"``, ``"mu-llama-finetune"`` or ``"both"``): e.g. a model initialised from
+            MU-LLaMA that trains only the adapter carries MU-LLaMA's tuned norms, biases and LoRA
+            unchanged. Checkpoints hold the trained and the carried tensors.
+        init_from: the checkpoint the trainable tensors started from (recorded, not read).
         sample_rate: the encoder's input rate in Hz (MERT-v1: 24000).
         max_clip_seconds: only the first this many seconds of a clip are encoded (MU-LLaMA: 60).
     """
@@ -80,8 +85,14 @@ class MusiSceneConfig:
     prompt_mode: PromptMode = "compat"
     sample_rate: int = 24000
     max_clip_seconds: float = 60.0
+    carried: str = ""
+    init_from: str = ""
 
     def __post_init__(self) -> None:
+        if self.carried not in ("", *TRAINABLE_MODES):
+            raise ValueError(
+                f"carried must be '' or one of {TRAINABLE_MODES}, got {self.carried!r}"
+            )
         if isinstance(self.adapter, dict):  # from JSON
             object.__setattr__(self, "adapter", AdapterConfig(**self.adapter))
         if self.trainable not in TRAINABLE_MODES:
@@ -104,6 +115,16 @@ class MusiSceneConfig:
     @property
     def trains_finetune(self) -> bool:
         return self.trainable in ("mu-llama-finetune", "both")
+
+    @property
+    def stores_adapter(self) -> bool:
+        """The adapter, prefix and gates are in the model's checkpoints (trained or carried)."""
+        return self.trains_adapter or self.carried in ("adapter", "both")
+
+    @property
+    def stores_finetune(self) -> bool:
+        """MU-LLaMA's norms, biases and LoRA are in the model (trained or carried)."""
+        return self.trains_finetune or self.carried in ("mu-llama-finetune", "both")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..hub import resolve_pretrained
-from .adapter import MusicAdapter, adapter_tokens_set, inject, is_trainable, value_projections
+from .adapter import (
+    MusicAdapter,
+    adapter_tokens_set,
+    inject,
+    is_stored,
+    is_trainable,
+    value_projections,
+)
 from .config import AdapterConfig, MusiSceneConfig
 
 logger = logging.getLogger(__name__)
@@ -47,14 +54,40 @@ class MusiScene(nn.Module):
             name for name, _ in self.named_parameters() if is_trainable(name, config=self.config)
         ]
 
+    def stored_names(self) -> list[str]:
+        """The tensors a checkpoint holds: the trainable ones and the carried ones."""
+        return [name for name, _ in self.named_parameters() if is_stored(name, config=self.config)]
+
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Only the trainable tensors (what a checkpoint holds)."""
+        """The tensors a checkpoint holds (the trainable ones, and the carried ones if any)."""
         params = dict(self.named_parameters())
-        return {name: params[name].detach() for name in self.trainable_names()}
+        return {name: params[name].detach() for name in self.stored_names()}
+
+    def load_init_state_dict(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Start from another checkpoint's tensors (``--init``): every tensor of ``state`` must
+        be one the model stores, with the same shape; returns the stored names ``state`` lacks
+        (they keep their fresh initialisation, e.g. zero LoRA when the source had none)."""
+        params = dict(self.named_parameters())
+        stored = set(self.stored_names())
+        unknown = sorted(set(state) - stored)
+        if unknown:
+            raise KeyError(
+                f"the init checkpoint holds tensors this model does not keep: {unknown[:5]}"
+                f"{'...' if len(unknown) > 5 else ''}"
+            )
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if params[name].shape != tensor.shape:
+                    raise ValueError(
+                        f"{name}: init checkpoint shape {tuple(tensor.shape)} != model "
+                        f"{tuple(params[name].shape)}"
+                    )
+                params[name].copy_(tensor)
+        return sorted(stored - set(state))
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Load exactly the trainable tensors; any missing or extra key is an error."""
-        expected = set(self.trainable_names())
+        """Load exactly the stored tensors; any missing or extra key is an error."""
+        expected = set(self.stored_names())
         missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or extra:
             raise KeyError(
