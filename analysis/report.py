@@ -530,6 +530,11 @@ def _form_section(fa: FormAnalysis, data: pd.DataFrame, settings: AnalysisSettin
     for key, text in fa.messages.items():
         parts.append(_msg(f"{key}: {text}"))
     parts.append(_table(fa.describe, caption="Per-condition descriptives"))
+    parts.append(
+        "<p class='note'>The t and bootstrap intervals resample participants only: they hold "
+        "for these clips. For music in general (new clips too) read the mixed model's "
+        "condition means, whose intervals include the clip and clip-by-condition variation.</p>"
+    )
     if not data.empty:
         parts.append(
             _fig(

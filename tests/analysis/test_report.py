@@ -138,6 +138,14 @@ def test_the_report_is_one_offline_page_with_every_section(page):
     assert "facebook/musicgen-small" in page and "guidance_scale" in page
     assert "Kendall" in page and "Krippendorff alpha (interval)" in page
     assert "statsmodels" in page and "n_boot" in page
+    # the mixed model names the structure it fitted; the rank tests come over clips too
+    assert (
+        "Fitted model: value ~ condition + (1|participant) + (1|participant:condition) + "
+        "(1|clip) + (1|clip:condition)" in page
+    )
+    assert "Pairwise Wilcoxon signed-rank tests over clips" in page
+    assert "Friedman test on clip condition means" in page
+    assert "treat the clips as fixed" in page
 
 
 def test_the_csv_bundle_holds_every_table_for_r_and_pandas(study):
@@ -153,6 +161,9 @@ def test_the_csv_bundle_holds_every_table_for_r_and_pandas(study):
             "pairwise_wilcoxon_screened.csv",
             "mixed_means_screened.csv",
             "friedman_screened.csv",
+            "friedman_by_clip_screened.csv",
+            "pairwise_wilcoxon_by_clip_screened.csv",
+            "mixed_fit_screened.csv",
             "agreement_screened.csv",
             "paper_tables_screened.csv",
             "settings.json",
