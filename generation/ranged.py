@@ -95,6 +95,9 @@ def ranged_file_response(
     else:
         resp = FileResponse(storage.open(name, "rb"), content_type=content_type)
         resp["Content-Length"] = str(size)
+        # FileResponse names the stored file (Content-Disposition: inline; filename=...); that
+        # name is the same for every participant and would undo the opaque per-participant URLs.
+        resp.headers.pop("Content-Disposition", None)
     resp["Accept-Ranges"] = "bytes"
     resp["Cache-Control"] = f"private, max-age={cache_seconds}"
     resp["X-Content-Type-Options"] = "nosniff"

@@ -217,7 +217,14 @@ def _done_page(request: HttpRequest, study: Study, participant: Participant) -> 
     return render(
         request,
         "survey/done.html",
-        {"study": study, "participant": participant, "kind": kind, "redirect_url": url},
+        {
+            "study": study,
+            "participant": participant,
+            "kind": kind,
+            "redirect_url": url,
+            # the page removes this participant's drafts from the browser's storage
+            "storage_key": P.media_token(participant, "store", 0, "key")[:16],
+        },
     )
 
 

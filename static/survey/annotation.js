@@ -8,6 +8,7 @@
   var root = document.getElementById("trial");
   var statusEl = root.querySelector(".status");
   var nextBtn = root.querySelector("[data-action=next]");
+  var onward = root.querySelector("[data-action=onward]");
   var area = root.querySelector("#description");
   var counter = root.querySelector("[data-count]");
   var lock = root.querySelector("[data-lock]");
@@ -18,6 +19,7 @@
   saved.tags = saved.tags || {};
   var baseHeard = saved.heard || 0;
   var sending = false;
+  var finished = false;  // once stored, this page writes no draft again
 
   var events = [];
   var player = new MusiScenePlayer(root, {
@@ -34,10 +36,11 @@
       var chosen = boxes.filter(function (b) { return b.checked && b.getAttribute("data-category") === cat; })
         .map(function (b) { return b.value; });
       saved.tags[cat] = chosen;
-      draft.save();
+      saveDraft();
     });
   });
-  area.addEventListener("input", function () { saved.text = area.value; draft.save(); update(); });
+  area.addEventListener("input", function () { saved.text = area.value; saveDraft(); update(); });
+  function saveDraft() { if (!finished) { saved.heard = heard(); draft.save(); } }
 
   function heard() { return baseHeard + (player.listenedSeconds()[0] || 0); }
   function length() { return area.value.replace(/\s+/g, " ").trim().length; }
@@ -47,17 +50,27 @@
     area.disabled = !open;
     lock.hidden = open;
     counter.textContent = String(length());
-    nextBtn.disabled = !open || length() < cfg.min_chars || sending;
+    nextBtn.disabled = !open || length() < cfg.min_chars || sending || finished;
   }
   setInterval(update, 250);
   update();
-  window.addEventListener("pagehide", function () { saved.heard = heard(); draft.save(); });
+  // A renderer crash fires no pagehide: the listening time is written every two seconds too.
+  setInterval(saveDraft, 2000);
+  window.addEventListener("pagehide", saveDraft);
 
   var ui = {
     texts: texts,
     status: function (text) { statusEl.textContent = text; },
-    done: function (url) { draft.clear(); window.location.assign(url || cfg.next_url); },
-    failed: function (text) { sending = false; statusEl.textContent = text; update(); }
+    done: function (url) { finished = true; draft.clear(); window.location.assign(url || cfg.next_url); },
+    failed: function (text) { sending = false; statusEl.textContent = text; update(); },
+    notStored: function (code, message) {
+      sending = false;
+      var key = { stale: "stale", ended: "ended", bad_stage: "moved", out_of_order: "moved", closed: "closed", no_session: "noSession" }[code];
+      statusEl.textContent = key ? texts[key] : texts.notStored + " " + (message || code);
+      if (code === "stale") { finished = true; draft.clear(); }
+      if (code !== "closed" && code !== "no_session") { onward.hidden = false; onward.focus(); }
+      update();
+    }
   };
 
   nextBtn.addEventListener("click", function () {
@@ -65,8 +78,7 @@
     if (cfg.min_trial_s && (Date.now() - saved.openedAt) / 1000 < cfg.min_trial_s) { ui.status(texts.wait); return; }
     sending = true;
     nextBtn.disabled = true;
-    saved.heard = heard();
-    draft.save();
+    saveDraft();
     var tags = {};
     Object.keys(saved.tags).forEach(function (k) { if (saved.tags[k].length) tags[k] = saved.tags[k]; });
     S.sendUntilStored(cfg.submit_url, {

@@ -1,13 +1,50 @@
 /* One clock for a muted video and its candidate tracks.
  *
  * The <video> is the master clock. Each track is fetched and decoded once into an AudioBuffer;
- * switching stops the playing AudioBufferSourceNode and starts the chosen one at
- * video.currentTime with a short crossfade. Pause, seek and loop follow the video's events.
- * Audio starts only from a user gesture (the AudioContext is resumed in the click handler).
+ * switching stops the playing AudioBufferSourceNode and starts the chosen one at the video's
+ * position with a short crossfade. Pause, stall, seek and loop follow the video's events.
+ * While a track plays, the page measures the drift between what is heard and the frame that is
+ * shown (at every presented frame where the browser reports them, else four times a second) and
+ * re-aligns the audio past DRIFT_LIMIT, taking the output latency the browser reports into account.
+ * Audio starts only from a user gesture (the AudioContext is created and resumed in the click).
+ *
+ * Listening time is kept by a ListenLedger: a small pure state machine fed with the times (on the
+ * audio clock) at which a track's sound starts and stops, so every stretch of sound is credited
+ * exactly once, to the track that made it, whatever the sequence of clicks and video events.
  */
 (function (global) {
   "use strict";
-  var FADE = 0.015;
+  var FADE = 0.012; // seconds of crossfade on every start and stop
+  var LEAD = 0.02; // sounds are scheduled this far ahead, so they start exactly when asked
+  var DRIFT_LIMIT = 0.004; // re-align when what is heard is this far from the frame shown twice
+  var SETTLE_MS = 150; // no measuring this long after a start or seek (the frame may be stale)
+
+  /** Seconds of sound per track. start(track, t) and stop(t) take times on one clock; a start
+   * while another track runs ends that one at the same time. Pure: no clock of its own. */
+  function ListenLedger(base) {
+    this.totals = {};
+    if (base) for (var k in base) this.totals[k] = Number(base[k]) || 0;
+    this.track = null;
+    this.since = 0;
+  }
+  ListenLedger.prototype.start = function (track, t) {
+    this.stop(t);
+    this.track = track;
+    this.since = t;
+  };
+  ListenLedger.prototype.stop = function (t) {
+    if (this.track === null) return;
+    this.totals[this.track] = (this.totals[this.track] || 0) + Math.max(0, t - this.since);
+    this.track = null;
+  };
+  ListenLedger.prototype.read = function (t) {
+    var out = {};
+    for (var k in this.totals) out[k] = this.totals[k];
+    if (this.track !== null) out[this.track] = (out[this.track] || 0) + Math.max(0, t - this.since);
+    return out;
+  };
+
+  function mod(x, m) { return ((x % m) + m) % m; }
 
   function MusiScenePlayer(root, options) {
     this.root = root;
@@ -17,25 +54,43 @@
     this.buttons = Array.prototype.slice.call(root.querySelectorAll("button[data-audio]"));
     this.ctx = null;
     this.buffers = {};
-    this.current = null;     // index of the selected track
+    this.loading = {};
+    this.wanted = null;      // the most recent choice (clicks win in the order they were made)
+    this.current = null;     // index of the track whose sound plays (or would, were the video playing)
     this.source = null;      // the playing AudioBufferSourceNode
     this.gain = null;
-    this.startedAt = 0;      // ctx.currentTime when the source started
-    this.offset = 0;         // video time at that moment
-    this.listened = {};      // seconds heard per track index
+    this.startedAt = 0;      // ctx time at which the source's first sample is scheduled
+    this.offset = 0;         // buffer position of that sample
+    this.stalled = false;
+    this.ledger = new ListenLedger();
+    this.driftSamples = [];  // the last drift measurements in seconds (positive: audio ahead)
+    this.realigned = 0;
+    this._settle = 0;
+    this._over = 0;
     this.events = [];
-    var self = this;
+    var self = this, v = this.video;
     this.buttons.forEach(function (b, i) {
       b.addEventListener("click", function () { self.select(i); });
     });
     var play = root.querySelector("[data-action=play]");
     if (play) play.addEventListener("click", function () { self.toggle(); });
-    this.video.addEventListener("pause", function () { self._stopSource(); self._log("pause"); });
-    this.video.addEventListener("play", function () { self._log("play"); });
-    this.video.addEventListener("playing", function () { self._startSource(); });
-    this.video.addEventListener("seeked", function () { self._log("seek"); if (!self.video.paused) self._startSource(); });
-    this.video.addEventListener("ended", function () { self._stopSource(); self._log("ended"); });
-    if (this.options.loop !== false) this.video.loop = true;
+    v.addEventListener("pause", function () { self._stopSource(); self._log("pause"); });
+    v.addEventListener("play", function () { self._log("play"); });
+    v.addEventListener("playing", function () { self.stalled = false; self._startSource(); });
+    v.addEventListener("waiting", function () { self.stalled = true; self._stopSource(); });
+    // A seek restarts the sound at the new position, unless the sound is there already (a loop
+    // of a video whose track loops with it): then nothing is cut.
+    v.addEventListener("seeking", function () {
+      self._settle = global.performance.now();
+      if (!self._inStep()) self._stopSource();
+    });
+    v.addEventListener("seeked", function () {
+      self._log("seek");
+      if (!v.paused && !self.stalled && !(self.source && self._inStep())) self._startSource();
+    });
+    v.addEventListener("ended", function () { self._stopSource(); self._log("ended"); });
+    if (this.options.loop !== false) v.loop = true;
+    this._watch();
   }
 
   MusiScenePlayer.prototype._log = function (type, extra) {
@@ -48,23 +103,50 @@
   MusiScenePlayer.prototype._context = function () {
     if (!this.ctx) {
       var AC = global.AudioContext || global.webkitAudioContext;
-      this.ctx = new AC();
+      this.ctx = new AC({ latencyHint: "interactive" });
+      // iOS/Safari unlock audio for the page only once a sound starts inside a gesture.
+      var silent = this.ctx.createBufferSource();
+      silent.buffer = this.ctx.createBuffer(1, 1, this.ctx.sampleRate);
+      silent.connect(this.ctx.destination);
+      silent.start(0);
     }
-    if (this.ctx.state === "suspended") this.ctx.resume();
+    if (this.ctx.state === "suspended" && this.ctx.resume) this.ctx.resume();
     return this.ctx;
+  };
+
+  /** Seconds from scheduling a sample to hearing it, as far as the browser says. */
+  MusiScenePlayer.prototype.latency = function () {
+    if (!this.ctx) return 0;
+    return (this.ctx.outputLatency || 0) + (this.ctx.baseLatency || 0);
+  };
+
+  /** The context time being heard at performance time ``perf`` (ms), or now. */
+  MusiScenePlayer.prototype._heardCtxTime = function (perf) {
+    var ctx = this.ctx;
+    if (perf === undefined) perf = global.performance.now();
+    if (ctx.getOutputTimestamp) {
+      var ts = ctx.getOutputTimestamp();
+      if (ts && ts.performanceTime > 0 && ts.contextTime > 0) {
+        return ts.contextTime + (perf - ts.performanceTime) / 1000;
+      }
+    }
+    return ctx.currentTime - this.latency() + (perf - global.performance.now()) / 1000;
   };
 
   MusiScenePlayer.prototype._load = function (i) {
     var self = this;
     if (this.buffers[i]) return Promise.resolve(this.buffers[i]);
+    if (this.loading[i]) return this.loading[i];
     var url = this.buttons[i].getAttribute("data-audio");
     var ctx = this._context();
-    return fetch(url, { credentials: "same-origin" })
+    this.loading[i] = fetch(url, { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.arrayBuffer(); })
       .then(function (data) {
         return new Promise(function (resolve, reject) { ctx.decodeAudioData(data, resolve, reject); });
       })
-      .then(function (buf) { self.buffers[i] = buf; return buf; });
+      .then(function (buf) { self.buffers[i] = buf; delete self.loading[i]; return buf; },
+        function (err) { delete self.loading[i]; throw err; });
+    return this.loading[i];
   };
 
   MusiScenePlayer.prototype.loadAll = function () {
@@ -72,66 +154,142 @@
     return Promise.all(this.buttons.map(function (_, i) { return self._load(i); }));
   };
 
-  MusiScenePlayer.prototype._account = function () {
-    if (this.source && this.current !== null) {
-      var heard = this.ctx.currentTime - this.startedAt;
-      this.listened[this.current] = (this.listened[this.current] || 0) + Math.max(0, heard);
-    }
-  };
-
   MusiScenePlayer.prototype._stopSource = function () {
+    this._over = 0;
     if (!this.source) return;
-    this._account();
-    var src = this.source, g = this.gain, now = this.ctx.currentTime;
-    g.gain.setValueAtTime(g.gain.value, now);
-    g.gain.linearRampToValueAtTime(0, now + FADE);
-    src.stop(now + FADE + 0.005);
+    var src = this.source, g = this.gain, ctx = this.ctx;
+    // The fade-out begins when a following start would (LEAD ahead), or at once if the sound
+    // has not begun yet.
+    var from = Math.max(ctx.currentTime + LEAD, this.startedAt), end = from + FADE;
+    if (ctx.currentTime + LEAD >= this.startedAt) {
+      g.gain.cancelScheduledValues(from);
+      g.gain.setValueAtTime(1, from);
+    } else {
+      from = end = this.startedAt; // never sounded
+      g.gain.cancelScheduledValues(0);
+    }
+    g.gain.linearRampToValueAtTime(0, end);
+    src.onended = null;
+    src.stop(end);
+    this.ledger.stop(end); // its sound lasts until the fade has run out
     this.source = null;
     this.gain = null;
   };
 
-  MusiScenePlayer.prototype._startSource = function () {
+  /** Start the current track's sound so that what is heard matches the frame shown. ``offset``
+   * (optional) is the buffer position to start from; by default the video's position. */
+  MusiScenePlayer.prototype._startSource = function (offset) {
     var buf = this.current !== null ? this.buffers[this.current] : null;
     this._stopSource();
-    if (!buf || this.video.paused) return;
-    var ctx = this.ctx, now = ctx.currentTime;
-    var offset = this.video.currentTime % buf.duration;
+    if (!buf || this.video.paused || this.stalled) return;
+    var ctx = this.ctx, self = this, track = this.current;
+    // A start asked for in the past (the audio clock moves during this task) would begin late by
+    // an unknown amount; one a little ahead begins exactly at ``when``, at the position for then.
+    var when = ctx.currentTime + LEAD;
+    if (offset === undefined) offset = this.video.currentTime + LEAD + this.latency();
+    offset = mod(offset, buf.duration);
     var src = ctx.createBufferSource(), g = ctx.createGain();
     src.buffer = buf;
     src.loop = this.video.loop;
-    g.gain.setValueAtTime(0, now);
-    g.gain.linearRampToValueAtTime(1, now + FADE);
-    src.connect(g).connect(ctx.destination);
-    src.start(now, offset);
+    g.gain.setValueAtTime(0, when);
+    g.gain.linearRampToValueAtTime(1, when + FADE);
+    src.connect(g);
+    g.connect(ctx.destination);
+    src.start(when, offset);
+    if (!src.loop) {
+      var naturalEnd = when + (buf.duration - offset);
+      src.onended = function () {
+        if (self.source === src) { self.ledger.stop(naturalEnd); self.source = null; self.gain = null; }
+      };
+    }
+    this.ledger.start(track, when);
+    this._settle = global.performance.now();
     this.source = src;
     this.gain = g;
-    this.startedAt = now;
+    this.startedAt = when;
     this.offset = offset;
   };
 
-  /** Drift in seconds between the audio clock and the video clock (positive: audio ahead). */
-  MusiScenePlayer.prototype.drift = function () {
-    if (!this.source) return null;
+  /** The buffer position scheduled at context time ``t`` by the playing source. */
+  MusiScenePlayer.prototype._scheduledPos = function (t) {
     var buf = this.buffers[this.current];
-    var audioPos = (this.offset + (this.ctx.currentTime - this.startedAt)) % buf.duration;
-    var videoPos = this.video.currentTime % buf.duration;
-    var d = audioPos - videoPos;
-    if (d > buf.duration / 2) d -= buf.duration;
-    if (d < -buf.duration / 2) d += buf.duration;
+    return mod(this.offset + (t - this.startedAt), buf.duration);
+  };
+
+  function wrap(d, period) {
+    if (d > period / 2) d -= period;
+    if (d < -period / 2) d += period;
     return d;
+  }
+
+  /** Drift in seconds between what is heard and the video (positive: audio ahead); null when
+   * no track sounds. ``mediaTime``/``perf``: a presented frame and when it was shown. */
+  MusiScenePlayer.prototype.drift = function (mediaTime, perf) {
+    if (!this.source || this.ctx.currentTime < this.startedAt + FADE + this.latency()) return null;
+    var buf = this.buffers[this.current];
+    if (mediaTime === undefined) { mediaTime = this.video.currentTime; perf = global.performance.now(); }
+    var heard = this._heardCtxTime(perf);
+    if (heard < this.startedAt) return null;
+    return wrap(this._scheduledPos(heard) - mod(mediaTime, buf.duration), buf.duration);
+  };
+
+  /** Whether the playing sound is within DRIFT_LIMIT of the video's position. */
+  MusiScenePlayer.prototype._inStep = function () {
+    if (!this.source) return false;
+    var buf = this.buffers[this.current], now = this.ctx.currentTime;
+    var heardPos = this._scheduledPos(now - this.latency());
+    var d = wrap(heardPos - mod(this.video.currentTime, buf.duration), buf.duration);
+    return Math.abs(d) <= DRIFT_LIMIT;
+  };
+
+  MusiScenePlayer.prototype._sample = function (mediaTime, perf) {
+    if (this.video.paused || this.stalled || this.video.seeking ||
+        global.performance.now() - this._settle < SETTLE_MS) { this._over = 0; return; }
+    var d = this.drift(mediaTime, perf);
+    if (d === null) return;
+    this.driftSamples.push(d);
+    if (this.driftSamples.length > 600) this.driftSamples.shift();
+    this._over = Math.abs(d) > DRIFT_LIMIT ? this._over + 1 : 0;
+    if (this._over >= 2) {
+      // Start again from where the sound should be: the scheduled position less the drift.
+      this.realigned += 1;
+      this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - d);
+    }
+  };
+
+  MusiScenePlayer.prototype._watch = function () {
+    var self = this, v = this.video;
+    if (v.requestVideoFrameCallback) {
+      var onFrame = function (now, meta) {
+        // expectedDisplayTime: when this frame reaches the screen (performance clock, ms)
+        self._sample(meta.mediaTime, meta.expectedDisplayTime || now);
+        v.requestVideoFrameCallback(onFrame);
+      };
+      v.requestVideoFrameCallback(onFrame);
+    }
+    // A steady check too: frame callbacks stop when the tab is hidden or the video does not paint.
+    this._timer = global.setInterval(function () { if (!v.requestVideoFrameCallback) self._sample(); }, 250);
   };
 
   MusiScenePlayer.prototype.select = function (i) {
     var self = this;
     this._context();
+    this.wanted = i;
+    this.buttons.forEach(function (b, j) {
+      b.setAttribute("aria-pressed", j === i ? "true" : "false");
+      if (j === i && !self.buffers[i]) b.setAttribute("aria-busy", "true");
+      else b.removeAttribute("aria-busy");
+    });
     return this._load(i).then(function () {
-      self._account();
+      if (self.wanted !== i) return; // a later click was made while this track loaded
+      self.buttons[i].removeAttribute("aria-busy");
+      if (self.current === i && self.source) return; // already sounding: nothing changes
       self.current = i;
-      self.buttons.forEach(function (b, j) { b.setAttribute("aria-pressed", j === i ? "true" : "false"); });
       self._log("switch");
       if (self.video.paused) return self.video.play();
       self._startSource();
     }).catch(function (err) {
+      if (self.wanted === i) self.buttons[i].removeAttribute("aria-busy");
       self._log("error", { message: String(err) });
       if (self.options.onError) self.options.onError(err);
     });
@@ -139,18 +297,19 @@
 
   MusiScenePlayer.prototype.toggle = function () {
     this._context();
-    if (this.current === null && this.buttons.length) return this.select(0);
+    if (this.wanted === null && this.buttons.length) return this.select(0);
     if (this.video.paused) return this.video.play();
     this.video.pause();
   };
 
+  /** Seconds heard per track index, on the audio clock, this page load. */
   MusiScenePlayer.prototype.listenedSeconds = function () {
-    var out = {}, now = this.source ? this.ctx.currentTime - this.startedAt : 0;
-    for (var i = 0; i < this.buttons.length; i++) {
-      out[i] = (this.listened[i] || 0) + (this.current === i ? Math.max(0, now) : 0);
-    }
+    var read = this.ctx ? this.ledger.read(this.ctx.currentTime) : {};
+    var out = {};
+    for (var i = 0; i < this.buttons.length; i++) out[i] = read[i] || 0;
     return out;
   };
 
+  global.ListenLedger = ListenLedger;
   global.MusiScenePlayer = MusiScenePlayer;
 })(window);

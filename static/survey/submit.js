@@ -40,26 +40,59 @@
     try { localStorage.removeItem(this.key); } catch (e) { /* ignore */ }
   };
 
-  /** POST ``payload`` until the server stores it (200) or already has it (409); 4xx errors are
-   * shown and stop; 5xx, 429 and network errors are retried with back-off. */
+  /** POST ``payload`` until the server says it is stored. Only a 200 whose body says "stored" or
+   * "duplicate" (a resend of what was stored) counts: ui.done(). A 409/410/403 (stale, ended,
+   * bad_stage, out_of_order, closed, no_session) stored nothing of this copy: ui.notStored(code),
+   * which shows the participant why and a way on. Other 4xx: ui.failed(message). 5xx, 429,
+   * network errors and answers that are not ours (a captive portal's 200) are retried with
+   * back-off. */
   function sendUntilStored(url, payload, ui) {
     var delay = 1000;
+    function retry() {
+      ui.status(ui.texts.offline);
+      setTimeout(attempt, delay);
+      delay = Math.min(delay * 2, 30000);
+    }
     function attempt() {
       ui.status(ui.texts.saving);
       post(url, JSON.stringify(payload), "application/json").then(function (resp) {
-        return resp.json().catch(function () { return {}; }).then(function (data) {
-          if (resp.ok || resp.status === 409) return ui.done(data.next_url);
-          if (resp.status >= 500 || resp.status === 429) throw new Error("server " + resp.status);
+        return resp.json().catch(function () { return null; }).then(function (data) {
+          var stored = resp.ok && data && data.ok === true &&
+            (data.status === "stored" || data.status === "duplicate" || data.status === "screened_out");
+          if (stored) return ui.done(data.next_url);
+          if (resp.status >= 500 || resp.status === 429 || !data || resp.ok) return retry();
+          if (resp.status === 409 || resp.status === 410 || resp.status === 403) {
+            return ui.notStored(data.code || String(resp.status), data.error);
+          }
           ui.failed(data.error || ("Error " + resp.status));
         });
-      }).catch(function () {
-        ui.status(ui.texts.offline);
-        setTimeout(attempt, delay);
-        delay = Math.min(delay * 2, 30000);
-      });
+      }).catch(retry);
     }
     attempt();
   }
 
-  global.MusiSceneSubmit = { newId: newId, csrf: csrf, post: post, Draft: Draft, sendUntilStored: sendUntilStored };
+  /** Leave an informational stage (the practice): POSTed until the server answers; the move is
+   * idempotent on the server, so a resend after a lost answer is harmless. */
+  function advanceUntilDone(url, stage, ui) {
+    var delay = 1000;
+    function retry() {
+      ui.status(ui.texts.offline);
+      setTimeout(attempt, delay);
+      delay = Math.min(delay * 2, 30000);
+    }
+    function attempt() {
+      post(url, "stage=" + encodeURIComponent(stage), "application/x-www-form-urlencoded").then(function (resp) {
+        // The answer is a redirect to the participant's current page, which fetch follows.
+        if (resp.ok) return ui.done();
+        if (resp.status >= 500 || resp.status === 429) return retry();
+        return resp.json().catch(function () { return {}; }).then(function (data) {
+          if (data.code === "bad_stage") return ui.done(); // moved on already (an earlier copy)
+          ui.notStored(data.code || String(resp.status), data.error);
+        });
+      }).catch(retry);
+    }
+    attempt();
+  }
+
+  global.MusiSceneSubmit = { newId: newId, csrf: csrf, post: post, Draft: Draft, sendUntilStored: sendUntilStored, advanceUntilDone: advanceUntilDone };
 })(window);

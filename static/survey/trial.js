@@ -1,5 +1,6 @@
 /* A trial page: blind tracks on one clock, sliders that unlock once heard, a draft in
- * localStorage, and a submit that is resent until the server has stored it (same id each time). */
+ * localStorage (listening time saved every few seconds), and a submit that is resent until the
+ * server says it is stored (same id each time). */
 (function () {
   "use strict";
   var S = window.MusiSceneSubmit;
@@ -8,13 +9,16 @@
   var root = document.getElementById("trial");
   var statusEl = root.querySelector(".status");
   var nextBtn = root.querySelector("[data-action=next]");
+  var onward = root.querySelector("[data-action=onward]");
   var draft = new S.Draft("ms:" + cfg.storage_key + ":" + cfg.mode + ":" + cfg.index);
   var saved = draft.data;
   saved.values = saved.values || {};
   saved.moved = saved.moved || {};
   saved.heard = saved.heard || {};
-  var baseHeard = saved.heard;  // seconds heard before this page load (restored after a reload)
+  var baseHeard = {};  // seconds heard before this page load (restored after a reload or a crash)
+  Object.keys(saved.heard).forEach(function (k) { baseHeard[k] = Number(saved.heard[k]) || 0; });
   var sending = false;
+  var finished = false;  // once stored, this page writes no draft again
 
   var events = [];
   var player = new MusiScenePlayer(root, {
@@ -23,18 +27,30 @@
   });
   window.__musiscenePlayer = player;
 
+  function showValue(input, out, label) {
+    if (saved.moved[label]) {
+      input.classList.remove("unset");
+      input.removeAttribute("aria-valuetext");
+      out.textContent = input.value;
+    } else {
+      input.classList.add("unset");
+      input.setAttribute("aria-valuetext", texts.notRated);
+      out.textContent = texts.notRated;
+    }
+  }
+
   var rows = Array.prototype.slice.call(root.querySelectorAll(".rating"));
   rows.forEach(function (row) {
     var label = row.getAttribute("data-label");
     var input = row.querySelector("input");
     var out = row.querySelector("output");
-    if (saved.values[label] !== undefined) { input.value = saved.values[label]; }
-    if (saved.moved[label]) out.textContent = input.value;
+    if (saved.values[label] !== undefined) input.value = saved.values[label];
+    showValue(input, out, label);
     input.addEventListener("input", function () {
       saved.values[label] = Number(input.value);
       saved.moved[label] = true;
-      out.textContent = input.value;
-      draft.save();
+      showValue(input, out, label);
+      saveDraft();
       update();
     });
   });
@@ -46,41 +62,68 @@
     return out;
   }
 
+  function saveDraft() {
+    if (finished) return;
+    saved.heard = heardSeconds();
+    draft.save();
+  }
+
   function update() {
     var heard = heardSeconds();
     var allMoved = true;
     cfg.tracks.forEach(function (t, i) {
-      var row = rows[i], input = row.querySelector("input"), lock = row.querySelector("[data-lock]");
+      var row = rows[i], input = row.querySelector("input");
+      var bar = row.querySelector("progress"), left = row.querySelector("[data-left]");
       var open = heard[t.label] + 0.25 >= t.required_s;
       input.disabled = !open;
-      if (lock) lock.hidden = open;
+      if (bar) bar.value = Math.min(heard[t.label], Number(bar.max));
+      if (left) {
+        var text = open ? texts.heard
+          : texts.secondsLeft.replace("%(n)s", String(Math.max(1, Math.ceil(t.required_s - heard[t.label] - 0.25))));
+        if (left.textContent !== text) left.textContent = text;
+        left.classList.toggle("lock", !open);
+      }
       if (!saved.moved[t.label]) allMoved = false;
     });
-    nextBtn.disabled = !allMoved || sending;
+    nextBtn.disabled = !allMoved || sending || finished;
   }
   setInterval(update, 250);
   update();
-  window.addEventListener("pagehide", function () { saved.heard = heardSeconds(); draft.save(); });
+  // A renderer crash fires no pagehide: the listening time is written every two seconds too.
+  setInterval(saveDraft, 2000);
+  window.addEventListener("pagehide", saveDraft);
 
+  var problems = { stale: "stale", ended: "ended", bad_stage: "moved", out_of_order: "moved", closed: "closed", no_session: "noSession" };
   var ui = {
     texts: texts,
     status: function (text) { statusEl.textContent = text; },
-    done: function (url) { draft.clear(); window.location.assign(url || cfg.next_url); },
-    failed: function (text) { sending = false; statusEl.textContent = text; update(); }
+    done: function (url) {
+      finished = true;
+      draft.clear();
+      window.location.assign(url || cfg.next_url);
+    },
+    failed: function (text) { sending = false; statusEl.textContent = text; update(); },
+    /** Not stored: say why and offer the way on (the draft is kept unless the item is done). */
+    notStored: function (code, message) {
+      sending = false;
+      var key = problems[code];
+      statusEl.textContent = key ? texts[key] : texts.notStored + " " + (message || code);
+      if (code === "stale") { finished = true; draft.clear(); }
+      if (code !== "closed" && code !== "no_session") { onward.hidden = false; onward.focus(); }
+      update();
+    }
   };
 
   function submit() {
     if (cfg.min_trial_s && (Date.now() - saved.openedAt) / 1000 < cfg.min_trial_s) { ui.status(texts.wait); return; }
     sending = true;
     nextBtn.disabled = true;
+    saveDraft();
     if (cfg.mode === "practice") {
-      S.post(cfg.advance_url, "stage=practice", "application/x-www-form-urlencoded")
-        .then(function () { ui.done(); }, function () { sending = false; ui.status(texts.offline); });
+      S.advanceUntilDone(cfg.advance_url, "practice", ui);
       return;
     }
-    var heard = heardSeconds();
-    saved.heard = heard;
-    draft.save();
+    var heard = saved.heard;
     S.sendUntilStored(cfg.submit_url, {
       index: cfg.index, submission_id: saved.sid, events: events,
       ratings: cfg.tracks.map(function (t) {

@@ -1,5 +1,5 @@
 """Shared by the browser tests: Debian's Chromium launched by path (never downloaded), beside
-Django's live server."""
+Django's live server; a probe of what Web Audio really plays; the way to a practice page."""
 
 from __future__ import annotations
 
@@ -26,6 +26,78 @@ needs_chromium = [
         reason="Debian's chromium is not installed (apt-get install chromium)",
     ),
 ]
+
+
+# Records every AudioBufferSourceNode the page starts and stops, with the times (on the audio
+# clock) it asked for, and measures at every presented video frame how far what is heard is from
+# the frame shown. Written apart from the page's own accounting, which it checks.
+AUDIO_PROBE = r"""
+(() => {
+  const log = [];
+  window.__audioLog = log;
+  const P = AudioBufferSourceNode.prototype, start = P.start, stop = P.stop;
+  P.start = function (when, offset) {
+    const now = this.context.currentTime;
+    this.__rec = { buffer: this.buffer, ctx: this.context, start: Math.max(when || 0, now),
+                   offset: offset || 0, stop: null, loop: this.loop };
+    log.push(this.__rec);
+    return start.apply(this, arguments);
+  };
+  P.stop = function (when) {
+    if (this.__rec && this.__rec.stop === null)
+      this.__rec.stop = Math.max(when || 0, this.context.currentTime);
+    return stop.apply(this, arguments);
+  };
+  /* Seconds each buffer was scheduled to sound, up to the audio clock's present (a stop
+     already asked for counts to its time: the fade-out is sound too). */
+  window.__heardTruth = (buffers) => {
+    const out = {};
+    buffers.forEach((buf, i) => {
+      let s = 0;
+      for (const r of log) {
+        if (r.buffer !== buf) continue;
+        s += Math.max(0, (r.stop !== null ? r.stop : r.ctx.currentTime) - r.start);
+      }
+      out[i] = s;
+    });
+    return out;
+  };
+  const mod = (x, m) => ((x % m) + m) % m;
+  const drifts = [];
+  window.__drifts = drifts;
+  const heardCtx = (ctx, perf) => {
+    const ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : null;
+    if (ts && ts.performanceTime > 0 && ts.contextTime > 0)
+      return ts.contextTime + (perf - ts.performanceTime) / 1000;
+    return ctx.currentTime - (ctx.outputLatency || 0) - (ctx.baseLatency || 0)
+      + (perf - performance.now()) / 1000;
+  };
+  const watch = (video) => {
+    const onFrame = (now, meta) => {
+      // what is heard at full level: started, not yet told to stop (a fade-out is on its way out)
+      const live = log.filter((r) => r.buffer && r.buffer.length > 1 && r.stop === null);
+      const r = live[live.length - 1];
+      if (r && !video.paused) {
+        const perf = meta.expectedDisplayTime || now;
+        const t = heardCtx(r.ctx, perf);
+        // skip the crossfades: a frame while two sources sound says nothing about either
+        if (live.length === 1 && t > r.start + 0.02) {
+          const dur = r.buffer.duration;
+          let d = mod(r.offset + (t - r.start), dur) - mod(meta.mediaTime, dur);
+          if (d > dur / 2) d -= dur;
+          if (d < -dur / 2) d += dur;
+          drifts.push({ d: d, media: meta.mediaTime, perf: perf });
+        }
+      }
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("video").forEach(watch);
+  });
+})();
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -57,4 +129,30 @@ def listen_and_rate(page, values: dict[str, int]):
         slider.press("Home")
         for _ in range(value // 10):
             slider.press("PageUp")
+    return page
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for every test of a module (contexts keep the tests apart)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_practice(ctx, base_url: str, slug: str, *, pid: str | None = None):
+    """A new page at the practice trial of a new participant, the audio probe installed."""
+    page = ctx.new_page()
+    page.add_init_script(AUDIO_PROBE)
+    query = f"?PROLIFIC_PID={pid}" if pid else ""
+    page.goto(f"{base_url}/s/{slug}/{query}")
+    page.get_by_role("button", name="I agree, start").click()
+    page.get_by_role("button", name="Start the practice video").click()
+    page.wait_for_selector("text=Practice video")
     return page
