@@ -365,12 +365,12 @@ def test_one_clock_drift_stays_small(ctx, live_server, study):
     a, b = page.locator("button[data-audio]").nth(0), page.locator("button[data-audio]").nth(1)
     a.click()
     _playing(page, 0)
-    page.wait_for_timeout(2500)
+    page.wait_for_timeout(5000)
     b.click()
     _playing(page, 1)
-    page.wait_for_timeout(2500)
+    page.wait_for_timeout(5000)
     drifts = page.evaluate("window.__drifts.map(x => x.d)")
-    assert len(drifts) > 20, drifts
+    assert len(drifts) >= 80, drifts  # a 10 fps clip: one sample per presented frame
     ms = sorted(abs(d) * 1000 for d in drifts)
     p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
     print(f"drift: n={len(ms)} p50={statistics.median(ms):.1f} p99={p99:.1f} max={ms[-1]:.1f} ms")
