@@ -17,6 +17,7 @@
   var FADE = 0.012; // seconds of crossfade on every start and stop
   var LEAD = 0.02; // sounds are scheduled this far ahead, so they start exactly when asked
   var DRIFT_LIMIT = 0.004; // re-align when what is heard is this far from the frame shown twice
+  var DRIFT_HARD = 0.008; // ... or this far once
   var SETTLE_MS = 150; // no measuring this long after a start or seek (the frame may be stale)
 
   /** Seconds of sound per track. start(track, t) and stop(t) take times on one clock; a start
@@ -250,7 +251,7 @@
     this.driftSamples.push(d);
     if (this.driftSamples.length > 600) this.driftSamples.shift();
     this._over = Math.abs(d) > DRIFT_LIMIT ? this._over + 1 : 0;
-    if (this._over >= 2) {
+    if (this._over >= 2 || Math.abs(d) > DRIFT_HARD) {
       // Start again from where the sound should be: the scheduled position less the drift.
       this.realigned += 1;
       this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - d);
