@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +198,7 @@ def _usable(captions: list[Caption]) -> Caption | None:
     return next((c for c in ok if c.status == Caption.Status.APPROVED), ok[0] if ok else None)
 
 
-def _features_card(splits: dict[str, int], *, split: float, seed: int) -> str:
+def _features_card(splits: dict[str, int], *, split: float, seed: int, name: str = "") -> str:
     """A dataset card whose YAML declares the data files and the features (typed even where a
     split has no caption of some kind)."""
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
@@ -239,7 +238,8 @@ def _features_card(splits: dict[str, int], *, split: float, seed: int) -> str:
         "",
         "# VACAD export (MusiScene Studio)",
         "",
-        f"Clips split {split:g} / {1 - split:g} into train / test with seed {seed}; "
+        f"Clips split {split:g} / {1 - split:g} into train / test with seed {seed} (the stored "
+        f"split {name!r}: the trainer, the predictor and the evaluation use the same one); "
         + ", ".join(f"{n} {name}" for name, n in splits.items())
         + ".",
         "",
@@ -251,9 +251,20 @@ def _features_card(splits: dict[str, int], *, split: float, seed: int) -> str:
 
 
 def vacad_export(
-    *, out_dir: Path | str, split: float = 0.8, seed: int = 0, clips=None
+    *,
+    out_dir: Path | str,
+    split: float = 0.8,
+    seed: int = 0,
+    clips=None,
+    split_name: str = "vacad",
 ) -> ExportReport:
-    """Write the VACAD dataset of ``clips`` (default: every clip with audio and a usable caption)."""
+    """Write the VACAD dataset of ``clips`` (default: every clip with audio and a usable caption).
+
+    Each row's part comes from the stored split ``split_name`` (:mod:`generation.splits`), drawn
+    with train fraction ``split`` and ``seed`` the first time and extended to new clips after,
+    so that the trainer, the predictor and the evaluation see the same held-out clips."""
+    from generation.splits import split_ensure, split_parts
+
     if not 0 < split <= 1:
         raise ValueError(f"--split is the train fraction, in (0, 1]; got {split}")
     out = Path(out_dir)
@@ -319,11 +330,16 @@ def vacad_export(
                 },
             }
         )
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    n_train = round(len(rows) * split)
-    for rank, index in enumerate(order):
-        rows[index]["split"] = "train" if rank < n_train else "test"
+    stored = split_ensure(
+        name=split_name,
+        clips=queryset.filter(key__in=[r["id"] for r in rows]),
+        train_fraction=split,
+        seed=seed,
+    )
+    parts = split_parts(stored)
+    keys = dict(queryset.values_list("key", "pk"))
+    for row in rows:
+        row["split"] = parts[keys[row["id"]]]
     report.rows = len(rows)
     report.splits = {name: sum(r["split"] == name for r in rows) for name in SPLITS}
     with open(out / "vacad.jsonl", "w", encoding="utf-8") as f:
@@ -341,7 +357,7 @@ def vacad_export(
                             + "\n"
                         )
     (out / "README.md").write_text(
-        _features_card(report.splits, split=split, seed=seed), encoding="utf-8"
+        _features_card(report.splits, split=split, seed=seed, name=split_name), encoding="utf-8"
     )
     (out / "export.json").write_text(
         json.dumps(
@@ -349,6 +365,7 @@ def vacad_export(
                 "created_at": timezone.now().isoformat(),
                 "split": split,
                 "seed": seed,
+                "split_name": split_name,
                 "rows": report.rows,
                 "splits": report.splits,
                 "skipped": report.skipped,

@@ -250,8 +250,12 @@ def caption_metrics_run(
     device: str | None = None,
     store: bool = True,
     progress: Progress = None,
+    split: str | None = None,
 ) -> CaptionMetricsRun:
     """Score each candidate caption kind against the reference kind, clip by clip (Table 2).
+
+    With ``split`` (a stored split's name, :mod:`generation.splits`) only its held-out (test)
+    clips are scored: the paper's Table 2 is measured on the 20 % that training did not see.
 
     ``reference`` and ``candidates`` are ``KIND[@MODEL_ID]``; per clip the caption is chosen by
     :func:`captions_by_clip`. With ``study``, only the clips of its trials are scored and the
@@ -289,6 +293,20 @@ def caption_metrics_run(
     clips = study_clips(study=study) if study is not None else None
     if clips is not None and not clips:
         raise MetricsInputError(f"study {study.slug!r} has no trials yet: sample its forms first")
+    if split:
+        from django.core.exceptions import ValidationError
+
+        from generation.splits import split_clips
+
+        try:
+            held_out = list(split_clips(split, "test"))
+        except ValidationError as exc:
+            raise MetricsInputError("; ".join(exc.messages)) from exc
+        if clips is not None:
+            held_out = [c for c in held_out if c in set(clips)]
+        if not held_out:
+            raise MetricsInputError(f"split {split!r} holds no held-out clips here")
+        clips = held_out
     refs = captions_by_clip(spec=ref_spec, clips=clips)
     if not refs:
         raise MetricsInputError(
@@ -341,7 +359,12 @@ def caption_metrics_run(
                 "bertscore_layers": bertscore_layers,
                 "caption_rule": CAPTION_RULE,
                 "clips_skipped": skipped[cand.label],
-                "evaluated_on": f"study {study.slug}" if study else "all clips",
+                "evaluated_on": (
+                    (f"study {study.slug}, " if study else "")
+                    + (f"held-out clips of split {split}" if split else "")
+                )
+                or "all clips",
+                "split": split or "",
                 "summary": (
                     f"{mode}; {len(pairs)} pairs; BLEU {scores['bleu_aggregation']}; "
                     f"BERTScore {scores['bertscore_hash'] or 'not computed'}"

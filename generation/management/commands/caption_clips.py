@@ -36,6 +36,12 @@ class Command(BaseCommand):
             "--clips", nargs="+", metavar="KEY", help="clip keys (default: every clip)"
         )
         parser.add_argument(
+            "--split",
+            metavar="NAME",
+            help="only the held-out (test) clips of this stored split (export_vacad draws it): "
+            "predicted MSI for clips the model was not trained on",
+        )
+        parser.add_argument(
             "--video-model",
             help=f"GIT video captioner id or folder (default {captioning.DEFAULT_VIDEO_MODEL})",
         )
@@ -84,10 +90,17 @@ class Command(BaseCommand):
             "--wait", action="store_true", help="with a broker: follow the job until it finishes"
         )
 
-    def handle(self, *args, kinds, clips, label, wait, **options):
+    def handle(self, *args, kinds, clips, label, wait, split=None, **options):
         from celery import current_app
 
         queryset = Clip.objects.order_by("key")
+        if split:
+            from generation.splits import split_clips
+
+            try:
+                queryset = split_clips(split, "test")
+            except ValidationError as exc:
+                raise CommandError("; ".join(exc.messages)) from exc
         if clips:
             queryset = queryset.filter(key__in=clips)
             unknown = sorted(set(clips) - set(queryset.values_list("key", flat=True)))

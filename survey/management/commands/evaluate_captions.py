@@ -1,12 +1,16 @@
 """python manage.py evaluate_captions --reference KIND --candidates KIND,KIND
    [--mode mu-llama|standard|both] [--bertscore-model PATH [--bertscore-layers N] | --no-bertscore]
-   [--study SLUG] [--no-store]
+   [--study SLUG] [--split NAME] [--paper-layout] [--no-store]
 
 The paper's Table 2: each candidate caption kind scored against the reference kind, clip by clip:
 BLEU-1..4, their average, BLEU, METEOR, ROUGE-L and BERTScore, in MU-LLaMA's mode (what the paper
 most likely used), the standard one, or both. A kind may name one model's captions:
 ``msi@musiscene``. Clips that lack a candidate's caption are listed and skipped; rejected
 captions are never used. Results are stored (with their settings) for the analysis report.
+
+The paper's Table 2 is MU-LLaMA's and MusiScene's predictions against the LLM-composed MSI
+captions on the held-out 20 %: ``--reference msi --candidates msi_pred@CKPT_A,msi_pred@CKPT_B
+--split vacad --paper-layout`` (candidates named by their model checkpoint).
 """
 
 from __future__ import annotations
@@ -30,6 +34,20 @@ COLUMNS = [
     "rouge_l",
     "bertscore",
 ]
+
+
+#: The paper's Table 2 columns and the metric each shows (B-U: the average of BLEU-1..4).
+PAPER_TABLE2 = (("B-U", "bleu_avg"), ("M-R", "meteor"), ("R-L", "rouge_l"), ("B-S", "bertscore"))
+
+
+def table2_paper_layout(table: pd.DataFrame) -> str:
+    """``Model  B-U  M-R  R-L  B-S``, one row per candidate, named by its model checkpoint."""
+    rows = []
+    for _, r in table.iterrows():
+        kind, _, model = str(r["candidate"]).partition("@")
+        rows.append({"Model": model or kind, **{col: r[metric] for col, metric in PAPER_TABLE2}})
+    frame = pd.DataFrame(rows, columns=["Model", *(c for c, _ in PAPER_TABLE2)])
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
 
 
 class Command(BaseCommand):
@@ -66,6 +84,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--device", default=None, help="torch device for BERTScore (default: cuda if present)"
         )
+        parser.add_argument(
+            "--split",
+            metavar="NAME",
+            default=None,
+            help="only the held-out (test) clips of this stored split (as the paper's Table 2)",
+        )
+        parser.add_argument(
+            "--paper-layout",
+            action="store_true",
+            help="also print the table as the paper does: Model, B-U, M-R, R-L, B-S",
+        )
         parser.add_argument("--no-store", action="store_true", help="print only; store nothing")
 
     def handle(self, *args, **o):
@@ -90,6 +119,7 @@ class Command(BaseCommand):
                 device=o["device"],
                 store=not o["no_store"],
                 progress=say,
+                split=o["split"],
             )
         except (MetricsInputError, ValueError, FileNotFoundError, LookupError, ImportError) as exc:
             # bad input, a model that is not on this machine, WordNet missing, an unknown model's layers ...
@@ -120,6 +150,10 @@ class Command(BaseCommand):
                 if first["bleu_signature"]:
                     self.stdout.write(f"sacrebleu signature: {first['bleu_signature']}")
                 self.stdout.write(f"BERTScore: {first['bertscore_hash'] or 'not computed'}")
+        if o["paper_layout"]:
+            for mode, part in res.table.groupby("mode", sort=False):
+                self.stdout.write(f"\nTable 2 (the paper's layout), mode {mode}:")
+                self.stdout.write(table2_paper_layout(part))
         if o["no_store"]:
             self.stdout.write("\nnothing stored (--no-store)")
         else:
