@@ -115,11 +115,17 @@ def form_bind_tracks(*, form: Form) -> int:
 
 @transaction.atomic
 def study_add_paper_forms(
-    *, study: Study, seed: int | None = None, max_videos: int | None = None
+    *,
+    study: Study,
+    seed: int | None = None,
+    max_videos: int | None = None,
+    clip_pool: list[Clip] | None = None,
 ) -> list[Form]:
     """The paper's design in one step: form1 (15 x video/music/MSI) and form2 (8 x fusion/MSI),
     sampled with ``seed`` (form i uses seed + i, so both are reproducible from one number).
-    ``max_videos`` caps the videos per form (for pilots with a small clip pool)."""
+    ``max_videos`` caps the videos per form (for pilots with a small clip pool); ``clip_pool``
+    (e.g. the held-out clips of a stored split, which MusiScene was not trained on) is what the
+    forms sample from, default every clip."""
     _ensure_unlocked(study)
     conditions = {c.name: c for c in conditions_ensure_paper()}
     base = secrets.randbits(30) if seed is None else seed
@@ -132,6 +138,7 @@ def study_add_paper_forms(
             name=name,
             n_videos=n_videos,
             conditions=[conditions[c] for c in cond_names],
+            clip_pool=clip_pool,
         )
         form_sample_trials(form=form, seed=base + i)
         form.refresh_from_db()

@@ -106,3 +106,16 @@ def test_table_2_scores_both_checkpoints_on_the_held_out_clips(make_clip) -> Non
     rows = MetricResult.objects.filter(scope="clip_caption_kind", metric="rouge_l")
     assert {r.clip.key for r in rows} == held and len(held) == 2
     assert Clip.objects.count() == 10
+
+
+def test_the_paper_forms_sample_the_held_out_clips_only(make_clip) -> None:
+    from survey.models import Study
+    from survey.services import study_add_paper_forms
+
+    clips = [make_clip(f"c{i:02d}", captions=False) for i in range(20)]
+    split_ensure(clips=clips)
+    held = list(split_clips("vacad", "test"))
+    study = Study.objects.create(title="Reproduction", slug="repro")
+    forms = study_add_paper_forms(study=study, seed=1, max_videos=len(held), clip_pool=held)
+    for form in forms:
+        assert {t.clip for t in form.trials.all()} == set(held)  # 4 held-out clips, 4 videos
