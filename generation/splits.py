@@ -52,18 +52,22 @@ def split_ensure(
     have = dict(split.members.values_list("clip_id", "part"))
     new = [c for c in pool if c.pk not in have]
     if new:
-        random.Random(f"{seed}:{len(have)}").shuffle(new)
         total = len(have) + len(new)
         n_train = round(total * train_fraction)
         if train_fraction < 1 and total > 1:
             n_train = min(n_train, total - 1)  # at least one clip held out
         need = max(0, n_train - sum(p == SplitMember.Part.TRAIN for p in have.values()))
+        # the first draw: clips in key order shuffled by ``seed`` (what earlier exports drew);
+        # an extension: the new clips shuffled by the seed and the split's size
+        order = list(range(len(new)))
+        random.Random(seed if not have else f"{seed}:{len(have)}").shuffle(order)
+        train = set(order[:need])
         SplitMember.objects.bulk_create(
             [
                 SplitMember(
                     split=split,
                     clip=clip,
-                    part=SplitMember.Part.TRAIN if i < need else SplitMember.Part.TEST,
+                    part=SplitMember.Part.TRAIN if i in train else SplitMember.Part.TEST,
                 )
                 for i, clip in enumerate(new)
             ]
