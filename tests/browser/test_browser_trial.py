@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import AUDIO_PROBE as AUDIO_PROBE_REF
 from tests.browser.conftest import open_practice
 
 pytestmark = [pytest.mark.browser]
@@ -375,3 +376,100 @@ def test_one_clock_drift_stays_small(ctx, live_server, study):
     p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
     print(f"drift: n={len(ms)} p50={statistics.median(ms):.1f} p99={p99:.1f} max={ms[-1]:.1f} ms")
     assert ms[-1] < 20 and p99 < 10, (ms[-10:], page.evaluate(f"{PLAYER}.realigned"))
+
+
+def _focus(page, name: str, role: str = "button", limit: int = 30):
+    """Press Tab until the control named ``name`` has the focus (keyboard only)."""
+    target = page.get_by_role(role, name=name, exact=True)
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"{role} {name!r} cannot be reached with Tab")
+
+
+def _tab_order(page, limit: int = 30) -> list[str]:
+    # start from the top: a click on the page's first line moves the focus navigation start there
+    page.locator("#study-progress-label").click()
+    seen = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        name = page.evaluate(
+            """() => { const el = document.activeElement;
+              if (!el || el === document.body) return null;
+              return el.id ? '#' + el.id : (el.getAttribute('aria-label') || el.textContent.trim()); }"""
+        )
+        if name is None or (seen and name == seen[0]):
+            break
+        seen.append(name)
+    return seen
+
+
+def _rate_by_keyboard(page, labels, key: str):
+    for label in labels:
+        _focus(page, f"Play soundtrack {label}")
+        page.keyboard.press("Space")
+        page.locator(f"#r{label}:enabled").wait_for(timeout=15000)
+        _focus(page, f"Rating of soundtrack {label}", role="slider")
+        page.keyboard.press(key)
+
+
+@pytest.mark.parametrize("viewport", [{"width": 390, "height": 844}])
+def test_every_participant_page_passes_axe_and_the_study_completes_by_keyboard(
+    chromium, live_server, study, viewport
+):
+    """axe-core (WCAG 2.1 A and AA) on every page of the walk, in each state; the study done
+    with the keyboard alone; the trial page's focus order follows the page."""
+    from survey.models import Participant
+
+    ctx = chromium.new_context(bypass_csp=True, viewport=viewport)
+    page = ctx.new_page()
+    page.add_init_script(AUDIO_PROBE_REF)
+    seen = {}
+
+    def check(state: str):
+        seen[state] = _axe(page)
+        assert seen[state] == [], (state, seen[state])
+
+    page.goto(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=keys-1")
+    check("consent")
+    _focus(page, "I agree, start")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Instructions")
+    check("instructions")
+    _focus(page, "Start the practice video")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Practice video")
+    check("practice, untouched")
+    assert _tab_order(page) == [
+        "Play / pause",
+        "Play soundtrack A",
+        "Play soundtrack B",
+    ]  # the sliders are locked (disabled) until heard
+    _rate_by_keyboard(page, ["A", "B"], "End")
+    check("practice, heard and rated")
+    assert _tab_order(page) == [
+        "Play / pause",
+        "Play soundtrack A",
+        "#rA",
+        "Play soundtrack B",
+        "#rB",
+        "Start the study",
+    ]
+    _focus(page, "Start the study")
+    page.keyboard.press("Enter")
+    for n in (1, 2):
+        page.wait_for_selector(f"text=Video {n} of 2")
+        check(f"trial {n}")
+        _rate_by_keyboard(page, ["A", "B"], "Home")
+        check(f"trial {n}, rated")
+        _focus(page, "Save and continue")
+        page.keyboard.press("Enter")
+    page.wait_for_selector("text=Almost done")
+    check("questionnaire")
+    _focus(page, "Finish")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-code]")
+    check("done")
+    assert Participant.objects.get(prolific_pid="keys-1").status == Participant.Status.COMPLETED
+    ctx.close()
