@@ -197,3 +197,27 @@ def test_fallback_is_recorded_when_the_maximal_model_cannot_be_fitted(monkeypatc
     assert fit.formula == "value ~ condition + (1|participant) + (1|clip) + (1|clip:condition)"
     assert any("injected failure" in m for m in fit.messages)
     assert fit.summary_table()["formula"].iloc[0] == fit.formula
+
+
+def test_the_platforms_simulation_has_clip_by_condition_variance_and_the_model_finds_it():
+    # analysis.simulate draws h_clip,condition ~ N(0, sd_clip_condition^2) per clip x condition
+    # (the Django simulation uses the same rate_trials); the maximal model recovers its SD.
+    model = RatingModel(
+        careless_fraction=0.0, attention_checks=0, decimals=None, sd_clip_condition=4.0
+    )
+    df = simulate_ratings(
+        forms=[FormDesign("f", {"a": 40.0, "b": 50.0, "c": 60.0}, 40, 40)], model=model, seed=21
+    )
+    sd = mixed_model(df, engine="profiled").variance.set_index("component")["sd"]
+    assert sd["clip:condition"] == pytest.approx(4.0, rel=0.3)  # ~3 SEs with 120 cells
+    assert sd["residual"] == pytest.approx(model.sd_residual, rel=0.05)
+    assert sd["participant"] == pytest.approx(model.sd_participant, rel=0.35)
+    none = simulate_ratings(
+        forms=[FormDesign("f", {"a": 40.0, "b": 50.0, "c": 60.0}, 40, 40)],
+        model=RatingModel(
+            careless_fraction=0.0, attention_checks=0, decimals=None, sd_clip_condition=0.0
+        ),
+        seed=21,
+    )
+    sd0 = mixed_model(none, engine="profiled").variance.set_index("component")["sd"]
+    assert sd0["clip:condition"] < 1.0  # and finds (almost) none when there is none
