@@ -12,12 +12,10 @@ import html
 import io
 import json
 import logging
-import platform
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -39,6 +37,7 @@ from analysis.stats import (
     pairwise_wilcoxon,
     paper_tables,
 )
+from analysis.versions import software_versions
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ __all__ = [
     "fig_distributions",
     "fig_means",
     "fig_participant_lines",
-    "software_versions",
+    "REPORT_PACKAGES",
     "write_csv_bundle",
 ]
 
@@ -433,15 +432,8 @@ def fig_participant_lines(
 # HTML
 
 
-def software_versions() -> dict[str, str]:
-    """Python and the versions of the packages the numbers depend on."""
-    out = {"python": platform.python_version()}
-    for pkg in ("musiscene-studio", "numpy", "pandas", "scipy", "statsmodels", "plotly"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+#: The packages the report's numbers depend on (recorded on the page with Python's version).
+REPORT_PACKAGES = ("musiscene-studio", "numpy", "pandas", "scipy", "statsmodels", "plotly")
 
 
 def _fmt_number(v: object) -> str:
@@ -764,7 +756,13 @@ def build_report(
         )
     )
     sections.append(("settings", "Analysis settings", _kv(a.settings.as_dict())))
-    sections.append(("software", "Software", _kv({**software_versions(), "generated": generated})))
+    sections.append(
+        (
+            "software",
+            "Software",
+            _kv({**software_versions(REPORT_PACKAGES), "generated": generated}),
+        )
+    )
 
     nav = "".join(f"<a href='#{sid}'>{html.escape(name)}</a>" for sid, name, _ in sections)
     content = "\n".join(

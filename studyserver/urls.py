@@ -13,6 +13,7 @@ urlpatterns = [
     path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("survey.api_urls")),
+    path("api/", include("analysis.api_urls")),
     path("", include("generation.urls")),
     path("", include("survey.urls")),
 ]

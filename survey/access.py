@@ -32,7 +32,7 @@ RESEARCHER_PERMISSIONS: tuple[str, ...] = (
     "survey.view_rating",
     "survey.delete_rating",
     "survey.view_annotation",
-    "survey.view_metricresult",
+    "analysis.view_metricresult",
     "survey.view_datadeletion",
     "generation.add_clip",
     "generation.change_clip",

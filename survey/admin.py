@@ -6,11 +6,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from survey import services
 from survey.access import studies_for_user
-from survey.exports import ExportError, export_http_response, report_http_response
 from survey.models import DataDeletion, Form, Participant, Rating, Study, Trial, TrialTrack
 from survey.selectors import study_generation_cells, study_progress
 
@@ -170,18 +170,23 @@ class StudyAdmin(admin.ModelAdmin):
     def n_participants(self, obj: Study) -> int:
         return obj.participants.count()
 
+    def link_items(self, obj: Study) -> list[tuple[str, str, bool]]:
+        """The study's pages as (label, URL, opens in a new tab); the analysis app adds its own."""
+        return [
+            ("progress", reverse("admin:survey_study_progress", args=[obj.pk]), False),
+            ("validate", reverse("admin:survey_study_validate", args=[obj.pk]), False),
+            ("participant link", reverse("study-entry", args=[obj.slug]), True),
+        ]
+
     @admin.display(description="")
     def links(self, obj: Study) -> str:
-        return format_html(
-            '<a href="{}">progress</a> · <a href="{}">validate</a> · <a href="{}" target="_blank">participant link</a>'
-            ' · <a href="{}" target="_blank">report</a> · <a href="{}">tables (zip)</a>'
-            ' · <a href="{}">ratings (CSV)</a>',
-            reverse("admin:survey_study_progress", args=[obj.pk]),
-            reverse("admin:survey_study_validate", args=[obj.pk]),
-            reverse("study-entry", args=[obj.slug]),
-            reverse("admin:survey_study_report", args=[obj.pk]),
-            reverse("admin:survey_study_report_bundle", args=[obj.pk]),
-            reverse("admin:survey_study_export", args=[obj.pk]) + "?table=ratings&format=csv",
+        return format_html_join(
+            " · ",
+            '<a href="{}"{}>{}</a>',
+            (
+                (url, mark_safe(' target="_blank"') if new_tab else "", label)
+                for label, url, new_tab in self.link_items(obj)
+            ),
         )
 
     # -- actions ---------------------------------------------------------------------------------
@@ -323,21 +328,6 @@ class StudyAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.preview_view),
                 name="survey_trial_preview",
             ),
-            path(
-                "<int:pk>/report/",
-                self.admin_site.admin_view(self.report_view),
-                name="survey_study_report",
-            ),
-            path(
-                "<int:pk>/report/tables.zip",
-                self.admin_site.admin_view(self.report_bundle_view),
-                name="survey_study_report_bundle",
-            ),
-            path(
-                "<int:pk>/export/",
-                self.admin_site.admin_view(self.export_view),
-                name="survey_study_export",
-            ),
         ]
         return own + super().get_urls()
 
@@ -421,27 +411,6 @@ class StudyAdmin(admin.ModelAdmin):
             "video_url": reverse("staff-media", args=[trial.clip.video.name]),
         }
         return TemplateResponse(request, "admin/survey/trial_preview.html", ctx)
-
-    # -- analysis: the report, its tables and the exports (survey.exports) -------------------------
-    def report_view(self, request, pk: int):
-        """The analysis report, as the offline HTML page that ``analysis_report`` writes."""
-        return report_http_response(study=self._study(request, pk), kind="html")
-
-    def report_bundle_view(self, request, pk: int):
-        return report_http_response(study=self._study(request, pk), kind="zip")
-
-    def export_view(self, request, pk: int):
-        """``?table=ratings|participants&format=csv|parquet|json``: a download."""
-        study = self._study(request, pk)
-        try:
-            return export_http_response(
-                study=study,
-                table=request.GET.get("table", "ratings"),
-                fmt=request.GET.get("format", "csv"),
-            )
-        except ExportError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect("admin:survey_study_changelist")
 
 
 class TrialTrackInline(admin.TabularInline):

@@ -9,11 +9,4 @@ urlpatterns = [
     path("studies/<slug:slug>/", apis.StudyDetailApi.as_view(), name="api-study"),
     path("studies/<slug:slug>/forms/", apis.FormListApi.as_view(), name="api-forms"),
     path("studies/<slug:slug>/progress/", apis.ProgressApi.as_view(), name="api-progress"),
-    path("studies/<slug:slug>/ratings/", apis.RatingsExportApi.as_view(), name="api-ratings"),
-    path(
-        "studies/<slug:slug>/participants/",
-        apis.ParticipantsExportApi.as_view(),
-        name="api-participants",
-    ),
-    path("studies/<slug:slug>/report/", apis.ReportApi.as_view(), name="api-report"),
 ]

@@ -1,33 +1,13 @@
-"""Reads of the survey app: progress and the long ratings table."""
+"""Reads of the survey app: the cells a study shows and its progress."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import Count, Q
 
 from generation.models import Clip, Condition
 from survey.models import Form, Participant, Rating, Study
-
-RATING_COLUMNS = (
-    "study",
-    "form",
-    "participant",
-    "prolific_pid",
-    "study_id",
-    "session_id",
-    "clip",
-    "condition",
-    "track",
-    "generator",
-    "value",
-    "position",
-    "trial_order",
-    "listening_s",
-    "started_at",
-    "submitted_at",
-)
 
 
 def study_generation_cells(*, study: Study) -> list[tuple[Clip, Condition]]:
@@ -91,32 +71,3 @@ def study_progress(*, study: Study) -> dict[str, Any]:
             for c in cells
         ],
     }
-
-
-def ratings_long(*, study: Study) -> Iterator[dict[str, Any]]:
-    """One row per rating (the columns of ``RATING_COLUMNS``), streamed."""
-    rows = (
-        Rating.objects.filter(participant__study=study)
-        .select_related("participant", "trial__form", "trial__clip", "track__condition")
-        .order_by("participant_id", "trial_order", "position")
-    )
-    for r in rows.iterator(chunk_size=2000):
-        p = r.participant
-        yield {
-            "study": study.slug,
-            "form": r.trial.form.name,
-            "participant": p.public_id,
-            "prolific_pid": p.prolific_pid,
-            "study_id": p.external_study_id,
-            "session_id": p.external_session_id,
-            "clip": r.trial.clip.key,
-            "condition": r.track.condition.name,
-            "track": r.track_id,
-            "generator": r.track.generator,
-            "value": r.value,
-            "position": r.position,
-            "trial_order": r.trial_order,
-            "listening_s": r.listening_s,
-            "started_at": r.trial_started_at.isoformat() if r.trial_started_at else None,
-            "submitted_at": r.created_at.isoformat(),
-        }

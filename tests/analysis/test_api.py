@@ -13,7 +13,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from survey.exports import RATING_COLUMNS
+from analysis.exports import RATING_COLUMNS
 from survey.simulation import simulate_participants
 
 NEW_ENDPOINTS = ["api-report", "api-participants"]

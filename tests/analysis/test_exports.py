@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
+from analysis.exports import participants_frame, ratings_frame, ratings_frames, write_frames
 from survey import participation as P
-from survey.exports import participants_frame, ratings_frame, ratings_frames, write_frames
 from survey.models import Participant, QualityCheck, Rating, TrialResponse
 from survey.simulation import simulate_participants
 from tests.harness.bots import Bot

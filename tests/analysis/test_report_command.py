@@ -4,8 +4,7 @@ clear messages for empty or tiny studies and for bad arguments."""
 from __future__ import annotations
 
 import re
-import sys
-import types
+import uuid
 import zipfile
 
 import pandas as pd
@@ -85,30 +84,36 @@ def test_the_report_is_one_offline_page_with_every_section(simulated, tmp_path, 
     assert len(tracks) == 12  # 4 videos x 3 conditions
 
 
-def test_objective_metrics_join_the_report_when_the_metrics_module_is_there(
-    simulated, tmp_path, monkeypatch
-):
-    fake = types.ModuleType("survey.metrics_report")
-    fake.metrics_table = lambda study: pd.DataFrame(
-        {"condition": ["msi"], "metric": ["FAD"], "value": [4.321], "study": [study.slug]}
+def test_stored_objective_metrics_join_the_report(simulated, tmp_path):
+    from analysis.models import MetricResult
+    from generation.models import Condition
+
+    MetricResult.objects.create(
+        run=uuid.uuid4(),
+        study=simulated,
+        kind="audio",
+        metric="fad",
+        variant="vggish-google",
+        reference="original",
+        scope="condition",
+        condition=Condition.objects.get(name="msi"),
+        value=4.321,
+        n=60,
+        n_unit="frames",
     )
-    monkeypatch.setitem(sys.modules, "survey.metrics_report", fake)
     out = tmp_path / "r.html"
     call_command("analysis_report", "--study", "three-way", "--out", str(out), *FAST)
     page = out.read_text()
-    assert "<section id='metrics'>" in page and "4.321" in page and "FAD" in page
+    assert "<section id='metrics'>" in page and "4.321" in page and "fad" in page
 
 
 def test_a_failing_metrics_table_is_a_note_not_a_failed_report(
     simulated, tmp_path, monkeypatch, capsys
 ):
-    fake = types.ModuleType("survey.metrics_report")
-
-    def broken(study):
+    def broken(study, *, ratings):
         raise RuntimeError("no VGGish embeddings yet")
 
-    fake.metrics_table = broken
-    monkeypatch.setitem(sys.modules, "survey.metrics_report", fake)
+    monkeypatch.setattr("analysis.study_report.metrics_table", broken)
     out = tmp_path / "r.html"
     call_command("analysis_report", "--study", "three-way", "--out", str(out), *FAST)
     assert "no VGGish embeddings yet" in out.read_text()

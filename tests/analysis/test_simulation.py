@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from analysis.exports import participants_frame, ratings_frame
 from analysis.report import AnalysisSettings, analyze
 from analysis.screening import ScreeningSettings
-from survey.exports import participants_frame, ratings_frame
 from survey.models import PageVisit, Participant, QualityCheck, Rating, Study, TrialResponse
 from survey.simulation import SimulationError, simulate_participants
 from tests.harness.timeline import timeline_problems

@@ -68,7 +68,7 @@ def test_admin_and_report_say_each_conditions_caption_source(
     page = admin_client.get(f"/admin/survey/form/{form.pk}/change/").content.decode()
     assert "msi: msi_pred (MSI predicted by a trained MusiScene)" in page
 
-    from survey.exports import study_report
+    from analysis.study_report import study_report
 
     report = study_report(study=small_study)
     assert report.design["caption sources"] == {

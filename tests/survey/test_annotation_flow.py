@@ -172,7 +172,7 @@ def test_exports_and_tag_agreement(annotation_study, tmp_path):
     import pandas as pd
     from django.core.management import call_command
 
-    from survey.annotations import annotations_frame, tag_agreement
+    from analysis.annotations import annotations_frame, tag_agreement
 
     study, _ = annotation_study
     calm = {"mood": ["calm"], "pace": ["slow"]}
@@ -205,8 +205,8 @@ def test_text_agreement_among_annotators(annotation_study, tmp_path):
     import pandas as pd
     from django.core.management import call_command
 
+    from analysis.annotations import annotations_frame, text_agreement
     from analysis.metrics.text import WordNetMissingError, load_wordnet
-    from survey.annotations import annotations_frame, text_agreement
 
     try:
         load_wordnet()

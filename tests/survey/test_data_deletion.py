@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from survey import participation, services
-from survey.exports import study_report
+from analysis.study_report import study_report
 from survey.models import DataDeletion, DataLocked, Participant, Rating
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from analysis.metric_results import study_tracks
 from analysis.metrics import tiny
 from analysis.metrics.audio import load_audio
 from analysis.metrics.clap import TextAudio, clap_scores
@@ -16,9 +17,8 @@ from analysis.metrics.embeddings import embed_clips, get_embedder
 from analysis.metrics.fad import fad_table
 from analysis.metrics.kl import ClipPair, kl_audiocraft_clips
 from analysis.metrics.taggers import get_tagger
+from analysis.models import MetricResult
 from generation.models import Caption
-from survey.metrics_service import study_tracks
-from survey.models import MetricResult
 
 pytestmark = pytest.mark.django_db
 
@@ -310,7 +310,7 @@ def test_tracks_keep_the_generators_raw_output_beside_the_listening_copy(small_s
 def test_fad_and_kl_use_raw_audio_all_frames_and_name_the_classifier(small_study, models):
     from generation import services
     from generation.services import track_raw_audio_name
-    from survey.metrics_service import audio_metrics_run
+    from analysis.metric_results import audio_metrics_run
     from survey.models import TrialTrack
     from tests.conftest import make_tone
 
@@ -374,7 +374,7 @@ def test_fad_and_kl_use_raw_audio_all_frames_and_name_the_classifier(small_study
 def test_auto_classifier_is_passt_only_where_it_can_run(monkeypatch, tmp_path):
     import importlib.util
 
-    from survey.metrics_service import resolve_tagger_spec
+    from analysis.metric_results import resolve_tagger_spec
 
     assert resolve_tagger_spec("ast:/x") == ("ast:/x", "")
     spec, note = resolve_tagger_spec("auto")

@@ -10,9 +10,9 @@ import torch
 from django.core.management import CommandError, call_command
 
 from analysis.metrics import text as T
+from analysis.models import MetricResult
 from generation import services as gen
 from generation.models import Caption, CaptionKind
-from survey.models import MetricResult
 
 pytestmark = pytest.mark.django_db
 

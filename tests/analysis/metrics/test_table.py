@@ -12,10 +12,11 @@ import pytest
 from django.db.models import F
 from scipy import stats
 
+from analysis.metrics_table import METRICS_TABLE_COLUMNS, correlation, metrics_table
+from analysis.models import MetricResult
 from generation.models import Clip
 from survey import services
-from survey.metrics_report import METRICS_TABLE_COLUMNS, correlation, metrics_table
-from survey.models import MetricResult, Participant, Rating, Study
+from survey.models import Participant, Rating, Study
 
 pytestmark = pytest.mark.django_db
 

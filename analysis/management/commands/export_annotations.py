@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from survey.annotations import annotations_frame, study_vocabulary, tag_agreement, text_agreement
+from analysis.annotations import annotations_frame, study_vocabulary, tag_agreement, text_agreement
 from survey.models import Study
 
 

@@ -11,9 +11,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analysis.management.commands.export_ratings import study_by_slug, writable_path
 from analysis.report import AnalysisSettings
-from survey.exports import study_report, write_report_bundle
-from survey.management.commands.export_ratings import study_by_slug, writable_path
+from analysis.study_report import study_report, write_report_bundle
 
 
 class Command(BaseCommand):

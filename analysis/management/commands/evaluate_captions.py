@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
-from survey.metrics_service import CAPTION_MODES, MetricsInputError, caption_metrics_run
+from analysis.metric_results import CAPTION_MODES, MetricsInputError, caption_metrics_run
 from survey.models import Study
 
 COLUMNS = [

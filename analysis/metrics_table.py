@@ -33,7 +33,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from survey.models import MetricResult, Study
+from analysis.exports import ratings_frame
+from analysis.metric_results import metric_results_latest
+from analysis.models import MetricResult
+from analysis.stats import analysis_rows
+from generation.models import Condition
+from survey.models import Study
 
 __all__ = ["CORRELATION_METHOD", "correlation", "metrics_table", "METRICS_TABLE_COLUMNS"]
 
@@ -146,11 +151,8 @@ def correlation(
 
 
 def _ratings_frame(study: Study, ratings: pd.DataFrame | None) -> pd.DataFrame:
-    from analysis.stats import analysis_rows
-    from survey.selectors import ratings_long
-
     if ratings is None:
-        ratings = pd.DataFrame(list(ratings_long(study=study)))
+        ratings = ratings_frame(study=study)
     if ratings.empty or not {"clip", "condition", "value"} <= set(ratings.columns):
         return pd.DataFrame(columns=["clip", "condition", "value"])
     return analysis_rows(ratings)[["clip", "condition", "value"]]
@@ -162,13 +164,11 @@ def metrics_table(
     """The objective metrics stored for ``study`` and their correlation with its ratings.
 
     One row per metric x condition (the columns of ``METRICS_TABLE_COLUMNS``) from the latest run
-    of each metric (:func:`survey.metrics_service.metric_results_latest`: this study's results,
+    of each metric (:func:`analysis.metric_results.metric_results_latest`: this study's results,
     and caption results stored over all clips). ``ratings`` (long: ``clip, condition, value``,
     e.g. after screening) defaults to all of the study's ratings. Returns ``None`` when nothing is
     stored.
     """
-    from generation.models import Condition
-    from survey.metrics_service import metric_results_latest
 
     results = metric_results_latest(study=study)
     if not results:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from survey.exports import FORMATS, export_table
+from analysis.exports import FORMATS, export_table
 from survey.models import Study
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
-from survey.metrics_service import KL_DEFINITIONS, MetricsInputError, audio_metrics_run
+from analysis.metric_results import KL_DEFINITIONS, MetricsInputError, audio_metrics_run
 from survey.models import Study
 
 

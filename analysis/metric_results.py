@@ -10,13 +10,11 @@ Every run stores its rows under one ``run`` id; readers take the latest run of e
 from __future__ import annotations
 
 import logging
-import platform
 import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.fields.files import FieldFile
 
+from analysis.models import MetricResult
+from analysis.versions import software_versions
 from generation.models import Caption, CaptionKind, Clip, Track
-from survey.models import MetricResult, Study, TrialTrack
+from survey.models import Study, TrialTrack
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ __all__ = [
     "caption_metrics_run",
     "captions_by_clip",
     "metric_results_latest",
-    "software_versions",
+    "METRIC_PACKAGES",
     "study_tracks",
 ]
 
@@ -51,7 +51,8 @@ AUDIO_METRICS: tuple[str, ...] = ("fad", "kl", "clap")
 CAPTION_MODES: tuple[str, ...] = ("mu-llama", "standard")
 KL_DEFINITIONS: tuple[str, ...] = ("audiocraft", "stable-audio")
 CAPTION_RULE = "newest approved caption, else newest unreviewed; rejected captions excluded"
-_PACKAGES = (
+#: The packages the metric values depend on (stored with each value, with Python's version).
+METRIC_PACKAGES = (
     "musiscene-studio",
     "numpy",
     "scipy",
@@ -71,17 +72,6 @@ Progress = Callable[[str], None] | None
 
 class MetricsInputError(ValueError):
     """The request cannot be run as given (unknown kind, condition, metric ...); says why."""
-
-
-def software_versions() -> dict[str, str]:
-    """Python and the versions of the packages the metric values depend on."""
-    out = {"python": platform.python_version()}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def _say(progress: Progress, msg: str) -> None:
@@ -330,7 +320,7 @@ def caption_metrics_run(
         bert_score(["a"], ["a"], model=model, num_layers=bertscore_layers, device=device)
 
     run = uuid.uuid4()
-    software = software_versions()
+    software = software_versions(METRIC_PACKAGES)
     table_rows, item_rows, results = [], [], []
     for mode in modes:
         for cand in cand_specs:
@@ -705,7 +695,7 @@ def audio_metrics_run(
         raise MetricsInputError(f"nothing to evaluate: {reference!r} is the study's only condition")
 
     run = uuid.uuid4()
-    software = software_versions()
+    software = software_versions(METRIC_PACKAGES)
     rows: dict[str, dict[str, Any]] = {c: {"condition": c} for c in sorted(by_condition)}
     per_track: list[dict[str, Any]] = []
     results: list[MetricResult] = []
