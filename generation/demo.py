@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from generation import services, synth
+from generation import democontent, services
 from generation.models import Caption, CaptionKind, Clip, Condition
 from generation.selectors import clips_missing_tracks
 
@@ -27,15 +27,15 @@ def demo_clips_ensure(
     progress: Callable[[str], None] | None = None,
 ) -> list[Clip]:
     """The first ``n_clips`` demo scenes as clips with a caption of every kind (made once)."""
-    if n_clips > len(synth.SCENES):
-        raise ValueError(f"the demo has {len(synth.SCENES)} scenes, {n_clips} were asked for")
+    if n_clips > len(democontent.SCENES):
+        raise ValueError(f"the demo has {len(democontent.SCENES)} scenes, {n_clips} were asked for")
     clips = []
-    for i, scene in enumerate(synth.SCENES[:n_clips]):
+    for i, scene in enumerate(democontent.SCENES[:n_clips]):
         key = f"demo-{scene.key}"
         clip = Clip.objects.filter(key=key).first()
         if clip is None:
             with tempfile.TemporaryDirectory(prefix="musiscene-demo-") as tmp:
-                path = synth.render_scene_video(
+                path = democontent.render_scene_video(
                     scene, Path(tmp) / f"{scene.key}.mp4", duration_s=duration_s, seed=seed + i
                 )
                 clip = services.clip_import(

@@ -41,7 +41,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from generation import media, services, synth
+from generation import media, services
 from generation.models import (
     Clip,
     Condition,
@@ -51,6 +51,7 @@ from generation.models import (
     track_audio_path,
 )
 from generation.selectors import caption_for_condition
+from modeling import sketch
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +126,11 @@ def track_spec(*, job: GenerationJob, prompt: str) -> TrackSpec:
     if job.generator == Job.Generator.SKETCH:
         duration = float(job.parameters["duration_s"])
         parameters = {
-            **synth.sketch_parameters(prompt),
+            **sketch.sketch_parameters(prompt),
             "duration_s": duration,
             "sample_rate": SKETCH_SAMPLE_RATE,
         }
-        generator, model_id = synth.SKETCH_GENERATOR_ID, f"sketch-v{synth.SKETCH_VERSION}"
+        generator, model_id = sketch.SKETCH_GENERATOR_ID, f"sketch-v{sketch.SKETCH_VERSION}"
     else:
         parameters = {k: job.parameters[k] for k in MUSICGEN_DEFAULTS}
         generator, model_id = Job.Generator.MUSICGEN.value, job.model_id
@@ -243,7 +244,7 @@ def job_create(
         if len(model) > 200:
             raise ValidationError("the model id or path is longer than 200 characters")
     else:
-        model = f"sketch-v{synth.SKETCH_VERSION}"
+        model = f"sketch-v{sketch.SKETCH_VERSION}"
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ValidationError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     target = (
@@ -531,7 +532,7 @@ def _generate(job: GenerationJob, prompts: list[str]) -> tuple[np.ndarray, int, 
     if job.generator == Job.Generator.SKETCH:
         audio = np.stack(
             [
-                synth.sketch_generate(
+                sketch.sketch_generate(
                     p, duration_s=duration, sample_rate=SKETCH_SAMPLE_RATE, seed=job.seed
                 )
                 for p in prompts

@@ -407,8 +407,8 @@ def track_generate_sketch(
 
     Sketch tracks are for pilots and demos; MusicGen is the real generator.
     """
-    from generation import synth
     from generation.selectors import caption_for_condition
+    from modeling import sketch
 
     caption = caption_for_condition(clip=clip, condition=condition)
     if caption is None:
@@ -416,9 +416,9 @@ def track_generate_sketch(
             f"clip {clip.key} has no {condition.caption_source} caption for condition {condition.name}"
         )
     duration = float(duration_s or clip.duration_s)
-    samples = synth.sketch_generate(caption.text, duration_s=duration, sample_rate=32000, seed=seed)
+    samples = sketch.sketch_generate(caption.text, duration_s=duration, sample_rate=32000, seed=seed)
     parameters = {
-        **synth.sketch_parameters(caption.text),
+        **sketch.sketch_parameters(caption.text),
         "duration_s": duration,
         "sample_rate": 32000,
     }
@@ -427,8 +427,8 @@ def track_generate_sketch(
         condition=condition,
         samples=samples,
         sample_rate=32000,
-        generator=synth.SKETCH_GENERATOR_ID,
-        model_id=f"sketch-v{synth.SKETCH_VERSION}",
+        generator=sketch.SKETCH_GENERATOR_ID,
+        model_id=f"sketch-v{sketch.SKETCH_VERSION}",
         prompt=caption.text,
         caption=caption,
         seed=seed,
