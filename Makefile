@@ -44,6 +44,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 ## make worker: a Celery worker (needs CELERY_BROKER_URL)
 worker: install

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from generation import captioning, jobs, media, services
+from generation.access import jobs_for_user
 from generation.models import (
     Caption,
     CaptionItem,
@@ -27,7 +28,6 @@ from generation.models import (
     GenerationJob,
     Track,
 )
-from survey.access import jobs_for_user
 
 
 def _upload_to_temp(upload) -> Path:

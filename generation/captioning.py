@@ -101,7 +101,8 @@ def _setting(name: str, default: Any) -> Any:
 
 
 def claim_timeout_s() -> float:
-    return float(_setting("CAPTION_CLAIM_TIMEOUT_S", _setting("GENERATION_CLAIM_TIMEOUT_S", 300)))
+    own = _setting("CAPTION_CLAIM_TIMEOUT_S", 0)
+    return float(own or _setting("GENERATION_CLAIM_TIMEOUT_S", 300))
 
 
 def heartbeat_s() -> float:

@@ -416,7 +416,9 @@ def track_generate_sketch(
             f"clip {clip.key} has no {condition.caption_source} caption for condition {condition.name}"
         )
     duration = float(duration_s or clip.duration_s)
-    samples = sketch.sketch_generate(caption.text, duration_s=duration, sample_rate=32000, seed=seed)
+    samples = sketch.sketch_generate(
+        caption.text, duration_s=duration, sample_rate=32000, seed=seed
+    )
     parameters = {
         **sketch.sketch_parameters(caption.text),
         "duration_s": duration,

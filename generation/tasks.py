@@ -99,7 +99,7 @@ def _resume_watchdogs(sender=None, **kwargs) -> None:
 # --- caption jobs (generation/captioning.py) --------------------------------------------------
 
 CAPTION_BATCH_TIME_LIMIT_S = int(
-    getattr(settings, "CAPTION_BATCH_TIME_LIMIT_S", BATCH_TIME_LIMIT_S)
+    getattr(settings, "CAPTION_BATCH_TIME_LIMIT_S", 0) or BATCH_TIME_LIMIT_S
 )
 
 

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.urls import path
 
 from generation import views
@@ -12,5 +11,4 @@ urlpatterns = [
         views.caption_job_progress,
         name="generation-caption-job-progress",
     ),
-    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", views.staff_media, name="staff-media"),
 ]

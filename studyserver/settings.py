@@ -204,6 +204,14 @@ GENERATION_DEVICE = env_str("GENERATION_DEVICE", "")
 GENERATION_DTYPE = env_choice("GENERATION_DTYPE", "", ("", "float32", "bfloat16", "float16"))
 GENERATION_MUSICGEN_CACHE = env_choice("GENERATION_MUSICGEN_CACHE", "", ("", "static"))
 
+# Caption jobs (generation/captioning.py): the same claims, with their own values where set
+# (0 or "": the GENERATION_* value).
+CAPTION_CLAIM_TIMEOUT_S = env_int("CAPTION_CLAIM_TIMEOUT_S", 0)
+CAPTION_BATCH_TIME_LIMIT_S = env_int("CAPTION_BATCH_TIME_LIMIT_S", 0)
+CAPTION_DEVICE = env_str("CAPTION_DEVICE", "")
+CAPTION_GPU_QUEUE = env_str("CAPTION_GPU_QUEUE", "gpu")
+CAPTION_MAX_MODELS = env_int("CAPTION_MAX_MODELS", 2)  # captioners a worker keeps loaded
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from generation.access import is_researcher, jobs_for_user  # noqa: F401  (re-exported)
 from survey.models import Study
 
 #: The group a researcher account belongs to (``manage.py create_researcher``).
@@ -50,10 +51,6 @@ RESEARCHER_PERMISSIONS: tuple[str, ...] = (
 )
 
 
-def is_researcher(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
-
-
 def studies_for_user(user) -> QuerySet[Study]:
     """Studies a researcher may see: superusers see all, staff see the ones they are on."""
     if not (user and user.is_authenticated and user.is_active):
@@ -69,15 +66,6 @@ def get_study_for_user(user, slug: str) -> Study:
         return studies_for_user(user).get(slug=slug)
     except Study.DoesNotExist:
         raise Http404("no such study") from None
-
-
-def jobs_for_user(user, queryset: QuerySet) -> QuerySet:
-    """Generation and caption jobs: superusers see all, a researcher the jobs they started."""
-    if not is_researcher(user):
-        return queryset.none()
-    if user.is_superuser:
-        return queryset
-    return queryset.filter(created_by=user)
 
 
 def media_visible_to(user, name: str) -> bool:

@@ -1,6 +1,7 @@
+from django.conf import settings
 from django.urls import path
 
-from survey import views
+from survey import staff_views, views
 
 urlpatterns = [
     path("s/<slug:slug>/", views.study_entry, name="study-entry"),
@@ -15,4 +16,7 @@ urlpatterns = [
     ),
     path("s/<slug:slug>/run/questionnaire/", views.study_questionnaire, name="study-questionnaire"),
     path("s/<slug:slug>/m/<str:token>", views.study_media, name="study-media"),
+    path(
+        f"{settings.MEDIA_URL.strip('/')}/<path:path>", staff_views.staff_media, name="staff-media"
+    ),
 ]
