@@ -61,7 +61,10 @@ def krippendorff_alpha(
     ...        [1, nan, 2, 1, 3, 3, 4, 3, nan, nan, nan, nan, nan, nan, nan],
     ...        [nan, nan, 2, 1, 3, 4, 4, nan, 2, 1, 1, 3, 3, nan, 4]]
     >>> long = pd.DataFrame(rel).stack().rename("v").rename_axis(["coder", "unit"]).reset_index()
-    >>> round(krippendorff_alpha(long, raters="coder", units="unit", ratings="v", level="nominal"), 6)
+    >>> nominal = krippendorff_alpha(
+    ...     long, raters="coder", units="unit", ratings="v", level="nominal"
+    ... )
+    >>> round(nominal, 6)
     0.691358
     >>> round(krippendorff_alpha(long, raters="coder", units="unit", ratings="v"), 6)
     0.810845

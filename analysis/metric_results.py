@@ -183,7 +183,8 @@ def metric_results_latest(
 class CaptionMetricsRun:
     """What :func:`caption_metrics_run` computed (and stored, unless ``store=False``).
 
-    ``table``: one row per candidate x mode (the columns of ``analysis.metrics.text.caption_table``);
+    ``table``: one row per candidate x mode (the columns of
+    ``analysis.metrics.text.caption_table``);
     ``items``: one row per candidate x mode x clip; ``skipped``: candidate label -> keys of the
     clips that had a reference caption but not this candidate; ``missing_reference``: clips
     without a reference caption.
@@ -561,7 +562,10 @@ def resolve_tagger_spec(spec: str) -> tuple[str, str]:
     if importlib.util.find_spec("hear21passt") is None:
         why = "the hear21passt package is not installed"
     elif checkpoint is None:
-        why = f"no PaSST checkpoint ({PASST_CHECKPOINT_NAME}; set ${PASST_CHECKPOINT_ENV} to its path)"
+        why = (
+            f"no PaSST checkpoint ({PASST_CHECKPOINT_NAME}; set ${PASST_CHECKPOINT_ENV} to its "
+            "path)"
+        )
     else:
         return f"passt:{checkpoint}", "PaSST, as in the paper (auto)"
     return "ast", f"AST instead of the paper's PaSST (auto): {why}"
@@ -624,7 +628,8 @@ def audio_metrics_run(
     chosen = _parse_metrics(metrics)
     if "fad" in chosen and not embedding:
         raise MetricsInputError(
-            "FAD needs an embedding: --embedding NAME[:PATH] (e.g. vggish:/models/vggish-10086976.pth)"
+            "FAD needs an embedding: --embedding NAME[:PATH] (e.g. "
+            "vggish:/models/vggish-10086976.pth)"
         )
     if kl_definition not in KL_DEFINITIONS:
         raise MetricsInputError(
@@ -646,7 +651,8 @@ def audio_metrics_run(
     conditions = {t.condition.name: t.condition for t in tracks}
     if reference != "original" and reference not in by_condition:
         raise MetricsInputError(
-            f"unknown reference {reference!r}: use 'original' or a condition of study {study.slug!r} "
+            f"unknown reference {reference!r}: use 'original' or a condition of study "
+            f"{study.slug!r} "
             f"({', '.join(sorted(by_condition))})"
         )
 
@@ -783,7 +789,11 @@ def audio_metrics_run(
                 if np.isnan(rec["kad_bandwidth"])
                 else float(rec["kad_bandwidth"]),
                 "summary": (
-                    f"{variant} ({embedder.framing}); {rec['n_evaluated']} of {rec['n_available']} frames "
+                    (
+                        f"{variant} ({embedder.framing}); {rec['n_evaluated']} of "
+                        f"{rec['n_available']} "
+                        "frames "
+                    )
                     + (
                         f"(equal for every condition, seed {seed})"
                         if equal_n
@@ -934,7 +944,9 @@ def audio_metrics_run(
                 settings={
                     "model": clap.model_id,
                     "tracks": n,
-                    "summary": f"CLAP {clap.model_id}; mean cosine of {n} tracks with their prompts",
+                    "summary": (
+                        f"CLAP {clap.model_id}; mean cosine of {n} tracks with their prompts"
+                    ),
                 },
             )
         for rec in scores.to_dict("records"):

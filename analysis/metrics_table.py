@@ -1,4 +1,5 @@
-"""The objective-metrics table of the analysis report, with each metric's correlation with the ratings.
+"""The objective-metrics table of the analysis report, with each metric's correlation with the
+ratings.
 
 :func:`metrics_table` gives one row per metric x condition: the stored value, ``n`` (frames,
 segments, pairs or tracks), a summary of its settings, the mean rating of the condition, and

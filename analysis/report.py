@@ -464,7 +464,10 @@ def _table(df: pd.DataFrame | None, *, max_rows: int | None = None, caption: str
         body.append(f"<tr>{cells}</tr>")
     note = ""
     if len(shown) < len(df):
-        note = f"<p class='note'>First {len(shown):,} of {len(df):,} rows; all rows are in the CSV bundle.</p>"
+        note = (
+            f"<p class='note'>First {len(shown):,} of {len(df):,} rows; all rows are in the CSV "
+            "bundle.</p>"
+        )
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (
         f"<div class='tw'><table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
@@ -809,7 +812,8 @@ def write_csv_bundle(
             readme
             or (
                 "Tables of a MusiScene Studio analysis, one CSV per table. Suffix _screened: after "
-                "post-screening; _unscreened: all ratings. Read with pandas.read_csv or R's read.csv.\n"
+                "post-screening; _unscreened: all ratings. Read with pandas.read_csv or R's "
+                "read.csv.\n"
             ),
         )
         names.append("README.txt")

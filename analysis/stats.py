@@ -786,7 +786,8 @@ def mixed_model(
     >>> df = simulate_ratings(forms=[FormDesign("f", {"a": 50.0, "b": 60.0}, 6, 30)], seed=1)
     >>> fit = mixed_model(df[~df["is_attention"]], engine="profiled")
     >>> fit.formula
-    'value ~ condition + (1|participant) + (1|participant:condition) + (1|clip) + (1|clip:condition)'
+    'value ~ condition + (1|participant) + (1|participant:condition) + (1|clip) +
+    (1|clip:condition)'
     >>> list(fit.means.columns)
     ['condition', 'estimate', 'se', 'df', 'ci_low', 'ci_high']
     """

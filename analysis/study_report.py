@@ -368,6 +368,7 @@ def report_csp(page: str) -> str:
     script_src = hashes or "'none'"
     return (
         f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; "
-        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'; "
+        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action "
+        "'none'; "
         "frame-ancestors 'self'"
     )

@@ -121,11 +121,13 @@ def main() -> int:
         phases.append(("restart PostgreSQL", pg_restart, 0.0))
     phases.append(("double submits and resends", None, 0.3))
     print(
-        f"{args.participants} participants per phase, {args.trials} trials each, ~{args.think:g} s per trial; "
+        f"{args.participants} participants per phase, {args.trials} trials each, ~{args.think:g} s "
+        "per trial; "
         "gunicorn 2 workers x 8 threads; PostgreSQL"
     )
     print(
-        f"{'fault':32} {'participants':>12} {'finished':>9} {'acknowledged':>12} {'stored':>7} {'lost':>5} "
+        f"{'fault':32} {'participants':>12} {'finished':>9} {'acknowledged':>12} {'stored':>7} "
+        f"{'lost':>5} "
         f"{'duplicated':>10} {'client retries':>14}"
     )
     try:
@@ -133,8 +135,10 @@ def main() -> int:
             stats, wall = asyncio.run(with_fault(args, slug, fault, double_submit=double, seed=i))
             check = P.verify(env, stats.acked)
             print(
-                f"{name:32} {args.participants:>12} {stats.completed:>9} {check['acknowledged']:>12} "
-                f"{check['stored']:>7} {check['lost']:>5} {check['duplicated']:>10} {len(stats.errors):>14}"
+                f"{name:32} {args.participants:>12} {stats.completed:>9} "
+                f"{check['acknowledged']:>12} "
+                f"{check['stored']:>7} {check['lost']:>5} {check['duplicated']:>10} "
+                f"{len(stats.errors):>14}"
             )
             if args.verbose:
                 from collections import Counter

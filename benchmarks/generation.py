@@ -127,7 +127,8 @@ def random_published_model(geometry: str, *, device: torch.device, dtype: torch.
     )
     processor = MusicgenProcessor(
         feature_extractor=EncodecFeatureExtractor(feature_size=1, sampling_rate=32_000),
-        tokenizer=tiny_tokenizer(),  # ids fit T5-base's vocabulary; the text content is irrelevant here
+        # ids fit T5-base's vocabulary; the text content is irrelevant here
+        tokenizer=tiny_tokenizer(),
     )
     return MusicGen(
         model=model.eval(), processor=processor, name=f"musicgen-{geometry} geometry (random)"
@@ -168,7 +169,8 @@ def run(model: MusicGen, *, batch_sizes: list[int], duration_s: float, repeats: 
         extra = f"  peak {row['peak_gib']:.1f} GiB" if "peak_gib" in row else ""
         print(
             f"  batch {batch:4d}: {best:8.2f} s  {row['tracks_per_s']:8.2f} tracks/s  "
-            f"{row['tracks_per_s'] * 60:9.1f} tracks/min  {row['audio_s_per_s']:8.1f} s audio/s{extra}",
+            f"{row['tracks_per_s'] * 60:9.1f} tracks/min  {row['audio_s_per_s']:8.1f} s "
+            f"audio/s{extra}",
             flush=True,
         )
     return rows
@@ -230,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         first, last = rows[0], rows[-1]
         gain = last["tracks_per_s"] / first["tracks_per_s"]
         print(
-            f"batching gain: batch {last['batch']} makes {gain:.1f}x the tracks/s of batch {first['batch']}"
+            f"batching gain: batch {last['batch']} makes {gain:.1f}x the tracks/s of batch "
+            f"{first['batch']}"
             f" ({'pays off' if gain > 1.5 else 'does NOT pay off'})"
         )
         return 0
@@ -249,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     best = max(rows, key=lambda r: r["tracks_per_s"])
     verdict = "meets" if best["tracks_per_s"] >= TARGET_TRACKS_PER_S else "misses"
     print(
-        f"best: {best['tracks_per_s']:.2f} tracks/s at batch {best['batch']}; {verdict} the target of "
+        f"best: {best['tracks_per_s']:.2f} tracks/s at batch {best['batch']}; {verdict} the target "
+        "of "
         f"{TARGET_TRACKS_PER_S:g} ten-second tracks/s on one H100"
     )
     return 0

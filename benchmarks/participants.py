@@ -1,6 +1,7 @@
 """Simulated participants over HTTP against gunicorn: throughput, latency, and exactly-once.
 
-    python benchmarks/participants.py                       # PostgreSQL (DATABASE_URL or the local one)
+    python benchmarks/participants.py                       # PostgreSQL (DATABASE_URL or the local
+    one)
     python benchmarks/participants.py --saturate 120 --crowd 1000 --trials 3 --think 20
 
 It creates a fresh database (``musiscene_bench`` on the server of DATABASE_URL), seeds a live
@@ -62,22 +63,29 @@ from survey.models import Study
 tmp = Path(tempfile.mkdtemp())
 frames = [np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8) for i in range(20)]
 t = np.arange(64000) / 32000
-path = media.write_video(frames, 10, tmp / "c.mp4", audio=(0.3*np.sin(2*np.pi*300*t)).astype(np.float32), sample_rate=32000)
+tone = lambda hz: (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+path = media.write_video(frames, 10, tmp / "c.mp4", audio=tone(300), sample_rate=32000)
 conds = services.conditions_ensure_paper()
 first = services.clip_import(path=path, key="bench-000")
-track = services.track_create(clip=first, condition=conds[0], samples=(0.3*np.sin(2*np.pi*440*t)).astype(np.float32),
+track = services.track_create(clip=first, condition=conds[0], samples=tone(440),
                               sample_rate=32000, generator="bench", loudness_target_lufs=-23.0)
 for i in range({n_clips}):
-    clip = first if i == 0 else Clip.objects.create(key=f"bench-{{i:03d}}", video=first.video, duration_s=first.duration_s,
-                                                      width=first.width, height=first.height)
+    clip = first if i == 0 else Clip.objects.create(
+        key=f"bench-{{i:03d}}", video=first.video, duration_s=first.duration_s,
+        width=first.width, height=first.height,
+    )
     for c in conds:
         if clip.pk == track.clip_id and c.pk == track.condition_id:
             continue
-        Track.objects.create(clip=clip, condition=c, audio=track.audio, video=track.video, duration_s=track.duration_s,
-                             sample_rate=32000, loudness_lufs=track.loudness_lufs, loudness_target_lufs=-23.0,
-                             gain_db=0, generator="bench", params_hash=f"b{{clip.pk}}-{{c.pk}}")
+        Track.objects.create(
+            clip=clip, condition=c, audio=track.audio, video=track.video,
+            duration_s=track.duration_s, sample_rate=32000, loudness_lufs=track.loudness_lufs,
+            loudness_target_lufs=-23.0, gain_db=0, generator="bench",
+            params_hash=f"b{{clip.pk}}-{{c.pk}}",
+        )
 study = Study.objects.create(title="Bench", slug="bench", min_listen_s=1.0, target_per_form=100000)
-f1 = ss.form_create(study=study, name="form1", n_videos=15, conditions=[c for c in conds if c.name in ("video_caps","music_caps","msi")])
+form_conditions = [c for c in conds if c.name in ("video_caps", "music_caps", "msi")]
+f1 = ss.form_create(study=study, name="form1", n_videos=15, conditions=form_conditions)
 ss.form_sample_trials(form=f1, seed=1)
 ss.study_go_live(study=study)
 print("seeded")
@@ -93,12 +101,14 @@ django.setup()
 from django.db.models import Count
 from survey.models import Participant, Rating
 acked = json.load(sys.stdin)
-stored = dict(Participant.objects.filter(code__in=list(acked)).annotate(n=Count("ratings")).values_list("code", "n"))
+people = Participant.objects.filter(code__in=list(acked)).annotate(n=Count("ratings"))
+stored = dict(people.values_list("code", "n"))
 dups = Rating.objects.values("participant", "track").annotate(n=Count("id")).filter(n__gt=1).count()
 lost = sum(max(0, a - stored.get(c, 0)) for c, a in acked.items())
 extra = sum(max(0, stored.get(c, 0) - a) for c, a in acked.items())
-print(json.dumps({"participants": len(acked), "acknowledged": sum(acked.values()), "stored": sum(stored.values()),
-                  "lost": lost, "unacknowledged_but_stored": extra, "duplicated": dups}))
+print(json.dumps({"participants": len(acked), "acknowledged": sum(acked.values()),
+                  "stored": sum(stored.values()), "lost": lost,
+                  "unacknowledged_but_stored": extra, "duplicated": dups}))
 """
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -187,7 +197,9 @@ def main() -> int:
             except OSError:
                 time.sleep(0.2)
         print(
-            f"gunicorn: {args.workers} workers x {args.threads} threads; PostgreSQL; client on the same 2 cores"
+            f"gunicorn: {args.workers} workers x {args.threads} threads; PostgreSQL; client on "
+            "the "
+            "same 2 cores"
         )
 
         sat, wall = asyncio.run(
@@ -197,9 +209,11 @@ def main() -> int:
         lo, hi = pct(times, 10), pct(times, 90)  # the steady middle of the run
         steady = sum(1 for t in times if lo <= t <= hi) / (hi - lo) if hi > lo else float("nan")
         print(
-            f"saturation: {args.saturate} participants x {args.saturate_trials} trials, {len(times)} submits in "
+            f"saturation: {args.saturate} participants x {args.saturate_trials} trials, "
+            f"{len(times)} submits in "
             f"{wall:.1f} s; steady rate {steady:.1f} trial submits/s ({3 * steady:.0f} ratings/s); "
-            f"latency p50 {1000 * pct(sat.submit_latency, 50):.0f} ms, p99 {1000 * pct(sat.submit_latency, 99):.0f} ms;"
+            f"latency p50 {1000 * pct(sat.submit_latency, 50):.0f} ms, p99 "
+            f"{1000 * pct(sat.submit_latency, 99):.0f} ms;"
             f" client errors {len(sat.errors)}"
         )
         print("  check:", verify(env, sat.acked))
@@ -211,9 +225,11 @@ def main() -> int:
         )
         lat = crowd.submit_latency
         print(
-            f"crowd: {args.crowd} participants, ~{args.think:g} s per trial, {len(lat)} submits in {wall:.1f} s; "
+            f"crowd: {args.crowd} participants, ~{args.think:g} s per trial, {len(lat)} submits in "
+            f"{wall:.1f} s; "
             f"submit latency p50 {1000 * pct(lat, 50):.0f} ms, p95 {1000 * pct(lat, 95):.0f} ms, "
-            f"p99 {1000 * pct(lat, 99):.0f} ms, max {1000 * max(lat, default=0):.0f} ms; client errors {len(crowd.errors)}"
+            f"p99 {1000 * pct(lat, 99):.0f} ms, max {1000 * max(lat, default=0):.0f} ms; client "
+            f"errors {len(crowd.errors)}"
         )
         print("  check:", verify(env, crowd.acked))
     finally:

@@ -594,7 +594,8 @@ class CaptionJobAdmin(admin.ModelAdmin):
         )
 
     def has_add_permission(self, request):
-        return False  # jobs start from the "Caption the selected clips" action and `manage.py caption_clips`
+        # jobs start from the "Caption the selected clips" action and `manage.py caption_clips`
+        return False
 
     @admin.display(description="progress")
     def progress(self, obj: CaptionJob) -> str:
@@ -612,7 +613,8 @@ class CaptionClipsForm(forms.Form):
         choices=[(k, CaptionKind(k).label) for k in captioning.PIPELINE_KINDS],
         widget=forms.CheckboxSelectMultiple,
         initial=["video", "music", "fusion", "msi"],
-        help_text="Only missing captions are written (approved or unreviewed ones count; rejected ones do not). "
+        help_text="Only missing captions are written (approved or unreviewed ones count; rejected "
+        "ones do not). "
         "Fusion and MSI are composed from the video and music captions, after them.",
     )
     video_model = forms.CharField(

@@ -58,7 +58,8 @@ def parse_segments(text: str) -> tuple[list[Segment], list[LineError]]:
             errors.append(
                 LineError(
                     lineno,
-                    f"expected YTID, start_seconds, end_seconds[, labels], got {len(fields)} fields",
+                    "expected YTID, start_seconds, end_seconds[, labels], "
+                    f"got {len(fields)} fields",
                 )
             )
             continue

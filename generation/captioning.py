@@ -205,7 +205,9 @@ def options_clean(
         )
     if "msi_pred" in ordered and not out["musiscene_checkpoint"]:
         raise ValidationError(
-            "predicted MSI captions need a trained MusiScene checkpoint (--musiscene-checkpoint DIR)"
+            "predicted MSI captions need a trained MusiScene checkpoint "
+            "(--musiscene-checkpoint "
+            "DIR)"
         )
     from modeling.captioners.composer import DEFAULT_PROMPT_SET, PROMPT_SETS
 
@@ -470,7 +472,8 @@ def _job_finish_if_done(job_id: int) -> None:
 
 
 def caption_job_fail(*, job_id: int, message: str) -> None:
-    """Fail the whole job (e.g. a model is missing): it and its unfinished items keep ``message``."""
+    """Fail the whole job (e.g. a model is missing): it and its unfinished items keep
+    ``message``."""
     now = timezone.now()
     with transaction.atomic():
         Job.objects.filter(pk=job_id).exclude(status=Job.Status.FAILED).update(
@@ -501,7 +504,8 @@ def caption_jobs_close_interrupted(*, now=None) -> int:
         caption_job_fail(
             job_id=job_id,
             message=(
-                f"interrupted: no sign of life for {claim_timeout_s():g} s; run the captioning again to write "
+                f"interrupted: no sign of life for {claim_timeout_s():g} s; run the captioning "
+                "again to write "
                 "what is missing"
             ),
         )
@@ -805,7 +809,8 @@ def _composed_kind(
             results.append(
                 (
                     item,
-                    f"clip {item.clip.key} has no {missing} caption (approved or unreviewed), which "
+                    f"clip {item.clip.key} has no {missing} caption (approved or unreviewed), "
+                    "which "
                     f"a {kind} caption is composed from; write it first (kinds video,music)",
                 )
             )
@@ -981,7 +986,8 @@ def caption_job_watch(*, job_id: int, token: str) -> bool:
 
 def caption_job_progress(*, job: CaptionJob) -> dict[str, Any]:
     """Counts of a job's items by state and kind, its status and errors (JSON-serialisable). The
-    keys ``total``, ``done``, ``failed``, ``generating`` match the generation jobs' progress bars."""
+    keys ``total``, ``done``, ``failed``, ``generating`` match the generation jobs' progress
+    bars."""
     items = Item.objects.filter(job_id=job.pk)
     counts = items.aggregate(
         total=Count("id"),

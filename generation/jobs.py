@@ -97,7 +97,8 @@ def claim_timeout_s() -> float:
 
 
 def heartbeat_s() -> float:
-    """Seconds between heartbeats of a worker generating a batch (at most a third of the timeout)."""
+    """Seconds between heartbeats of a worker generating a batch (at most a third of the
+    timeout)."""
     return min(float(_setting("GENERATION_HEARTBEAT_S", 30)), claim_timeout_s() / 3)
 
 
@@ -389,7 +390,8 @@ def job_run(
     *, job: GenerationJob, progress: Callable[[dict[str, Any]], None] | None = None
 ) -> GenerationJob:
     """Run ``job`` in this process, batch by batch, through the same services as the tasks;
-    ``progress`` gets :func:`job_progress` after each batch. For the embedded default (no broker)."""
+    ``progress`` gets :func:`job_progress` after each batch. For the embedded default (no
+    broker)."""
     n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
         status=Job.Status.RUNNING, started_at=timezone.now()
     )
@@ -702,7 +704,8 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
 
 
 def job_fail(*, job_id: int, message: str) -> None:
-    """Fail the whole job (e.g. its model is missing): it and its unfinished items keep ``message``."""
+    """Fail the whole job (e.g. its model is missing): it and its unfinished items keep
+    ``message``."""
     now = timezone.now()
     with transaction.atomic():
         Job.objects.filter(pk=job_id).exclude(status=Job.Status.FAILED).update(

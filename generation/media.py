@@ -72,8 +72,8 @@ WEB_H264_PROFILES = ("Baseline", "Constrained Baseline", "Main", "High")
 # A file whose streams decode to less than its declared duration minus this is truncated.
 _TRUNCATION_TOLERANCE_S = 0.5
 _LOUDNESS_BLOCK_S = 0.4  # the BS.1770 gating block
-_FADE_S = 0.01
-_MAX_CODEC_PADDING = 2048  # samples: at most one AAC/MP3 frame of encoder padding  # fade applied where audio is cut, so the cut does not click
+_FADE_S = 0.01  # fade applied where audio is cut, so the cut does not click
+_MAX_CODEC_PADDING = 2048  # samples: at most one AAC/MP3 frame of encoder padding
 
 
 class MediaError(ValueError):
@@ -152,7 +152,8 @@ def probe(
         for stream in streams:
             if spans[stream.index] is None:
                 raise MediaError(
-                    f"{name}: its {stream.type} stream is empty (0 s of {stream.type}) or cannot be "
+                    f"{name}: its {stream.type} stream is empty (0 s of {stream.type}) or cannot "
+                    "be "
                     "decoded. Export or download it again."
                 )
         _check_riff_complete(path)
@@ -162,7 +163,8 @@ def probe(
         if declared is not None and decoded_s < declared - _TRUNCATION_TOLERANCE_S:
             raise MediaError(
                 f"{name} is truncated: it says it lasts {declared:.1f} s but its data ends after "
-                f"{decoded_s:.1f} s. The upload or export was probably interrupted; upload it again."
+                f"{decoded_s:.1f} s. The upload or export was probably interrupted; upload it "
+                "again."
             )
         duration = declared if declared is not None else decoded_s
         if not duration or duration <= 0 or not math.isfinite(duration):
@@ -682,7 +684,8 @@ def _packets(
     for stream in streams:
         if stream.frames and counts[stream.index] < stream.frames:
             raise MediaError(
-                f"{name} is truncated: its {stream.type} stream should hold {stream.frames} packets "
+                f"{name} is truncated: its {stream.type} stream should hold {stream.frames} "
+                "packets "
                 f"but only {counts[stream.index]} are there. The upload or export was probably "
                 "interrupted; upload it again."
             )

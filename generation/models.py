@@ -476,7 +476,10 @@ class CaptionRevision(models.Model):
         ordering = ["caption", "created_at", "id"]
 
     def __str__(self) -> str:
-        return f"revision of caption {self.caption_id} by {self.user or 'unknown'} at {self.created_at:%Y-%m-%d %H:%M}"
+        return (
+            f"revision of caption {self.caption_id} by {self.user or 'unknown'} at "
+            f"{self.created_at:%Y-%m-%d %H:%M}"
+        )
 
     @property
     def text_changed(self) -> bool:

@@ -1,4 +1,5 @@
-"""Serving stored files with HTTP Range (RFC 9110 section 14), as Safari and iOS require for media."""
+"""Serving stored files with HTTP Range (RFC 9110 section 14), as Safari and iOS require for
+media."""
 
 from __future__ import annotations
 

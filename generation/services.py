@@ -413,7 +413,8 @@ def track_generate_sketch(
     caption = caption_for_condition(clip=clip, condition=condition)
     if caption is None:
         raise ValidationError(
-            f"clip {clip.key} has no {condition.caption_source} caption for condition {condition.name}"
+            f"clip {clip.key} has no {condition.caption_source} caption for condition "
+            f"{condition.name}"
         )
     duration = float(duration_s or clip.duration_s)
     samples = sketch.sketch_generate(
@@ -486,7 +487,8 @@ def caption_edit(
 
 
 def captions_set_status(*, captions: Iterable[Caption], status: str, user) -> int:
-    """Approve or reject (or reset) many captions, each change recorded. Returns how many changed."""
+    """Approve or reject (or reset) many captions, each change recorded. Returns how many
+    changed."""
     changed = 0
     for caption in captions:
         before = Caption.objects.filter(pk=caption.pk).values_list("status", flat=True).first()

@@ -127,7 +127,10 @@ def musiscene_csv_import(
             matched = clips.get(row.ytid, [])
             if len(matched) != 1:
                 report.problems.append(
-                    f"line {row.line}: no clip has the YouTube id {row.ytid} (import its media first)"
+                    (
+                        f"line {row.line}: no clip has the YouTube id {row.ytid} (import its media "
+                        "first)"
+                    )
                     if not matched
                     else f"line {row.line}: {len(matched)} clips have the YouTube id {row.ytid} "
                     f"({', '.join(c.key for c in matched)}); its captions were not imported"

@@ -69,7 +69,8 @@ class SceneImaginer:
         mert: str | None = None,
         feature_cache: Path | str | None = None,
     ) -> SceneImaginer:
-        """Load everything from local files; ``llama``/``mert`` override the ids stored in the checkpoint.
+        """Load everything from local files; ``llama``/``mert`` override the ids stored in the
+        checkpoint.
 
         ``dtype`` is the frozen LLaMA's (default bf16 on a GPU, float32 on the CPU).
         """
@@ -100,7 +101,8 @@ class SceneImaginer:
         batch_size: int = 8,
         seed: int | None = None,
     ) -> list[Imagination]:
-        """One answer per clip, ``batch_size`` clips per generation batch (MU-LLaMA's sampling by default)."""
+        """One answer per clip, ``batch_size`` clips per generation batch (MU-LLaMA's sampling by
+        default)."""
         sampling = sampling or SamplingConfig()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -92,7 +92,8 @@ class SeededSampler(LogitsProcessor):
     Passed to a *greedy* ``generate`` call: it applies guidance, temperature and top-k, draws each
     row's token by Gumbel-max and returns scores that are 0 at that token and very negative
     elsewhere, so the greedy argmax picks it. (MusicGen's ``generate`` appends its own guidance
-    processor after the custom ones; that is why guidance is applied here, before sampling.) The noise for (item, step, codebook, token) is a hash of the item's seed and
+    processor after the custom ones; that is why guidance is applied here, before sampling.) The
+    noise for (item, step, codebook, token) is a hash of the item's seed and
     those indices, so an item's draws do not depend on the batch it is in, nor on the device.
 
     Args:
@@ -379,7 +380,8 @@ def get_pretrained(
     if not (path / "config.json").is_file():
         raise ModelNotFoundError(
             f"MusicGen model {name_or_path!r}: {path} has no config.json; it must be a folder "
-            f"written by save_pretrained (e.g. `python -m modeling.tiny build DIR --family musicgen`)"
+            "written by save_pretrained (e.g. `python -m modeling.tiny build DIR --family "
+            "musicgen`)"
         )
     device = torch.device(
         device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -432,7 +434,8 @@ def tiny_config(*, text_vocab_size: int) -> MusicgenConfig:
         num_heads=2,
         relative_attention_num_buckets=8,
     )
-    # 32 kHz / (8*5*4*4) = 50 Hz frames; 256 codes = 8 bits; 1.6 kbps / (50 Hz * 8 bits) = 4 codebooks.
+    # 32 kHz / (8*5*4*4) = 50 Hz frames; 256 codes = 8 bits; 1.6 kbps / (50 Hz * 8 bits) = 4
+    # codebooks.
     audio = EncodecConfig(
         sampling_rate=32_000,
         upsampling_ratios=[8, 5, 4, 4],

@@ -55,10 +55,17 @@ _MAJOR_WORDS = frozenset(
 _INSTRUMENT_WORDS: dict[str, frozenset[str]] = {
     "piano": frozenset("piano pianos keys keyboard jazz ballad".split()),
     "strings": frozenset(
-        "strings string violin violins cello cellos viola orchestra orchestral cinematic symphonic pizzicato score".split()
+        (
+            "strings string violin violins cello cellos viola orchestra orchestral cinematic "
+            "symphonic "
+            "pizzicato score"
+        ).split()
     ),
     "synth": frozenset(
-        "synth synths synthesizer synthesizers electronic edm techno synthwave futuristic cyberpunk arpeggio arpeggios organ organ-like".split()
+        (
+            "synth synths synthesizer synthesizers electronic edm techno synthwave futuristic "
+            "cyberpunk arpeggio arpeggios organ organ-like"
+        ).split()
     ),
     "guitar": frozenset("guitar guitars acoustic folk strumming fingerpicked riff".split()),
     "drums": frozenset(

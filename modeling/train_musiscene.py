@@ -210,7 +210,8 @@ def load_records(
 def split_records(
     records: Sequence[Record], *, eval_fraction: float, seed: int
 ) -> tuple[list[Record], list[Record]]:
-    """The rows' own ``split`` when they have one; otherwise a seeded shuffle cut at 1 - eval_fraction."""
+    """The rows' own ``split`` when they have one; otherwise a seeded shuffle cut at 1 -
+    eval_fraction."""
     if any(r.split for r in records):
         train = [r for r in records if r.split not in EVAL_SPLITS]
         held = [r for r in records if r.split in EVAL_SPLITS]
@@ -248,7 +249,8 @@ def collate(
 
 # ------------------------------------------------------------------------------------ schedule
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
-    """Linear warm-up to 1 over ``warmup_steps``, then half-cosine down to ``min_ratio`` at the end."""
+    """Linear warm-up to 1 over ``warmup_steps``, then half-cosine down to ``min_ratio`` at the
+    end."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     span = max(1, total_steps - warmup_steps)

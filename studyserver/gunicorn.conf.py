@@ -21,6 +21,7 @@ max_requests = int(
 max_requests_jitter = 500
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 errorlog = "-"
-# The access log without recruiter ids, media tokens or participant cookies (studyserver/logscrub.py).
+# The access log without recruiter ids, media tokens or participant cookies
+# (studyserver/logscrub.py).
 logger_class = "studyserver.logscrub.ScrubbingGunicornLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

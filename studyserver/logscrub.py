@@ -50,7 +50,8 @@ if _GunicornLogger is not None:
 
     class ScrubbingGunicornLogger(_GunicornLogger):
         """gunicorn's logger with the access log's request line, path, query, referer,
-        request headers and environ scrubbed (``logger_class`` in ``studyserver/gunicorn.conf.py``)."""
+        request headers and environ scrubbed (``logger_class`` in
+        ``studyserver/gunicorn.conf.py``)."""
 
         def atoms(self, resp, req, environ, request_time):
             atoms = super().atoms(resp, req, environ, request_time)

@@ -133,7 +133,8 @@ def scan_file(path: Path) -> list[EnvVar]:
 
 
 def environment_variables() -> dict[str, EnvVar]:
-    """Every variable read by the scanned files, by name (sorted), with every place that reads it."""
+    """Every variable read by the scanned files, by name (sorted), with every place that reads
+    it."""
     merged: dict[str, EnvVar] = {}
     for rel in SCANNED:
         path = BASE_DIR / rel

@@ -276,8 +276,10 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY el
 # Participant pages load only their own scripts, styles and media (blob: for Web Audio buffers).
 CONTENT_SECURITY_POLICY = env_str(
     "CONTENT_SECURITY_POLICY",
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' https:",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src "
+    "'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action "
+    "'self' https:",
 )
 # Media by nginx: X-Accel-Redirect to this internal location (e.g. /protected-media/) after the
 # per-participant check, instead of Django streaming the file.

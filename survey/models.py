@@ -49,7 +49,10 @@ class Study(models.Model):
     )
     consent_text = models.TextField(default="I agree to take part in this listening study.")
     instructions_text = models.TextField(
-        default="Watch each video with each of its soundtracks, then rate how well each one suits the video."
+        default=(
+            "Watch each video with each of its soundtracks, then rate how well each one suits "
+            "the video."
+        )
     )
     question = models.CharField(max_length=300, default="How well does this music suit the video?")
     scale_min_label = models.CharField(max_length=60, default="Not at all")
@@ -85,7 +88,9 @@ class Study(models.Model):
     )
     screen_out_on_attention_fail = models.BooleanField(
         default=False,
-        help_text="End the study (screen-out code) at a failed attention check; else only record it.",
+        help_text=(
+            "End the study (screen-out code) at a failed attention check; else only record it."
+        ),
     )
     min_trial_s = models.FloatField(
         null=True,
@@ -280,7 +285,10 @@ class Participant(models.Model):
     trial_order = models.JSONField(
         default=list,
         blank=True,
-        help_text="This participant's sequence: trial ids; a negative id is an attention check on that trial's clip.",
+        help_text=(
+            "This participant's sequence: trial ids; a negative id is an attention check on "
+            "that trial's clip."
+        ),
     )
     label_order = models.JSONField(
         default=dict,

@@ -43,7 +43,8 @@ def form_create(
     **annotation,
 ) -> Form:
     """A rating form (``conditions`` required) or an annotation form (``kind="annotation"``, with
-    ``annotation_media``, ``annotators_per_clip``, ``min_description_chars``, ``tag_vocabulary``)."""
+    ``annotation_media``, ``annotators_per_clip``, ``min_description_chars``,
+    ``tag_vocabulary``)."""
     _ensure_unlocked(study)
     conditions = conditions or []
     if kind == Form.Kind.RATING and not conditions:

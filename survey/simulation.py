@@ -92,9 +92,11 @@ class SimulationSummary:
 
     def __str__(self) -> str:
         return (
-            f"{self.study}: {self.started} simulated participants started, {self.completed} completed, "
+            f"{self.study}: {self.started} simulated participants started, {self.completed} "
+            "completed, "
             f"{self.screened_out} screened out, {self.ratings} ratings, "
-            f"{len(self.careless)} careless ({', '.join(sorted(set(self.careless.values()))) or 'none'})"
+            f"{len(self.careless)} careless "
+            f"({', '.join(sorted(set(self.careless.values()))) or 'none'})"
         )
 
 
@@ -115,7 +117,8 @@ def _mean_of(effects: Effects | None, form: str, condition: str) -> float:
     if condition in CONDITION_MEANS:
         return CONDITION_MEANS[condition]
     raise SimulationError(
-        f"no default true mean for condition {condition!r}; pass effects={{'{condition}': 70.0, ...}}"
+        f"no default true mean for condition {condition!r}; pass "
+        f"effects={{'{condition}': 70.0, ...}}"
     )
 
 
@@ -237,7 +240,8 @@ def simulate_participants(
     other = sorted(f.name for f in study.forms.all() if getattr(f, "kind", "rating") != "rating")
     if other:
         raise SimulationError(
-            f"study {study.slug!r} has forms that are not rating forms ({', '.join(other)}): simulated "
+            f"study {study.slug!r} has forms that are not rating forms ({', '.join(other)}): "
+            "simulated "
             "participants only rate tracks (simulated descriptions would become captions)"
         )
     model = replace(model or RatingModel(), careless_fraction=careless)

@@ -225,7 +225,8 @@ def clean_rating(raw: Any) -> RatingIn:
     unknown = set(raw) - RATING_KEYS
     if unknown:
         raise SchemaError(
-            f"the rating of track {label} has an undeclared field {sorted(map(str, unknown))[0][:40]!r}"
+            f"the rating of track {label} has an undeclared field "
+            f"{sorted(map(str, unknown))[0][:40]!r}"
         )
     value = number(raw.get("value"), f"the rating of track {label}", lo=0, hi=100)
     moved = raw.get("moved", False)

@@ -384,7 +384,8 @@ def _json_error(exc: P.ParticipationError) -> JsonResponse:
 @require_POST
 @T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
-    """A trial's ratings, as JSON: {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
+    """A trial's ratings, as JSON:
+    {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
     study, participant = _study_and_participant(request, slug)
     if participant is None:
         return JsonResponse(

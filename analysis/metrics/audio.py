@@ -10,7 +10,8 @@ __all__ = ["load_audio", "resample_mono", "to_mono"]
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
-    """Average the channels of ``(samples,)``, ``(samples, channels)`` or ``(channels, samples)`` audio.
+    """Average the channels of ``(samples,)``, ``(samples, channels)`` or ``(channels, samples)``
+    audio.
 
     A 2-D array is read as ``(samples, channels)`` (soundfile's layout) when it has more rows than
     columns, else as ``(channels, samples)``.

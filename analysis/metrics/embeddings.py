@@ -73,7 +73,8 @@ def _pick_device(device: str | torch.device | None) -> torch.device:
 
 
 class VGGishEmbedder:
-    """VGGish (see :mod:`analysis.metrics.vggish`) under the ``google`` or ``torchvggish`` framing."""
+    """VGGish (see :mod:`analysis.metrics.vggish`) under the ``google`` or ``torchvggish``
+    framing."""
 
     sample_rate = 16000
 
@@ -175,7 +176,8 @@ def _as_tensor(out: object) -> torch.Tensor:
 
 
 class EncodecEmbedder:
-    """transformers ``EncodecModel`` encoder output before quantisation, one row per frame (fadtk's ``encodec-emb``)."""
+    """transformers ``EncodecModel`` encoder output before quantisation, one row per frame (fadtk's
+    ``encodec-emb``)."""
 
     def __init__(
         self,

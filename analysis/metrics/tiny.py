@@ -28,7 +28,8 @@ _WORDS = (
 
 
 def tiny_tokenizer(*, roberta: bool = True):
-    """A word-level fast tokenizer built in process (no files), with RoBERTa-style special tokens."""
+    """A word-level fast tokenizer built in process (no files), with RoBERTa-style special
+    tokens."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -61,7 +62,8 @@ def tiny_tokenizer(*, roberta: bool = True):
 
 
 def build_tiny_clap(out_dir: str | Path, *, seed: int = 0) -> Path:
-    """A random ``ClapModel`` + ``ClapProcessor`` (48 kHz, 10 s input) saved with save_pretrained."""
+    """A random ``ClapModel`` + ``ClapProcessor`` (48 kHz, 10 s input) saved with
+    save_pretrained."""
     from transformers import (
         ClapAudioConfig,
         ClapConfig,
@@ -113,7 +115,8 @@ def build_tiny_clap(out_dir: str | Path, *, seed: int = 0) -> Path:
 
 
 def build_tiny_ast(out_dir: str | Path, *, seed: int = 0) -> Path:
-    """A random ``ASTForAudioClassification`` with the 527 AudioSet outputs and its feature extractor."""
+    """A random ``ASTForAudioClassification`` with the 527 AudioSet outputs and its feature
+    extractor."""
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
     torch.manual_seed(seed)
@@ -158,7 +161,8 @@ def build_tiny_encodec(out_dir: str | Path, *, seed: int = 0) -> Path:
 
 
 def build_tiny_hubert(out_dir: str | Path, *, seed: int = 0, sample_rate: int = 24000) -> Path:
-    """A random ``HubertModel`` (MERT-v1 layout: 24 kHz, mean/var-normalised input) and its feature extractor."""
+    """A random ``HubertModel`` (MERT-v1 layout: 24 kHz, mean/var-normalised input) and its feature
+    extractor."""
     from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
     torch.manual_seed(seed)

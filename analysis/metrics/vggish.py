@@ -65,7 +65,9 @@ GOOGLE_MIN_PEAK = 0.1
 Framing = Literal["google", "torchvggish"]
 FRAMINGS: dict[str, str] = {
     "google": "1 s windows every 0.5 s, peak-normalised (Google's FAD reference)",
-    "torchvggish": "non-overlapping 0.96 s examples, no normalisation (fadtk, frechet-audio-distance)",
+    "torchvggish": (
+        "non-overlapping 0.96 s examples, no normalisation (fadtk, frechet-audio-distance)"
+    ),
 }
 
 
@@ -97,7 +99,8 @@ _WINDOW = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(STFT_WINDOW) / STFT_WINDOW)  
 
 
 def log_mel_spectrogram(audio: np.ndarray) -> np.ndarray:
-    """VGGish log-mel of 16 kHz mono audio: ``(frames, 64)`` with ``frames = 1 + (len - 400) // 160``."""
+    """VGGish log-mel of 16 kHz mono audio: ``(frames, 64)`` with ``frames = 1 + (len - 400) //
+    160``."""
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
     if x.size < STFT_WINDOW:
         return np.zeros((0, NUM_MEL_BINS))
@@ -191,7 +194,8 @@ def _config_from_state(state: dict[str, torch.Tensor]) -> VGGishConfig:
 
 
 def load_vggish(path: str | Path) -> VGGish:
-    """Load VGGish weights from a local ``.pth`` state dict (torchvggish's, or one from :func:`save_vggish`).
+    """Load VGGish weights from a local ``.pth`` state dict (torchvggish's, or one from
+    :func:`save_vggish`).
 
     PCA parameters (``pproc.*``) in the file are ignored: FAD uses the raw embedding.
     """
@@ -202,7 +206,8 @@ def load_vggish(path: str | Path) -> VGGish:
         raise ModelMissingError(
             f"VGGish weights not found at {str(path)!r}. Download torchvggish's "
             "vggish-10086976.pth (GitHub release v0.1 of harritaylor/torchvggish) on a machine "
-            "with internet and pass its path, e.g. `--embedding vggish:/models/vggish-10086976.pth`."
+            "with internet and pass its path, e.g. `--embedding "
+            "vggish:/models/vggish-10086976.pth`."
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if not k.startswith("pproc.")}

@@ -1,4 +1,5 @@
-"""Layers of the demo's scenes: cities, roads, people, lights and festivities. Each is drawn with the kit in
+"""Layers of the demo's scenes: cities, roads, people, lights and festivities. Each is drawn with
+the kit in
 ``canvas`` and placed in a scene by ``painter``."""
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Fusion and MSI captions composed by an instruction-tuned LLM (the paper: Mixtral-8x7B-Instruct).
 
-    >>> composer = Composer(HTTPBackend(EndpointConfig(base_url="http://localhost:8000/v1",
-    ...                                                model="mistralai/Mixtral-8x7B-Instruct-v0.1")))  # doctest: +SKIP
-    >>> composer.compose("msi", [("a man surfs a wave", "upbeat surf rock")], seed=0)[0].text     # doctest: +SKIP
+    >>> endpoint = EndpointConfig(base_url="http://localhost:8000/v1",
+    ...                           model="mistralai/Mixtral-8x7B-Instruct-v0.1")
+    >>> composer = Composer(HTTPBackend(endpoint))  # doctest: +SKIP
+    >>> pairs = [("a man surfs a wave", "upbeat surf rock")]
+    >>> composer.compose("msi", pairs, seed=0)[0].text  # doctest: +SKIP
 
 What is reproduced from the paper's scripts (research/B_modeling.md 1.3), character for character:
 
@@ -58,8 +60,14 @@ DEFAULT_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 ComposedKind = Literal["fusion", "msi"]
 #: The released script's instructions (research/B_modeling.md 1.3), after the two captions.
 INSTRUCTIONS: dict[str, str] = {
-    "fusion": "Describe the music from both video and music captions. Return answer only without intro/outro.",
-    "msi": "Describe the video from the given video and music information. Return answer only without intro/outro.",
+    "fusion": (
+        "Describe the music from both video and music captions. Return answer only without "
+        "intro/outro."
+    ),
+    "msi": (
+        "Describe the video from the given video and music information. Return answer only "
+        "without intro/outro."
+    ),
 }
 #: The paper's questions (Table 1 and Table 6 of the paper), after the two captions.
 PAPER_QUESTIONS: dict[str, str] = {
@@ -77,7 +85,8 @@ def build_prompt(
     """The prompt for ``kind`` (``"fusion"`` or ``"msi"``) in ``prompt_set``, before the template.
 
     >>> build_prompt("msi", "a basketball game", "tense orchestral music")
-    'Video Caption: "a basketball game", Music Caption: "tense orchestral music". What type of scene the music is suitable for?'
+    'Video Caption: "a basketball game", Music Caption: "tense orchestral music". What type of
+    scene the music is suitable for?'
     """
     if kind not in INSTRUCTIONS:
         raise ValueError(
@@ -93,11 +102,15 @@ def build_prompt(
             f'Video Caption: "{video_caption}", Music Caption: "{music_caption}". '
             f"{PAPER_QUESTIONS[kind]}"
         )
-    return f"Video caption: '{video_caption}' \nMusic caption: '{music_caption}' \n{INSTRUCTIONS[kind]}"
+    return (
+        f"Video caption: '{video_caption}' \nMusic caption: '{music_caption}' "
+        f"\n{INSTRUCTIONS[kind]}"
+    )
 
 
 def apply_template(prompt: str) -> str:
-    """Mixtral-Instruct's instruction template as the paper's scripts wrote it (newline + 4 spaces after)."""
+    """Mixtral-Instruct's instruction template as the paper's scripts wrote it (newline + 4 spaces
+    after)."""
     return f"[INST] {prompt} [/INST]\n    "
 
 
@@ -113,7 +126,8 @@ def postprocess(decoded: str) -> str:
 
 @dataclass(frozen=True)
 class ComposerSampling:
-    """Sampling of the composer; the defaults are the paper's. ``temperature=0`` decodes greedily."""
+    """Sampling of the composer; the defaults are the paper's. ``temperature=0`` decodes
+    greedily."""
 
     temperature: float = 0.7
     top_p: float = 0.95
@@ -248,7 +262,8 @@ class LocalBackend:
         device_map: str | None = None,
         batch_size: int = 4,
     ) -> LocalBackend:
-        """Load the LM and its tokenizer from local files (never downloaded; see :mod:`modeling.hub`).
+        """Load the LM and its tokenizer from local files (never downloaded; see
+        :mod:`modeling.hub`).
 
         ``device_map="auto"`` spreads a large model (Mixtral-8x7B is ~93 GB in bf16) over the GPUs
         and the CPU; ``dtype`` defaults to bfloat16 on a GPU and float32 on the CPU.
@@ -304,7 +319,8 @@ class LocalBackend:
             kwargs.update(
                 temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k
             )
-        else:  # no sampling knobs: the checkpoint's generation config may set some, which would warn
+        else:
+            # no sampling knobs: the checkpoint's generation config may set some, which would warn
             kwargs.update(temperature=None, top_p=None, top_k=None)
         ids = self.model.generate(**enc, **kwargs)  # (B, T_prompt + T_new)
         width = enc["input_ids"].shape[1]
@@ -323,7 +339,8 @@ class LocalBackend:
 
 
 class EndpointError(RuntimeError):
-    """The OpenAI-compatible endpoint failed: the message names the URL, the status and the reason."""
+    """The OpenAI-compatible endpoint failed: the message names the URL, the status and the
+    reason."""
 
     def __init__(
         self, message: str, *, url: str, status: int | None = None, attempts: int = 1
@@ -525,7 +542,8 @@ def _excerpt(raw: bytes, limit: int = 200) -> str:
 
 
 def build_tiny(out_dir: Path | str, *, seed: int = 0) -> Path:
-    """Write a tiny random Mixtral (2 layers, 2 experts, hidden 32) and its tokenizer to ``out_dir``.
+    """Write a tiny random Mixtral (2 layers, 2 experts, hidden 32) and its tokenizer to
+    ``out_dir``.
 
     The tokenizer is a transformers ``LlamaTokenizer`` (Mixtral's class) with one token per
     printable ASCII character and newline, and adds BOS like Mixtral's; the model has Mixtral's

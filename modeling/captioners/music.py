@@ -55,7 +55,8 @@ class MusicCaptioner:
         question: str = CAPTION_QUESTION,
         sampling: SamplingConfig | None = None,
     ) -> MusicCaptioner:
-        """Load the adapter checkpoint and its LLaMA and MERT from local files (see ``SceneImaginer``)."""
+        """Load the adapter checkpoint and its LLaMA and MERT from local files (see
+        ``SceneImaginer``)."""
         imaginer = SceneImaginer.from_checkpoint(
             checkpoint,
             device=device,

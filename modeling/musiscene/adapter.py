@@ -89,7 +89,8 @@ class MusicAdapter(nn.Module):
             self.config.mert_dim,
         ):
             raise ValueError(
-                f"expected features of shape (B, {self.config.mert_layers}, {self.config.mert_dim}), "
+                f"expected features of shape (B, {self.config.mert_layers}, "
+                f"{self.config.mert_dim}), "
                 f"got {tuple(features.shape)}"
             )
         x = self.agg(features.to(self.agg.weight.dtype)).squeeze(1)  # (B, Dm)
@@ -139,7 +140,9 @@ class TunableLinear(nn.Module):
         if gate_heads:
             if in_features % gate_heads or gate_heads % self.kv_heads:
                 raise ValueError(
-                    f"{in_features} features do not split into {gate_heads} heads / {kv_heads} kv heads"
+                    f"{in_features} features do not split into {gate_heads} heads / {kv_heads} "
+                    "kv "
+                    "heads"
                 )
             self.gate = nn.Parameter(torch.zeros(gate_heads, **factory))
         self._adapter_value: torch.Tensor | None = None
@@ -189,7 +192,8 @@ def inject(llama: nn.Module, config: MusiSceneConfig) -> list[TunableLinear]:
         raise ValueError(f"adapter.query_layers={k} but the LLaMA has only {len(layers)} layers")
     if config.adapter.llm_dim != text_config.hidden_size:
         raise ValueError(
-            f"adapter.llm_dim={config.adapter.llm_dim} but the LLaMA's hidden size is {text_config.hidden_size}"
+            f"adapter.llm_dim={config.adapter.llm_dim} but the LLaMA's hidden size is "
+            f"{text_config.hidden_size}"
         )
     lora = config.lora_rank if config.stores_finetune else 0
     gates: list[TunableLinear] = []

@@ -67,7 +67,8 @@ class MusiSceneConfig:
             (MU-LLaMA's finetune phase: LLaMA's norms, biases on q/o/gate/up/down and rank-r LoRA
             on all seven projections) or ``"both"``.
         lora_rank: LoRA rank in the finetune modes (MU-LLaMA: 16; plain ``l2(l1(x))``, no scaling).
-        prompt_mode: ``"compat"`` reproduces MU-LLaMA's prompt literally, ``"clean"`` drops its quirk.
+        prompt_mode: ``"compat"`` reproduces MU-LLaMA's prompt literally, ``"clean"`` drops its
+        quirk.
         carried: tensor families the model holds *frozen* beyond those it trains (``""``,
             ``"adapter"``, ``"mu-llama-finetune"`` or ``"both"``): e.g. a model initialised from
             MU-LLaMA that trains only the adapter carries MU-LLaMA's tuned norms, biases and LoRA

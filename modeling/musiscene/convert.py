@@ -36,7 +36,8 @@ _LAYER = re.compile(r"^llama\.layers\.(\d+)\.(.+)$")
 def rope_permute(rows: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Meta's interleaved rotary row order -> transformers' half-split order, per head.
 
-    Works on weights (out, in) and on biases (out,): row ``h*Dh + 2i + c`` moves to ``h*Dh + c*Dh/2 + i``.
+    Works on weights (out, in) and on biases (out,): row ``h*Dh + 2i + c`` moves to ``h*Dh + c*Dh/2
+    + i``.
     """
     out = rows.shape[0]
     rest = rows.shape[1:]

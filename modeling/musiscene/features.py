@@ -133,7 +133,8 @@ def encode_files(
     cache: FeatureCache | None = None,
     progress: Iterable | None = None,
 ) -> torch.Tensor:
-    """Pooled features of each file, (N, L+1, D); cached ones are read, others encoded and stored."""
+    """Pooled features of each file, (N, L+1, D); cached ones are read, others encoded and
+    stored."""
     out: list[torch.Tensor] = []
     hits = 0
     for path in progress if progress is not None else paths:

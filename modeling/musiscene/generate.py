@@ -67,7 +67,8 @@ def generate_answers(
     prompt_mode: PromptMode | None = None,
     seed: int | None = None,
 ) -> list[str]:
-    """One answer per clip; ``questions[i]`` is asked about ``features[i]`` (MU-LLaMA's sampling by default)."""
+    """One answer per clip; ``questions[i]`` is asked about ``features[i]`` (MU-LLaMA's sampling by
+    default)."""
     sampling = sampling or SamplingConfig()
     if len(questions) != features.shape[0]:
         raise ValueError(f"{len(questions)} questions for {features.shape[0]} clips")

@@ -91,15 +91,18 @@ class MusiScene(nn.Module):
         missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or extra:
             raise KeyError(
-                f"checkpoint does not match trainable={self.config.trainable!r}: missing {missing[:5]}"
-                f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
+                f"checkpoint does not match trainable={self.config.trainable!r}: missing "
+                f"{missing[:5]}"
+                f"{'...' if len(missing) > 5 else ''}, unexpected "
+                f"{extra[:5]}{'...' if len(extra) > 5 else ''}"
             )
         params = dict(self.named_parameters())
         with torch.no_grad():
             for name, tensor in state.items():
                 if params[name].shape != tensor.shape:
                     raise ValueError(
-                        f"{name}: checkpoint shape {tuple(tensor.shape)} != model {tuple(params[name].shape)}"
+                        f"{name}: checkpoint shape {tuple(tensor.shape)} != model "
+                        f"{tuple(params[name].shape)}"
                     )
                 params[name].copy_(tensor)
 
@@ -173,7 +176,8 @@ def load_tokenizer(name_or_path: str):
 def adapter_config_for(
     llama_config, *, mert_layers: int, mert_dim: int, query_layers: int = 20, ffn_mult: int = 4
 ) -> AdapterConfig:
-    """MU-LLaMA's adapter sizes for a given LLaMA config and encoder (query layers capped at depth)."""
+    """MU-LLaMA's adapter sizes for a given LLaMA config and encoder (query layers capped at
+    depth)."""
     return AdapterConfig(
         mert_layers=mert_layers,
         mert_dim=mert_dim,
@@ -190,7 +194,8 @@ def build_musiscene(
     device: str | torch.device = "cpu",
     seed: int | None = 0,
 ) -> MusiScene:
-    """A fresh MusiScene around the frozen LLaMA named in ``config`` (adapter seeded by ``seed``)."""
+    """A fresh MusiScene around the frozen LLaMA named in ``config`` (adapter seeded by
+    ``seed``)."""
     llama = load_llama(config.llama, dtype=dtype, device=device)
     if seed is not None:
         torch.manual_seed(seed)

@@ -42,7 +42,8 @@ class Tokenizer(Protocol):  # the part of a transformers tokenizer we use
 
 
 def format_prompt(question: str, *, mode: PromptMode = "compat") -> str:
-    """The full prompt for ``question`` (MU-LLaMA's ``llama.utils.format_prompt`` in compat mode)."""
+    """The full prompt for ``question`` (MU-LLaMA's ``llama.utils.format_prompt`` in compat
+    mode)."""
     if mode == "compat":
         return COMPAT_TEMPLATE.format(instruction=question, input=BUILTIN_INPUT_REPR)
     if mode == "clean":

@@ -98,7 +98,8 @@ def build_tiny_llama(out_dir: Path, *, seed: int = 0) -> Path:
 
 
 def build_tiny_mert(out_dir: Path, *, seed: int = 0) -> Path:
-    """A 2-layer MERT-shaped ``HubertModel`` (hidden 32, 24 kHz, hop 320) and its feature extractor."""
+    """A 2-layer MERT-shaped ``HubertModel`` (hidden 32, 24 kHz, hop 320) and its feature
+    extractor."""
     from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
     out_dir = Path(out_dir)

@@ -54,7 +54,8 @@ PARTICIPANT_CONTRACT = [
 
 
 def _walk(bot: Bot, *, attention_value: float, values: dict[str, float]) -> None:
-    """Through the real pages: consent, instructions, practice, headphones, every item, questionnaire."""
+    """Through the real pages: consent, instructions, practice, headphones, every item,
+    questionnaire."""
     bot.to_trials()
     p = bot.participant
     P.submit_headphone(participant=p, answers=P.headphone_plan(p))

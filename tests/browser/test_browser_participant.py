@@ -78,7 +78,8 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
     ctx = browser.new_context(
         viewport={"width": 390, "height": 844}, bypass_csp=True
     )  # a phone-sized screen;
-    # bypass_csp lets the test evaluate JavaScript; test_the_pages_pass_their_csp checks the policy itself
+    # bypass_csp lets the test evaluate JavaScript; test_the_pages_pass_their_csp checks the policy
+    # itself
     page = ctx.new_page()
     requests, statuses = [], []
     page.on("request", lambda r: requests.append(r.url))
@@ -94,7 +95,9 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
     # one clock: while a track plays, audio and video stay within 50 ms; a switch keeps the position
     page.locator("button[data-audio]").nth(0).click()
     page.wait_for_function(
-        "window.__musiscenePlayer.drift() !== null && document.querySelector('video').currentTime > 0.3"
+        "window.__musiscenePlayer.drift() !== null && "
+        "document.querySelector('video').currentTime "
+        "> 0.3"
     )
     drifts = [page.evaluate("window.__musiscenePlayer.drift()") for _ in range(5)]
     before = page.evaluate("document.querySelector('video').currentTime")

@@ -45,7 +45,8 @@ def ctx(chromium):
 
 def _playing(page, i: int):
     page.wait_for_function(
-        f"{PLAYER}.current === {i} && {PLAYER}.source !== null && !document.querySelector('video').paused",
+        f"{PLAYER}.current === {i} && {PLAYER}.source !== null"
+        " && !document.querySelector('video').paused",
         timeout=15000,
     )
 
@@ -100,7 +101,8 @@ def test_listening_time_is_exact_whatever_the_sequence(ctx, live_server, study):
     page.reload()
     page.wait_for_selector("text=Practice video")
     restored = page.evaluate(
-        "JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.endsWith(':practice:-1')))).heard"
+        "JSON.parse(localStorage.getItem("
+        "Object.keys(localStorage).find(k => k.endsWith(':practice:-1')))).heard"
     )
     assert abs(restored["A"] - heard["0"]) <= FRAME_S and abs(restored["B"] - heard["1"]) <= FRAME_S
     page.locator("button[data-audio]").nth(1).click()
@@ -261,7 +263,8 @@ def test_listening_time_survives_a_renderer_crash(ctx, live_server, study):
     again.goto(page.url)
     again.wait_for_selector("text=Practice video")
     restored = again.evaluate(
-        "JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.endsWith(':practice:-1')))).heard"
+        "JSON.parse(localStorage.getItem("
+        "Object.keys(localStorage).find(k => k.endsWith(':practice:-1')))).heard"
     )
     assert heard - 2.2 <= restored["A"] <= heard + FRAME_S, (restored, heard)
 
@@ -397,7 +400,8 @@ def _tab_order(page, limit: int = 30) -> list[str]:
         name = page.evaluate(
             """() => { const el = document.activeElement;
               if (!el || el === document.body) return null;
-              return el.id ? '#' + el.id : (el.getAttribute('aria-label') || el.textContent.trim()); }"""
+              return el.id ? '#' + el.id
+                           : (el.getAttribute('aria-label') || el.textContent.trim()); }"""
         )
         if name is None or (seen and name == seen[0]):
             break

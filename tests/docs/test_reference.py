@@ -1,4 +1,5 @@
-"""The generated reference (docs/reference/{settings,commands,api}.md) covers what the code reads."""
+"""The generated reference (docs/reference/{settings,commands,api}.md) covers what the code
+reads."""
 
 from __future__ import annotations
 

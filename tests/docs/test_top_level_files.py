@@ -1,4 +1,5 @@
-"""The files at the top of the repository: links that resolve, a licence and a citation that parse."""
+"""The files at the top of the repository: links that resolve, a licence and a citation that
+parse."""
 
 from __future__ import annotations
 

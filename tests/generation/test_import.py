@@ -37,7 +37,8 @@ def test_it_parses_the_published_layout():
 def test_malformed_lines_get_line_numbered_errors():
     text = (
         EVAL_SEGMENTS
-        + 'abc, x, 10.0, "/m/04rlf"\nabc, 5.0\ndef, 5.0, 3.0, "/m/04rlf"\nghi, 1, 2, /m/a, /m/b\n"unclosed, 1, 2\n'
+        + 'abc, x, 10.0, "/m/04rlf"\nabc, 5.0\ndef, 5.0, 3.0, "/m/04rlf"\n'
+        + 'ghi, 1, 2, /m/a, /m/b\n"unclosed, 1, 2\n'
     )
     segments, errors = parse_segments(text)
     assert len(segments) == 5

@@ -140,7 +140,8 @@ async def participant(
         headers = {"Content-Type": "application/json", "X-CSRFToken": b.csrf()}
 
         async def send(data: bytes = data, headers: dict = headers) -> str:
-            """Resend the same submission (same id) until the server answers it, as the page does."""
+            """Resend the same submission (same id) until the server answers it, as the page
+            does."""
             for attempt in range(12):
                 t0 = time.perf_counter()
                 try:

@@ -61,6 +61,8 @@ def timeline_problems(ratings: pd.DataFrame, participants: pd.DataFrame) -> list
             took = (person["completed_at"] - person["started_at"]).total_seconds()
             if took + 0.01 < own["duration"].sum():
                 problems.append(
-                    f"participant {pid}: took {took:.1f} s for {own['duration'].sum():.1f} s of trials"
+                    f"participant {pid}: took {took:.1f} s for {own['duration'].sum():.1f} s "
+                    "of "
+                    "trials"
                 )
     return problems

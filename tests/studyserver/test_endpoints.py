@@ -1,4 +1,5 @@
-"""Health, readiness, metrics, request ids, security headers, rate limits, admin login throttling."""
+"""Health, readiness, metrics, request ids, security headers, rate limits, admin login
+throttling."""
 
 from __future__ import annotations
 

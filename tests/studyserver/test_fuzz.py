@@ -86,7 +86,10 @@ def test_a_body_that_is_not_json_or_too_big(bot_factory, settings):
 
 def test_a_malformed_multipart_upload_is_refused_early(client, charlie):
     client.force_login(charlie)
-    body = b'--BOUNDARY\r\nContent-Disposition: form-data; name="upload"; filename="x.mp4"\r\n\r\nabc'  # never closed
+    # never closed
+    body = (
+        b'--BOUNDARY\r\nContent-Disposition: form-data; name="upload"; filename="x.mp4"\r\n\r\nabc'
+    )
     resp = client.generic(
         "POST",
         "/admin/generation/clip/add/",

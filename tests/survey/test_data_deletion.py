@@ -13,8 +13,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from survey import participation, services
 from analysis.study_report import study_report
+from survey import participation, services
 from survey.models import DataDeletion, DataLocked, Participant, Rating
 
 

@@ -1,5 +1,6 @@
 """Issue 13, defect 3: a participant who comes back with the same PROLIFIC_PID on a fresh device
-(no cookies at all) gets back to the page they were at, and every save from it passes the CSRF check.
+(no cookies at all) gets back to the page they were at, and every save from it passes the CSRF
+check.
 The clients here enforce CSRF the way a browser meets it (the token from the csrftoken cookie)."""
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ class Command(BaseCommand):
             self.stderr.write(f"note: {note}")
         excluded = len(report.analysis.screening.excluded_participants)
         self.stdout.write(
-            f"report of {the_study.slug}: {report.n_participants:,} participants with {report.n_ratings:,} "
+            f"report of {the_study.slug}: {report.n_participants:,} participants with "
+            f"{report.n_ratings:,} "
             f"ratings, {excluded:,} excluded by post-screening; written to {html_path}"
             + (f" and {zip_path}" if zip_path else "")
             + f" in {time.perf_counter() - t0:.1f} s"

@@ -8,7 +8,8 @@ the loudness-normalised listening copy): FAD per condition over all its frames a
 clips' original audio (or a reference condition's tracks), with the counts (--equal-frames:
 the same number of frames from every condition); KL over the AudioSet classes per clip pair
 (audiocraft's definition by default; PaSST as in the paper where it is on this machine, else
-AST, and the output says which); the CLAP score of each track with its prompt. Prints the table and stores every value with its settings for the analysis report.
+AST, and the output says which); the CLAP score of each track with its prompt. Prints the table and
+stores every value with its settings for the analysis report.
 Models are loaded from local paths or the local Hugging Face cache, never downloaded.
 """
 
@@ -22,7 +23,10 @@ from survey.models import Study
 
 
 class Command(BaseCommand):
-    help = "FAD, KL and CLAP score of a study's tracks per condition (the paper's Table 3); stores the results."
+    help = (
+        "FAD, KL and CLAP score of a study's tracks per condition (the paper's Table 3); stores "
+        "the results."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="study slug")
@@ -32,7 +36,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--embedding",
             default=None,
-            help="FAD embedding NAME[:PATH]: vggish:FILE.pth (Google's framing), vggish-torch:FILE, "
+            help="FAD embedding NAME[:PATH]: vggish:FILE.pth (Google's framing), "
+            "vggish-torch:FILE, "
             "clap[:MODEL], encodec[:MODEL], mert[:MODEL]",
         )
         parser.add_argument(

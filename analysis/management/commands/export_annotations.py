@@ -1,4 +1,5 @@
-"""python manage.py export_annotations --study SLUG --out annotations.csv [--format csv|json|parquet]
+"""python manage.py export_annotations --study SLUG --out annotations.csv [--format
+csv|json|parquet]
 [--agreement agreement.csv] [--mode standard|mu-llama] [--bertscore-model PATH|none]"""
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from survey.models import Study
 
 
 class Command(BaseCommand):
-    help = "Export a study's descriptions in long format, and the agreement among annotators of each clip."
+    help = (
+        "Export a study's descriptions in long format, and the agreement among annotators of "
+        "each clip."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True)

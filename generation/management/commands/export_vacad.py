@@ -25,7 +25,10 @@ from generation.models import Clip
 
 
 class Command(BaseCommand):
-    help = "Export clips and their captions as the VACAD dataset (JSONL + a Hugging Face datasets folder)."
+    help = (
+        "Export clips and their captions as the VACAD dataset (JSONL + a Hugging Face datasets "
+        "folder)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("out", type=Path)

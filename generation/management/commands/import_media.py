@@ -33,7 +33,10 @@ def _slug(stem: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Import clips (and tracks) from a folder, optionally filtered by an AudioSet-style segment list."
+    help = (
+        "Import clips (and tracks) from a folder, optionally filtered by an AudioSet-style "
+        "segment list."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("folder", type=Path)
@@ -44,12 +47,17 @@ class Command(BaseCommand):
             "--label",
             action="append",
             default=[],
-            help=f"keep only segments with this ontology label (repeatable), e.g. {audioset.MUSIC_LABEL}",
+            help=(
+                "keep only segments with this ontology label (repeatable), e.g. "
+                f"{audioset.MUSIC_LABEL}"
+            ),
         )
         parser.add_argument(
             "--skip-bad-lines",
             action="store_true",
-            help="import the valid lines of a CSV that has malformed ones (default: import nothing)",
+            help=(
+                "import the valid lines of a CSV that has malformed ones (default: import nothing)"
+            ),
         )
         parser.add_argument(
             "--loudness",
@@ -140,7 +148,9 @@ class Command(BaseCommand):
             condition = Condition.objects.filter(name=cond_dir.name).first()
             if condition is None:
                 self.stderr.write(
-                    f"tracks/{cond_dir.name}: no condition of that name; create it in the admin first"
+                    f"tracks/{cond_dir.name}: no condition of that name; create it in the "
+                    "admin "
+                    "first"
                 )
                 failed += 1
                 continue

@@ -50,7 +50,8 @@ class Command(BaseCommand):
             self.stderr.write(f"{csv}: {problem}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"{report.rows} rows: {report.created} captions imported, {report.existing} there already, "
+                f"{report.rows} rows: {report.created} captions imported, {report.existing} there "
+                "already, "
                 f"{report.empty_cells} empty cells, {len(report.problems)} rows without a clip"
             )
         )

@@ -35,7 +35,8 @@ class ProgressBar:
         total = p["total"] or 1
         filled = round(self.width * (p["done"] + p["failed"]) / total)
         line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {p['done'] + p['failed']}/{p['total']} tracks"
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {p['done'] + p['failed']}/{p['total']} "
+            "tracks"
             f" ({p['done']} made, {p['failed']} failed, {p['generating']} generating,"
             f" {p['ingesting']} ingesting) {p['status']}"
         )
@@ -52,7 +53,10 @@ class ProgressBar:
 
 
 class Command(BaseCommand):
-    help = "Generate a study's missing tracks (MusicGen or sketch) on the Celery workers, or here without a broker."
+    help = (
+        "Generate a study's missing tracks (MusicGen or sketch) on the Celery workers, or here "
+        "without a broker."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="the study's slug")

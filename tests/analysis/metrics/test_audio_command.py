@@ -1,4 +1,5 @@
-"""audio_metrics end to end on a small study with tiny random models: Table 3, stored with settings."""
+"""audio_metrics end to end on a small study with tiny random models: Table 3, stored with
+settings."""
 
 from __future__ import annotations
 
@@ -308,9 +309,9 @@ def test_tracks_keep_the_generators_raw_output_beside_the_listening_copy(small_s
 
 
 def test_fad_and_kl_use_raw_audio_all_frames_and_name_the_classifier(small_study, models):
+    from analysis.metric_results import audio_metrics_run
     from generation import services
     from generation.services import track_raw_audio_name
-    from analysis.metric_results import audio_metrics_run
     from survey.models import TrialTrack
     from tests.conftest import make_tone
 

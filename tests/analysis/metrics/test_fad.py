@@ -1,4 +1,5 @@
-"""FAD, FAD-inf and KAD against the analytic cases and peer formulas of research/C_metrics.md 5.1."""
+"""FAD, FAD-inf and KAD against the analytic cases and peer formulas of research/C_metrics.md
+5.1."""
 
 from __future__ import annotations
 

@@ -38,7 +38,9 @@ def _redis():
         client.ping()
     except redis.RedisError as exc:
         pytest.skip(
-            f"Redis is not reachable at 127.0.0.1:6379 ({exc}); start it to run the real-worker tests"
+            f"Redis is not reachable at 127.0.0.1:6379 ({exc}); start it to run the "
+            "real-worker "
+            "tests"
         )
     return client, db
 
@@ -55,7 +57,8 @@ class Cluster:
             f"CELERY_BROKER_URL = 'redis://127.0.0.1:6379/{redis_db}'\n"
             "CELERY_TASK_ALWAYS_EAGER = False\n"
             f"CELERY_TASK_DEFAULT_QUEUE = {self.queues[1]!r}\n"
-            f"CELERY_TASK_ROUTES = {{'generation.tasks.generate_*': {{'queue': {self.queues[0]!r}}}}}\n"
+            "CELERY_TASK_ROUTES = {'generation.tasks.generate_*': "
+            f"{{'queue': {self.queues[0]!r}}}}}\n"
             "CELERY_WORKER_ENABLE_REMOTE_CONTROL = False\n"
             "GENERATION_CLAIM_TIMEOUT_S = 4\n"
             "GENERATION_HEARTBEAT_S = 0.5\n"

@@ -10,7 +10,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny random GIT, Mixtral, LLaMA and MERT, built through ``python -m modeling.tiny``'s registry."""
+    """Tiny random GIT, Mixtral, LLaMA and MERT, built through ``python -m modeling.tiny``'s
+    registry."""
     from modeling.tiny import build
 
     out = tmp_path_factory.mktemp("tiny-captioners")

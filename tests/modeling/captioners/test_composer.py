@@ -18,11 +18,13 @@ from modeling.hub import ModelNotFoundError
 
 # The paper's scripts (llm.py and llm_copy.py), rendered for one pair of captions.
 FUSION = (
-    "Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the music from both "
+    "Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the music "
+    "from both "
     "video and music captions. Return answer only without intro/outro."
 )
 MSI = (
-    "Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the video from the "
+    "Video caption: 'a man plays the guitar' \nMusic caption: 'calm piano' \nDescribe the video "
+    "from the "
     "given video and music information. Return answer only without intro/outro."
 )
 

@@ -13,8 +13,10 @@ from modeling.datasets import MusiSceneCSVError, parse_musiscene_csv, read_ytids
 HEADER = "Music Caption 1,Music Caption 2,Video Caption,Mixtral Audio,Mixtral Video\n"
 IDS = ["R3mcZxi-r9U", "gy6R280ZUMQ", "abc_DEF-123"]
 ROWS = (
-    'calm piano,"A calm piano piece, suitable for vlogs.",a man plays piano,Soft piano fills a room.,A quiet room.\n'
-    '"upbeat ""pop"" song","It has a\nmulti-line answer",people dance,Bright pop.,\n'  # quotes, newline, empty MSI
+    'calm piano,"A calm piano piece, suitable for vlogs.",a man plays piano,'
+    "Soft piano fills a room.,A quiet room.\n"
+    # quotes, newline, empty MSI
+    '"upbeat ""pop"" song","It has a\nmulti-line answer",people dance,Bright pop.,\n'
     ",,a car at night,,\n"
 )
 

@@ -51,7 +51,8 @@ class TinyOpenAIServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def complete(self, prompt: str, body: dict) -> str:
-        """The tiny model's continuation of ``prompt`` (greedy at temperature 0, else seeded sampling)."""
+        """The tiny model's continuation of ``prompt`` (greedy at temperature 0, else seeded
+        sampling)."""
         tok, model = self.backend.tokenizer, self.backend.model
         with self.lock, torch.random.fork_rng(devices=[]):
             torch.manual_seed(body.get("seed", 0))

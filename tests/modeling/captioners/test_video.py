@@ -1,4 +1,5 @@
-"""Video captions: even frame sampling with PyAV, batched GIT captioning, provenance, clear errors."""
+"""Video captions: even frame sampling with PyAV, batched GIT captioning, provenance, clear
+errors."""
 
 from __future__ import annotations
 

@@ -157,7 +157,8 @@ def reference_logits(
 
 
 def test_it_permutes_rows_like_transformers_llama_conversion() -> None:
-    # transformers' convert_llama_weights_to_hf: w.view(H, D/H/2, 2, D).transpose(1, 2).reshape(D, D)
+    # transformers' convert_llama_weights_to_hf: w.view(H, D/H/2, 2, D).transpose(1, 2).reshape(D,
+    # D)
     w = torch.arange(16.0).view(8, 2)
     expected = w.view(2, 2, 2, 2).transpose(1, 2).reshape(8, 2)
     assert torch.equal(rope_permute(w, 2), expected)

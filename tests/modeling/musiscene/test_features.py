@@ -53,7 +53,8 @@ def test_it_pools_every_hidden_state_with_the_post_norm_last_one(
         out = encoder.model(input_values=values, output_hidden_states=True)
     assert torch.allclose(feats[-1], out.last_hidden_state[0].mean(0), atol=1e-6)
     assert torch.allclose(feats[0], out.hidden_states[0][0].mean(0), atol=1e-6)
-    # transformers 5 gives the pre-LayerNorm state as hidden_states[-1]; MU-LLaMA used the post-norm one
+    # transformers 5 gives the pre-LayerNorm state as hidden_states[-1]; MU-LLaMA used the
+    # post-norm one
     assert not torch.allclose(out.hidden_states[-1], out.last_hidden_state)
 
 

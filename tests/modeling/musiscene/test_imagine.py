@@ -17,8 +17,10 @@ from modeling.musiscene.prompts import CAPTION_QUESTION, encode_example, format_
 
 # MU-LLaMA's rendered prompt (llama/utils.py format_prompt), with Python's builtin `input` in it.
 MU_LLAMA_PROMPT = (
-    "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n### Instruction:\nDescribe the music\n\n"
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\nDescribe the music\n\n"
     "### Input:\n<built-in function input>\n\n### Response:"
 )
 
@@ -54,7 +56,8 @@ def test_it_masks_the_prompt_in_the_labels(tiny_llama: Path) -> None:
 def test_it_samples_only_inside_the_nucleus() -> None:
     probs = torch.tensor([[0.5, 0.3, 0.2]]).repeat(2000, 1)
     picks = sample_top_p(probs, 0.6, generator=torch.Generator().manual_seed(0))
-    # MU-LLaMA keeps a token while the mass before it is <= top_p: tokens 0 (0.0) and 1 (0.5), not 2 (0.8)
+    # MU-LLaMA keeps a token while the mass before it is <= top_p: tokens 0 (0.0) and 1 (0.5), not
+    # 2 (0.8)
     assert set(picks.tolist()) == {0, 1}
     assert abs((picks == 0).float().mean().item() - 0.5 / 0.8) < 0.05
 
