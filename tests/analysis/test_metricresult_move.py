@@ -22,7 +22,7 @@ def _migrate(targets, *, unapply=()):
     return executor.loader.project_state(targets).apps
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the migrations' data
 def test_it_keeps_rows_and_permissions_across_the_move_and_back():
     try:
         old = _migrate(BEFORE, unapply=["analysis"])
