@@ -252,15 +252,29 @@ def clone_track(db, make_track):
 
 
 @pytest.fixture
-def small_study(db, alice, conditions, make_clip, make_track):
+def study_track(clone_track):
+    """How the study fixtures make a clip's track: ``study_track(clip, condition, i)`` (``i``: the
+    clip's index). Clones of one real track by default (the ingest has its own tests); a folder
+    whose tests need a distinct sound per clip overrides it with ``distinct_tracks``."""
+    return lambda clip, condition, i: clone_track(clip, condition)
+
+
+@pytest.fixture
+def distinct_tracks(make_track):
+    """Each clip's tracks ingested for real, a tone of their own (300 Hz + 100 Hz per clip)."""
+    return lambda clip, condition, i: make_track(clip, condition, freq=300 + 100 * i)
+
+
+@pytest.fixture
+def small_study(db, alice, conditions, make_clip, study_track):
     """A draft study owned by alice with one form: 2 videos x {video_caps, msi}, tracks bound."""
     from survey import services
     from survey.models import Study
 
     clips = [make_clip(f"clip-{i}") for i in range(3)]
-    for clip in clips:
+    for i, clip in enumerate(clips):
         for name in ("video_caps", "msi"):
-            make_track(clip, conditions[name], freq=300 + 100 * clips.index(clip))
+            study_track(clip, conditions[name], i)
     study = Study.objects.create(title="Small", slug="small")
     study.researchers.add(alice)
     form = services.form_create(

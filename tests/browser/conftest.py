@@ -156,3 +156,9 @@ def open_practice(ctx, base_url: str, slug: str, *, pid: str | None = None):
     page.get_by_role("button", name="Start the practice video").click()
     page.wait_for_selector("text=Practice video")
     return page
+
+
+@pytest.fixture
+def study_track(distinct_tracks):
+    """A sound of its own per clip, as the page plays and switches them (tests/conftest.py)."""
+    return distinct_tracks
