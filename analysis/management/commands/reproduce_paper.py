@@ -114,7 +114,8 @@ class Command(BaseCommand):
         missing = _missing_captions()
         if missing:
             raise CommandError(
-                f"{len(missing)} clips lack captions ({', '.join(missing[:5])}...): run caption_clips "
+                f"{len(missing)} clips lack captions ({', '.join(missing[:5])}...): run "
+                "caption_clips "
                 "--kinds video,music,fusion,msi first"
             )
         return {"clips": n, "source": "existing"}
@@ -252,7 +253,7 @@ class Command(BaseCommand):
 
     def _report(self, o, out, steps):
         from analysis.stats import paper_tables
-        from survey.exports import study_report
+        from analysis.study_report import study_report
         from survey.models import Study
 
         study = Study.objects.get(slug=SLUG)
@@ -348,7 +349,7 @@ def _tiny_models(root: Path, seed: int) -> tuple[str, str, str]:
 
 
 def _table2(steps) -> list[str]:
-    from survey.metrics_service import caption_metrics_run
+    from analysis.metric_results import caption_metrics_run
 
     made = steps.get("predict", {}).get("checkpoints") or {}
     if not made:
