@@ -157,10 +157,12 @@ class StudyAdmin(admin.ModelAdmin):
             return {}
         return super().get_prepopulated_fields(request, obj)
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+    def save_related(self, request, form, formsets, change):
+        # after the form's own many-to-many (which would otherwise empty it): the researcher who
+        # adds a study is listed on it, so it stays in their list
+        super().save_related(request, form, formsets, change)
         if not change:
-            obj.researchers.add(request.user)
+            form.instance.researchers.add(request.user)
 
     @admin.display(description="forms")
     def n_forms(self, obj: Study) -> int:

@@ -151,3 +151,35 @@ def test_a_researcher_sees_only_the_jobs_they_started(client, small_study, charl
     assert page.status_code == 200 and page.context["cl"].result_count == 1
     assert client.get(reverse("generation-job-progress", args=[mine.pk])).status_code == 200
     assert client.get(reverse("generation-job-progress", args=[theirs.pk])).status_code == 404
+
+
+def test_a_study_a_researcher_adds_stays_in_their_list(client, db):
+    """Found by the real-study walk: the admin saved the form's (empty) researcher list after the
+    study, so the researcher who added it was taken off it and it vanished from their list."""
+    _create("rita")
+    client.login(username="rita", password=PASSWORD)
+    resp = client.post(
+        "/admin/survey/study/add/",
+        {
+            "title": "Mine",
+            "slug": "mine",
+            "consent_text": "I agree.",
+            "instructions_text": "Listen.",
+            "question": "How well does it suit?",
+            "scale_min_label": "not at all",
+            "scale_max_label": "perfectly",
+            "target_per_form": 10,
+            "loudness_target_lufs": -23,
+            "abandon_after_minutes": 60,
+            "attention_trials": 0,
+            "completion_code": "C1",
+            "decline_code": "D1",
+            "screenout_code": "S1",
+            "forms-TOTAL_FORMS": 0,
+            "forms-INITIAL_FORMS": 0,
+        },
+    )
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    study = Study.objects.get(slug="mine")
+    assert list(study.researchers.values_list("username", flat=True)) == ["rita"]
+    assert "Mine" in client.get("/admin/survey/study/").content.decode()
