@@ -79,6 +79,14 @@
     v.addEventListener("play", function () { self._log("play"); });
     v.addEventListener("playing", function () { self.stalled = false; self._startSource(); });
     v.addEventListener("waiting", function () { self.stalled = true; self._stopSource(); });
+    // Not every engine fires "playing" after a wait (WebKit after a loop's seek does not): the
+    // video having data again and moving on ends the stall too.
+    var resume = function () {
+      if (!self.stalled || v.readyState < 3 || v.seeking) return;
+      self.stalled = false;
+      if (!v.paused && !self.source) self._startSource();
+    };
+    ["canplay", "canplaythrough", "timeupdate"].forEach(function (type) { v.addEventListener(type, resume); });
     // A seek restarts the sound at the new position, unless the sound is there already (a loop
     // of a video whose track loops with it): then nothing is cut.
     v.addEventListener("seeking", function () {
@@ -87,6 +95,7 @@
     });
     v.addEventListener("seeked", function () {
       self._log("seek");
+      if (v.readyState >= 3) self.stalled = false;
       if (!v.paused && !self.stalled && !(self.source && self._inStep())) self._startSource();
     });
     v.addEventListener("ended", function () { self._stopSource(); self._log("ended"); });

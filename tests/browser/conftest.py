@@ -93,9 +93,14 @@ AUDIO_PROBE = r"""
     };
     video.requestVideoFrameCallback(onFrame);
   };
-  document.addEventListener("DOMContentLoaded", () => {
+  // installed before the page's scripts (Playwright) or after load (Selenium)
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => {
+      document.querySelectorAll("video").forEach(watch);
+    });
+  } else {
     document.querySelectorAll("video").forEach(watch);
-  });
+  }
 })();
 """
 
