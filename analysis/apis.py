@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analysis import report_options
 from analysis.exports import FORMATS as EXPORT_FORMATS
 from analysis.exports import RATING_COLUMNS as EXPORT_RATING_COLUMNS
 from analysis.exports import export_http_response
@@ -86,6 +87,10 @@ class ReportApi(APIView):
             OpenApiParameter(
                 "seed", int, description="seed of the bootstrap, 0 to 2**32 - 1 (default 0)"
             ),
+            *[
+                OpenApiParameter(o.name, str, description=f"{o.help}: {o.accepts}")
+                for o in report_options.OPTIONS
+            ],
         ],
         responses={
             (200, "text/html"): OpenApiTypes.STR,
@@ -103,4 +108,10 @@ class ReportApi(APIView):
             seed = -1
         if not 0 <= seed < 2**32:
             return Response({"detail": "seed must be an integer from 0 to 2**32 - 1"}, status=400)
-        return report_http_response(study=study, kind=kind, settings=AnalysisSettings(seed=seed))
+        try:
+            screening = report_options.screening_from(request.query_params)
+        except report_options.OptionError as exc:
+            return Response({"detail": str(exc)}, status=400)
+        return report_http_response(
+            study=study, kind=kind, settings=AnalysisSettings(seed=seed, screening=screening)
+        )

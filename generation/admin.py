@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from generation import captioning, jobs, media, services
 from generation.access import jobs_for_user
@@ -395,10 +395,29 @@ def _with_item_counts(queryset, item_status):
     )
 
 
+def _error_summary(job, items) -> str:
+    """The failed items' errors, each distinct message once with how many items it hit (the
+    job's own error, when the whole job failed, is shown above and only referred to)."""
+    rows = list(items.values("error").annotate(n=Count("id")).order_by("-n", "error")[:20])
+    if not rows:
+        return "-"
+
+    def text(error: str) -> str:
+        if job.error and error == job.error[: len(error)]:
+            return "the job's error, above"
+        return error or "(no message)"
+
+    return format_html_join(
+        "",
+        "<p><strong>{} item{}:</strong> {}</p>",
+        ((r["n"], "" if r["n"] == 1 else "s", text(r["error"])) for r in rows),
+    )
+
+
 class FailedItemInline(admin.TabularInline):
     model = GenerationItem
-    verbose_name_plural = "failed items"
-    fields = ["clip", "condition", "error", "reclaims", "finished_at"]
+    verbose_name_plural = "failed items (their errors are listed once, above)"
+    fields = ["clip", "condition", "reclaims", "finished_at"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -439,6 +458,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "status",
         "progress",
         "error",
+        "item_errors",
         "created_by",
         "created_at",
         "started_at",
@@ -459,6 +479,10 @@ class GenerationJobAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, obj: GenerationJob) -> str:
         return _progress_bar(obj, obj.n_total, obj.n_finished, obj.n_failed)
+
+    @admin.display(description="errors of the failed items")
+    def item_errors(self, obj: GenerationJob) -> str:
+        return _error_summary(obj, obj.items.filter(status=GenerationItem.Status.FAILED))
 
 
 class GenerateTracksForm(forms.Form):
@@ -493,6 +517,35 @@ class GenerateTracksForm(forms.Form):
         help_text="Use the study's target.",
     )
 
+    def clean(self):
+        data = super().clean()
+        if data.get("generator"):  # the model is looked for before any job starts
+            try:
+                jobs.generator_check(generator=data["generator"], model=data.get("model", ""))
+            except ValidationError as exc:
+                self.add_error("model", exc)
+        return data
+
+
+def job_outcome(job: GenerationJob, *, bound: bool = False) -> tuple[int, str]:
+    """The admin message after starting ``job``: (level, text). An in-process job has run
+    already, so it says how it ended (a failure is an error, never a green banner); a job on the
+    workers says it started."""
+    job.refresh_from_db()
+    p = jobs.job_progress(job=job)
+    if job.status == GenerationJob.Status.FAILED:
+        return messages.ERROR, f"{job} failed: {job.error or 'see its failed items'}"
+    if job.status == GenerationJob.Status.DONE:
+        if p["total"] and p["failed"] == p["total"]:
+            return messages.ERROR, f"{job}: all {p['total']} tracks failed (the job lists why)"
+        made = f"{job}: {p['done']} tracks made" + (
+            ", and bound to the study's trials" if bound else ""
+        )
+        if p["failed"]:
+            return messages.WARNING, f"{made}; {p['failed']} failed (the job lists why)."
+        return messages.SUCCESS, made + "."
+    return messages.INFO, f"Started {job}: {p['total']} tracks to make on the workers."
+
 
 @admin.action(description="Generate tracks for the selected clips")
 def generate_tracks(modeladmin, request, queryset):
@@ -523,7 +576,8 @@ def generate_tracks(modeladmin, request, queryset):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            modeladmin.message_user(request, f"Started {job}: {job.items.count()} tracks to make.")
+            level, text = job_outcome(job)
+            modeladmin.message_user(request, text, level)
             return HttpResponseRedirect(
                 reverse("admin:generation_generationjob_change", args=[job.pk])
             )
@@ -549,8 +603,8 @@ ClipAdmin.actions = [*(ClipAdmin.actions or ()), generate_tracks]
 
 class FailedCaptionItemInline(admin.TabularInline):
     model = CaptionItem
-    verbose_name_plural = "failed captions"
-    fields = ["clip", "kind", "error", "reclaims", "finished_at"]
+    verbose_name_plural = "failed captions (their errors are listed once, above)"
+    fields = ["clip", "kind", "reclaims", "finished_at"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -579,6 +633,7 @@ class CaptionJobAdmin(admin.ModelAdmin):
         "status",
         "progress",
         "error",
+        "item_errors",
         "created_by",
         "created_at",
         "started_at",
@@ -606,6 +661,10 @@ class CaptionJobAdmin(admin.ModelAdmin):
             obj.n_failed,
             url_name="generation-caption-job-progress",
         )
+
+    @admin.display(description="errors of the failed items")
+    def item_errors(self, obj: CaptionJob) -> str:
+        return _error_summary(obj, obj.items.filter(status=CaptionItem.Status.FAILED))
 
 
 class CaptionClipsForm(forms.Form):

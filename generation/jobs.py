@@ -486,6 +486,28 @@ _models: dict[tuple[str, str, str], Any] = {}
 _models_lock = threading.Lock()
 
 
+def generator_check(*, generator: str, model: str) -> None:
+    """Before a job starts: is the generator's model on this machine? ``ValidationError`` naming
+    the model, how to provide it, and that the sketch generator needs none. (The workers load it
+    from the same places: ``$MUSISCENE_MODEL_DIR`` or the Hugging Face cache, never a download.)"""
+    if generator != Job.Generator.MUSICGEN:
+        return
+    if not (model or "").strip():
+        raise ValidationError(
+            "name the MusicGen model: an id such as facebook/musicgen-small, or a folder "
+            "(or choose the sketch generator, which needs no model)",
+            code="no_model",
+        )
+    from modeling.hub import ModelNotFoundError, resolve_pretrained
+
+    try:
+        resolve_pretrained((model or "").strip(), kind="MusicGen")
+    except ModelNotFoundError as exc:
+        raise ValidationError(
+            f"{exc} Or choose the sketch generator, which needs no model.", code="no_model"
+        ) from None
+
+
 def musicgen_for(*, model: str):
     """The loaded MusicGen for ``model``, kept for the life of the process: a worker loads a
     model once and reuses it for every batch. Keyed by (resolved path, device, dtype); one model

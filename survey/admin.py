@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -70,7 +72,14 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["researchers"]
     inlines = [FormInline]
-    actions = ["add_paper_forms", "generate_tracks", "resample", "validate", "go_live", "close"]
+    actions = [
+        "add_paper_forms",
+        "generate_tracks",
+        "resample",
+        "validate",
+        "go_live",
+        "close",
+    ]
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "researchers"]}),
         (
@@ -219,7 +228,7 @@ class StudyAdmin(admin.ModelAdmin):
         """One study at a time: ask for the generator and its parameters, start a job for the
         (trial clip x condition) cells without a track, bind the tracks when it has run."""
         from generation import jobs
-        from generation.admin import GenerateTracksForm
+        from generation.admin import GenerateTracksForm, job_outcome
         from generation.models import GenerationJob
 
         if queryset.count() != 1:
@@ -257,16 +266,17 @@ class StudyAdmin(admin.ModelAdmin):
                 form.add_error(None, exc)
             else:
                 job.refresh_from_db()
-                if job.status == GenerationJob.Status.DONE and not study.is_locked:
-                    for (
-                        f
-                    ) in study.forms.all():  # an in-process job has run already: bind its tracks
+                bound = job.status == GenerationJob.Status.DONE and not study.is_locked
+                if bound:  # an in-process job has run already: bind its tracks now
+                    for f in study.forms.all():
                         services.form_bind_tracks(form=f)
-                self.message_user(
-                    request,
-                    f"Started {job}: {job.items.count()} tracks to make. When it has "
-                    "finished, run Forms → Bind the newest tracks (or Validate).",
-                )
+                level, text = job_outcome(job, bound=bound)
+                if level == messages.INFO and not study.is_locked:
+                    text += (
+                        " When it has finished, run this action again: it makes nothing twice"
+                        " and binds the new tracks to the trials."
+                    )
+                self.message_user(request, text, level)
                 return redirect("admin:generation_generationjob_change", job.pk)
         return TemplateResponse(
             request,
@@ -353,6 +363,7 @@ class StudyAdmin(admin.ModelAdmin):
             "study": study,
             "title": f"Progress of {study.title}",
             "progress": progress,
+            "n_participants": sum(progress["participants"].values()),
             "conditions": sorted(conditions),
             "cells": [
                 (form, clip, [counts.get(c, 0) for c in sorted(conditions)])
@@ -536,7 +547,16 @@ class ParticipantAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         services.data_delete(objects=queryset.select_related("form"), user=request.user)
 
-    @admin.display(description="code")
+    def get_search_results(self, request, queryset, search_term):
+        """A public id (``P000001``, as exports and reports name participants) finds its
+        participant; other terms search the recruiter ids."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if re.fullmatch(r"[Pp]\d{1,12}", term):
+            results |= queryset.filter(pk=int(term[1:]))
+        return results, may_have_duplicates
+
+    @admin.display(description="public id")
     def short_code(self, obj: Participant) -> str:
         return obj.public_id
 

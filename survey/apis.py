@@ -77,6 +77,7 @@ class ProgressApi(APIView):
             fields={
                 "study": serializers.CharField(),
                 "status": serializers.CharField(),
+                "participants": serializers.DictField(child=serializers.IntegerField()),
                 "forms": serializers.ListField(child=serializers.DictField()),
                 "ratings_per_cell": serializers.ListField(child=serializers.DictField()),
             },

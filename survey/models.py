@@ -32,6 +32,16 @@ def new_completion_code() -> str:
     return secrets.token_hex(4).upper()
 
 
+#: The instructions a study starts with; an annotation form shows ANNOTATION_INSTRUCTIONS
+#: instead while the study keeps this default (see ``Study.annotation_instructions``).
+RATING_INSTRUCTIONS = (
+    "Watch each video with each of its soundtracks, then rate how well each one suits the video."
+)
+ANNOTATION_INSTRUCTIONS = (
+    "Listen to each piece of music, then describe the scene or video it would suit."
+)
+
+
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -48,12 +58,7 @@ class Study(models.Model):
         help_text="Who may see and change this study (superusers see all).",
     )
     consent_text = models.TextField(default="I agree to take part in this listening study.")
-    instructions_text = models.TextField(
-        default=(
-            "Watch each video with each of its soundtracks, then rate how well each one suits "
-            "the video."
-        )
-    )
+    instructions_text = models.TextField(default=RATING_INSTRUCTIONS)
     question = models.CharField(max_length=300, default="How well does this music suit the video?")
     scale_min_label = models.CharField(max_length=60, default="Not at all")
     scale_max_label = models.CharField(max_length=60, default="Perfectly")
@@ -142,6 +147,14 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def annotation_instructions(self) -> str:
+        """What annotators read: the researcher's text, unless it is still the rating default
+        (which speaks of rating soundtracks, not describing music)."""
+        if self.instructions_text.strip() == RATING_INSTRUCTIONS:
+            return ANNOTATION_INSTRUCTIONS
+        return self.instructions_text
 
     @property
     def is_locked(self) -> bool:

@@ -37,6 +37,16 @@ def study_progress(*, study: Study) -> dict[str, Any]:
                 filter=Q(participants__status=Participant.Status.ACTIVE),
                 distinct=True,
             ),
+            abandoned=Count(
+                "participants",
+                filter=Q(participants__status=Participant.Status.ABANDONED),
+                distinct=True,
+            ),
+            screened_out=Count(
+                "participants",
+                filter=Q(participants__status=Participant.Status.SCREENED_OUT),
+                distinct=True,
+            ),
         )
         .order_by("name")
     )
@@ -46,9 +56,17 @@ def study_progress(*, study: Study) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by("trial__form__name", "trial__clip__key", "track__condition__name")
     )
+    by_status = dict(
+        Participant.objects.filter(study=study)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     return {
         "study": study.slug,
         "status": study.status,
+        # everyone who reached the study, by status (declined: no form was given)
+        "participants": {s: by_status.get(s, 0) for s in Participant.Status.values},
         "forms": [
             {
                 "form": f.name,
@@ -58,6 +76,8 @@ def study_progress(*, study: Study) -> dict[str, Any]:
                 "started": f.started,
                 "active": f.active,
                 "completed": f.completed,
+                "abandoned": f.abandoned,
+                "screened_out": f.screened_out,
             }
             for f in forms
         ],

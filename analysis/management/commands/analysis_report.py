@@ -1,8 +1,11 @@
 """python manage.py analysis_report --study SLUG --out report.html [--bundle tables.zip] [--seed 0]
+    [--max-attention-failures N|off] [--flat-sd-below X|off] [--min-trial-duration-s X|off] ...
 
 One self-contained HTML page (works offline) with the statistics of the study's ratings, with
 and without post-screening, the exclusion log, the design, the provenance of every condition's
 tracks and the software versions; ``--bundle`` also writes every table as CSV in a zip.
+The post-screening thresholds are options (``analysis.report_options``); ``off`` switches a
+rule off.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analysis import report_options
 from analysis.management.commands.export_ratings import study_by_slug, writable_path
 from analysis.report import AnalysisSettings
 from analysis.study_report import study_report, write_report_bundle
@@ -36,6 +40,7 @@ class Command(BaseCommand):
             default=10_000,
             help="bootstrap resamples for the intervals (default 10000)",
         )
+        report_options.add_arguments(parser)
 
     def handle(
         self, *args, study: str, out: str, bundle: str | None, seed: int, n_boot: int, **options
@@ -46,7 +51,19 @@ class Command(BaseCommand):
         html_path = writable_path(out, "--out")
         zip_path = writable_path(bundle, "--bundle") if bundle else None
         t0 = time.perf_counter()
-        report = study_report(study=the_study, settings=AnalysisSettings(seed=seed, n_boot=n_boot))
+        given = {
+            o.name: options[o.name]
+            for o in report_options.OPTIONS
+            if options.get(o.name) is not None
+        }
+        try:
+            screening = report_options.screening_from(given)
+        except report_options.OptionError as exc:
+            raise CommandError(str(exc)) from None
+        report = study_report(
+            study=the_study,
+            settings=AnalysisSettings(seed=seed, n_boot=n_boot, screening=screening),
+        )
         try:
             html_path.write_text(report.html, encoding="utf-8")
             if zip_path is not None:

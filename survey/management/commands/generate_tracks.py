@@ -120,6 +120,7 @@ class Command(BaseCommand):
                 f"study {study!r} has no trials yet: add forms and sample them first"
             )
         try:
+            jobs.generator_check(generator=generator, model=model)
             job = jobs.job_create(
                 cells=cells,
                 generator=generator,

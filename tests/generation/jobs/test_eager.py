@@ -292,7 +292,11 @@ def test_the_command_runs_in_process_without_a_broker(bare_study, tiny_musicgen)
 
     with pytest.raises(CommandError, match="no study"):
         call_command("generate_tracks", "--study", "nope", "--model", "x", stdout=StringIO())
-    with pytest.raises(CommandError, match="failed: MusicGen model"):
+    n_jobs = GenerationJob.objects.count()
+    # a missing model is named before any job starts (issue 13), with the sketch alternative
+    with pytest.raises(
+        CommandError, match="MusicGen model '/nowhere/musicgen' was not found.*sketch"
+    ):
         call_command(
             "generate_tracks",
             "--study",
@@ -303,6 +307,7 @@ def test_the_command_runs_in_process_without_a_broker(bare_study, tiny_musicgen)
             "2",
             stdout=StringIO(),
         )
+    assert GenerationJob.objects.count() == n_jobs
 
 
 def services_missing(form) -> int:
