@@ -1,5 +1,6 @@
 """Issue 14: ``reproduce_paper`` runs the paper's loop on the demo with tiny models, says that
-the numbers are meaningless, and a rerun does only what is missing."""
+the numbers are meaningless, writes all four tables (Table 3 from the stored FAD and KL), and a
+rerun does only what is missing."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_paper_loop_runs_on_the_demo_with_tiny_models(tmp_path: Path) -> None:
+    from analysis.models import MetricResult
     from generation.models import Caption, Condition, Track
     from survey.models import Study
 
@@ -40,6 +42,54 @@ def test_the_paper_loop_runs_on_the_demo_with_tiny_models(tmp_path: Path) -> Non
     assert "| MusiScene (this run) | " + trained in report
     assert "| MusiScene (paper) | | 0.421" in report and "| paper | 74.2 | 73.5 | 61.4 |" in report
 
+    # Table 3: FAD and KL per condition against the clips' original audio, beside the paper's
+    metrics = state["steps"]["metrics"]
+    assert (
+        metrics["embedding"].startswith("vggish-google:")
+        and str(out / "tiny") in (metrics["embedding"])
+    )
+    assert metrics["kl_classifier"].startswith("ast:") and metrics["audio_source"] == "raw"
+    rows = {
+        ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:6]]
+        for ln in report.split("## Table 3")[1].split("## Table 4")[0].splitlines()
+        if ln.startswith("| ") and not ln.startswith("| Text input")
+    }
+    assert set(rows) == {"MSI (Ours)", "Video Caps", "Music Caps", "Fusion"}
+    assert rows["MSI (Ours)"][2:] == ["5.78", "2.10"] and rows["Fusion"][2:] == ["6.62", "2.05"]
+    names = {"MSI (Ours)": "msi", "Video Caps": "video_caps", "Music Caps": "music_caps"}
+    names["Fusion"] = "fusion"
+    for label, (fad, kl, _, _) in rows.items():
+        stored = {
+            r.metric: r.value
+            for r in MetricResult.objects.filter(
+                study=study, scope="condition", condition__name=names[label], reference="original"
+            )
+        }
+        assert float(fad) == pytest.approx(stored["fad"], abs=0.005) and stored["fad"] >= 0
+        assert float(kl) == pytest.approx(stored["kld"], abs=0.005)  # audiocraft eps: ~0 may be <0
+    assert "these FAD and KL values are meaningless" in report
+
     again = StringIO()
     call_command(*args, stdout=again)
-    assert again.getvalue().count("done already") == 8
+    assert again.getvalue().count("done already") == 9
+
+
+def test_without_tiny_models_table_3_needs_vggish_before_any_step(tmp_path: Path) -> None:
+    from generation.models import Clip
+
+    out = tmp_path / "run"
+    with pytest.raises(CommandError, match="--vggish"):
+        call_command("reproduce_paper", "--out", str(out), "--demo", "4", stdout=StringIO())
+    missing = tmp_path / "nowhere.pth"
+    with pytest.raises(CommandError, match="VGGish weights not found"):
+        call_command(
+            "reproduce_paper",
+            "--out",
+            str(out),
+            "--demo",
+            "4",
+            "--vggish",
+            str(missing),
+            stdout=StringIO(),
+        )
+    assert not Clip.objects.exists()  # stopped before the first step

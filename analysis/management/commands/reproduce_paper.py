@@ -2,16 +2,19 @@
 
 The paper's experiment as one resumable run: clips -> captions -> VACAD with the stored 80/20
 split -> MusiScene fine-tuned from MU-LLaMA on the training split -> MSI predicted for the
-held-out clips -> the four conditions' tracks -> the two forms from held-out clips -> (ratings) ->
-one report with Tables 2, 4 and 5 in the paper's layout beside the published values (Table 3:
-``audio_metrics``). Each step writes what it did, its settings and seeds to ``OUT/state.json``;
-a rerun does only the steps (and the items) that are missing.
+held-out clips -> the four conditions' tracks -> the two forms from held-out clips ->
+FAD and KL of the tracks against the clips' original audio -> (ratings) -> one report with
+Tables 2, 3, 4 and 5 in the paper's layout beside the published values. Each step writes what it
+did, its settings and seeds to ``OUT/state.json``; a rerun does only the steps (and the items)
+that are missing.
 
-``--demo N`` uses N synthetic demo clips; ``--tiny`` builds tiny random LLaMA and MERT models and
-a random stand-in for MU-LLaMA, so that the whole loop runs on a laptop in minutes. Numbers made
-with tiny models or the demo's content are meaningless; the report says so. Real models:
-``--llama``, ``--mert``, ``--init`` (a converted MU-LLaMA) and ``--epochs``; tracks are sketches
-unless ``--musicgen MODEL`` is given.
+``--demo N`` uses N synthetic demo clips; ``--tiny`` builds tiny random LLaMA and MERT models, a
+random stand-in for MU-LLaMA and tiny random VGGish and AST (Table 3), so that the whole loop
+runs on a laptop in minutes. Numbers made with tiny models or the demo's content are
+meaningless; the report says so. Real models: ``--llama``, ``--mert``, ``--init`` (a converted
+MU-LLaMA) and ``--epochs``; tracks are sketches unless ``--musicgen MODEL`` is given; Table 3
+needs ``--vggish FILE`` (torchvggish's weights) and reads KL with ``--kl-classifier`` (default
+auto: PaSST where installed, else AST from the cache).
 """
 
 from __future__ import annotations
@@ -27,13 +30,20 @@ PUBLISHED = {
     "table2": {"MU-LLaMA": [0.190, 0.207, 0.219, 0.863], "MusiScene": [0.421, 0.403, 0.404, 0.901]},
     "form1": {"msi": 74.2, "music_caps": 73.5, "video_caps": 61.4},
     "form2": {"msi": 78.4, "fusion": 76.6},
+    # Table 3: condition -> (FAD, KL)
+    "table3": {
+        "msi": ("MSI (Ours)", 5.78, 2.10),
+        "video_caps": ("Video Caps", 4.46, 2.13),
+        "music_caps": ("Music Caps", 6.43, 2.12),
+        "fusion": ("Fusion", 6.62, 2.05),
+    },
 }
 SLUG = "paper-reproduction"
-STEPS = ("clips", "split", "train", "predict", "tracks", "study", "ratings", "report")
+STEPS = ("clips", "split", "train", "predict", "tracks", "study", "metrics", "ratings", "report")
 
 
 class Command(BaseCommand):
-    help = "Run the paper's experiment end to end (resumable): clips to Tables 2, 4 and 5."
+    help = "Run the paper's experiment end to end (resumable): clips to Tables 2, 3, 4 and 5."
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, type=Path, help="folder for every output")
@@ -45,6 +55,10 @@ class Command(BaseCommand):
         parser.add_argument("--init", default="", help="converted MU-LLaMA checkpoint folder")
         parser.add_argument("--epochs", type=int, default=20)
         parser.add_argument("--musicgen", default="", help="MusicGen model (default: sketches)")
+        parser.add_argument("--vggish", default="", help="VGGish weights (.pth) for Table 3's FAD")
+        parser.add_argument(
+            "--kl-classifier", default="auto", help="Table 3's KL classifier (as audio_metrics)"
+        )
         parser.add_argument("--simulate", type=int, default=0, metavar="N", help="simulated raters")
         parser.add_argument("--seed", type=int, default=0)
 
@@ -66,6 +80,8 @@ class Command(BaseCommand):
                 "init",
                 "epochs",
                 "musicgen",
+                "vggish",
+                "kl_classifier",
                 "simulate",
                 "seed",
             )
@@ -84,12 +100,16 @@ class Command(BaseCommand):
             state_path.write_text(json.dumps(state, indent=2, default=str) + "\n")
 
         ctx: dict[str, Any] = {}
+        if not steps.get("metrics", {}).get("done"):
+            # Table 3's models load now: a missing one stops the run before any step, not hours in
+            ctx["table3_models"] = self._table3_models(o, out)
         run("clips", lambda: self._clips(o))
         run("split", lambda: self._split(o, out))
         run("train", lambda: self._train(o, out, ctx))
         run("predict", lambda: self._predict(o, out, steps))
         run("tracks", lambda: self._tracks(o, steps))
         run("study", lambda: self._study(o))
+        run("metrics", lambda: self._metrics(o, ctx))
         if o["simulate"] or steps.get("ratings", {}).get("done"):
             run("ratings", lambda: self._ratings(o))
         run("report", lambda: self._report(o, out, steps))
@@ -243,6 +263,75 @@ class Command(BaseCommand):
             "paper_videos_per_form": {"form1": 15, "form2": 8},
         }
 
+    def _table3_models(self, o, out) -> dict[str, str]:
+        from analysis.metric_results import resolve_tagger_spec
+        from analysis.metrics.embeddings import get_embedder
+        from analysis.metrics.taggers import get_tagger
+
+        if o["tiny"]:
+            from analysis.metrics import tiny
+
+            root = out / "tiny"
+            vggish = root / "vggish" / "vggish.pth"
+            if not vggish.is_file():
+                tiny.build_tiny_vggish(root / "vggish", seed=o["seed"])
+            ast = root / "ast"
+            if not (ast / "config.json").is_file():
+                tiny.build_tiny_ast(ast, seed=o["seed"])
+            return {"embedding": f"vggish:{vggish}", "tagger": f"ast:{ast}"}
+        if not o["vggish"]:
+            raise CommandError(
+                "Table 3's FAD needs VGGish: --vggish /models/vggish-10086976.pth (torchvggish's "
+                "weights; or --tiny)"
+            )
+        embedding = f"vggish:{Path(o['vggish']).expanduser()}"
+        tagger, _ = resolve_tagger_spec(o["kl_classifier"])
+        try:
+            get_embedder(embedding, device="cpu")
+            get_tagger(tagger, device="cpu")
+        except (ValueError, FileNotFoundError, LookupError, ImportError, OSError) as exc:
+            raise CommandError(f"Table 3: {exc}") from exc
+        return {"embedding": embedding, "tagger": o["kl_classifier"]}
+
+    def _metrics(self, o, ctx):
+        from analysis.metric_results import MetricsInputError, audio_metrics_run
+        from survey.models import Study
+
+        models = ctx["table3_models"]
+        try:
+            res = audio_metrics_run(
+                study=Study.objects.get(slug=SLUG),
+                metrics=["fad", "kl"],
+                embedding=models["embedding"],
+                reference="original",
+                tagger=models["tagger"],
+                audio_source="raw",
+                seed=o["seed"],
+            )
+        except (MetricsInputError, ValueError, FileNotFoundError, LookupError, ImportError) as exc:
+            raise CommandError(f"Table 3: {exc}") from exc
+        rows = {
+            r["condition"]: {
+                k: (None if v != v else v)
+                for k, v in r.items()
+                if k in ("fad", "fad_frames", "fad_reference_frames", "kld", "kl_segments")
+            }
+            for r in res.table.to_dict("records")
+        }
+        return {
+            "table3": rows,
+            "embedding": res.settings.get("embedding"),
+            "kl_classifier": res.settings.get("kl_classifier"),
+            "kl_classifier_note": res.settings.get("kl_classifier_note", ""),
+            "audio_source": res.settings.get("audio_source"),
+            "reference": "original",
+            "seed": o["seed"],
+            "run": str(res.run),
+            "stored": res.stored,
+            "skipped": res.skipped,
+            "tiny": o["tiny"],
+        }
+
     def _ratings(self, o):
         from survey.models import Study
         from survey.simulation import simulate_participants
@@ -268,14 +357,8 @@ class Command(BaseCommand):
             ]
         lines += ["Settings and seeds: `state.json`.", "", "## Table 2 (held-out clips)", ""]
         lines += _table2(steps)
-        lines += [
-            "",
-            "## Table 3",
-            "",
-            "Not computed by this run: `python manage.py audio_metrics "
-            f"--study {SLUG}` (FAD, KL) stores it for the HTML report.",
-            "",
-        ]
+        lines += ["", "## Table 3 (tracks of the held-out clips)", ""]
+        lines += _table3(steps, tiny=o["tiny"])
         ratings = report.ratings
         if len(ratings):
             data = ratings[~ratings["is_attention"]]
@@ -372,3 +455,36 @@ def _table2(steps) -> list[str]:
     lines.append("")
     lines.append("BERTScore left out (no model downloaded); METEOR needs WordNet.")
     return lines
+
+
+def _table3(steps, *, tiny: bool) -> list[str]:
+    info = steps.get("metrics") or {}
+    rows = info.get("table3") or {}
+
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.3g}"  # tiny models give values near 0
+
+    lines = [
+        "| Text input | FAD (this run) | KL (this run) | FAD (paper) | KL (paper) |",
+        "|---|---|---|---|---|",
+    ]
+    for cond, (label, fad, kl) in PUBLISHED["table3"].items():
+        r = rows.get(cond, {})
+        lines.append(
+            f"| {label} | {num(r.get('fad'))} | {num(r.get('kld'))} | {fad:.2f} | {kl:.2f} |"
+        )
+    frames = ", ".join(f"{c} {r.get('fad_frames')}" for c, r in rows.items())
+    note = info.get("kl_classifier_note") or ""
+    lines += [
+        "",
+        f"FAD: {info.get('embedding')} over all frames of each condition ({frames}) against "
+        "the clips' original audio; KL (audiocraft's KL(reference||generated)): "
+        f"{info.get('kl_classifier')}" + (f" ({note})" if note else "") + "; "
+        f"{info.get('audio_source')} generator output.",
+    ]
+    if tiny:
+        lines.append(
+            "Tiny random VGGish and AST: these FAD and KL values are meaningless "
+            "(they show that the step runs)."
+        )
+    return lines + [""]
