@@ -18,7 +18,7 @@
   var LEAD = 0.02; // sounds are scheduled this far ahead, so they start exactly when asked
   var DRIFT_LIMIT = 0.004; // re-align when what is heard is this far from the frame shown twice
   var DRIFT_HARD = 0.008; // ... or this far once
-  var SETTLE_MS = 150; // no measuring this long after a start or seek (the frame may be stale)
+  var SETTLE_MS = 150; // no measuring this long after a seek (the frame shown may be stale)
 
   /** Seconds of sound per track. start(track, t) and stop(t) take times on one clock; a start
    * while another track runs ends that one at the same time. Pure: no clock of its own. */
@@ -213,7 +213,6 @@
       };
     }
     this.ledger.start(track, when);
-    this._settle = global.performance.now();
     this.source = src;
     this.gain = g;
     this.startedAt = when;

@@ -86,7 +86,8 @@ AUDIO_PROBE = r"""
           let d = mod(r.offset + (t - r.start), dur) - mod(meta.mediaTime, dur);
           if (d > dur / 2) d -= dur;
           if (d < -dur / 2) d += dur;
-          drifts.push({ d: d, media: meta.mediaTime, perf: perf });
+          // late: how long after the frame's display this callback ran (a starved main thread)
+          drifts.push({ d: d, media: meta.mediaTime, perf: perf, late: performance.now() - perf });
         }
       }
       video.requestVideoFrameCallback(onFrame);

@@ -373,11 +373,16 @@ def test_one_clock_drift_stays_small(ctx, live_server, study):
     b.click()
     _playing(page, 1)
     page.wait_for_timeout(5000)
-    drifts = page.evaluate("window.__drifts.map(x => x.d)")
-    assert len(drifts) >= 80, drifts  # a 10 fps clip: one sample per presented frame
+    frames = page.evaluate("window.__drifts")
+    assert len(frames) >= 80, frames  # a 10 fps clip: one sample per presented frame
+    # A frame whose callback ran more than 50 ms after it was shown (the 2 shared cores starved
+    # the page) is left out: the probe extrapolates the audio clock over that delay. Most stay.
+    drifts = [f["d"] for f in frames if f["late"] < 50]
+    assert len(drifts) >= 0.8 * len(frames), (len(drifts), len(frames))
     ms = sorted(abs(d) * 1000 for d in drifts)
     p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
-    print(f"drift: n={len(ms)} p50={statistics.median(ms):.1f} p99={p99:.1f} max={ms[-1]:.1f} ms")
+    median = statistics.median(ms)
+    print(f"drift: n={len(ms)}/{len(frames)} p50={median:.1f} p99={p99:.1f} max={ms[-1]:.1f} ms")
     assert ms[-1] < 20 and p99 < 10, (ms[-10:], page.evaluate(f"{PLAYER}.realigned"))
 
 
