@@ -70,6 +70,8 @@ class StudyAdmin(SurveyStudyAdmin):
             ("report", report, True),
             ("tables (zip)", bundle, False),
             ("ratings (CSV)", ratings, False),
+            # recruiter ids: for the researcher's records, never for publication
+            ("identifying (CSV)", ratings.replace("table=ratings", "table=identifying"), False),
         ]
 
     def get_urls(self):
@@ -145,13 +147,16 @@ class StudyAdmin(SurveyStudyAdmin):
         )
 
     def export_view(self, request, pk: int):
-        """``?table=ratings|participants&format=csv|parquet|json``: a download."""
+        """``?table=ratings|participants|identifying&format=csv|parquet|json[&free_text=1]``: a
+        download. ``ratings`` and ``participants`` are pseudonymised; ``identifying`` is the
+        researcher's own record of recruiter ids."""
         study = self._study(request, pk)
         try:
             return export_http_response(
                 study=study,
                 table=request.GET.get("table", "ratings"),
                 fmt=request.GET.get("format", "csv"),
+                free_text=request.GET.get("free_text") == "1",
             )
         except ExportError as exc:
             self.message_user(request, str(exc), messages.ERROR)

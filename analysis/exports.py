@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,7 @@ PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "headphone_passed",
 )
 PARTICIPANT_EXTRA_COLUMNS: tuple[str, ...] = (
+    "timing_flag",
     "prolific_pid",
     "study_id",
     "session_id",
@@ -132,6 +133,70 @@ _RATING_DTYPES: dict[str, str] = {
     "trial_duration_s": "float64",
 }
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+# -- personal data (docs/how-to/ops/data-protection.md) -----------------------------------------
+#: Columns that identify a person outside this platform: only in the ``identifying`` table.
+IDENTIFYING_COLUMNS: tuple[str, ...] = ("prolific_pid", "study_id", "session_id", "user_agent")
+#: Questionnaire answers with a fixed set of choices; any other answer key is free text, which
+#: publishable outputs carry only when the researcher opts in (``free_text=True``).
+CHOICE_ANSWERS: tuple[str, ...] = ("age_range", "device", "music_training")
+
+
+def pseudonymise(df: pd.DataFrame, *, free_text: bool = False) -> pd.DataFrame:
+    """``df`` as it may be shared: participants only by public id, no recruiter ids or user
+    agents, and free-text answers only with ``free_text``."""
+    drop = [c for c in IDENTIFYING_COLUMNS if c in df.columns]
+    if not free_text:
+        drop += [c for c in df.columns if c in FREE_TEXT_COLUMNS]
+    return df.drop(columns=drop)
+
+
+FREE_TEXT_COLUMNS: tuple[str, ...] = ("comment",)
+
+
+def identifying_frame(*, study: Study) -> pd.DataFrame:
+    """The researcher's own records: public id beside the recruiter's ids, the user agent and
+    the free-text answers. Never part of a report or a publishable export."""
+    rows = []
+    for pk, pid, study_ext, session_ext, ua, answers, status in (
+        Participant.objects.filter(study=study)
+        .order_by("id")
+        .values_list(
+            "id",
+            "prolific_pid",
+            "external_study_id",
+            "external_session_id",
+            "user_agent",
+            "answers",
+            "status",
+        )
+    ):
+        answers = answers if isinstance(answers, dict) else {}
+        free = {k: str(v) for k, v in answers.items() if k not in CHOICE_ANSWERS}
+        rows.append(
+            {
+                "participant": public_participant_id(pk),
+                "status": status,
+                "prolific_pid": pid,
+                "study_id": study_ext,
+                "session_id": session_ext,
+                "user_agent": ua,
+                "comment": free.pop("comment", None),
+                "other_answers": json.dumps(free, ensure_ascii=False) if free else None,
+            }
+        )
+    columns = [
+        "participant",
+        "status",
+        "prolific_pid",
+        "study_id",
+        "session_id",
+        "user_agent",
+        "comment",
+        "other_answers",
+    ]
+    return pd.DataFrame(rows, columns=columns).astype(object)
 
 
 class ExportError(ValueError):
@@ -417,6 +482,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
             "screened_out_reason",
             "consented_at",
             "n_ratings",
+            "timing_flag",
         )
     )
     checks = {
@@ -448,6 +514,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
         reason,
         consented,
         n_ratings,
+        timing,
     ) in people:
         answers = answers if isinstance(answers, dict) else {}
         c = checks.get(pid)
@@ -468,6 +535,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
                 "screened_out_reason": reason,
                 "consented_at": consented,
                 "n_ratings": n_ratings,
+                "timing_flag": timing,
                 "attention_checks": c["n"] if c else 0,
                 "attention_failures": c["failed"] if c else 0,
                 "attention_passed": (c["failed"] == 0) if c else pd.NA,
@@ -517,8 +585,29 @@ def _parquet_schema(df: pd.DataFrame):
     return pa.schema(fields)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` (OWASP's CSV
+    injection advice); numbers and other cells are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_text(df: pd.DataFrame, *, header: bool) -> str:
+    text_columns = [c for c, t in df.dtypes.items() if str(t) in ("object", "string")]
+    if text_columns:
+        df = df.copy()
+        for c in text_columns:
+            df[c] = df[c].map(_spreadsheet_safe, na_action="ignore")
+        header_names = [_spreadsheet_safe(str(c)) for c in df.columns]
+        df.columns = header_names
     return df.to_csv(index=False, header=header, date_format=_ISO, lineterminator="\n")
+
+
+_csv_text = csv_text
 
 
 def _json_records(df: pd.DataFrame) -> str:
@@ -627,27 +716,44 @@ def deletions_frame(*, study: Study) -> pd.DataFrame:
 
 
 TABLES: dict[str, Callable[..., Iterable[pd.DataFrame]]] = {
-    "ratings": lambda study: ratings_frames(study=study),
-    "participants": lambda study: [participants_frame(study=study)],
-    "deletions": lambda study: [deletions_frame(study=study)],
+    "ratings": lambda study, free_text=False: (
+        pseudonymise(df, free_text=free_text) for df in ratings_frames(study=study)
+    ),
+    "participants": lambda study, free_text=False: [
+        pseudonymise(participants_frame(study=study), free_text=free_text)
+    ],
+    # Not publishable: recruiter ids, user agents and free text, for the researcher's records.
+    "identifying": lambda study, free_text=True: [identifying_frame(study=study)],
+    "deletions": lambda study, free_text=False: [deletions_frame(study=study)],
 }
 
 
-def export_table(*, study: Study, table: str, target: str | Path | BinaryIO, fmt: str) -> int:
-    """Write ``table`` ("ratings" or "participants") of ``study`` as ``fmt``; returns the rows."""
+def export_table(
+    *,
+    study: Study,
+    table: str,
+    target: str | Path | BinaryIO,
+    fmt: str,
+    free_text: bool = False,
+) -> int:
+    """Write ``table`` of ``study`` as ``fmt``; returns the rows. ``ratings`` and
+    ``participants`` are pseudonymised (free text only with ``free_text``); ``identifying``
+    holds the recruiter ids for the researcher's own records."""
     if table not in TABLES:
         raise ExportError(f"unknown table {table!r}; use one of {', '.join(TABLES)}")
-    return write_frames(TABLES[table](study), target, fmt)
+    return write_frames(TABLES[table](study, free_text=free_text), target, fmt)
 
 
-def export_http_response(*, study: Study, table: str = "ratings", fmt: str = "csv") -> HttpResponse:
+def export_http_response(
+    *, study: Study, table: str = "ratings", fmt: str = "csv", free_text: bool = False
+) -> HttpResponse:
     """A download of ``table`` as ``fmt``: CSV streams chunk by chunk, Parquet and JSON are
     built in memory (JSON is for small studies and scripts; use CSV or Parquet for large ones)."""
     if table not in TABLES:
         raise ExportError(f"unknown table {table!r}; use one of {', '.join(TABLES)}")
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    frames = TABLES[table](study)
+    frames = TABLES[table](study, free_text=free_text)
     if fmt == "csv":
         resp: HttpResponse = StreamingHttpResponse(
             iter_csv(frames), content_type=CONTENT_TYPES[fmt]
@@ -656,7 +762,8 @@ def export_http_response(*, study: Study, table: str = "ratings", fmt: str = "cs
         buf = io.BytesIO()
         write_frames(frames, buf, fmt)
         resp = HttpResponse(buf.getvalue(), content_type=CONTENT_TYPES[fmt])
-    resp["Content-Disposition"] = f'attachment; filename="{study.slug}-{table}.{fmt}"'
+    name = "IDENTIFYING-participants" if table == "identifying" else table
+    resp["Content-Disposition"] = f'attachment; filename="{study.slug}-{name}.{fmt}"'
     return resp
 
 

@@ -9,6 +9,8 @@ participant broke, not only the first):
 - ``incomplete``: the participants table says the status is not ``completed``.
 - ``attention``: more than ``max_attention_failures`` failed attention/catch trials.
 - ``headphone``: the headphone check failed (a missing result is not a failure).
+- ``impossible_timing``: the participants table's ``timing_flag`` says the participant's pace is
+  not humanly possible (answers faster than the audio to hear, more listening than time).
 - ``flat``: the SD of the participant's ratings is below ``flat_sd_below`` (P.808's minimum
   rating variance; catches raters who leave the slider in one place).
 - ``too_fast``: more than ``max_fast_fraction`` of the participant's trials were too fast.
@@ -50,6 +52,7 @@ class ScreeningSettings:
     require_completed: bool = True
     max_attention_failures: int | None = 0
     headphone: bool = True
+    impossible_timing: bool = True
     flat_sd_below: float | None = 5.0
     min_trial_duration_s: float | None = 3.0
     max_fast_fraction: float | None = 0.5
@@ -187,6 +190,12 @@ def screen(
         if hp is not None:
             for p in hp.index[hp.to_numpy(bool)]:
                 flag(p, "headphone", "failed the headphone check")
+    if s.impossible_timing and participants is not None and "timing_flag" in participants.columns:
+        flagged = participants.loc[participants["timing_flag"].fillna("").astype(str) != ""]
+        for _, row in flagged.iterrows():
+            if row["participant"] not in form_of:
+                form_of[row["participant"]] = row.get("form", "")
+            flag(row["participant"], "impossible_timing", str(row["timing_flag"]))
     if s.flat_sd_below is not None:
         sd = main.groupby("participant")[dv].std(ddof=1)
         for p, v in sd.items():

@@ -312,15 +312,20 @@ def study_report(*, study: Study, settings: AnalysisSettings | None = None) -> S
     )
 
 
-def write_report_bundle(report: StudyReport, target: str | Path | BinaryIO) -> list[str]:
+def write_report_bundle(
+    report: StudyReport, target: str | Path | BinaryIO, *, free_text: bool = False
+) -> list[str]:
     """Every table of the analysis as CSV in a zip (see ``analysis.report.write_csv_bundle``),
     plus the exported ``ratings.csv`` and ``participants.csv``, ``track_provenance.csv`` and
-    ``design.json``. Returns the member names."""
+    ``design.json``. Returns the member names. Meant for publication: pseudonymised (public
+    participant ids, no recruiter ids, free text only with ``free_text``)."""
+    from analysis.exports import pseudonymise
+
     names = write_csv_bundle(report.analysis, target)
     with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, df in (
-            ("ratings", report.ratings),
-            ("participants", report.participants),
+            ("ratings", pseudonymise(report.ratings, free_text=free_text)),
+            ("participants", pseudonymise(report.participants, free_text=free_text)),
             ("track_provenance", report.tracks),
             ("deletions", report.deletions),
         ):

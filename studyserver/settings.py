@@ -193,6 +193,10 @@ CELERY_TASK_ROUTES = {"generation.tasks.generate_*": {"queue": "gpu"}}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery beat (`celery -A studyserver beat`): the retention purge once a day.
+CELERY_BEAT_SCHEDULE = {
+    "purge-identifying-data": {"task": "survey.purge_identifying_data", "schedule": 24 * 3600.0}
+}
 
 # Generation jobs (generation/jobs.py): stale claims are handed back after the timeout.
 GENERATION_CLAIM_TIMEOUT_S = env_int("GENERATION_CLAIM_TIMEOUT_S", 300)

@@ -13,7 +13,16 @@ from django.utils.safestring import mark_safe
 
 from survey import services
 from survey.access import studies_for_user
-from survey.models import DataDeletion, Form, Participant, Rating, Study, Trial, TrialTrack
+from survey.models import (
+    DataDeletion,
+    Form,
+    Participant,
+    Rating,
+    Study,
+    Trial,
+    TrialTrack,
+    Withdrawal,
+)
 from survey.selectors import study_generation_cells, study_progress
 
 
@@ -126,6 +135,11 @@ class StudyAdmin(admin.ModelAdmin):
                     "completion_redirect_url",
                 ]
             },
+        ),
+        ("Hostile clients", {"fields": ["max_starts_per_minute", "require_recruiter_id"]}),
+        (
+            "Personal data",
+            {"fields": ["privacy_text", "contact_email", "retention_until"]},
         ),
     ]
 
@@ -507,6 +521,21 @@ class FormAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{form}: tracks bound, {missing} missing", level)
 
 
+class ImpossibleTimingFilter(admin.SimpleListFilter):
+    title = "timing"
+    parameter_name = "timing"
+
+    def lookups(self, request, model_admin):
+        return [("impossible", "not humanly possible"), ("plausible", "plausible")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "impossible":
+            return queryset.exclude(timing_flag="")
+        if self.value() == "plausible":
+            return queryset.filter(timing_flag="")
+        return queryset
+
+
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
     list_display = [
@@ -518,12 +547,15 @@ class ParticipantAdmin(admin.ModelAdmin):
         "prolific_pid",
         "started_at",
         "completed_at",
+        "timing",
     ]
     list_filter = [
         ("study", admin.RelatedOnlyFieldListFilter),
         "status",
         ("form", admin.RelatedOnlyFieldListFilter),
+        ImpossibleTimingFilter,
     ]
+    actions = ["withdraw"]
     search_fields = ["code", "prolific_pid"]
     readonly_fields = [f.name for f in Participant._meta.fields]
 
@@ -559,6 +591,47 @@ class ParticipantAdmin(admin.ModelAdmin):
     @admin.display(description="public id")
     def short_code(self, obj: Participant) -> str:
         return obj.public_id
+
+    @admin.display(description="timing", boolean=False)
+    def timing(self, obj: Participant) -> str:
+        return "not humanly possible" if obj.timing_flag else ""
+
+    @admin.action(
+        description="Withdraw: delete their data and everything derived, keep a record",
+        permissions=["delete"],
+    )
+    def withdraw(self, request, queryset):
+        from survey.privacy import participant_withdraw
+
+        for p in list(queryset):
+            record = participant_withdraw(
+                participant=p,
+                requested_by="researcher",
+                done_by=request.user.get_username(),
+                reason="withdrawn in the admin",
+            )
+            self.message_user(request, f"{record.public_id} withdrawn", messages.SUCCESS)
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(admin.ModelAdmin):
+    """The records that participants' data was withdrawn (read-only)."""
+
+    list_display = ["public_id", "study", "withdrawn_at", "requested_by", "done_by", "reason"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "requested_by"]
+    readonly_fields = [f.name for f in Withdrawal._meta.fields]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(study__in=studies_for_user(request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Rating)

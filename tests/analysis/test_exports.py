@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from analysis.exports import participants_frame, ratings_frame, ratings_frames, write_frames
+from analysis.exports import (
+    IDENTIFYING_COLUMNS,
+    participants_frame,
+    pseudonymise,
+    ratings_frame,
+    ratings_frames,
+    write_frames,
+)
 from survey import participation as P
 from survey.models import Participant, QualityCheck, Rating, TrialResponse
 from survey.simulation import simulate_participants
@@ -99,6 +106,9 @@ def test_it_follows_the_column_contract(walked):
     assert list(people.columns[: len(PARTICIPANT_CONTRACT)]) == PARTICIPANT_CONTRACT
 
 
+PUBLIC_CONTRACT = [c for c in CONTRACT if c not in IDENTIFYING_COLUMNS]
+
+
 def test_each_rating_row_is_what_was_submitted(walked):
     study, good, careless = walked
     df = ratings_frame(study=study)
@@ -147,11 +157,11 @@ def test_attention_checks_are_rows_the_screening_reads(walked):
     assert set(att["condition"]) == {"attention"}
     from analysis.screening import ScreeningSettings, screen
 
-    # the bots answer within milliseconds: leave the too-fast rules out here
+    # the bots answer within milliseconds: leave the too-fast and timing rules out here
     result = screen(
         ratings_frame(study=study),
         participants_frame(study=study),
-        settings=ScreeningSettings(min_trial_duration_s=None),
+        settings=ScreeningSettings(min_trial_duration_s=None, impossible_timing=False),
     )
     assert set(result.log["participant"]) == {careless.public_id}
     assert {"attention", "flat"} <= set(result.log["rule"])
@@ -212,7 +222,9 @@ def test_each_format_reads_back_to_the_same_table(walked, tmp_path, fmt):
         str(out),
         "--participants-out",
         str(people_out),
+        "--include-free-text",
     )
+    df = pseudonymise(df)  # the export is pseudonymised: no recruiter ids
     if fmt == "csv":
         back = pd.read_csv(out, parse_dates=["started_at", "submitted_at"])
         people = pd.read_csv(people_out)
@@ -222,11 +234,11 @@ def test_each_format_reads_back_to_the_same_table(walked, tmp_path, fmt):
         assert str(back["attention_passed"].dtype) in ("boolean", "bool", "object")
     else:
         records = json.loads(out.read_text())
-        assert set(records[0]) == set(CONTRACT)
+        assert set(records[0]) == set(PUBLIC_CONTRACT)
         back = pd.DataFrame(records)
         back["started_at"] = pd.to_datetime(back["started_at"], utc=True)
         people = pd.DataFrame(json.loads(people_out.read_text()))
-    assert list(back.columns) == CONTRACT and len(back) == len(df) == 10
+    assert list(back.columns) == PUBLIC_CONTRACT and len(back) == len(df) == 10
     assert back["value"].tolist() == df["value"].tolist()
     assert back["participant"].tolist() == df["participant"].tolist()
     assert back["track"].tolist() == df["track"].tolist()
@@ -239,7 +251,7 @@ def test_each_format_reads_back_to_the_same_table(walked, tmp_path, fmt):
 def test_an_empty_study_exports_a_header(live_small, tmp_path, capsys):
     out = tmp_path / "r.csv"
     call_command("export_ratings", "--study", "small", "--format", "csv", "--out", str(out))
-    assert out.read_text().strip().split(",") == CONTRACT
+    assert out.read_text().strip().split(",") == PUBLIC_CONTRACT
     assert "no ratings yet" in capsys.readouterr().out
     buf = io.BytesIO()
     assert write_frames(ratings_frames(study=live_small), buf, "parquet") == 0

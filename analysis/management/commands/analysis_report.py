@@ -3,7 +3,9 @@
 
 One self-contained HTML page (works offline) with the statistics of the study's ratings, with
 and without post-screening, the exclusion log, the design, the provenance of every condition's
-tracks and the software versions; ``--bundle`` also writes every table as CSV in a zip.
+tracks and the software versions; ``--bundle`` also writes every table as CSV in a zip. Both are
+meant for publication and pseudonymised: public participant ids only, no recruiter ids, and
+free-text answers only with ``--include-free-text``.
 The post-screening thresholds are options (``analysis.report_options``); ``off`` switches a
 rule off.
 """
@@ -32,6 +34,11 @@ class Command(BaseCommand):
             "--bundle", metavar="PATH", help="also write every table as CSV into this zip"
         )
         parser.add_argument(
+            "--include-free-text",
+            action="store_true",
+            help="keep participants' free-text comments in the bundle (opt-in)",
+        )
+        parser.add_argument(
             "--seed", type=int, default=0, help="seed of the bootstrap and the samples (default 0)"
         )
         parser.add_argument(
@@ -43,7 +50,15 @@ class Command(BaseCommand):
         report_options.add_arguments(parser)
 
     def handle(
-        self, *args, study: str, out: str, bundle: str | None, seed: int, n_boot: int, **options
+        self,
+        *args,
+        study: str,
+        out: str,
+        bundle: str | None,
+        seed: int,
+        n_boot: int,
+        include_free_text: bool = False,
+        **options,
     ):
         the_study = study_by_slug(study)
         if n_boot < 100:
@@ -67,7 +82,7 @@ class Command(BaseCommand):
         try:
             html_path.write_text(report.html, encoding="utf-8")
             if zip_path is not None:
-                write_report_bundle(report, zip_path)
+                write_report_bundle(report, zip_path, free_text=include_free_text)
         except OSError as exc:
             raise CommandError(f"cannot write the report: {exc.strerror or exc}") from exc
         for note in report.notes:

@@ -1,8 +1,11 @@
 """python manage.py export_ratings --study SLUG --format csv|parquet|json --out PATH
-[--participants-out PATH]
+[--participants-out PATH] [--include-free-text] [--identifying-out PATH]
 
 Writes the study's long ratings table (one row per rating, plus one per attention check) in the
 analysis core's column contract, and optionally the participants table, in the same format.
+Both are pseudonymised (public participant ids, no recruiter ids or user agents; free-text
+answers only with ``--include-free-text``). ``--identifying-out`` writes the separate table that
+links public ids to recruiter ids, for the researcher's own records only.
 ``--out -`` writes CSV or JSON to standard output.
 """
 
@@ -53,9 +56,28 @@ class Command(BaseCommand):
         parser.add_argument(
             "--participants-out", metavar="PATH", help="also write the participants table here"
         )
+        parser.add_argument(
+            "--include-free-text",
+            action="store_true",
+            help="keep free-text answers (comments) in the participants table",
+        )
+        parser.add_argument(
+            "--identifying-out",
+            metavar="PATH",
+            help="also write the IDENTIFYING table (public id -> recruiter ids, user agent, "
+            "free text): for your own records, never for publication",
+        )
 
     def handle(
-        self, *args, study: str, format: str, out: str, participants_out: str | None, **options
+        self,
+        *args,
+        study: str,
+        format: str,
+        out: str,
+        participants_out: str | None,
+        include_free_text: bool = False,
+        identifying_out: str | None = None,
+        **options,
     ):
         the_study = study_by_slug(study)
         to_stdout = out == "-"
@@ -64,14 +86,26 @@ class Command(BaseCommand):
         targets = [("ratings", None if to_stdout else writable_path(out, "--out"))]
         if participants_out:
             targets.append(("participants", writable_path(participants_out, "--participants-out")))
+        if identifying_out:
+            targets.append(("identifying", writable_path(identifying_out, "--identifying-out")))
         for table, path in targets:
             try:
                 if path is None:
                     n = export_table(
-                        study=the_study, table=table, target=sys.stdout.buffer, fmt=format
+                        study=the_study,
+                        table=table,
+                        target=sys.stdout.buffer,
+                        fmt=format,
+                        free_text=include_free_text,
                     )
                 else:
-                    n = export_table(study=the_study, table=table, target=path, fmt=format)
+                    n = export_table(
+                        study=the_study,
+                        table=table,
+                        target=path,
+                        fmt=format,
+                        free_text=include_free_text,
+                    )
             except OSError as exc:
                 raise CommandError(
                     f"cannot write {path or 'standard output'}: {exc.strerror or exc}"
