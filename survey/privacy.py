@@ -26,6 +26,7 @@ from survey.models import (
     Study,
     TrialResponse,
     Withdrawal,
+    live_deletion_allowed,
 )
 
 IDENTIFYING_FIELDS = ("prolific_pid", "external_study_id", "external_session_id", "user_agent")
@@ -61,7 +62,8 @@ def participant_withdraw(
             reason=reason[:300],
             deleted=deleted,
         )
-        participant.delete()  # cascades: ratings, responses, checks, visits, annotations
+        with live_deletion_allowed():  # a withdrawal is the participant's right, live or not
+            participant.delete()  # cascades: ratings, responses, checks, visits, annotations
         Caption.objects.filter(pk__in=caption_ids).delete()
     return record
 

@@ -153,9 +153,13 @@ def test_the_consent_page_covers_storage_purpose_retention_and_withdrawal(live_s
 
 
 def test_an_impossible_pace_is_flagged_and_excluded_by_the_screening(live_study):
-    bot = _done(live_study, pid="c" * 24)  # a script: each trial answered in milliseconds
+    bot = _done(live_study, pid="c" * 24)
     p = bot.participant
-    assert "the tracks to hear last" in p.timing_flag  # flagged at completion
+    # each trial answered in 0.2 s while its tracks last 2 s: no person can do that
+    TrialResponse.objects.filter(participant=p).update(duration_s=0.2)
+    assert "the tracks to hear last" in privacy.flag_timing(p)
+    p.refresh_from_db()
+    assert p.timing_flag
     report = study_report(study=live_study)
     result = screen(report.ratings, report.participants)
     assert p.public_id in set(result.excluded_participants)
@@ -166,3 +170,13 @@ def test_an_impossible_pace_is_flagged_and_excluded_by_the_screening(live_study)
     # more listening reported than the trial was open
     TrialResponse.objects.filter(participant=p).update(listening={"A": 30.0, "B": 30.0})
     assert "of listening reported" in privacy.flag_timing(p)
+
+
+def test_completion_flags_a_scripted_pace(live_study):
+    bot = Bot(live_study, PROLIFIC_PID="d" * 24)
+    bot.to_trials()
+    while 'id="trial-config"' in bot.page().content.decode():
+        assert bot.submit(bot.config()).status_code == 200
+    TrialResponse.objects.filter(participant=bot.participant).update(duration_s=0.1)
+    bot.client.post(f"/s/{live_study.slug}/run/questionnaire/", {"age_range": "25-34"})
+    assert bot.participant.status == "completed" and bot.participant.timing_flag
