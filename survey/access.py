@@ -81,7 +81,14 @@ def media_visible_to(user, name: str) -> bool:
     if user.is_superuser:
         return clips.exists() or tracks.exists()
     mine = studies_for_user(user)
-    return (
-        clips.filter(Q(trials__form__study__in=mine) | Q(trials__isnull=True)).exists()
-        or tracks.filter(Q(trials__form__study__in=mine) | Q(trials__isnull=True)).exists()
+    if (
+        clips.filter(trials__form__study__in=mine).exists()
+        or tracks.filter(trials__form__study__in=mine).exists()
+    ):
+        return True
+    # A file no study uses (the shared library) is open to every researcher; a file that some
+    # study uses (several rows may share one stored file) only to that study's researchers.
+    in_a_study = (
+        clips.filter(trials__isnull=False).exists() or tracks.filter(trials__isnull=False).exists()
     )
+    return (clips.exists() or tracks.exists()) and not in_a_study
