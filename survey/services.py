@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +17,7 @@ from generation import media
 from generation.models import Clip, Condition
 from generation.selectors import track_for
 from generation.services import conditions_ensure_paper
+from survey.access import RESEARCHER_GROUP, RESEARCHER_PERMISSIONS
 from survey.models import DataDeletion, Form, Participant, Rating, Study, Trial, TrialTrack
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,24 @@ PAPER_FORMS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("form1", 15, ("video_caps", "music_caps", "msi")),
     ("form2", 8, ("fusion", "msi")),
 )
+
+
+def researcher_group_ensure() -> Group:
+    """The Researcher group: found, or made with exactly ``RESEARCHER_PERMISSIONS``.
+
+    The group is made by a migration; a database that lost it (restored from a partial dump,
+    flushed by a test) gets it back here instead of failing. An existing group is left as is.
+    """
+    group, created = Group.objects.get_or_create(name=RESEARCHER_GROUP)
+    if created:
+        wanted = []
+        for name in RESEARCHER_PERMISSIONS:
+            app_label, codename = name.split(".")
+            wanted.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)
+    return group
 
 
 def _ensure_unlocked(study: Study) -> None:

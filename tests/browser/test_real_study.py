@@ -11,7 +11,6 @@ with ``MUSISCENE_SCREENSHOTS=<folder>`` every step is saved there (the docs' scr
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 import zipfile
@@ -33,13 +32,8 @@ def clips_with_captions(transactional_db, conditions, make_clip):
 
 @pytest.fixture
 def researcher(transactional_db):
-    from django.apps import apps
-    from django.contrib.auth.models import Group
-
-    from survey.access import RESEARCHER_GROUP
-
-    if not Group.objects.filter(name=RESEARCHER_GROUP).exists():  # flushed by an earlier test
-        importlib.import_module("survey.migrations.0005_researcher_group").make_group(apps, None)
+    # An earlier transactional test may have flushed the migration-made group: the command
+    # makes it again (survey.services.researcher_group_ensure).
     call_command(
         "create_researcher",
         "rita",

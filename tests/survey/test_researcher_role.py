@@ -183,3 +183,14 @@ def test_a_study_a_researcher_adds_stays_in_their_list(client, db):
     study = Study.objects.get(slug="mine")
     assert list(study.researchers.values_list("username", flat=True)) == ["rita"]
     assert "Mine" in client.get("/admin/survey/study/").content.decode()
+
+
+def test_create_researcher_remakes_a_lost_group_with_the_needed_permissions(db, small_study):
+    Group.objects.filter(name=RESEARCHER_GROUP).delete()  # a database that lost it (a flush)
+
+    _create("rita", small_study.slug)
+
+    group = Group.objects.get(name=RESEARCHER_GROUP)
+    have = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+    assert have == set(RESEARCHER_PERMISSIONS)
+    assert get_user_model().objects.get(username="rita").groups.filter(pk=group.pk).exists()

@@ -12,14 +12,13 @@ import getpass
 import sys
 
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from survey.access import RESEARCHER_GROUP
 from survey.models import Study
+from survey.services import researcher_group_ensure
 
 
 class Command(BaseCommand):
@@ -55,12 +54,7 @@ class Command(BaseCommand):
                 known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True))
                 raise CommandError(f"no study {slug!r} (studies: {known or 'none yet'})")
             studies.append(found)
-        try:
-            group = Group.objects.get(name=RESEARCHER_GROUP)
-        except Group.DoesNotExist:
-            raise CommandError(
-                f"the {RESEARCHER_GROUP!r} group is missing: run `python manage.py migrate`"
-            ) from None
+        group = researcher_group_ensure()
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is not None and user.is_superuser:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from analysis.management.commands.export_ratings import study_by_slug
+from survey.management import study_by_slug
 from survey.models import Study
 from survey.privacy import purge_due, purge_identifying
 

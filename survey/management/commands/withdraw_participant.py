@@ -12,7 +12,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.management.commands.export_ratings import study_by_slug
+from survey.management import study_by_slug
 from survey.models import Participant
 from survey.privacy import participant_withdraw
 
