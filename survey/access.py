@@ -35,6 +35,7 @@ RESEARCHER_PERMISSIONS: tuple[str, ...] = (
     "survey.view_annotation",
     "analysis.view_metricresult",
     "survey.view_datadeletion",
+    "survey.view_withdrawal",
     "generation.add_clip",
     "generation.change_clip",
     "generation.view_clip",

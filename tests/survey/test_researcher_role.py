@@ -194,3 +194,21 @@ def test_create_researcher_remakes_a_lost_group_with_the_needed_permissions(db, 
     have = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
     assert have == set(RESEARCHER_PERMISSIONS)
     assert get_user_model().objects.get(username="rita").groups.filter(pk=group.pk).exists()
+
+
+def test_a_researcher_reads_the_withdrawal_records_of_their_studies_only(client, two_studies):
+    from survey.privacy import participant_withdraw
+
+    small, hidden = two_studies
+    for study in (small, hidden):
+        participant_withdraw(
+            participant=study.participants.get(), requested_by="participant", done_by="t"
+        )
+    _create("rita", small.slug)
+    client.login(username="rita", password=PASSWORD)
+
+    page = client.get(reverse("admin:survey_withdrawal_changelist"))
+
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
+    assert hidden.title not in page.content.decode()
