@@ -302,3 +302,30 @@ def bot_factory(live_study):
     from tests.harness.bots import Bot
 
     return lambda **q: Bot(live_study, **q)
+
+
+def _uses_the_database(item) -> bool:
+    uses = set(getattr(item, "fixturenames", ()))
+    return bool(
+        item.get_closest_marker("django_db")
+        or uses & {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+    )
+
+
+@pytest.fixture(autouse=True)
+def _migration_data_back_after_a_flush(request, django_db_blocker):
+    """A transactional test ends by flushing the database, which takes the rows that data
+    migrations made (the Researcher group) with it; a later test of the same worker expects them.
+    Before each database test, put them back if they are gone, the way the code makes them
+    (``survey.services.researcher_group_ensure``)."""
+    if _uses_the_database(request.node):
+        request.getfixturevalue("django_db_setup")  # the test database, never the real one
+        from django.contrib.auth.models import Group
+
+        from survey.access import RESEARCHER_GROUP
+        from survey.services import researcher_group_ensure
+
+        with django_db_blocker.unblock():
+            if not Group.objects.filter(name=RESEARCHER_GROUP).exists():
+                researcher_group_ensure()
+    yield

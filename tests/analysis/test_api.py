@@ -13,7 +13,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from analysis.exports import RATING_COLUMNS
+from analysis.exports import IDENTIFYING_COLUMNS, RATING_COLUMNS, pseudonymise
 from survey.simulation import simulate_participants
 
 NEW_ENDPOINTS = ["api-report", "api-participants"]
@@ -50,7 +50,9 @@ def test_the_ratings_endpoint_serves_each_format(api, study, fmt):
         assert resp["Content-Type"] == "application/vnd.apache.parquet"
         assert resp["Content-Disposition"] == 'attachment; filename="three-way-ratings.parquet"'
         df = pd.read_parquet(io.BytesIO(resp.content))
-    assert list(df.columns) == list(RATING_COLUMNS) and len(df) == 4 * 12 + 4
+    published = list(pseudonymise(pd.DataFrame(columns=list(RATING_COLUMNS))).columns)
+    assert list(df.columns) == published and len(df) == 4 * 12 + 4
+    assert not set(IDENTIFYING_COLUMNS) & set(df.columns)  # the API publishes no recruiter ids
     assert int(df["is_attention"].astype(str).isin(["True", "true"]).sum()) == 4
 
 

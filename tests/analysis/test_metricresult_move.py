@@ -22,7 +22,7 @@ def _migrate(targets, *, unapply=()):
     return executor.loader.project_state(targets).apps
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the migrations' data
+@pytest.mark.django_db(transaction=True)  # migration data: tests/conftest.py restores it
 def test_it_keeps_rows_and_permissions_across_the_move_and_back():
     try:
         old = _migrate(BEFORE, unapply=["analysis"])

@@ -101,7 +101,7 @@ def test_table_2_scores_both_checkpoints_on_the_held_out_clips(make_clip) -> Non
     mu, ours = layout[2].split(), layout[3].split()
     assert mu[0] == "ckpt/mu-llama" and ours[0] == "ckpt/musiscene"
     assert float(ours[3]) == pytest.approx(1.0) and float(mu[3]) < 0.5  # ROUGE-L
-    from survey.models import MetricResult
+    from analysis.models import MetricResult
 
     rows = MetricResult.objects.filter(scope="clip_caption_kind", metric="rouge_l")
     assert {r.clip.key for r in rows} == held and len(held) == 2
