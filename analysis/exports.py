@@ -36,6 +36,7 @@ import pandas as pd
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponse, StreamingHttpResponse
 
+from analysis.simulate import RATING_COLUMNS
 from generation.models import Track
 from survey.models import (
     DataDeletion,
@@ -62,28 +63,6 @@ CONTENT_TYPES = {
 ATTENTION_CONDITION = "attention"
 CHUNK_PARTICIPANTS = 2000
 
-#: The long ratings table, in this order (the analysis core's export contract).
-RATING_COLUMNS: tuple[str, ...] = (
-    "study",
-    "form",
-    "participant",
-    "prolific_pid",
-    "study_id",
-    "session_id",
-    "clip",
-    "condition",
-    "track",
-    "value",
-    "position",
-    "trial_order",
-    "listening_s",
-    "started_at",
-    "submitted_at",
-    "is_attention",
-    "attention_passed",
-    "headphone_passed",
-    "trial_duration_s",
-)
 #: The first columns of the participants table (the contract); more follow.
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "study",

@@ -98,6 +98,31 @@ class SimulatedStudy:
     truth: dict[str, object] = field(default_factory=dict)
 
 
+#: The long ratings table, in this order: what the export writes (``analysis.exports``) and
+#: what the core reads; simulated studies give the same columns.
+RATING_COLUMNS: tuple[str, ...] = (
+    "study",
+    "form",
+    "participant",
+    "prolific_pid",
+    "study_id",
+    "session_id",
+    "clip",
+    "condition",
+    "track",
+    "value",
+    "position",
+    "trial_order",
+    "listening_s",
+    "started_at",
+    "submitted_at",
+    "is_attention",
+    "attention_passed",
+    "headphone_passed",
+    "trial_duration_s",
+)
+
+
 def rate_trials(
     trials: pd.DataFrame,
     *,
@@ -317,27 +342,7 @@ def simulate_study(
                 }
             )
         )
-    columns = [
-        "study",
-        "form",
-        "participant",
-        "prolific_pid",
-        "study_id",
-        "session_id",
-        "clip",
-        "condition",
-        "track",
-        "value",
-        "position",
-        "trial_order",
-        "listening_s",
-        "started_at",
-        "submitted_at",
-        "is_attention",
-        "attention_passed",
-        "headphone_passed",
-        "trial_duration_s",
-    ]
+    columns = list(RATING_COLUMNS)
     if rating_frames:
         ratings = pd.concat(rating_frames, ignore_index=True)[columns]
         ratings["attention_passed"] = ratings["attention_passed"].astype("boolean")
