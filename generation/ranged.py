@@ -37,6 +37,20 @@ def _iter_range(fh, start: int, length: int):
         fh.close()
 
 
+# What an object store is told to answer as Content-Disposition: no file name, whatever metadata
+# the object was uploaded with (S3 sends an object's stored Content-Disposition otherwise).
+SIGNED_DISPOSITION = "inline"
+
+
+def signed_url(storage: Storage, name: str) -> str:
+    """A short-lived URL of object storage for ``name`` whose answer names no file: the
+    Content-Disposition is overridden (``response-content-disposition=inline``)."""
+    try:
+        return storage.url(name, parameters={"ResponseContentDisposition": SIGNED_DISPOSITION})
+    except TypeError:  # a storage whose url() takes no parameters
+        return storage.url(name)
+
+
 def ranged_file_response(
     request: HttpRequest,
     storage: Storage,
@@ -61,7 +75,7 @@ def ranged_file_response(
     except NotImplementedError:
         # Object storage (S3 and friends): after the access check, send the client to a short-lived
         # signed URL (AWS_QUERYSTRING_EXPIRE seconds); the object store serves Range itself.
-        resp = HttpResponseRedirect(storage.url(name))
+        resp = HttpResponseRedirect(signed_url(storage, name))
         resp["Cache-Control"] = "no-store"
         return resp
     size = storage.size(name)
