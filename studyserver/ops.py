@@ -88,6 +88,7 @@ class RequestIdMiddleware:
         request.id = rid
         token = request_id_var.set(rid)
         start = time.perf_counter()
+        cpu_start = time.thread_time()
         try:
             response = self.get_response(request)
         finally:
@@ -96,6 +97,8 @@ class RequestIdMiddleware:
         REQUESTS.labels(view, request.method, str(response.status_code)).inc()
         LATENCY.labels(view).observe(time.perf_counter() - start)
         response["X-Request-ID"] = rid
+        if settings.SERVER_TIMING:  # this thread's CPU for the request (benchmarks/participants.py)
+            response["Server-Timing"] = f"cpu;dur={1000 * (time.thread_time() - cpu_start):.2f}"
         if not request.path.startswith("/admin/") and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")

@@ -265,6 +265,9 @@ API_TOKEN_MAX_FAILURES = env_int("API_TOKEN_MAX_FAILURES", 20)
 # A participant's cookie is honoured for this long after it was set (checked by the server).
 PARTICIPANT_COOKIE_MAX_AGE_S = env_int("PARTICIPANT_COOKIE_MAX_AGE_S", 7 * 24 * 3600)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Each response says how much CPU its thread spent on it (Server-Timing: cpu;dur=ms): for the
+# load benchmark (benchmarks/participants.py); off in production.
+SERVER_TIMING = env_bool("SERVER_TIMING", False)
 
 # --- security -------------------------------------------------------------------------------
 # Behind a TLS-terminating proxy in production; DEBUG (the embedded demo) serves plain HTTP.
