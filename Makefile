@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install env lint migrate worker clean docs docs-serve screenshots
+.PHONY: demo test install env lint migrate worker clean docs docs-serve screenshots messages
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -61,6 +61,16 @@ docs-serve: install
 ## make screenshots: photograph the trial page and the report of the demo into docs/images (Chromium)
 screenshots: install
 	MUSISCENE_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py -q -n 0
+
+## make messages: update the participant pages' catalogs (locale/) from the sources, then compile them (GNU gettext)
+MESSAGE_LANGS ?= de es fr zh_Hans ar
+messages: install
+	MUSISCENE_NO_DOTENV=1 DEBUG=1 $(PY) manage.py makemessages $(foreach l,$(MESSAGE_LANGS),-l $(l)) \
+		--no-obsolete --no-location --ignore='.venv/*' --ignore='var/*' --ignore='site/*' \
+		--ignore='generation/*' --ignore='analysis/*' --ignore='modeling/*' --ignore='studyserver/*' \
+		--ignore='tests/*' --ignore='docs/*' --ignore='benchmarks/*' --ignore='deploy/*' \
+		--ignore='templates/admin/*'
+	MUSISCENE_NO_DOTENV=1 DEBUG=1 $(PY) manage.py compilemessages --ignore='.venv/*'
 
 ## make clean: DELETES var/ (the SQLite database, all media, the demo's admin password) and caches
 clean:

@@ -27,8 +27,7 @@ FAMILIES: dict[str, str] = {
 
 def _builder(family: str) -> Callable[..., Path]:
     module_name, func_name = FAMILIES[family].split(":")
-    builder: Callable[..., Path] = getattr(importlib.import_module(module_name), func_name)
-    return builder
+    return getattr(importlib.import_module(module_name), func_name)
 
 
 def build(

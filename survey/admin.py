@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import re
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,6 +21,7 @@ from survey.models import (
     Participant,
     Rating,
     Study,
+    StudyText,
     Trial,
     TrialTrack,
     Withdrawal,
@@ -73,6 +76,35 @@ class FormInline(admin.StackedInline):
         return super().has_delete_permission(request, obj) and (obj is None or not obj.is_locked)
 
 
+class StudyTextInline(admin.StackedInline):
+    """The study's texts in each further language it offers (the study's own fields hold them
+    in its default language). Go-live names any text still missing in an offered language."""
+
+    model = StudyText
+    extra = 0
+    verbose_name = "text in another language"
+    verbose_name_plural = (
+        "Texts in the other languages (one per offered language besides the default; "
+        "go-live names any text still missing)"
+    )
+    fields = [
+        "language",
+        "title",
+        "consent_text",
+        "instructions_text",
+        "question",
+        "scale_min_label",
+        "scale_max_label",
+        "privacy_text",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # what the lock keeps fixed in the default language stays fixed in every language
+        if obj is not None and obj.is_locked:
+            return ["language", "question", "scale_min_label", "scale_max_label"]
+        return []
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "status", "n_forms", "n_participants", "links"]
@@ -80,7 +112,7 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["researchers"]
-    inlines = [FormInline]
+    inlines = [StudyTextInline, FormInline]
     actions = [
         "add_paper_forms",
         "generate_tracks",
@@ -91,6 +123,15 @@ class StudyAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["title", "slug", "status", "researchers"]}),
+        (
+            "Languages",
+            {
+                "fields": ["languages", "default_language"],
+                "description": "The texts below are in the default language; write them in each "
+                "other language under “Texts in the other languages”. A participant gets the "
+                "language their browser asks for among these, and can switch on the consent page.",
+            },
+        ),
         (
             "What participants read",
             {
@@ -146,6 +187,29 @@ class StudyAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return studies_for_user(request.user)
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "languages":  # a list of codes, as checkboxes
+            return forms.MultipleChoiceField(
+                choices=[(c, str(n)) for c, n in settings.LANGUAGES],
+                widget=forms.CheckboxSelectMultiple,
+                initial=[settings.LANGUAGE_CODE],
+                required=False,
+                help_text="The languages participants may take the study in; none ticked = the "
+                "default language only. Save, then write the texts of each further language "
+                "below.",
+            )
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "default_language" and field is not None:
+            field.required = False  # left out: the model's default (English)
+        return field
+
+    def get_inline_instances(self, request, obj=None):
+        # the texts per language once the study offers more than one (or has some already)
+        inlines = super().get_inline_instances(request, obj)
+        if obj is None or (len(obj.offered_languages) < 2 and not obj.texts.exists()):
+            inlines = [i for i in inlines if not isinstance(i, StudyTextInline)]
+        return inlines
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "researchers":  # staff accounts only, never participants or others
             kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
@@ -156,6 +220,8 @@ class StudyAdmin(admin.ModelAdmin):
     #: shortest trial and the must-hear rule).
     LOCKED_FIELDS = (
         "slug",
+        "languages",
+        "default_language",
         "target_per_form",
         "min_listen_s",
         "loudness_target_lufs",

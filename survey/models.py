@@ -42,6 +42,27 @@ ANNOTATION_INSTRUCTIONS = (
 )
 
 
+def site_language_choices() -> list[tuple[str, str]]:
+    return [(code, str(name)) for code, name in settings.LANGUAGES]
+
+
+def default_study_languages() -> list[str]:
+    return [settings.LANGUAGE_CODE]
+
+
+#: The researcher's texts that participants read, in the order the admin shows them. A study
+#: holds them in its default language; a ``StudyText`` holds them in each other offered language.
+STUDY_TEXT_FIELDS = (
+    "title",
+    "consent_text",
+    "instructions_text",
+    "question",
+    "scale_min_label",
+    "scale_max_label",
+    "privacy_text",
+)
+
+
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -56,6 +77,18 @@ class Study(models.Model):
         related_name="studies",
         blank=True,
         help_text="Who may see and change this study (superusers see all).",
+    )
+    languages = models.JSONField(
+        default=default_study_languages,
+        help_text="The languages participants may take the study in (codes of LANGUAGES); "
+        "empty = the default language only.",
+    )
+    default_language = models.CharField(
+        max_length=10,
+        choices=site_language_choices,
+        default="en",
+        help_text="The language of the texts below, and the one a participant gets when their "
+        "browser asks for none of the study's languages.",
     )
     consent_text = models.TextField(default="I agree to take part in this listening study.")
     instructions_text = models.TextField(default=RATING_INSTRUCTIONS)
@@ -148,6 +181,13 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def clean(self) -> None:
+        languages = self.languages
+        if isinstance(languages, list) and languages and self.default_language not in languages:
+            raise ValidationError(
+                {"default_language": "The default language must be one of the study's languages."}
+            )
+
     @property
     def annotation_instructions(self) -> str:
         """What annotators read: the researcher's text, unless it is still the rating default
@@ -160,6 +200,61 @@ class Study(models.Model):
     def is_locked(self) -> bool:
         """Once live, the design (forms, trials, tracks) can no longer change."""
         return self.status != self.Status.DRAFT
+
+    @property
+    def offered_languages(self) -> list[str]:
+        """The study's languages that the site has, the default first; never empty."""
+        site = {code for code, _name in settings.LANGUAGES}
+        offered = [c for c in (self.languages or []) if isinstance(c, str) and c in site]
+        return [self.default_language] + [c for c in offered if c != self.default_language]
+
+    def texts_in(self, language: str) -> StudyText | Study:
+        """The object that holds this study's texts in ``language`` (``STUDY_TEXT_FIELDS``):
+        the study itself in its default language, else its ``StudyText`` for that language
+        (loaded once per study object), else the study (its default language)."""
+        if language == self.default_language:
+            return self
+        cache = self.__dict__.setdefault("_texts_cache", {})
+        if language not in cache:
+            cache[language] = StudyText.objects.filter(study=self, language=language).first()
+        return cache[language] or self
+
+    def text(self, field: str, language: str) -> str:
+        """One text in ``language``; a blank title or privacy text falls back to the study's
+        own (the platform's standard privacy text when that is blank too)."""
+        value = getattr(self.texts_in(language), field)
+        if not value and field in ("title", "privacy_text"):
+            return getattr(self, field) if field == "title" else ""
+        return value
+
+
+class StudyText(models.Model):
+    """The study's participant-facing texts in one more of its languages."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="texts")
+    language = models.CharField(max_length=10, choices=site_language_choices)
+    title = models.CharField(
+        max_length=200, blank=True, help_text="Empty = the study's title as it is."
+    )
+    consent_text = models.TextField(blank=True)
+    instructions_text = models.TextField(blank=True)
+    question = models.CharField(max_length=300, blank=True)
+    scale_min_label = models.CharField(max_length=60, blank=True)
+    scale_max_label = models.CharField(max_length=60, blank=True)
+    privacy_text = models.TextField(
+        blank=True,
+        help_text="Needed when the study has its own privacy text; empty otherwise (the "
+        "platform's standard text, translated).",
+    )
+
+    class Meta:
+        ordering = ["study", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "language"], name="studytext_one_per_language")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} [{self.language}]"
 
 
 DEFAULT_TAG_VOCABULARY = {
@@ -321,6 +416,9 @@ class Participant(models.Model):
     headphone_passed = models.BooleanField(null=True, blank=True)
     screened_out_reason = models.CharField(max_length=40, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
+    language = models.CharField(
+        max_length=10, default="en", help_text="The language the participant took the study in."
+    )
     answers = models.JSONField(default=dict, blank=True, help_text="The closing questionnaire.")
     completion_code = models.CharField(max_length=32, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -366,6 +464,9 @@ class Rating(models.Model):
         help_text="0-based order of the trial for this participant."
     )
     listening_s = models.FloatField(default=0.0)
+    language = models.CharField(
+        max_length=10, default="en", help_text="The language the trial page was shown in."
+    )
     submission_id = models.UUIDField(
         help_text="Client-made id of the submit: retries store one rating."
     )

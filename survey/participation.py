@@ -182,6 +182,7 @@ def participant_start(
     external_study_id: str = "",
     external_session_id: str = "",
     user_agent: str = "",
+    language: str = "en",
 ) -> tuple[Participant, bool]:
     """The participant who consented: the same PROLIFIC_PID gets the same participant back.
     Otherwise a new one is assigned, atomically, to the least-loaded form."""
@@ -212,6 +213,7 @@ def participant_start(
                 external_study_id=external_study_id[:64],
                 external_session_id=external_session_id[:64],
                 user_agent=user_agent[:400],
+                language=language,
                 consented_at=timezone.now(),
                 trial_order=order,
                 label_order=labels,
@@ -236,6 +238,7 @@ def participant_decline(
     external_study_id: str = "",
     external_session_id: str = "",
     user_agent: str = "",
+    language: str = "en",
 ) -> Participant:
     """Record that someone declined consent (no form slot is taken).
 
@@ -247,6 +250,7 @@ def participant_decline(
         external_study_id=external_study_id[:64],
         external_session_id=external_session_id[:64],
         user_agent=user_agent[:400],
+        language=language,
         status=Participant.Status.DECLINED,
         stage=Participant.Stage.DONE,
         completion_code=study.decline_code,
@@ -560,6 +564,7 @@ def submit_item(
                             position=pos,
                             trial_order=index,
                             listening_s=listened[label],
+                            language=participant.language,
                             submission_id=sub_id,
                             trial_started_at=participant.item_started_at,
                         )

@@ -18,7 +18,17 @@ from generation.models import Clip, Condition
 from generation.selectors import track_for
 from generation.services import conditions_ensure_paper
 from survey.access import RESEARCHER_GROUP, RESEARCHER_PERMISSIONS
-from survey.models import DataDeletion, Form, Participant, Rating, Study, Trial, TrialTrack
+from survey.models import (
+    STUDY_TEXT_FIELDS,
+    DataDeletion,
+    Form,
+    Participant,
+    Rating,
+    Study,
+    StudyText,
+    Trial,
+    TrialTrack,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +197,9 @@ def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
     forms = list(study.forms.prefetch_related("conditions"))
     if not forms:
         problems.append(Problem(study.slug, "the study has no forms"))
+    problems.extend(
+        study_language_problems(study=study, rating=any(f.kind == Form.Kind.RATING for f in forms))
+    )
     checked: set[int] = set()
     for form in forms:
         if form.sampled_at is None:
@@ -229,6 +242,55 @@ def study_validate(*, study: Study, decode: bool = True) -> list[Problem]:
                 checked.add(track.id)
                 for label, field in (("audio", track.audio), ("video", track.video)):
                     problems.extend(_check_file(where, label, field, decode=decode))
+    return problems
+
+
+_TEXT_NAMES = {
+    "title": "title",
+    "consent_text": "consent text",
+    "instructions_text": "instructions",
+    "question": "question",
+    "scale_min_label": "scale's low-end label",
+    "scale_max_label": "scale's high-end label",
+    "privacy_text": "privacy text",
+}
+
+
+def study_language_problems(*, study: Study, rating: bool = True) -> list[Problem]:
+    """Every offered language needs the study's texts in it: a ``StudyText`` with the consent,
+    the instructions and (for rating forms) the question and the scale's end labels, and the
+    privacy text when the study has its own. The title may stay empty (the study's own)."""
+    from django.utils.translation import get_language_info
+
+    problems: list[Problem] = []
+    site = {code for code, _name in settings.LANGUAGES}
+    for code in study.languages or []:
+        if code not in site:
+            problems.append(
+                Problem("languages", f"{code!r} is not a language of this site (LANGUAGES)")
+            )
+    if study.languages and study.default_language not in study.languages:
+        problems.append(
+            Problem("languages", f"the default language {study.default_language!r} is not offered")
+        )
+    needed = ["consent_text", "instructions_text"]
+    if rating:
+        needed += ["question", "scale_min_label", "scale_max_label"]
+    if study.privacy_text.strip():
+        needed.append("privacy_text")
+    texts = {t.language: t for t in StudyText.objects.filter(study=study)}
+    for code in study.offered_languages:
+        if code == study.default_language:
+            continue
+        where = f"texts in {get_language_info(code)['name']} ({code})"
+        text = texts.get(code)
+        missing = [
+            _TEXT_NAMES[f]
+            for f in STUDY_TEXT_FIELDS
+            if f in needed and not (text is not None and getattr(text, f).strip())
+        ]
+        if missing:
+            problems.append(Problem(where, "missing " + ", ".join(missing)))
     return problems
 
 

@@ -11,11 +11,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generation.ranged import ranged_file_response
+from survey import language as L
 from survey import participation as P
 from survey import submit_schema
 from survey import throttle as T
@@ -118,6 +120,12 @@ def _live_study(slug: str) -> Study:
 def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     """Entry: recruiter ids from the query, resume by PROLIFIC_PID or cookie, else consent."""
     study = _live_study(slug)
+    return L.keep_choice(_study_entry(request, study), request, study)
+
+
+def _study_entry(request: HttpRequest, study: Study) -> HttpResponse:
+    slug = study.slug
+    language = L.activate(request, study)
     if study.status != Study.Status.LIVE:
         # A participant of a closed study (their cookie, the same person) still reaches their
         # own page: a finished one their code, one caught mid-study the way back.
@@ -152,7 +160,10 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
         # The same page whether or not the PROLIFIC_PID is known: the person it belongs to goes
         # back to where they were by agreeing again (a POST), never by the link alone.
         template = "survey/full.html" if P.study_is_full(study=study) else "survey/consent.html"
-        return render(request, template, {"study": study, "external": external})
+        links = L.switcher(request, study)
+        return render(
+            request, template, {"study": study, "external": external, "language_links": links}
+        )
     ua = "".join(c for c in request.headers.get("User-Agent", "")[:400] if c.isprintable())
     if request.POST.get("consent") == "yes":
         if not (pid and P.pid_has_session(study=study, prolific_pid=pid)):
@@ -160,7 +171,9 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
             if refused is not None:
                 return refused
         try:
-            participant, _created = P.participant_start(study=study, user_agent=ua, **external)
+            participant, _created = P.participant_start(
+                study=study, user_agent=ua, language=language, **external
+            )
         except P.ParticipationError as exc:
             if exc.code == "full":
                 return render(request, "survey/full.html", {"study": study, "external": external})
@@ -169,7 +182,7 @@ def study_entry(request: HttpRequest, slug: str) -> HttpResponse:
     refused = _refuse_new_participant(request, study)
     if refused is not None:
         return refused
-    participant = P.participant_decline(study=study, user_agent=ua, **external)
+    participant = P.participant_decline(study=study, user_agent=ua, language=language, **external)
     return _with_cookie(redirect("study-run", slug=slug), study, participant)
 
 
@@ -237,6 +250,7 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     study, participant = _study_and_participant(request, slug)
     if participant is None:
         return redirect("study-entry", slug=slug)
+    L.activate(request, study, participant)
     if participant.stage == Participant.Stage.DONE or participant.status in (
         Participant.Status.COMPLETED,
         Participant.Status.DECLINED,
@@ -289,9 +303,9 @@ def _media_url(slug: str, token: str) -> str:
 
 def _base_config(study: Study, participant: Participant) -> dict:
     return {
-        "question": study.question,
-        "min_label": study.scale_min_label,
-        "max_label": study.scale_max_label,
+        "question": study.text("question", participant.language),
+        "min_label": study.text("scale_min_label", participant.language),
+        "max_label": study.text("scale_max_label", participant.language),
         "submit_url": reverse("study-submit", args=[study.slug]),
         "next_url": reverse("study-run", args=[study.slug]),
         "advance_url": reverse("study-advance", args=[study.slug]),
@@ -387,6 +401,7 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
     """A trial's ratings, as JSON:
     {index, submission_id, ratings: [{label, value, moved, listening_s}], events}."""
     study, participant = _study_and_participant(request, slug)
+    L.activate(request, study, participant)
     if participant is None:
         return JsonResponse(
             {"ok": False, "error": _("Your session was not found."), "code": "no_session"},
@@ -436,6 +451,7 @@ def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
     participant = _participant(request, study)
     if participant is None:
         return redirect("study-entry", slug=slug)
+    L.activate(request, study, participant)
     try:
         P.participant_advance(participant=participant, from_stage=request.POST.get("stage", ""))
     except P.ParticipationError as exc:
@@ -450,6 +466,7 @@ def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
     participant = _participant(request, study)
     if participant is None:
         return redirect("study-entry", slug=slug)
+    L.activate(request, study, participant)
     try:
         answers = [int(request.POST.get(f"hp{i}", "-1")) for i in range(P.HEADPHONE_TRIALS)]
         P.submit_headphone(participant=participant, answers=answers)
@@ -464,7 +481,12 @@ def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
             {
                 "study": study,
                 "participant": participant,
-                "error": exc.message,
+                "error": ngettext(
+                    "Please answer the question.",
+                    "Please answer all %(n)d questions.",
+                    P.HEADPHONE_TRIALS,
+                )
+                % {"n": P.HEADPHONE_TRIALS},
                 "hp_trials": [
                     (i, reverse("study-headphone-audio", args=[slug, i]))
                     for i in range(P.HEADPHONE_TRIALS)
@@ -495,16 +517,23 @@ def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
     participant = _participant(request, study)
     if participant is None:
         return redirect("study-entry", slug=slug)
+    L.activate(request, study, participant)
     try:
         P.participant_complete(participant=participant, answers=request.POST)
     except P.ParticipationError as exc:
         return render(
             request,
             "survey/questionnaire.html",
-            {"study": study, "participant": participant, "error": exc.message},
+            {"study": study, "participant": participant, "error": _questionnaire_error(exc)},
             status=exc.status,
         )
     return redirect("study-run", slug=slug)
+
+
+def _questionnaire_error(exc: P.ParticipationError) -> str:
+    if exc.code == "incomplete":
+        return _("Some of your answers are not stored yet. Please go back and send them again.")
+    return exc.message
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -10,17 +10,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from .config import PromptMode
 from .model import MusiScene
 from .prompts import encode_prompt
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
-    from transformers.utils import ModelOutput
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ def _cache_argument(model: MusiScene) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _cache_of(output: ModelOutput) -> object:
+def _cache_of(output) -> object:
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
 
@@ -64,7 +59,7 @@ def _cache_of(output: ModelOutput) -> object:
 @torch.no_grad()
 def generate_answers(
     model: MusiScene,
-    tokenizer: PreTrainedTokenizerBase,
+    tokenizer,
     *,
     features: torch.Tensor,  # (B, L, Dm)
     questions: Sequence[str],

@@ -64,7 +64,7 @@
           if (resp.status === 409 || resp.status === 410 || resp.status === 403) {
             return ui.notStored(data.code || String(resp.status), data.error);
           }
-          ui.failed(data.error || ("Error " + resp.status));
+          ui.failed(data.error || ((ui.texts.error || "Error") + " " + resp.status));
         });
       }).catch(retry);
     }

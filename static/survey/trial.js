@@ -78,8 +78,10 @@
       input.disabled = !open;
       if (bar) bar.value = Math.min(heard[t.label], Number(bar.max));
       if (left) {
-        var text = open ? texts.heard
-          : texts.secondsLeft.replace("%(n)s", String(Math.max(1, Math.ceil(t.required_s - heard[t.label] - 0.25))));
+        var n = Math.max(1, Math.ceil(t.required_s - heard[t.label] - 0.25));
+        // secondsLeft[n]: the text for n seconds in the page's language (its plural form)
+        var forms = texts.secondsLeft;
+        var text = open ? texts.heard : forms[Math.min(n, forms.length - 1)].replace("%(n)s", String(n));
         if (left.textContent !== text) left.textContent = text;
         left.classList.toggle("lock", !open);
       }
