@@ -20,10 +20,10 @@ the rest. Every caption stores its provenance: the model, the exact prompt and t
 Runs: :func:`caption_job_start` enqueues Celery tasks (``generation.tasks.caption_batch``) per
 batch of one kind after commit; the last batch of a stage moves the job to the next stage with
 one atomic ``UPDATE`` (:func:`caption_job_advance`). Without a broker the tasks run eagerly;
-:func:`caption_job_run` runs a job in this process with a progress callback (the command). A
-batch is claimed with one ``UPDATE ... WHERE status='pending'``; a claim whose heartbeat stops is
-handed back by the job's watchdog; a job whose runner vanished (no heartbeat) is closed as
-interrupted when the next job is made.
+:func:`caption_job_run` runs a job in this process with a progress callback (the command).
+Claims, heartbeats, the watchdog that hands back a lost claim and the progress counts are the
+engine's (:mod:`generation.engine`, kind :data:`CAPTIONS`); a job whose runner vanished (no
+heartbeat) is closed as interrupted when the next job is made.
 
 Settings read here (all optional): ``CAPTION_CLAIM_TIMEOUT_S`` (``GENERATION_CLAIM_TIMEOUT_S``,
 300), ``CAPTION_DEVICE`` (``GENERATION_DEVICE``; "" = cuda when present), ``CAPTION_GPU_QUEUE``
@@ -47,13 +47,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db import transaction
+from django.db.models import Count, Q
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from generation import services
-from generation.jobs import TRANSIENT_ERRORS
+from generation import engine, services
+from generation.engine import TRANSIENT_ERRORS
 from generation.models import Caption, CaptionItem, CaptionJob, CaptionKind, Clip
 from generation.selectors import caption_for
 
@@ -95,18 +95,24 @@ LEGACY_PROMPT_SET = "released"
 
 UNFINISHED = (Item.Status.PENDING, Item.Status.CLAIMED)
 
+#: Caption jobs as the engine sees them.
+CAPTIONS = engine.JobKind(
+    name="caption job",
+    job_model=Job,
+    item_model=Item,
+    unfinished=UNFINISHED,
+    handed_back={Item.Status.CLAIMED: Item.Status.PENDING},
+    watch_task="generation.tasks.watch_caption_job",
+    timeout_setting="CAPTION_CLAIM_TIMEOUT_S",
+)
+BATCH_TASK = "generation.tasks.caption_batch"
+claim_timeout_s = CAPTIONS.claim_timeout_s
+heartbeat_s = CAPTIONS.heartbeat_s
+watch_interval_s = CAPTIONS.watch_interval_s
+
 
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
-
-
-def claim_timeout_s() -> float:
-    own = _setting("CAPTION_CLAIM_TIMEOUT_S", 0)
-    return float(own or _setting("GENERATION_CLAIM_TIMEOUT_S", 300))
-
-
-def heartbeat_s() -> float:
-    return min(float(_setting("GENERATION_HEARTBEAT_S", 30)), claim_timeout_s() / 3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,8 +367,7 @@ def _queue_for(job: CaptionJob, kind: str) -> str:
 
 def _enqueue(job: CaptionJob, item_ids: Sequence[int]) -> int:
     """Enqueue a ``caption_batch`` task per batch once the transaction commits."""
-    from generation.tasks import caption_batch
-
+    caption_batch = engine.task(BATCH_TASK)
     batches = _batches(job, item_ids)
     kinds = dict(Item.objects.filter(pk__in=list(item_ids)).values_list("id", "kind"))
     for batch in batches:
@@ -391,18 +396,11 @@ def caption_job_start(*, job: CaptionJob) -> CaptionJob:
         first = min(
             (_stage_of(k) for k in job.items.values_list("kind", flat=True).distinct()), default=0
         )
-        n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-            status=Job.Status.RUNNING,
-            started_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-            stage=first,
-        )
-        if not n:
-            raise ValidationError(f"caption job {job.pk} was started already")
+        engine.job_begin(kind=CAPTIONS, job_id=job.pk, heartbeat_at=timezone.now(), stage=first)
         job.refresh_from_db()
         _enqueue(job, _pending_of_stage(job, first))
         if not current_app.conf.task_always_eager:
-            caption_job_watch_start(job=job)
+            engine.job_watch_start(kind=CAPTIONS, job=job)
         transaction.on_commit(lambda: caption_job_advance(job_id=job.pk))
     job.refresh_from_db()
     return job
@@ -414,15 +412,11 @@ def caption_job_run(
     """Run ``job`` in this process, stage by stage and batch by batch, through the same code as
     the tasks; ``progress`` gets :func:`caption_job_progress` after each batch. The job's
     heartbeat is kept while it runs, so a killed run is recognised as interrupted."""
-    n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-        status=Job.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
-    )
-    if not n:
-        raise ValidationError(f"caption job {job.pk} was started already")
+    engine.job_begin(kind=CAPTIONS, job_id=job.pk, heartbeat_at=timezone.now())
     job.refresh_from_db()
     if progress:
         progress(caption_job_progress(job=job))
-    with _heartbeat(
+    with engine.beat(
         lambda: Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING), every_s=heartbeat_s()
     ):
         for stage in range(len(STAGES)):
@@ -433,7 +427,7 @@ def caption_job_run(
                     progress(caption_job_progress(job=job))
                 if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).exists():
                     break
-    _job_finish_if_done(job.pk)
+    engine.job_finish_if_done(kind=CAPTIONS, job_id=job.pk)
     job.refresh_from_db()
     return job
 
@@ -449,7 +443,7 @@ def caption_job_advance(*, job_id: int) -> None:
         if job.items.filter(status__in=UNFINISHED, kind__in=STAGES[job.stage]).exists():
             return
         if job.stage + 1 >= len(STAGES):
-            _job_finish_if_done(job_id)
+            engine.job_finish_if_done(kind=CAPTIONS, job_id=job_id)
             return
         with transaction.atomic():
             moved = Job.objects.filter(
@@ -462,27 +456,6 @@ def caption_job_advance(*, job_id: int) -> None:
             _enqueue(job, pending)
         if pending:
             return
-
-
-def _job_finish_if_done(job_id: int) -> None:
-    if not Item.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
-        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-            status=Job.Status.DONE, finished_at=timezone.now()
-        )
-
-
-def caption_job_fail(*, job_id: int, message: str) -> None:
-    """Fail the whole job (e.g. a model is missing): it and its unfinished items keep
-    ``message``."""
-    now = timezone.now()
-    with transaction.atomic():
-        Job.objects.filter(pk=job_id).exclude(status=Job.Status.FAILED).update(
-            status=Job.Status.FAILED, error=message, finished_at=now
-        )
-        Item.objects.filter(job_id=job_id, status__in=UNFINISHED).update(
-            status=Item.Status.FAILED, error=message[:2000], finished_at=now
-        )
-    logger.warning("caption job %s failed: %s", job_id, message)
 
 
 def caption_jobs_close_interrupted(*, now=None) -> int:
@@ -501,7 +474,8 @@ def caption_jobs_close_interrupted(*, now=None) -> int:
             job_id=job_id, status=Item.Status.CLAIMED, heartbeat_at__gte=cutoff
         ).exists():
             continue  # a worker still holds a live claim
-        caption_job_fail(
+        engine.job_fail(
+            kind=CAPTIONS,
             job_id=job_id,
             message=(
                 f"interrupted: no sign of life for {claim_timeout_s():g} s; run the captioning "
@@ -512,68 +486,20 @@ def caption_jobs_close_interrupted(*, now=None) -> int:
     return len(stale)
 
 
-# --------------------------------------------------------------------------------------------
-# Claims and heartbeats
-# --------------------------------------------------------------------------------------------
-
-
-def _claim(item_ids: Iterable[int], *, token: str) -> list[CaptionItem]:
-    """Atomically take the pending items of ``item_ids`` (or those this very token holds: a
-    retried task). A duplicate delivery claims nothing."""
-    now = timezone.now()
-    ids = list(item_ids)
-    Item.objects.filter(pk__in=ids).filter(
-        Q(status=Item.Status.PENDING) | Q(status=Item.Status.CLAIMED, claim_token=token)
-    ).update(status=Item.Status.CLAIMED, claim_token=token, claimed_at=now, heartbeat_at=now)
-    return list(
-        Item.objects.filter(pk__in=ids, status=Item.Status.CLAIMED, claim_token=token)
-        .select_related("clip", "job")
-        .order_by("id")
-    )
-
-
 def _item_done(item: CaptionItem, *, token: str, caption: Caption) -> bool:
-    return bool(
-        Item.objects.filter(pk=item.pk, status=Item.Status.CLAIMED, claim_token=token).update(
-            status=Item.Status.DONE, caption=caption, error="", finished_at=timezone.now()
-        )
+    return engine.item_advance(
+        kind=CAPTIONS,
+        item_id=item.pk,
+        token=token,
+        source=Item.Status.CLAIMED,
+        target=Item.Status.DONE,
+        caption=caption,
+        error="",
     )
 
 
 def _item_fail(item_id: int, *, token: str, message: str) -> bool:
-    return bool(
-        Item.objects.filter(pk=item_id, status=Item.Status.CLAIMED, claim_token=token).update(
-            status=Item.Status.FAILED, error=message[:2000], finished_at=timezone.now()
-        )
-    )
-
-
-@contextmanager
-def _heartbeat(rows: Callable[[], Any], *, every_s: float | None) -> Iterator[None]:
-    """Touch ``heartbeat_at`` of ``rows()`` every ``every_s`` seconds while the block runs (the
-    models release the GIL). None: no heartbeat."""
-    if not every_s:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(every_s):
-                try:
-                    rows().update(heartbeat_at=timezone.now())
-                except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
-                    logger.warning("caption heartbeat failed", exc_info=True)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=beat, name="caption-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    return engine.item_fail(kind=CAPTIONS, item_id=item_id, token=token, message=message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -829,22 +755,37 @@ def _composed_kind(
 
 
 def caption_batch_run(
-    *, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool = False
+    *,
+    job_id: int,
+    item_ids: Sequence[int],
+    token: str,
+    heartbeat: bool = False,
+    advance: bool = False,
 ) -> int:
     """Claim the pending items of ``item_ids`` (one kind), write their captions, store them with
-    their provenance. Returns how many captions were stored.
+    their provenance. Returns how many captions were stored. With ``advance`` (the task), the
+    job then moves on if its stage is done (:func:`caption_job_advance`).
 
     A cell that has a usable caption by now is done without a model call. A missing model fails
     the whole job; a bad file, a missing input caption or an endpoint that fails (after its own
     retries) fails its items with the message; transient database errors propagate, for the task
     to retry.
     """
+    stored = _batch_write(job_id=job_id, item_ids=item_ids, token=token, heartbeat=heartbeat)
+    if advance:
+        caption_job_advance(job_id=job_id)
+    return stored
+
+
+def _batch_write(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool) -> int:
     from modeling.hub import ModelNotFoundError
 
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.status != Job.Status.RUNNING:
         return 0
-    claimed = _claim(item_ids, token=token)
+    claimed = engine.items_claim(
+        kind=CAPTIONS, item_ids=item_ids, token=token, related=("clip", "job")
+    )
     if not claimed:
         return 0
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
@@ -859,9 +800,9 @@ def caption_batch_run(
     for kind, items in by_kind.items():
         ids = [i.pk for i in items]
         try:
-            with _heartbeat(
-                lambda ids=ids: Item.objects.filter(
-                    pk__in=ids, claim_token=token, status=Item.Status.CLAIMED
+            with engine.beat(
+                lambda ids=ids: engine.items_held(
+                    kind=CAPTIONS, item_ids=ids, token=token, status=Item.Status.CLAIMED
                 ),
                 every_s=heartbeat_s() if heartbeat else None,
             ):
@@ -872,7 +813,7 @@ def caption_batch_run(
         except TRANSIENT_ERRORS:
             raise
         except ModelNotFoundError as exc:
-            caption_job_fail(job_id=job.pk, message=str(exc))
+            engine.job_fail(kind=CAPTIONS, job_id=job.pk, message=str(exc))
             return stored
         except Exception as exc:  # noqa: BLE001 - an endpoint down, a broken model: the items say why
             logger.exception("%s: %d %s captions failed", job, len(items), kind)
@@ -925,58 +866,28 @@ class _Reclaimed(Exception):
 def caption_job_reclaim_stale(*, job: CaptionJob, now=None) -> int:
     """Hand back claims whose holder gave no sign of life for the claim timeout (pending again,
     enqueued again); an item lost ``GENERATION_MAX_RECLAIMS`` times fails. Returns how many."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=claim_timeout_s())
-    max_reclaims = int(_setting("GENERATION_MAX_RECLAIMS", 3))
-    stale = list(
-        Item.objects.filter(
-            job=job, status=Item.Status.CLAIMED, heartbeat_at__lt=cutoff
-        ).values_list("id", "claim_token", "reclaims")
-    )
-    again = []
-    for item_id, token, reclaims in stale:
-        mine = Item.objects.filter(
-            pk=item_id, status=Item.Status.CLAIMED, claim_token=token, heartbeat_at__lt=cutoff
-        )
-        if reclaims + 1 >= max_reclaims:
-            mine.update(
-                status=Item.Status.FAILED,
-                finished_at=now,
-                reclaims=F("reclaims") + 1,
-                error=f"its worker was lost {reclaims + 1} times (killed, out of memory or stuck)",
-            )
-        elif mine.update(status=Item.Status.PENDING, claim_token="", reclaims=F("reclaims") + 1):
-            again.append(item_id)
+    reclaimed = engine.items_reclaim_stale(kind=CAPTIONS, job=job, now=now)
+    again = reclaimed.back.get(Item.Status.PENDING, [])
     if again:
         _enqueue(job, again)
-    return len(stale)
+    return reclaimed.stale
 
 
-def watch_interval_s() -> float:
-    return max(1.0, min(60.0, claim_timeout_s() / 2))
-
-
-def caption_job_watch_start(*, job: CaptionJob) -> str:
-    from generation.tasks import watch_caption_job
-
-    token = uuid.uuid4().hex
-    Job.objects.filter(pk=job.pk).update(watch_token=token)
-    transaction.on_commit(
-        lambda: watch_caption_job.apply_async((job.pk, token), countdown=watch_interval_s())
-    )
-    return token
+def _watch_round(job: CaptionJob) -> None:
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+    caption_job_reclaim_stale(job=job)
+    caption_job_advance(job_id=job.pk)
 
 
 def caption_job_watch(*, job_id: int, token: str) -> bool:
     """One round of a job's watchdog: keep its heartbeat, reclaim stale claims, advance a stage
     nobody advanced. Returns whether the chain goes on."""
-    job = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, watch_token=token).first()
-    if job is None:
-        return False
-    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())
-    caption_job_reclaim_stale(job=job)
-    caption_job_advance(job_id=job_id)
-    return Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, watch_token=token).exists()
+    return engine.job_watch(kind=CAPTIONS, job_id=job_id, token=token, work=_watch_round)
+
+
+def caption_jobs_watch_resume() -> int:
+    """Restart the watchdogs of all running caption jobs. Returns how many."""
+    return engine.jobs_watch_resume(kind=CAPTIONS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -985,51 +896,28 @@ def caption_job_watch(*, job_id: int, token: str) -> bool:
 
 
 def caption_job_progress(*, job: CaptionJob) -> dict[str, Any]:
-    """Counts of a job's items by state and kind, its status and errors (JSON-serialisable). The
-    keys ``total``, ``done``, ``failed``, ``generating`` match the generation jobs' progress
-    bars."""
-    items = Item.objects.filter(job_id=job.pk)
-    counts = items.aggregate(
-        total=Count("id"),
-        done=Count("id", filter=Q(status=Item.Status.DONE)),
-        failed=Count("id", filter=Q(status=Item.Status.FAILED)),
-        captioning=Count("id", filter=Q(status=Item.Status.CLAIMED)),
+    """Counts of a job's items by state and kind, its status, stage and errors
+    (JSON-serialisable). The keys ``total``, ``done``, ``failed``, ``generating`` match the
+    generation jobs' progress bars."""
+    progress = engine.job_progress(
+        kind=CAPTIONS,
+        job_id=job.pk,
+        busy={"captioning": [Item.Status.CLAIMED]},
+        describe={"clip": "clip__key", "kind": "kind"},
     )
     by_kind: dict[str, dict[str, int]] = {}
-    for kind, status, n in items.values_list("kind", "status").annotate(n=Count("id")).order_by():
+    for kind, status, n in (
+        Item.objects.filter(job_id=job.pk)
+        .values_list("kind", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
         entry = by_kind.setdefault(kind, {"total": 0, "done": 0, "failed": 0})
         entry["total"] += n
         if status in ("done", "failed"):
             entry[status] += n
-    status, error, stage = (
-        Job.objects.filter(pk=job.pk).values_list("status", "error", "stage").get()
-    )
-    finished = counts["done"] + counts["failed"]
-    errors = [
-        {"clip": e["clip__key"], "kind": e["kind"], "error": e["error"]}
-        for e in items.filter(status=Item.Status.FAILED)
-        .values("clip__key", "kind", "error")
-        .order_by("id")[:50]
-    ]
-    return {
-        "id": job.pk,
-        "status": status,
-        "error": error,
-        "stage": stage,
-        **counts,
-        "generating": counts["captioning"],
-        "pending": counts["total"] - finished - counts["captioning"],
-        "finished": status in (Job.Status.DONE, Job.Status.FAILED),
-        "percent": round(100.0 * finished / counts["total"], 1) if counts["total"] else 100.0,
+    return progress | {
+        "stage": Job.objects.filter(pk=job.pk).values_list("stage", flat=True).get(),
+        "generating": progress["captioning"],
         "by_kind": {k: by_kind[k] for k in PIPELINE_KINDS if k in by_kind},
-        "errors": errors,
     }
-
-
-def caption_jobs_watch_resume() -> int:
-    """Restart the watchdogs of all running caption jobs (a starting worker may replace a dead
-    one that held them). Returns how many."""
-    jobs = list(Job.objects.filter(status=Job.Status.RUNNING))
-    for job in jobs:
-        caption_job_watch_start(job=job)
-    return len(jobs)

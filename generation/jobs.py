@@ -8,15 +8,16 @@ is staged in the item rows; ``ingest_item`` tasks on the default queue then run 
 ingest (:func:`generation.services.track_create`: loudness, AAC, mux), which is idempotent by
 provenance key, so a track is made once however often a task is delivered.
 
-A worker that dies holding a claim stops its heartbeat; :func:`job_reclaim_stale` (run by each
-running job's watchdog task) hands such items back after ``GENERATION_CLAIM_TIMEOUT_S`` and
-removes track files that no row refers to. Without a broker (the embedded default) the same tasks
-run eagerly, and :func:`job_run` runs a job in-process with a progress callback.
+Claims, heartbeats, failures and the watchdog are the engine's (:mod:`generation.engine`, kind
+:data:`GENERATION`): a worker that dies holding a claim stops its heartbeat, and
+:func:`job_reclaim_stale` (run by each running job's watchdog task) hands such items back after
+``GENERATION_CLAIM_TIMEOUT_S`` and removes track files that no row refers to. Without a broker
+(the embedded default) the same tasks run eagerly, and :func:`job_run` runs a job in-process with
+a progress callback.
 
-Settings read here (all optional): ``GENERATION_CLAIM_TIMEOUT_S`` (300),
-``GENERATION_HEARTBEAT_S`` (30), ``GENERATION_MAX_RECLAIMS`` (3), ``GENERATION_DEVICE``
-("" = cuda when available, else cpu), ``GENERATION_DTYPE`` ("" = float32 on CPU, bfloat16 on GPU),
-``GENERATION_MUSICGEN_CACHE`` ("" = dynamic, or "static").
+Settings read here (all optional): ``GENERATION_DEVICE`` ("" = cuda when available, else cpu),
+``GENERATION_DTYPE`` ("" = float32 on CPU, bfloat16 on GPU), ``GENERATION_MUSICGEN_CACHE``
+("" = dynamic, or "static"); the engine reads the claim timeout, heartbeat and reclaim limit.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
@@ -36,12 +36,11 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
-from generation import media, services
+from generation import engine, media, services
+from generation.engine import TRANSIENT_ERRORS
 from generation.models import (
     Clip,
     Condition,
@@ -77,29 +76,29 @@ UNFINISHED = (
     Item.Status.INGESTING,
 )
 
-#: Errors worth a retry with backoff: the database or the broker went away for a moment.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    ConnectionError,
-    TimeoutError,
-    BrokerError,
+#: Generation jobs as the engine sees them: a lost generating claim goes back to pending, a
+#: lost ingest back to generated (its audio is still staged in the row).
+GENERATION = engine.JobKind(
+    name="job",
+    job_model=Job,
+    item_model=Item,
+    unfinished=UNFINISHED,
+    handed_back={
+        Item.Status.CLAIMED: Item.Status.PENDING,
+        Item.Status.INGESTING: Item.Status.GENERATED,
+    },
+    watch_task="generation.tasks.watch_job",
+    cleared_on_fail={"audio": None},
 )
+BATCH_TASK = "generation.tasks.generate_batch"
+INGEST_TASK = "generation.tasks.ingest_item"
+claim_timeout_s = GENERATION.claim_timeout_s
+heartbeat_s = GENERATION.heartbeat_s
+watch_interval_s = GENERATION.watch_interval_s
 
 
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
-
-
-def claim_timeout_s() -> float:
-    """Seconds without a heartbeat after which a claim is taken back."""
-    return float(_setting("GENERATION_CLAIM_TIMEOUT_S", 300))
-
-
-def heartbeat_s() -> float:
-    """Seconds between heartbeats of a worker generating a batch (at most a third of the
-    timeout)."""
-    return min(float(_setting("GENERATION_HEARTBEAT_S", 30)), claim_timeout_s() / 3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,8 +343,7 @@ def _enqueue_batches(job: GenerationJob, item_ids: Sequence[int]) -> int:
     the default queue."""
     from celery import current_app
 
-    from generation.tasks import generate_batch
-
+    generate_batch = engine.task(BATCH_TASK)
     options = {}
     if job.generator == Job.Generator.SKETCH:
         options["queue"] = current_app.conf.task_default_queue
@@ -355,10 +353,9 @@ def _enqueue_batches(job: GenerationJob, item_ids: Sequence[int]) -> int:
     return len(batches)
 
 
-def enqueue_ingest(item_ids: Iterable[int]) -> None:
+def items_ingest_enqueue(item_ids: Iterable[int]) -> None:
     """Enqueue ``ingest_item`` (default queue) for each item once the transaction commits."""
-    from generation.tasks import ingest_item
-
+    ingest_item = engine.task(INGEST_TASK)
     for item_id in item_ids:
         ingest_item.delay_on_commit(item_id)
 
@@ -369,17 +366,13 @@ def job_start(*, job: GenerationJob) -> GenerationJob:
     from celery import current_app
 
     with transaction.atomic():
-        n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-            status=Job.Status.RUNNING, started_at=timezone.now()
-        )
-        if not n:
-            raise ValidationError(f"job {job.pk} was started already")
+        engine.job_begin(kind=GENERATION, job_id=job.pk)
         pending = list(
             job.items.filter(status=Item.Status.PENDING).order_by("id").values_list("id", flat=True)
         )
         n_batches = _enqueue_batches(job, pending)
         if not current_app.conf.task_always_eager:
-            job_watch_start(job=job)
+            engine.job_watch_start(kind=GENERATION, job=job)
         transaction.on_commit(lambda: job_refresh(job_id=job.pk))
     logger.info("started %s: %d items in %d batches", job, len(pending), n_batches)
     job.refresh_from_db()
@@ -392,11 +385,7 @@ def job_run(
     """Run ``job`` in this process, batch by batch, through the same services as the tasks;
     ``progress`` gets :func:`job_progress` after each batch. For the embedded default (no
     broker)."""
-    n = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-        status=Job.Status.RUNNING, started_at=timezone.now()
-    )
-    if not n:
-        raise ValidationError(f"job {job.pk} was started already")
+    engine.job_begin(kind=GENERATION, job_id=job.pk)
     pending = list(
         job.items.filter(status=Item.Status.PENDING).order_by("id").values_list("id", flat=True)
     )
@@ -413,69 +402,13 @@ def job_run(
     return job
 
 
-# --------------------------------------------------------------------------------------------
-# Claims
-# --------------------------------------------------------------------------------------------
+def _item_fail(item_id: int, *, token: str, message: str) -> bool:
+    return engine.item_fail(kind=GENERATION, item_id=item_id, token=token, message=message)
 
 
-def _claim(
-    item_ids: Iterable[int], *, token: str, source: str, target: str
-) -> list[GenerationItem]:
-    """Atomically take the items of ``item_ids`` that are in ``source`` (or already ``target``
-    under this very token: a retried task) and return them. A duplicate delivery claims nothing."""
-    now = timezone.now()
-    Item.objects.filter(pk__in=list(item_ids)).filter(
-        Q(status=source) | Q(status=target, claim_token=token)
-    ).update(status=target, claim_token=token, claimed_at=now, heartbeat_at=now)
-    return list(
-        Item.objects.filter(pk__in=list(item_ids), status=target, claim_token=token)
-        .select_related("clip", "condition", "job")
-        .order_by("id")
-    )
-
-
-def _item_fail(item_id: int, *, token: str | None, message: str) -> bool:
-    qs = Item.objects.filter(pk=item_id, status__in=UNFINISHED)
-    if token is not None:
-        qs = qs.filter(claim_token=token)
-    return bool(
-        qs.update(
-            status=Item.Status.FAILED, error=message[:2000], audio=None, finished_at=timezone.now()
-        )
-    )
-
-
-@contextmanager
-def _heartbeat(
-    item_ids: list[int], *, token: str, status: str, every_s: float | None
-) -> Iterator[None]:
-    """Touch the items' ``heartbeat_at`` every ``every_s`` seconds while the block runs (the model
-    and the encoders release the GIL), so that long work is not taken for a dead worker's.
-    None: no heartbeat (eager runs, where no other worker could take the items)."""
-    if not every_s:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(every_s):
-                try:
-                    Item.objects.filter(pk__in=item_ids, claim_token=token, status=status).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
-                    logger.warning("heartbeat of %d items failed", len(item_ids), exc_info=True)
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=beat, name="generation-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+def _held(item_ids: list[int], *, token: str, status: str) -> Callable[[], Any]:
+    """The rows a heartbeat touches: those of ``item_ids`` that ``token`` holds in ``status``."""
+    return lambda: engine.items_held(kind=GENERATION, item_ids=item_ids, token=token, status=status)
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,10 +514,16 @@ def _generate(job: GenerationJob, prompts: list[str]) -> tuple[np.ndarray, int, 
 
 
 def job_run_batch(
-    *, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool = False
+    *,
+    job_id: int,
+    item_ids: Sequence[int],
+    token: str,
+    heartbeat: bool = False,
+    enqueue_ingest: bool = False,
 ) -> list[int]:
     """Claim the pending items of ``item_ids``, generate their audio on one model call and stage
-    it in the rows. Returns the ids of the staged items (to ingest).
+    it in the rows. Returns the ids of the staged items, whose ``ingest_item`` tasks are
+    enqueued after commit with ``enqueue_ingest`` (the task); else the caller ingests them.
 
     Bad input fails an item with its message (a clip without the condition's caption) or the
     whole job (the model is missing); transient database and broker errors propagate, for the
@@ -598,7 +537,9 @@ def job_run_batch(
     if job.status != Job.Status.RUNNING:
         logger.info("%s is %s: batch of %d items skipped", job, job.status, len(item_ids))
         return []
-    claimed = _claim(item_ids, token=token, source=Item.Status.PENDING, target=Item.Status.CLAIMED)
+    claimed = engine.items_claim(
+        kind=GENERATION, item_ids=item_ids, token=token, related=("clip", "condition", "job")
+    )
     if not claimed:
         return []
     ready = []
@@ -621,10 +562,8 @@ def job_run_batch(
     prompts = [caption.text for _, caption in ready]
     ids = [item.pk for item, _ in ready]
     try:
-        with _heartbeat(
-            ids,
-            token=token,
-            status=Item.Status.CLAIMED,
+        with engine.beat(
+            _held(ids, token=token, status=Item.Status.CLAIMED),
             every_s=heartbeat_s() if heartbeat else None,
         ):
             audio, sample_rate, revision = _generate(job, prompts)
@@ -650,20 +589,25 @@ def job_run_batch(
         return []
     staged = []
     for (item, caption), samples in zip(ready, audio, strict=True):
-        n = Item.objects.filter(pk=item.pk, status=Item.Status.CLAIMED, claim_token=token).update(
-            status=Item.Status.GENERATED,
+        if engine.item_advance(
+            kind=GENERATION,
+            item_id=item.pk,
+            token=token,
+            source=Item.Status.CLAIMED,
+            target=Item.Status.GENERATED,
             audio=np.ascontiguousarray(samples, dtype="<f4").tobytes(),
             sample_rate=sample_rate,
             caption=caption,
             prompt=caption.text,
             model_revision=revision,
             heartbeat_at=timezone.now(),
-        )
-        if n:
+        ):
             staged.append(item.pk)
         else:  # taken back meanwhile (this worker was thought dead): the new holder makes it
             logger.warning("item %s was reclaimed while generating; its audio is dropped", item.pk)
     logger.info("%s: generated %d tracks", job, len(staged))
+    if enqueue_ingest:
+        items_ingest_enqueue(staged)
     return staged
 
 
@@ -674,8 +618,12 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
     Bad audio (silent, NaN) or a missing clip file fails the item with its message; transient
     database errors propagate, for the task to retry.
     """
-    claimed = _claim(
-        [item_id], token=token, source=Item.Status.GENERATED, target=Item.Status.INGESTING
+    claimed = engine.items_claim(
+        kind=GENERATION,
+        item_ids=[item_id],
+        token=token,
+        source=Item.Status.GENERATED,
+        target=Item.Status.INGESTING,
     )
     if not claimed:
         return None
@@ -684,10 +632,8 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
     spec = track_spec(job=job, prompt=item.prompt)
     samples = np.frombuffer(bytes(item.audio), dtype="<f4")
     try:
-        with _heartbeat(
-            [item_id],
-            token=token,
-            status=Item.Status.INGESTING,
+        with engine.beat(
+            _held([item_id], token=token, status=Item.Status.INGESTING),
             every_s=heartbeat_s() if heartbeat else None,
         ):
             track = services.track_create(
@@ -718,8 +664,15 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
         _item_fail(item_id, token=token, message=message)
         job_refresh(job_id=job.pk)
         return None
-    Item.objects.filter(pk=item_id, status=Item.Status.INGESTING, claim_token=token).update(
-        status=Item.Status.DONE, track=track, audio=None, error="", finished_at=timezone.now()
+    engine.item_advance(
+        kind=GENERATION,
+        item_id=item_id,
+        token=token,
+        source=Item.Status.INGESTING,
+        target=Item.Status.DONE,
+        track=track,
+        audio=None,
+        error="",
     )
     job_refresh(job_id=job.pk)
     return track
@@ -728,23 +681,12 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
 def job_fail(*, job_id: int, message: str) -> None:
     """Fail the whole job (e.g. its model is missing): it and its unfinished items keep
     ``message``."""
-    now = timezone.now()
-    with transaction.atomic():
-        Job.objects.filter(pk=job_id).exclude(status=Job.Status.FAILED).update(
-            status=Job.Status.FAILED, error=message, finished_at=now
-        )
-        Item.objects.filter(job_id=job_id, status__in=UNFINISHED).update(
-            status=Item.Status.FAILED, error=message[:2000], audio=None, finished_at=now
-        )
-    logger.warning("job %s failed: %s", job_id, message)
+    engine.job_fail(kind=GENERATION, job_id=job_id, message=message)
 
 
 def job_refresh(*, job_id: int) -> None:
     """Mark a running job done once no item is left to work on."""
-    if not Item.objects.filter(job_id=job_id, status__in=UNFINISHED).exists():
-        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-            status=Job.Status.DONE, finished_at=timezone.now()
-        )
+    engine.job_finish_if_done(kind=GENERATION, job_id=job_id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,56 +696,20 @@ def job_refresh(*, job_id: int) -> None:
 
 def job_reclaim_stale(*, job: GenerationJob, now=None) -> int:
     """Hand back the claims of ``job`` whose holder has given no sign of life for
-    ``GENERATION_CLAIM_TIMEOUT_S``: a generating item goes back to pending, an ingesting one back
-    to generated, and the work is enqueued again. An item lost ``GENERATION_MAX_RECLAIMS`` times
-    fails. When an ingest was lost, track files no row refers to are removed. Returns how many."""
-    now = now or timezone.now()
-    timeout = claim_timeout_s()
-    cutoff = now - timedelta(seconds=timeout)
-    max_reclaims = int(_setting("GENERATION_MAX_RECLAIMS", 3))
-    stale = list(
-        Item.objects.filter(
-            job=job,
-            status__in=[Item.Status.CLAIMED, Item.Status.INGESTING],
-            heartbeat_at__lt=cutoff,
-        ).values_list("id", "status", "claim_token", "reclaims")
-    )
-    to_generate, to_ingest, lost_ingest = [], [], False
-    for item_id, status, token, reclaims in stale:
-        mine = Item.objects.filter(
-            pk=item_id, status=status, claim_token=token, heartbeat_at__lt=cutoff
-        )
-        if reclaims + 1 >= max_reclaims:
-            mine.update(
-                status=Item.Status.FAILED,
-                audio=None,
-                finished_at=now,
-                reclaims=F("reclaims") + 1,
-                error=f"its worker was lost {reclaims + 1} times (killed, out of memory or stuck)",
-            )
-            continue
-        back = Item.Status.PENDING if status == Item.Status.CLAIMED else Item.Status.GENERATED
-        n = mine.update(status=back, claim_token="", reclaims=F("reclaims") + 1)
-        if n and back == Item.Status.PENDING:
-            to_generate.append(item_id)
-        elif n:
-            to_ingest.append(item_id)
-            lost_ingest = True
+    ``GENERATION_CLAIM_TIMEOUT_S`` (:func:`generation.engine.items_reclaim_stale`): a generating
+    item goes back to pending, an ingesting one back to generated, and the work is enqueued
+    again. When an ingest was lost, track files no row refers to are removed. Returns how many."""
+    reclaimed = engine.items_reclaim_stale(kind=GENERATION, job=job, now=now)
+    to_generate = reclaimed.back.get(Item.Status.PENDING, [])
+    to_ingest = reclaimed.back.get(Item.Status.GENERATED, [])
     if to_generate:
         _enqueue_batches(job, to_generate)
-    enqueue_ingest(to_ingest)
-    if lost_ingest:
-        track_files_sweep_orphans(older_than_s=timeout)
-    if stale:
-        logger.warning(
-            "%s: took back %d stale claims (%d to generate, %d to ingest)",
-            job,
-            len(stale),
-            len(to_generate),
-            len(to_ingest),
-        )
+    items_ingest_enqueue(to_ingest)
+    if to_ingest:
+        track_files_sweep_orphans(older_than_s=claim_timeout_s())
+    if reclaimed.stale:
         job_refresh(job_id=job.pk)
-    return len(stale)
+    return reclaimed.stale
 
 
 def track_files_sweep_orphans(*, older_than_s: float) -> list[str]:
@@ -836,40 +742,21 @@ def track_files_sweep_orphans(*, older_than_s: float) -> list[str]:
     return removed
 
 
-def watch_interval_s() -> float:
-    return max(1.0, min(60.0, claim_timeout_s() / 2))
-
-
-def job_watch_start(*, job: GenerationJob) -> str:
-    """Start (or restart) the watchdog chain of ``job``: a new token ends any older chain."""
-    from generation.tasks import watch_job
-
-    token = uuid.uuid4().hex
-    Job.objects.filter(pk=job.pk).update(watch_token=token)
-    transaction.on_commit(
-        lambda: watch_job.apply_async((job.pk, token), countdown=watch_interval_s())
-    )
-    return token
+def _watch_round(job: GenerationJob) -> None:
+    job_reclaim_stale(job=job)
+    job_refresh(job_id=job.pk)
 
 
 def job_watch(*, job_id: int, token: str) -> bool:
     """One round of a job's watchdog: reclaim stale claims, finish the job if nothing is left.
     Returns whether the chain goes on (the job runs and this chain is still its watchdog)."""
-    job = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, watch_token=token).first()
-    if job is None:
-        return False
-    job_reclaim_stale(job=job)
-    job_refresh(job_id=job_id)
-    return Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, watch_token=token).exists()
+    return engine.job_watch(kind=GENERATION, job_id=job_id, token=token, work=_watch_round)
 
 
 def jobs_watch_resume() -> int:
     """Restart the watchdogs of all running jobs (a worker starting may replace a dead one that
     held them). Returns how many."""
-    jobs = list(Job.objects.filter(status=Job.Status.RUNNING))
-    for job in jobs:
-        job_watch_start(job=job)
-    return len(jobs)
+    return engine.jobs_watch_resume(kind=GENERATION)
 
 
 # --------------------------------------------------------------------------------------------
@@ -879,28 +766,12 @@ def jobs_watch_resume() -> int:
 
 def job_progress(*, job: GenerationJob) -> dict[str, Any]:
     """Counts of a job's items by state, with the job's status and errors (JSON-serialisable)."""
-    counts = Item.objects.filter(job_id=job.pk).aggregate(
-        total=Count("id"),
-        done=Count("id", filter=Q(status=Item.Status.DONE)),
-        failed=Count("id", filter=Q(status=Item.Status.FAILED)),
-        generating=Count("id", filter=Q(status=Item.Status.CLAIMED)),
-        ingesting=Count("id", filter=Q(status__in=[Item.Status.GENERATED, Item.Status.INGESTING])),
+    return engine.job_progress(
+        kind=GENERATION,
+        job_id=job.pk,
+        busy={
+            "generating": [Item.Status.CLAIMED],
+            "ingesting": [Item.Status.GENERATED, Item.Status.INGESTING],
+        },
+        describe={"clip": "clip__key", "condition": "condition__name"},
     )
-    status, error = Job.objects.filter(pk=job.pk).values_list("status", "error").get()
-    finished = counts["done"] + counts["failed"]
-    errors = [
-        {"clip": e["clip__key"], "condition": e["condition__name"], "error": e["error"]}
-        for e in Item.objects.filter(job_id=job.pk, status=Item.Status.FAILED)
-        .values("clip__key", "condition__name", "error")
-        .order_by("id")[:50]
-    ]
-    return {
-        "id": job.pk,
-        "status": status,
-        "error": error,
-        **counts,
-        "pending": counts["total"] - finished - counts["generating"] - counts["ingesting"],
-        "finished": status in (Job.Status.DONE, Job.Status.FAILED),
-        "percent": round(100.0 * finished / counts["total"], 1) if counts["total"] else 100.0,
-        "errors": errors,
-    }

@@ -10,6 +10,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from generation.engine import ItemBase, JobBase
+
 
 def _opaque_path(folder: str, ext: str) -> str:
     return f"{folder}/{uuid.uuid4().hex}{ext}"
@@ -220,25 +222,17 @@ class Track(models.Model):
         return f"{self.clip.key} / {self.condition.name} ({self.generator})"
 
 
-class GenerationJob(models.Model):
+class GenerationJob(JobBase):
     """A batch of tracks to make: (clip, condition) cells, one generator, one model, one seed.
 
-    The work is in its :class:`GenerationItem` rows; progress is counted from them.
+    The work is in its :class:`GenerationItem` rows; progress is counted from them. Status,
+    error, watchdog and times come from the engine's :class:`~generation.engine.JobBase`.
     """
 
     class Generator(models.TextChoices):
         MUSICGEN = "musicgen", "MusicGen"
         SKETCH = "sketch", "Sketch (procedural, for pilots)"
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    label = models.CharField(
-        max_length=200, blank=True, help_text="What it was made for, e.g. 'study pilot'."
-    )
     generator = models.CharField(max_length=16, choices=Generator.choices)
     model_id = models.CharField(
         max_length=200, help_text="Model id or path (sketch: the sketch version)."
@@ -253,18 +247,6 @@ class GenerationJob(models.Model):
     )
     seed = models.BigIntegerField(default=0)
     loudness_target_lufs = models.FloatField()
-    status = models.CharField(
-        max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
-    error = models.TextField(
-        blank=True, help_text="Why the whole job failed (e.g. the model is missing)."
-    )
-    watch_token = models.CharField(
-        max_length=40,
-        blank=True,
-        editable=False,
-        help_text="The live watchdog chain of this job (stale claims are reclaimed by it).",
-    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -272,12 +254,8 @@ class GenerationJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="generation_jobs",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(JobBase.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(batch_size__gte=1), name="generationjob_batch_size_positive"
@@ -290,12 +268,12 @@ class GenerationJob(models.Model):
         )
 
 
-class GenerationItem(models.Model):
+class GenerationItem(ItemBase):
     """One cell of a job: the track of ``clip`` under ``condition``.
 
     pending -> claimed (a worker generates it) -> generated (audio waits in ``audio``) ->
-    ingesting -> done (``track`` set), or failed (``error`` says why). A claim is one atomic
-    ``UPDATE ... WHERE status=...``; a claim whose heartbeat stops is reclaimed after a timeout.
+    ingesting -> done (``track`` set), or failed (``error`` says why). Claims, heartbeats and
+    reclaims are the engine's (:mod:`generation.engine`).
     """
 
     class Status(models.TextChoices):
@@ -312,16 +290,6 @@ class GenerationItem(models.Model):
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
-    claim_token = models.CharField(
-        max_length=64, blank=True, help_text="Who holds the claim (a task id)."
-    )
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life of the claim holder."
-    )
-    reclaims = models.PositiveIntegerField(
-        default=0, help_text="Claims taken back from a lost or stuck worker."
-    )
     caption = models.ForeignKey(
         Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -336,14 +304,11 @@ class GenerationItem(models.Model):
     )
     sample_rate = models.PositiveIntegerField(null=True, blank=True)
     model_revision = models.CharField(max_length=80, blank=True)
-    error = models.TextField(blank=True)
     track = models.ForeignKey(
         Track, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["job", "id"]
+    class Meta(ItemBase.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["job", "clip", "condition"], name="generationitem_unique_cell"
@@ -355,7 +320,7 @@ class GenerationItem(models.Model):
         return f"{self.clip.key} / {self.condition.name} ({self.status})"
 
 
-class CaptionJob(models.Model):
+class CaptionJob(JobBase):
     """A batch of captions to write: (clip, caption kind) cells, with the models that write them.
 
     Kinds run in stages (:data:`generation.captioning.STAGES`): video and music captions (and
@@ -363,13 +328,6 @@ class CaptionJob(models.Model):
     is in :class:`CaptionItem` rows; progress is counted from them.
     """
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    label = models.CharField(max_length=200, blank=True)
     kinds = models.JSONField(
         default=list, help_text="Caption kinds to write, e.g. ['video', 'music', 'fusion', 'msi']."
     )
@@ -380,18 +338,11 @@ class CaptionJob(models.Model):
         "backend, llm_model, batch_size, seed ...",
     )
     stage = models.PositiveSmallIntegerField(default=0, help_text="The stage whose items run now.")
-    status = models.CharField(
-        max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
-    error = models.TextField(
-        blank=True, help_text="Why the whole job failed (e.g. a model is missing)."
-    )
     heartbeat_at = models.DateTimeField(
         null=True,
         blank=True,
         help_text="Last sign of life of whoever runs the job (runner or watchdog).",
     )
-    watch_token = models.CharField(max_length=40, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -399,12 +350,6 @@ class CaptionJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="caption_jobs",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"caption job {self.pk}: {', '.join(self.kinds)}" + (
@@ -412,11 +357,11 @@ class CaptionJob(models.Model):
         )
 
 
-class CaptionItem(models.Model):
+class CaptionItem(ItemBase):
     """One cell of a caption job: the ``kind`` caption of ``clip``.
 
     pending -> claimed (a worker writes it) -> done (``caption`` set; an existing caption found
-    at claim time counts), or failed (``error`` says why). Claims are atomic ``UPDATE``s.
+    at claim time counts), or failed (``error`` says why). Claims are the engine's.
     """
 
     class Status(models.TextChoices):
@@ -431,18 +376,11 @@ class CaptionItem(models.Model):
     status = models.CharField(
         max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
     )
-    claim_token = models.CharField(max_length=64, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    reclaims = models.PositiveIntegerField(default=0)
     caption = models.ForeignKey(
         Caption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    error = models.TextField(blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["job", "id"]
+    class Meta(ItemBase.Meta):
         constraints = [
             models.UniqueConstraint(fields=["job", "clip", "kind"], name="captionitem_unique_cell"),
         ]

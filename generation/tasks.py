@@ -1,4 +1,7 @@
-"""Celery tasks of generation jobs: thin, idempotent, taking ids (the work is in ``jobs``).
+"""Celery tasks of generation and caption jobs: thin, idempotent, taking ids; each calls one
+service of ``generation.jobs`` or ``generation.captioning`` (claims and watchdogs are
+``generation.engine``'s). The import goes one way: those modules enqueue these tasks by their
+registered name and never import this module (an import-linter contract).
 
 Queues: ``generate_batch`` is routed to ``gpu`` by ``CELERY_TASK_ROUTES`` (sketch batches are sent
 to the default queue); ``ingest_item`` and the watchdog run on the default queue, where the media
@@ -16,14 +19,15 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from generation import jobs
+from generation import captioning, jobs
+from generation.engine import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
 _RETRY = {
     "acks_late": True,
     "reject_on_worker_lost": True,
-    "autoretry_for": jobs.TRANSIENT_ERRORS,
+    "autoretry_for": TRANSIENT_ERRORS,
     "retry_backoff": 5,
     "retry_backoff_max": 300,
     "retry_jitter": True,
@@ -48,8 +52,8 @@ def generate_batch(self, job_id: int, item_ids: list[int]) -> int:
         item_ids=item_ids,
         token=self.request.id or "",
         heartbeat=not self.request.is_eager,
+        enqueue_ingest=True,
     )
-    jobs.enqueue_ingest(staged)
     return len(staged)
 
 
@@ -112,16 +116,13 @@ CAPTION_BATCH_TIME_LIMIT_S = int(
 )
 def caption_batch(self, job_id: int, item_ids: list[int]) -> int:
     """Write the captions of a batch of one kind, then move the job on when its stage is done."""
-    from generation import captioning
-
-    stored = captioning.caption_batch_run(
+    return captioning.caption_batch_run(
         job_id=job_id,
         item_ids=item_ids,
         token=self.request.id or "",
         heartbeat=not self.request.is_eager,
+        advance=True,
     )
-    captioning.caption_job_advance(job_id=job_id)
-    return stored
 
 
 @shared_task(
@@ -133,8 +134,6 @@ def caption_batch(self, job_id: int, item_ids: list[int]) -> int:
 )
 def watch_caption_job(self, job_id: int, token: str) -> bool:
     """Keep a caption job's heartbeat and reclaim its stale claims; comes back while it runs."""
-    from generation import captioning
-
     going_on = captioning.caption_job_watch(job_id=job_id, token=token)
     if going_on:
         watch_caption_job.apply_async((job_id, token), countdown=captioning.watch_interval_s())
@@ -150,8 +149,6 @@ def watch_caption_job(self, job_id: int, token: str) -> bool:
 )
 def watch_caption_resume(self) -> int:
     """Restart the watchdogs of running caption jobs (sent by every worker as it starts)."""
-    from generation import captioning
-
     return captioning.caption_jobs_watch_resume()
 
 
