@@ -208,7 +208,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-identifying-data": {"task": "survey.purge_identifying_data", "schedule": 24 * 3600.0}
 }
 
-# Generation jobs (generation/jobs.py): stale claims are handed back after the timeout.
+# Generation jobs (generation/jobs.py, claims in generation/engine.py): stale claims are handed
+# back after the timeout.
 GENERATION_CLAIM_TIMEOUT_S = env_int("GENERATION_CLAIM_TIMEOUT_S", 300)
 GENERATION_HEARTBEAT_S = env_float("GENERATION_HEARTBEAT_S", 30.0)
 GENERATION_MAX_RECLAIMS = env_int("GENERATION_MAX_RECLAIMS", 3)
