@@ -110,6 +110,7 @@ _RATING_DTYPES: dict[str, str] = {
     "attention_passed": "boolean",
     "headphone_passed": "boolean",
     "trial_duration_s": "float64",
+    "language": "object",
 }
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -251,6 +252,7 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
             "form__name",
             "headphone_passed",
             "label_order",
+            "language",
         )
     }
     ratings = pd.DataFrame.from_records(
@@ -264,6 +266,7 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
                 "position",
                 "trial_order",
                 "listening_s",
+                "language",
             )
         ),
         columns=[
@@ -275,6 +278,7 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
             "position",
             "trial_order",
             "listening_s",
+            "language",
         ],
     ).astype({"pid": "int64", "trial_order": "int64"})
     responses = pd.DataFrame.from_records(
@@ -363,7 +367,7 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
         for a in att.itertuples(index=False):
             key = (a.pid, a.trial_order)
             heard = listening.get(key) or {}
-            shown = (people[a.pid][-1] or {}).get(str(a.trial_id)) or [None]
+            shown = (people[a.pid][6] or {}).get(str(a.trial_id)) or [None]
             rows.append(
                 {
                     "pid": a.pid,
@@ -381,6 +385,7 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
                     "condition": ATTENTION_CONDITION,
                     "is_attention": True,
                     "attention_passed": checks.get(key, pd.NA),
+                    "language": people[a.pid][7],  # the participant's: attention has no rating
                 }
             )
         r = pd.concat([r, pd.DataFrame(rows)], ignore_index=True) if len(r) else pd.DataFrame(rows)
@@ -398,9 +403,10 @@ def _ratings_chunk(study: Study, lo: int, hi: int, dims: _Dims) -> pd.DataFrame:
             "form",
             "headphone_passed",
             "label_order",
+            "participant_language",
         ],
     )
-    person = person.drop(columns="label_order")
+    person = person.drop(columns=["label_order", "participant_language"])
     r = r.join(person, on="pid")
     r["study"] = study.slug
     r["clip"] = r["trial_id"].map(dims.trial_clip)

@@ -120,6 +120,7 @@ RATING_COLUMNS: tuple[str, ...] = (
     "attention_passed",
     "headphone_passed",
     "trial_duration_s",
+    "language",
 )
 
 
@@ -246,6 +247,7 @@ def simulate_study(
         trials["position"] = pos
         trials["trial_order"] = trial_order
         trials["listening_s"] = np.round(listen, 2)
+        trials["language"] = "en"  # the language of the trial page (a simulated study: English)
         trials["is_attention"] = False
         trials["attention_passed"] = pd.NA
         # attention trials
@@ -274,6 +276,7 @@ def simulate_study(
                     "position": 0,
                     "trial_order": order[ap, slot],
                     "listening_s": np.round(rng.uniform(2, 6, len(ap)), 2),
+                    "language": "en",
                     "is_attention": True,
                     "attention_passed": np.abs(np.round(answer) - target) <= 5,
                 }

@@ -45,6 +45,7 @@ CONTRACT = [
     "attention_passed",
     "headphone_passed",
     "trial_duration_s",
+    "language",
 ]
 PARTICIPANT_CONTRACT = [
     "study",

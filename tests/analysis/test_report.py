@@ -32,6 +32,7 @@ RATING_COLUMNS = [
     "attention_passed",
     "headphone_passed",
     "trial_duration_s",
+    "language",
 ]
 PARTICIPANT_COLUMNS = [
     "study",

@@ -134,6 +134,14 @@ def test_every_rating_records_the_language_it_was_given_in(arabic_study):
         for r in Rating.objects.filter(participant__study=arabic_study)
     }
     assert langs == {(bot.participant.pk, "ar"), (english.participant.pk, "en")}
+    # the export's ratings table carries it, in the analysis core's column contract
+    from analysis.exports import ratings_frame
+    from analysis.simulate import RATING_COLUMNS
+
+    table = ratings_frame(study=arabic_study)
+    assert list(table.columns) == list(RATING_COLUMNS) and "language" in RATING_COLUMNS
+    by_person = table.groupby("participant")["language"].agg(set).to_dict()
+    assert by_person == {bot.participant.public_id: {"ar"}, english.participant.public_id: {"en"}}
 
 
 def test_the_countdown_takes_the_plural_form_of_its_count():
