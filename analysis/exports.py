@@ -77,6 +77,7 @@ PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "headphone_passed",
 )
 PARTICIPANT_EXTRA_COLUMNS: tuple[str, ...] = (
+    "simulated",
     "timing_flag",
     "prolific_pid",
     "study_id",
@@ -468,6 +469,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
             "consented_at",
             "n_ratings",
             "timing_flag",
+            "simulated",
         )
     )
     checks = {
@@ -500,6 +502,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
         consented,
         n_ratings,
         timing,
+        simulated,
     ) in people:
         answers = answers if isinstance(answers, dict) else {}
         c = checks.get(pid)
@@ -521,6 +524,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
                 "consented_at": consented,
                 "n_ratings": n_ratings,
                 "timing_flag": timing,
+                "simulated": simulated,
                 "attention_checks": c["n"] if c else 0,
                 "attention_failures": c["failed"] if c else 0,
                 "attention_passed": (c["failed"] == 0) if c else pd.NA,
@@ -539,6 +543,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
             "consented_at": "datetime64[us, UTC]",
             "headphone_passed": "boolean",
             "attention_passed": "boolean",
+            "simulated": "bool",
             "n_ratings": "int64",
             "attention_checks": "int64",
             "attention_failures": "int64",

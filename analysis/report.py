@@ -606,6 +606,15 @@ def _mixed_section(fa: FormAnalysis) -> str:
     return "\n".join(parts)
 
 
+def simulated_with_ratings(ratings: pd.DataFrame, participants: pd.DataFrame | None) -> int:
+    """How many participants who gave a rating are marked ``simulated`` in ``participants``."""
+    if participants is None or "simulated" not in participants.columns or not len(ratings):
+        return 0
+    rated = set(analysis_rows(ratings)["participant"])
+    marked = participants.loc[participants["simulated"].astype(bool), "participant"]
+    return int(marked.isin(rated).sum())
+
+
 def build_report(
     ratings: pd.DataFrame,
     participants: pd.DataFrame | None,
@@ -669,6 +678,15 @@ def build_report(
         f"<p>{n_raw:,} participants with ratings; "
         f"{len(a.screening.excluded_participants):,} excluded by post-screening.</p>"
     ]
+    n_simulated = simulated_with_ratings(ratings, participants)
+    if n_simulated:
+        body.append(
+            _msg(
+                f"{n_simulated:,} of the {n_raw:,} participants with ratings are simulated (made "
+                "by the participant simulator from a known model, not people): the participants "
+                "table marks them in its 'simulated' column."
+            )
+        )
     if not a.screened:
         body.append(_msg("This study has no ratings yet: there is nothing to analyse."))
     else:

@@ -29,7 +29,14 @@ from analysis.exports import (
     ratings_frame,
 )
 from analysis.metrics_table import metrics_table
-from analysis.report import Analysis, AnalysisSettings, analyze, build_report, write_csv_bundle
+from analysis.report import (
+    Analysis,
+    AnalysisSettings,
+    analyze,
+    build_report,
+    simulated_with_ratings,
+    write_csv_bundle,
+)
 from analysis.versions import software_versions
 from generation.models import Condition
 from survey.models import DataDeletion, Form, Participant, Study, TrialTrack
@@ -296,6 +303,12 @@ def study_report(*, study: Study, settings: AnalysisSettings | None = None) -> S
     for form, fa in analysis.screened.items():
         for key, text in fa.messages.items():
             notes.append(f"{form}: {key}: {text}")
+    n_simulated = simulated_with_ratings(ratings, people)
+    if n_simulated:
+        notes.append(
+            f"{n_simulated:,} participants with ratings are simulated, not people "
+            "(the participants table's 'simulated' column)"
+        )
     if metrics_note:
         notes.append(metrics_note)
     if design["removed after collection"] != "nothing":

@@ -8,6 +8,7 @@ admin.site.login_form = ThrottledAdminLoginForm
 admin.site.site_header = "MusiScene Studio"
 
 urlpatterns = [
+    path("favicon.ico", ops.favicon, name="favicon"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),

@@ -620,6 +620,7 @@ class ParticipantAdmin(admin.ModelAdmin):
         "status",
         ("form", admin.RelatedOnlyFieldListFilter),
         ImpossibleTimingFilter,
+        "simulated",
     ]
     actions = ["withdraw"]
     search_fields = ["code", "prolific_pid"]

@@ -430,6 +430,12 @@ class Participant(models.Model):
         help_text="Why this participant's pace is not humanly possible (empty = plausible); "
         "the screening rules exclude flagged participants.",
     )
+    simulated = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Created by the participant simulator (demo, pilots), not a person: exports "
+        "and reports show it.",
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -8,8 +8,9 @@ mean per condition, participant, clip and clip x condition variance, residual no
 of careless raters (flat, random or fast). The truth is returned, so a test can check that the
 analysis recovers it and a researcher sees a full report at once.
 
-Simulated participants are marked: their PROLIFIC_PID starts with ``SIM-``, their STUDY_ID is
-``simulated`` and their user agent says so. They run in real time; each trial's opening time is
+Simulated participants are marked: ``Participant.simulated`` is set (exports and reports show
+it), their PROLIFIC_PID starts with ``SIM-``, their STUDY_ID is ``simulated`` and their user
+agent says so. They run in real time; each trial's opening time is
 set back by its simulated duration, so the server measures a realistic time per trial (and checks
 the listening claimed against it, as for anyone). Once a participant is through, their stored
 timestamps are laid out on one simulated clock ending now: consent, then the instructions and
@@ -271,6 +272,10 @@ def simulate_participants(
                 external_session_id=f"{seed}-{i}",
                 user_agent=SIMULATED_USER_AGENT,
             )
+            # Marked in a field of its own: the recruiter ids above are purged after the
+            # study's retention date, the flag stays with the research data.
+            Participant.objects.filter(pk=p.pk).update(simulated=True)
+            p.simulated = True
             for stage in (Participant.Stage.INSTRUCTIONS, Participant.Stage.PRACTICE):
                 P.participant_touch(participant=p, page=stage)
                 p = P.participant_advance(participant=p, from_stage=stage)

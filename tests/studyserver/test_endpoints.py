@@ -195,3 +195,11 @@ def test_media_in_object_storage_is_a_short_lived_signed_redirect(bot_factory, m
     stranger = bot_factory()
     stranger.to_trials()
     assert stranger.client.get(bot.config()["tracks"][0]["audio_url"]).status_code == 404
+
+
+def test_the_favicon_is_the_sites_icon_not_a_404(client, db):
+    from django.contrib.staticfiles import finders
+
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 301 and answer["Location"].endswith("survey/favicon.svg")
+    assert finders.find("survey/favicon.svg")

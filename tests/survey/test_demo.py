@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -12,7 +15,7 @@ from survey.services import study_validate
 
 
 @pytest.mark.django_db
-def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys):
+def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys, monkeypatch):
     call_command("demo", "--no-serve", "--clips", "4", "--duration", "2")
     out = capsys.readouterr().out
     study = Study.objects.get(slug="musiscene-demo")
@@ -40,7 +43,12 @@ def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys):
     password = out.split("password: ")[1].split(")")[0]
     assert get_user_model().objects.get(username="admin").check_password(password)
 
+    # a second terminal's --no-serve run names the port the demo server runs on (PORT=8123
+    # make demo wrote it), not 8000
+    (Path(settings.VAR_DIR) / "demo-port").write_text("8123\n")
+    monkeypatch.delenv("PORT", raising=False)
     call_command("demo", "--no-serve", "--clips", "4", "--duration", "2")
     again = capsys.readouterr().out
+    assert "http://127.0.0.1:8123/s/musiscene-demo/" in again and ":8000" not in again
     assert Track.objects.count() == 16 and Clip.objects.count() == 4 and Study.objects.count() == 1
     assert f"password: {password}" in again

@@ -27,6 +27,20 @@ DEMO_SLUG = "musiscene-demo"
 DEMO_SEED = 20240101
 
 
+def _port(asked: int | None, *, serving: bool) -> int:
+    """The port to serve on or to name in links. The serving demo writes it to var/demo-port,
+    so that a second terminal's ``--no-serve`` run prints links that reach it."""
+    path = settings.VAR_DIR / "demo-port"
+    port = asked or (int(os.environ["PORT"]) if os.environ.get("PORT") else None)
+    if port is None and not serving and path.exists():
+        port = int(path.read_text().strip() or 8000)
+    port = port or 8000
+    if serving:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{port}\n")
+    return port
+
+
 def _admin_password() -> str:
     """A random password kept in var/ so that every run prints the same working credentials."""
     path = settings.VAR_DIR / "demo-admin-password"
@@ -53,7 +67,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--duration", type=float, default=10.0, help="clip length in seconds (default 10)"
         )
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=None,
+            help="port to serve on (default: $PORT, else 8000); with --no-serve, the port the "
+            "links name (default: $PORT, else the port the demo server last ran on)",
+        )
         parser.add_argument(
             "--seed", type=int, default=DEMO_SEED, help="seed of the trial sampling"
         )
@@ -66,7 +86,14 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, no_serve: bool, clips: int, duration: float, port: int, seed: int, **options
+        self,
+        *args,
+        no_serve: bool,
+        clips: int,
+        duration: float,
+        port: int | None,
+        seed: int,
+        **options,
     ):
         if clips < 2:
             raise CommandError("--clips must be at least 2")
@@ -125,6 +152,7 @@ class Command(BaseCommand):
                 f"  report: python manage.py analysis_report --study {DEMO_SLUG} --out report.html"
             )
 
+        port = _port(port, serving=not no_serve)
         site = f"http://127.0.0.1:{port}"
         if no_serve:
             # Nothing is serving: say so, and how to serve, instead of links that answer nothing.
