@@ -485,3 +485,33 @@ def test_every_participant_page_passes_axe_and_the_study_completes_by_keyboard(
     check("done")
     assert Participant.objects.get(prolific_pid="keys-1").status == Participant.Status.COMPLETED
     ctx.close()
+
+
+def test_on_a_phone_the_video_stays_in_view_while_the_last_track_is_rated(
+    chromium, live_server, study
+):
+    """Portrait phone: the participant scrolls down to the last track's button and slider; the
+    video they rate the music against is still on the screen, and covers neither control."""
+    c = chromium.new_context(
+        bypass_csp=True, viewport={"width": 390, "height": 700}, is_mobile=True, has_touch=True
+    )
+    try:
+        page = open_practice(c, live_server.url, study.slug)
+        last = page.locator(".rating").last
+        for control in (last.locator("button"), last.locator("input[type=range]")):
+            control.scroll_into_view_if_needed()
+            got = page.evaluate(
+                """(el) => {
+                  const v = document.querySelector('video').getBoundingClientRect();
+                  const r = el.getBoundingClientRect();
+                  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                  return {vTop: v.top, vBottom: v.bottom, h: innerHeight, scrolled: scrollY,
+                          onTop: hit === el || el.contains(hit)};
+                }""",
+                control.element_handle(),
+            )
+            assert got["scrolled"] > 0, got  # the control was below the fold
+            assert got["vTop"] >= 0 and got["vBottom"] <= got["h"], got  # the video is in view
+            assert got["onTop"], got  # and the control is not under it
+    finally:
+        c.close()
