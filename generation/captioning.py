@@ -35,9 +35,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -506,8 +504,8 @@ def _item_fail(item_id: int, *, token: str, message: str) -> bool:
 # Captioners, kept per process
 # --------------------------------------------------------------------------------------------
 
-_models: OrderedDict[tuple, Any] = OrderedDict()
-_models_lock = threading.Lock()
+#: Captioners a worker keeps loaded (``CAPTION_MAX_MODELS``).
+_models = engine.ModelCache(keep=lambda: int(_setting("CAPTION_MAX_MODELS", 2)))
 
 
 def _device():
@@ -518,24 +516,14 @@ def _device():
 
 
 def _cached(key: tuple, load: Callable[[], Any]) -> Any:
-    """A loaded captioner, kept for the life of the process (at most ``CAPTION_MAX_MODELS``)."""
-    with _models_lock:
-        if key in _models:
-            _models.move_to_end(key)
-            return _models[key]
-        limit = max(1, int(_setting("CAPTION_MAX_MODELS", 2)))
-        while len(_models) >= limit:
-            _models.popitem(last=False)
-            try:
-                import torch
+    """A loaded captioner, kept for the life of the process (see ``_models``)."""
 
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-            except ImportError:  # pragma: no cover
-                pass
-        _models[key] = load()
+    def load_and_log() -> Any:
+        loaded = load()
         logger.info("loaded captioner %s", key)
-        return _models[key]
+        return loaded
+
+    return _models.get(key, load_and_log)
 
 
 def _video_captioner(options: dict[str, Any]):
@@ -778,8 +766,6 @@ def caption_batch_run(
 
 
 def _batch_write(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat: bool) -> int:
-    from modeling.hub import ModelNotFoundError
-
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.status != Job.Status.RUNNING:
         return 0
@@ -799,26 +785,21 @@ def _batch_write(*, job_id: int, item_ids: Sequence[int], token: str, heartbeat:
             by_kind.setdefault(item.kind, []).append(item)
     for kind, items in by_kind.items():
         ids = [i.pk for i in items]
-        try:
-            with engine.beat(
-                lambda ids=ids: engine.items_held(
-                    kind=CAPTIONS, item_ids=ids, token=token, status=Item.Status.CLAIMED
-                ),
-                every_s=heartbeat_s() if heartbeat else None,
-            ):
-                if kind in COMPOSED_KINDS:
-                    results = _composed_kind(job, kind, items)
-                else:
-                    results = _media_kind(job, kind, items)
-        except TRANSIENT_ERRORS:
-            raise
-        except ModelNotFoundError as exc:
-            engine.job_fail(kind=CAPTIONS, job_id=job.pk, message=str(exc))
+        with engine.items_work(
+            kind=CAPTIONS,
+            job_id=job.pk,
+            item_ids=ids,
+            token=token,
+            status=Item.Status.CLAIMED,
+            heartbeat=heartbeat,
+        ) as work:  # an endpoint down, a broken model: the items say why
+            if kind in COMPOSED_KINDS:
+                results = _composed_kind(job, kind, items)
+            else:
+                results = _media_kind(job, kind, items)
+        if work.job_failed:  # a model is missing
             return stored
-        except Exception as exc:  # noqa: BLE001 - an endpoint down, a broken model: the items say why
-            logger.exception("%s: %d %s captions failed", job, len(items), kind)
-            for item in items:
-                _item_fail(item.pk, token=token, message=f"{type(exc).__name__}: {exc}")
+        if work.failed:
             continue
         for item, written in results:
             if isinstance(written, str):

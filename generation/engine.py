@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -240,6 +241,58 @@ def beat(rows: Callable[[], QuerySet], *, every_s: float | None) -> Iterator[Non
         thread.join()
 
 
+def error_message(exc: BaseException) -> str:
+    """How an unexpected error reads on a failed item: its type and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Work:
+    """What :func:`items_work` says of its block: whether it failed, and if the job with it."""
+
+    failed: bool = False
+    job_failed: bool = False
+
+
+@contextmanager
+def items_work(
+    *,
+    kind: JobKind,
+    job_id: int,
+    item_ids: Sequence[int],
+    token: str,
+    status: str,
+    heartbeat: bool,
+    message: Callable[[Exception], str] = error_message,
+) -> Iterator[Work]:
+    """Run the block on the items of ``item_ids`` that ``token`` holds in ``status``, with
+    heartbeats when ``heartbeat`` (a worker; an eager run needs none) and one policy for what
+    goes wrong: transient database and broker errors propagate, for the task to retry; a missing
+    model (``modeling.hub.ModelNotFoundError``) fails the whole job with its message; any other
+    error fails the items with ``message(error)``. Then ``work.failed`` is true and the rest of
+    the block did not run."""
+    from modeling.hub import ModelNotFoundError
+
+    work = Work()
+    ids = list(item_ids)
+    try:
+        with beat(
+            lambda: items_held(kind=kind, item_ids=ids, token=token, status=status),
+            every_s=kind.heartbeat_s() if heartbeat else None,
+        ):
+            yield work
+    except TRANSIENT_ERRORS:
+        raise
+    except ModelNotFoundError as exc:
+        job_fail(kind=kind, job_id=job_id, message=str(exc))
+        work.failed = work.job_failed = True
+    except Exception as exc:  # noqa: BLE001 - bad input or a broken model: the items say why
+        logger.exception("%s %s: the work on %d items failed", kind.name, job_id, len(ids))
+        for item_id in ids:
+            item_fail(kind=kind, item_id=item_id, token=token, message=message(exc))
+        work.failed = True
+
+
 def item_advance(
     *, kind: JobKind, item_id: int, token: str, source: str, target: str, **values: Any
 ) -> bool:
@@ -391,6 +444,48 @@ def jobs_watch_resume(*, kind: JobKind) -> int:
     for job in jobs:
         job_watch_start(kind=kind, job=job)
     return len(jobs)
+
+
+# --------------------------------------------------------------------------------------------
+# Models kept per worker process
+# --------------------------------------------------------------------------------------------
+
+
+class ModelCache:
+    """Loaded models kept for the life of a worker process, so that a worker loads a model once
+    and reuses it for every batch: at most ``keep()`` of them, the least recently used going
+    first (and a GPU's cached memory with it)."""
+
+    def __init__(self, keep: Callable[[], int]) -> None:
+        self._keep = keep
+        self._models: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        """The model under ``key``, loaded with ``load()`` if it is not kept yet."""
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            limit = max(1, self._keep())
+            while len(self._models) >= limit:
+                self._models.popitem(last=False)
+                _free_gpu_cache()
+            self._models[key] = load()
+            return self._models[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+def _free_gpu_cache() -> None:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the workers have torch
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation import engine, media, services
-from generation.engine import TRANSIENT_ERRORS
 from generation.models import (
     Clip,
     Condition,
@@ -93,7 +91,6 @@ GENERATION = engine.JobKind(
 BATCH_TASK = "generation.tasks.generate_batch"
 INGEST_TASK = "generation.tasks.ingest_item"
 claim_timeout_s = GENERATION.claim_timeout_s
-heartbeat_s = GENERATION.heartbeat_s
 watch_interval_s = GENERATION.watch_interval_s
 
 
@@ -406,17 +403,12 @@ def _item_fail(item_id: int, *, token: str, message: str) -> bool:
     return engine.item_fail(kind=GENERATION, item_id=item_id, token=token, message=message)
 
 
-def _held(item_ids: list[int], *, token: str, status: str) -> Callable[[], Any]:
-    """The rows a heartbeat touches: those of ``item_ids`` that ``token`` holds in ``status``."""
-    return lambda: engine.items_held(kind=GENERATION, item_ids=item_ids, token=token, status=status)
-
-
 # --------------------------------------------------------------------------------------------
 # The per-process model cache and the generators
 # --------------------------------------------------------------------------------------------
 
-_models: dict[tuple[str, str, str], Any] = {}
-_models_lock = threading.Lock()
+#: One MusicGen at a time: loading another frees the first, which matters on a GPU.
+_models = engine.ModelCache(keep=lambda: 1)
 
 
 def generator_check(*, generator: str, model: str) -> None:
@@ -459,20 +451,18 @@ def musicgen_for(*, model: str):
     )
     dtype_name = _setting("GENERATION_DTYPE", "")
     dtype = getattr(torch, dtype_name) if dtype_name else default_dtype(device)
-    key = (str(path), str(device), str(dtype))
-    with _models_lock:
-        if key not in _models:
-            _models.clear()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            _models[key] = get_pretrained(
-                str(path),
-                device=device,
-                dtype=dtype,
-                cache_implementation=_setting("GENERATION_MUSICGEN_CACHE", "") or None,
-            )
-            logger.info("worker loaded MusicGen %s (%s, %s)", model, device, dtype)
-        return _models[key]
+
+    def load() -> Any:
+        loaded = get_pretrained(
+            str(path),
+            device=device,
+            dtype=dtype,
+            cache_implementation=_setting("GENERATION_MUSICGEN_CACHE", "") or None,
+        )
+        logger.info("worker loaded MusicGen %s (%s, %s)", model, device, dtype)
+        return loaded
+
+    return _models.get((str(path), str(device), str(dtype)), load)
 
 
 def _revision(model: str) -> str:
@@ -529,10 +519,6 @@ def job_run_batch(
     whole job (the model is missing); transient database and broker errors propagate, for the
     task to retry. ``token`` identifies the claim holder (the task id, stable across retries).
     """
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from modeling.hub import ModelNotFoundError
-
     job = Job.objects.get(pk=job_id)
     if job.status != Job.Status.RUNNING:
         logger.info("%s is %s: batch of %d items skipped", job, job.status, len(item_ids))
@@ -561,30 +547,17 @@ def job_run_batch(
         return []
     prompts = [caption.text for _, caption in ready]
     ids = [item.pk for item, _ in ready]
-    try:
-        with engine.beat(
-            _held(ids, token=token, status=Item.Status.CLAIMED),
-            every_s=heartbeat_s() if heartbeat else None,
-        ):
-            audio, sample_rate, revision = _generate(job, prompts)
-    except TRANSIENT_ERRORS:
-        raise
-    except ModelNotFoundError as exc:
-        job_fail(job_id=job.pk, message=str(exc))
-        return []
-    except SoftTimeLimitExceeded:
-        message = (
-            f"a batch of {len(ids)} took longer than the time limit; "
-            f"start the job again with a smaller batch size"
-        )
-        for item_id in ids:
-            _item_fail(item_id, token=token, message=message)
-        job_refresh(job_id=job.pk)
-        return []
-    except Exception as exc:  # noqa: BLE001 - bad input or a broken model: the items say why
-        logger.exception("%s: batch of %d failed", job, len(ids))
-        for item_id in ids:
-            _item_fail(item_id, token=token, message=f"{type(exc).__name__}: {exc}")
+    with engine.items_work(
+        kind=GENERATION,
+        job_id=job.pk,
+        item_ids=ids,
+        token=token,
+        status=Item.Status.CLAIMED,
+        heartbeat=heartbeat,
+        message=lambda exc: _batch_error(exc, n_items=len(ids)),
+    ) as work:
+        audio, sample_rate, revision = _generate(job, prompts)
+    if work.failed:
         job_refresh(job_id=job.pk)
         return []
     staged = []
@@ -611,6 +584,25 @@ def job_run_batch(
     return staged
 
 
+def _batch_error(exc: Exception, *, n_items: int) -> str:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return (
+            f"a batch of {n_items} took longer than the time limit; "
+            f"start the job again with a smaller batch size"
+        )
+    return engine.error_message(exc)
+
+
+def _ingest_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    if isinstance(exc, media.MediaError):
+        return str(exc)
+    return engine.error_message(exc)
+
+
 def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track | None:
     """Ingest the staged audio of a generated item through ``track_create`` (loudness, AAC, mux).
 
@@ -631,37 +623,31 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
     job = item.job
     spec = track_spec(job=job, prompt=item.prompt)
     samples = np.frombuffer(bytes(item.audio), dtype="<f4")
-    try:
-        with engine.beat(
-            _held([item_id], token=token, status=Item.Status.INGESTING),
-            every_s=heartbeat_s() if heartbeat else None,
-        ):
-            track = services.track_create(
-                clip=item.clip,
-                condition=item.condition,
-                samples=samples,
-                sample_rate=item.sample_rate,
-                generator=spec.generator,
-                loudness_target_lufs=job.loudness_target_lufs,
-                model_id=spec.model_id,
-                model_revision=item.model_revision,
-                prompt=item.prompt,
-                caption=item.caption,
-                seed=job.seed,
-                parameters=spec.parameters,
-                identity=spec.identity,
-            )
-    except TRANSIENT_ERRORS:
-        raise
-    except Exception as exc:  # noqa: BLE001 - bad audio, a missing clip file: the item says why
-        if isinstance(exc, ValidationError):
-            message = "; ".join(exc.messages)
-        elif isinstance(exc, media.MediaError):
-            message = str(exc)
-        else:
-            logger.exception("ingest of item %s failed", item_id)
-            message = f"{type(exc).__name__}: {exc}"
-        _item_fail(item_id, token=token, message=message)
+    with engine.items_work(
+        kind=GENERATION,
+        job_id=job.pk,
+        item_ids=[item_id],
+        token=token,
+        status=Item.Status.INGESTING,
+        heartbeat=heartbeat,
+        message=_ingest_error,
+    ) as work:
+        track = services.track_create(
+            clip=item.clip,
+            condition=item.condition,
+            samples=samples,
+            sample_rate=item.sample_rate,
+            generator=spec.generator,
+            loudness_target_lufs=job.loudness_target_lufs,
+            model_id=spec.model_id,
+            model_revision=item.model_revision,
+            prompt=item.prompt,
+            caption=item.caption,
+            seed=job.seed,
+            parameters=spec.parameters,
+            identity=spec.identity,
+        )
+    if work.failed:
         job_refresh(job_id=job.pk)
         return None
     engine.item_advance(

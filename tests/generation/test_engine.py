@@ -14,13 +14,14 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from generation import engine
 from generation.captioning import CAPTIONS
 from generation.jobs import GENERATION
 from generation.models import CaptionJob, Clip, Condition, GenerationJob
+from modeling.hub import ModelNotFoundError
 
 N_ITEMS = 4
 
@@ -236,6 +237,42 @@ def test_fail_records_the_error(db, kind):
     assert set(_states(job).values()) == {engine.FAILED, engine.DONE}
 
 
+def test_work_that_fails_fails_its_items_or_its_job(db, kind):
+    job = _job(kind)
+    first, second, third, _ = _ids(job)
+    engine.items_claim(kind=kind, item_ids=[first, second, third], token="t")
+
+    def work_on(ids, error, **kwargs):
+        with engine.items_work(
+            kind=kind,
+            job_id=job.pk,
+            item_ids=ids,
+            token="t",
+            status=engine.CLAIMED,
+            heartbeat=False,
+            **kwargs,
+        ) as work:
+            raise error
+        return work
+
+    with pytest.raises(OperationalError):  # transient: the task retries, the claim stays
+        work_on([first], OperationalError("the database went away"))
+    assert _states(job)[first] == engine.CLAIMED
+
+    work = work_on([first], ValueError("a broken file"))
+    assert work.failed and not work.job_failed
+    assert job.items.get(pk=first).error == "ValueError: a broken file"
+    work = work_on([second], ValueError("x"), message=lambda exc: "said my way")
+    assert job.items.get(pk=second).error == "said my way"
+    assert kind.job_model.objects.get(pk=job.pk).status == engine.JobBase.Status.RUNNING
+
+    work = work_on([third], ModelNotFoundError("MusicGen model 'x' was not found"))
+    assert work.failed and work.job_failed
+    job.refresh_from_db()
+    assert job.status == engine.JobBase.Status.FAILED and "was not found" in job.error
+    assert set(_states(job).values()) == {engine.FAILED}
+
+
 def test_a_job_is_done_when_no_item_is_left(db, kind):
     job = _job(kind, n=2)
     a, b = _ids(job)
@@ -291,3 +328,26 @@ def test_progress_counts_every_state(db, kind):
         "percent": 50.0,
         "errors": [{"clip": job.items.get(pk=b).clip.key, "error": "no caption"}],
     }
+
+
+def test_a_worker_keeps_its_models_up_to_its_limit():
+    keep = {"n": 2}
+    cache = engine.ModelCache(keep=lambda: keep["n"])
+    loads: list[str] = []
+
+    def loader(name: str):
+        return lambda: loads.append(name) or f"model {name}"
+
+    assert cache.get("a", loader("a")) == "model a"
+    assert cache.get("a", loader("a")) == "model a", "kept: loaded once"
+    cache.get("b", loader("b"))
+    cache.get("a", loader("a"))  # a is now the most recently used
+    cache.get("c", loader("c"))  # evicts b
+    assert loads == ["a", "b", "c"]
+    cache.get("a", loader("a"))
+    cache.get("b", loader("b"))
+    assert loads == ["a", "b", "c", "b"]
+    keep["n"] = 1  # generation workers keep one model
+    cache.get("d", loader("d"))
+    cache.get("b", loader("b"))
+    assert loads == ["a", "b", "c", "b", "d", "b"]
