@@ -429,7 +429,7 @@ def main() -> int:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=(var / "gunicorn.log").open("wb"),  # a pipe nobody reads would fill and block
         )
         for _ in range(150):
             try:
@@ -480,9 +480,9 @@ def main() -> int:
                 gunicorn.wait(30)
             except subprocess.TimeoutExpired:
                 gunicorn.kill()
-            err = gunicorn.stderr.read().decode()[-3000:] if gunicorn.stderr else ""
+            err = (var / "gunicorn.log").read_text(errors="replace")
             if "Traceback" in err:
-                print(err)
+                print(err[-3000:])
         if private_pg:
             pg_private_stop()
     return 0

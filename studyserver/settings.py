@@ -89,7 +89,13 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 0))
+# Connections are kept (per thread) and checked before reuse: a new PostgreSQL connection per
+# request costs more CPU than the request (docs/explanation/capacity.md).
+_db = dj_database_url.parse(
+    DATABASE_URL,
+    conn_max_age=env_int("CONN_MAX_AGE", 60),
+    conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
+)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     if _db["NAME"] and _db["NAME"] != ":memory:":
         Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)

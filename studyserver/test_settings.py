@@ -10,6 +10,9 @@ import tempfile
 os.environ["MUSISCENE_NO_DOTENV"] = "1"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("SECURE", "0")
+# A connection per request, as before persistent connections became the default: test databases
+# are dropped at the end, and live servers' threads must hold none then.
+os.environ.setdefault("CONN_MAX_AGE", "0")
 # One scratch folder (media, SQLite test database) per test process: each pytest-xdist worker has
 # its own; a subprocess a test starts (a Celery worker, manage.py) inherits its parent's.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")

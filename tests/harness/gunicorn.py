@@ -20,8 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Gunicorn:
-    def __init__(self, env: dict[str, str], port: int, *, workers: int = 2, threads: int = 4):
-        self.env, self.port = env, port
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        *,
+        workers: int = 2,
+        threads: int = 4,
+        log: Path | None = None,
+    ):
+        self.env, self.port, self.log = env, port, log
         self.n_workers, self.threads = workers, threads
         self.proc: subprocess.Popen | None = None
 
@@ -45,7 +53,7 @@ class Gunicorn:
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log.open("ab") if self.log else subprocess.DEVNULL,
             start_new_session=True,
         )
         deadline = time.time() + timeout

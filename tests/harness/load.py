@@ -102,10 +102,14 @@ class Stats:
         self.server_cpu_ms: dict[str, list[float]] = defaultdict(list)  # from Server-Timing
         self.statuses: dict[int, int] = defaultdict(int)
         self.requests = 0
+        self.answered_at: list[float] = []  # perf_counter() of every answer
+        self.log: list[tuple[float, str, float, int]] = []  # (answered at, kind, seconds, status)
         self.trials = 0  # rating items acknowledged
 
     def record(self, kind: str, seconds: float, status: int, headers: dict[str, str]) -> None:
         self.requests += 1
+        self.answered_at.append(time.perf_counter())
+        self.log.append((time.perf_counter(), kind, round(seconds, 3), status))
         self.latency[kind].append(seconds)
         self.statuses[status] += 1
         m = SERVER_CPU_RE.search(headers.get("server-timing", ""))
