@@ -43,7 +43,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
@@ -107,10 +106,6 @@ BATCH_TASK = "generation.tasks.caption_batch"
 claim_timeout_s = CAPTIONS.claim_timeout_s
 heartbeat_s = CAPTIONS.heartbeat_s
 watch_interval_s = CAPTIONS.watch_interval_s
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,7 +355,7 @@ def _queue_for(job: CaptionJob, kind: str) -> str:
 
     if kind in COMPOSED_KINDS and parse_backend(job.options["backend"]).kind == "http":
         return current_app.conf.task_default_queue
-    return str(_setting("CAPTION_GPU_QUEUE", "gpu"))
+    return str(engine.setting("CAPTION_GPU_QUEUE", "gpu"))
 
 
 def _enqueue(job: CaptionJob, item_ids: Sequence[int]) -> int:
@@ -505,14 +500,11 @@ def _item_fail(item_id: int, *, token: str, message: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 #: Captioners a worker keeps loaded (``CAPTION_MAX_MODELS``).
-_models = engine.ModelCache(keep=lambda: int(_setting("CAPTION_MAX_MODELS", 2)))
+_models = engine.ModelCache(keep=lambda: int(engine.setting("CAPTION_MAX_MODELS", 2)))
 
 
 def _device():
-    import torch
-
-    name = _setting("CAPTION_DEVICE", "") or _setting("GENERATION_DEVICE", "")
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return engine.device("CAPTION_DEVICE", "GENERATION_DEVICE")
 
 
 def _cached(key: tuple, load: Callable[[], Any]) -> Any:

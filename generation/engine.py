@@ -131,8 +131,18 @@ PENDING, CLAIMED, DONE, FAILED = "pending", "claimed", "done", "failed"
 # --------------------------------------------------------------------------------------------
 
 
-def _setting(name: str, default: Any) -> Any:
+def setting(name: str, default: Any) -> Any:
+    """A job setting (``studyserver/settings.py`` reads each from the environment)."""
     return getattr(settings, name, default)
+
+
+def device(*names: str) -> Any:
+    """The torch device named by the first of the settings ``names`` that is set, else cuda when
+    there is one, else the CPU."""
+    import torch
+
+    named = next((setting(name, "") for name in names if setting(name, "")), "")
+    return torch.device(named or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 @dataclass(frozen=True)
@@ -157,12 +167,12 @@ class JobKind:
 
     def claim_timeout_s(self) -> float:
         """Seconds without a heartbeat after which a claim is taken back."""
-        own = _setting(self.timeout_setting, 0) if self.timeout_setting else 0
-        return float(own or _setting("GENERATION_CLAIM_TIMEOUT_S", 300))
+        own = setting(self.timeout_setting, 0) if self.timeout_setting else 0
+        return float(own or setting("GENERATION_CLAIM_TIMEOUT_S", 300))
 
     def heartbeat_s(self) -> float:
         """Seconds between heartbeats of a claim holder (at most a third of the timeout)."""
-        return min(float(_setting("GENERATION_HEARTBEAT_S", 30)), self.claim_timeout_s() / 3)
+        return min(float(setting("GENERATION_HEARTBEAT_S", 30)), self.claim_timeout_s() / 3)
 
     def watch_interval_s(self) -> float:
         """Seconds between two rounds of a job's watchdog."""
@@ -377,7 +387,7 @@ def items_reclaim_stale(*, kind: JobKind, job: Any, now: datetime | None = None)
     keeps it). The caller enqueues the handed-back work again."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=kind.claim_timeout_s())
-    max_reclaims = int(_setting("GENERATION_MAX_RECLAIMS", 3))
+    max_reclaims = int(setting("GENERATION_MAX_RECLAIMS", 3))
     Item = kind.item_model
     stale = list(
         Item.objects.filter(

@@ -94,10 +94,6 @@ claim_timeout_s = GENERATION.claim_timeout_s
 watch_interval_s = GENERATION.watch_interval_s
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 # --------------------------------------------------------------------------------------------
 # What a job makes: the track spec of a cell
 # --------------------------------------------------------------------------------------------
@@ -446,10 +442,8 @@ def musicgen_for(*, model: str):
     from modeling.musicgen import default_dtype, get_pretrained
 
     path = resolve_pretrained(model, kind="MusicGen").resolve()
-    device = torch.device(
-        _setting("GENERATION_DEVICE", "") or ("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    dtype_name = _setting("GENERATION_DTYPE", "")
+    device = engine.device("GENERATION_DEVICE")
+    dtype_name = engine.setting("GENERATION_DTYPE", "")
     dtype = getattr(torch, dtype_name) if dtype_name else default_dtype(device)
 
     def load() -> Any:
@@ -457,7 +451,7 @@ def musicgen_for(*, model: str):
             str(path),
             device=device,
             dtype=dtype,
-            cache_implementation=_setting("GENERATION_MUSICGEN_CACHE", "") or None,
+            cache_implementation=engine.setting("GENERATION_MUSICGEN_CACHE", "") or None,
         )
         logger.info("worker loaded MusicGen %s (%s, %s)", model, device, dtype)
         return loaded

@@ -351,3 +351,11 @@ def test_a_worker_keeps_its_models_up_to_its_limit():
     cache.get("d", loader("d"))
     cache.get("b", loader("b"))
     assert loads == ["a", "b", "c", "b", "d", "b"]
+
+
+def test_the_device_is_the_first_setting_given(settings):
+    settings.CAPTION_DEVICE = ""
+    settings.GENERATION_DEVICE = "meta"
+    assert str(engine.device("CAPTION_DEVICE", "GENERATION_DEVICE")) == "meta"
+    settings.CAPTION_DEVICE = "cpu"
+    assert str(engine.device("CAPTION_DEVICE", "GENERATION_DEVICE")) == "cpu"
