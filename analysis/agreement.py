@@ -144,7 +144,9 @@ def _coincidence_disagreement(
             else np.asarray(domain, dtype=float)
         )
     else:
-        values, codes = np.unique(d[ratings].to_numpy(float), return_inverse=True)
+        # Unpacked by index: mypy 1.19 crashes unpacking numpy 2.4's typed result in place.
+        unique = np.unique(d[ratings].to_numpy(float), return_inverse=True)
+        values, codes = unique[0], unique[1]
     v = len(values)
     if v > 5000:
         raise AnalysisError(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -151,7 +151,10 @@ class Analysis:
         return out
 
 
-def _run(messages: dict[str, str], key: str, fn: Callable[[], object]) -> object | None:
+T = TypeVar("T")
+
+
+def _run(messages: dict[str, str], key: str, fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except AnalysisError as exc:
@@ -476,12 +479,13 @@ def _table(df: pd.DataFrame | None, *, max_rows: int | None = None, caption: str
 
 
 def _fig(fig: go.Figure) -> str:
-    return pio.to_html(
+    html: str = pio.to_html(
         fig,
         full_html=False,
         include_plotlyjs=False,
         config={"displaylogo": False, "responsive": True},
     )
+    return html
 
 
 def _msg(text: str) -> str:

@@ -29,7 +29,7 @@ Rating rules, on the participants that remain:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -93,7 +93,7 @@ class ScreeningResult:
     participants: pd.DataFrame | None
     log: pd.DataFrame
     settings: ScreeningSettings
-    excluded_participants: list[str] = field(default_factory=list)
+    excluded_participants: list[object] = field(default_factory=list)  # participant ids
 
     def summary(self) -> pd.DataFrame:
         """Per form and rule: participants excluded and ratings dropped."""
@@ -145,7 +145,7 @@ def screen(
         }
     )
     per_rating = main.groupby("participant", sort=False)[dv].size()
-    logs: list[dict] = []
+    logs: list[dict[str, object]] = []
 
     def flag(p: object, rule: str, detail: str) -> None:
         logs.append(
@@ -211,7 +211,8 @@ def screen(
             for p, v in frac.items():
                 if v > s.max_fast_fraction:
                     flag(p, "too_fast", f"{v:.0%} of trials under {s.min_trial_duration_s:g} s")
-    cond_fail = []
+    # (rule, conditions, which ratings fail, how the log says it)
+    cond_fail: list[tuple[str, list[object], Callable[[pd.Series], pd.Series], str]] = []
     if s.reference_conditions:
         cond_fail.append(
             (
@@ -278,7 +279,9 @@ def screen(
     )
 
 
-def _log_rating_rule(logs: list[dict], rows: pd.DataFrame, rule: str, detail: str) -> None:
+def _log_rating_rule(
+    logs: list[dict[str, object]], rows: pd.DataFrame, rule: str, detail: str
+) -> None:
     if rows.empty:
         return
     cols = ["form", "participant", "clip", "condition"]

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -129,7 +130,7 @@ def rate_trials(
     *,
     means: Mapping[str, float],
     model: RatingModel = RatingModel(),
-    careless: Mapping[str, str] | None = None,
+    careless: Mapping[Any, str] | None = None,
     seed: int = 0,
     participant: str = "participant",
     clip: str = "clip",
@@ -154,7 +155,7 @@ def rate_trials(
     g = rng.normal(0, model.sd_clip, len(c_levels))
     h = rng.normal(0, model.sd_clip_condition, len(ic_levels))
     mu = trials[condition].map(means).to_numpy(float)
-    values = (
+    values: np.ndarray = (
         mu + b[p_codes] + g[c_codes] + h[ic_codes] + rng.normal(0, model.sd_residual, len(trials))
     )
     if careless:
@@ -210,7 +211,9 @@ def simulate_study(
             if (n_care and model.careless_kinds)
             else np.array([], dtype=object)
         )
-        chosen = rng.choice(n_p, size=len(kinds), replace=False) if len(kinds) else []
+        chosen: np.ndarray | list[int] = (
+            rng.choice(n_p, size=len(kinds), replace=False) if len(kinds) else []
+        )
         careless = {pids[i]: str(k) for i, k in zip(chosen, kinds, strict=True)}
         careless_truth.update(careless)
         n_c, n_k, n_a = len(clips), len(conds), model.attention_checks

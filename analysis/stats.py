@@ -26,12 +26,12 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.stats
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ def _cluster_bootstrap(
     dv: str,
     within: str,
     subject: str,
-    conditions: list,
+    conditions: list[object],
     n_boot: int,
     rng: np.random.Generator,
     alpha: float,
@@ -556,7 +556,9 @@ def pairwise_wilcoxon(
     return out
 
 
-def _wilcoxon_pair(wide: pd.DataFrame, a: object, b: object, *, alternative: str) -> dict:
+def _wilcoxon_pair(
+    wide: pd.DataFrame, a: object, b: object, *, alternative: str
+) -> dict[str, object]:
     row: dict[str, object] = {"A": a, "B": b, "alternative": alternative, "note": ""}
     if a not in wide.columns or b not in wide.columns:
         missing = a if a not in wide.columns else b
@@ -851,7 +853,7 @@ def mixed_model(
             candidates.append(smaller)
 
     size_per_row = sum(int(np.prod([counts[f] for f in known[c]])) for c in requested)
-    engines = [engine]
+    engines: list[str] = [engine]
     if engine == "auto":
         engines = ["profiled"] + (["statsmodels"] if len(y) * size_per_row <= 300_000 else [])
 
@@ -916,7 +918,8 @@ def mixed_model(
     df_fixed, df_means, df_con = df_all[:nf], df_all[nf : nf + nm], df_all[nf + nm :]
 
     def crit(df: np.ndarray) -> np.ndarray:
-        return scipy.stats.t.ppf(1 - alpha / 2, df)
+        q: np.ndarray = scipy.stats.t.ppf(1 - alpha / 2, df)
+        return q
 
     se = np.sqrt(np.diag(cov))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1108,7 +1111,7 @@ class _VCProblem:
             np.add.at(self.ry_outer, inverse, ry[:, :, None] * ry[:, None, :])
             self.count = np.bincount(inverse, minlength=n_g).astype(float)
 
-    def solve(self, theta: np.ndarray) -> dict:
+    def solve(self, theta: np.ndarray) -> dict[str, Any]:
         q, p, m = self.q, self.p, self.m
         tr = theta[self.col_comp] if q else np.zeros(0)
         b = np.zeros((q + p, q + p))
@@ -1155,8 +1158,12 @@ class _VCProblem:
         st = self.solve(theta)
         if reml:
             dof = self.n - self.p
-            return st["ld_re"] + st["ld_rx"] + dof * (1 + math.log(2 * math.pi * st["pwrss"] / dof))
-        return st["ld_re"] + self.n * (1 + math.log(2 * math.pi * st["pwrss"] / self.n))
+            deviance: float = (
+                st["ld_re"] + st["ld_rx"] + dof * (1 + math.log(2 * math.pi * st["pwrss"] / dof))
+            )
+        else:
+            deviance = st["ld_re"] + self.n * (1 + math.log(2 * math.pi * st["pwrss"] / self.n))
+        return deviance
 
     def deviance(self, variances: np.ndarray, sigma2: float, reml: bool) -> float:
         """-2 (RE)ML log-likelihood at given variance components (not profiled)."""
@@ -1164,7 +1171,8 @@ class _VCProblem:
         st = self.solve(theta)
         dof = self.n - self.p if reml else self.n
         ld = st["ld_re"] + (st["ld_rx"] if reml else 0.0)
-        return ld + st["pwrss"] / sigma2 + dof * math.log(2 * math.pi * sigma2)
+        deviance: float = ld + st["pwrss"] / sigma2 + dof * math.log(2 * math.pi * sigma2)
+        return deviance
 
     def beta_cov(self, variances: np.ndarray, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
         theta = np.sqrt(np.maximum(variances, 0) / sigma2)
@@ -1173,13 +1181,13 @@ class _VCProblem:
         rx_inv = np.linalg.inv(lff)
         return st["x2"][self.q :], sigma2 * (rx_inv.T @ rx_inv)
 
-    def fit(self, *, reml: bool) -> dict:
+    def fit(self, *, reml: bool) -> dict[str, Any]:
         k = self.k
         if k:
             # The deviance is even in each theta, so theta_k = 0 is always a stationary
             # point: a gradient method that reaches it cannot tell a minimum from a saddle.
             # Hence several starts, a polish from the optimum, and a probe off every zero.
-            def run(start: np.ndarray, tol: float = 1e-12) -> object:
+            def run(start: np.ndarray, tol: float = 1e-12) -> OptimizeResult:
                 return minimize(
                     lambda th: self.profiled_deviance(th, reml),
                     start,
@@ -1188,11 +1196,10 @@ class _VCProblem:
                     options={"ftol": tol, "gtol": 1e-9, "maxiter": 1000},
                 )
 
-            best = None
-            for start in (np.ones(k), np.full(k, 0.3)):
-                res = run(start)
-                if best is None or (res.success and res.fun < best.fun) or not best.success:
-                    best = res
+            best = run(np.ones(k))
+            res = run(np.full(k, 0.3))
+            if (res.success and res.fun < best.fun) or not best.success:
+                best = res
             for _ in range(k):
                 improved = False
                 for j in np.flatnonzero(best.x < 1e-4):
@@ -1206,7 +1213,7 @@ class _VCProblem:
             polish = run(best.x, 1e-14)  # may end "ABNORMAL" at the optimum: keep the point
             if best.success and polish.fun <= best.fun:
                 best.x, best.fun = polish.x, polish.fun
-            theta = np.asarray(best.x, float)
+            theta = np.asarray(best.x, np.float64)
             converged = bool(best.success) and bool(np.isfinite(best.fun))
             objective = float(best.fun)
             error = "" if converged else f"the optimiser stopped: {best.message}"
@@ -1255,7 +1262,8 @@ class _VCProblem:
             full = phi.copy()
             full[idx] = v
             _, cov = self.beta_cov(full[:-1], full[-1])
-            return np.einsum("ij,jk,ik->i", lrows, cov, lrows)
+            quad: np.ndarray = np.einsum("ij,jk,ik->i", lrows, cov, lrows)
+            return quad
 
         v0 = phi[idx]
         d = len(idx)
@@ -1303,7 +1311,7 @@ def _fit_statsmodels(
     reference: object,
     reml: bool,
     terms: list[str],
-) -> dict:
+) -> dict[str, Any]:
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 

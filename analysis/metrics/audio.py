@@ -21,7 +21,8 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
         return x
     if x.ndim != 2:
         raise ValueError(f"audio must be 1-D or 2-D; got shape {x.shape}")
-    return x.mean(axis=1 if x.shape[0] >= x.shape[1] else 0).astype(np.float32)
+    mono: np.ndarray = x.mean(axis=1 if x.shape[0] >= x.shape[1] else 0).astype(np.float32)
+    return mono
 
 
 def resample_mono(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -31,7 +32,8 @@ def resample_mono(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         return x
     import soxr
 
-    return soxr.resample(x, int(rate_in), int(rate_out), quality="HQ").astype(np.float32)
+    out: np.ndarray = soxr.resample(x, int(rate_in), int(rate_out), quality="HQ")
+    return out.astype(np.float32)
 
 
 def load_audio(path: str | Path, *, sample_rate: int | None = None) -> tuple[np.ndarray, int]:

@@ -23,13 +23,16 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
 
 from analysis.metrics.audio import load_audio, resample_mono
 from analysis.metrics.models import resolve_model
+
+if TYPE_CHECKING:
+    from analysis.metrics.vggish import Framing
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +106,8 @@ class VGGishEmbedder:
     def embed(self, audio: np.ndarray, *, sample_rate: int) -> np.ndarray:
         from analysis.metrics.vggish import waveform_to_examples
 
-        examples = waveform_to_examples(audio, sample_rate=sample_rate, framing=self.framing)
+        framing = cast("Framing", self.framing)  # checked against FRAMINGS in __init__
+        examples = waveform_to_examples(audio, sample_rate=sample_rate, framing=framing)
         dim = self.model.config.embedding_size
         if examples.shape[0] == 0:
             return np.zeros((0, dim), np.float32)
@@ -112,7 +116,8 @@ class VGGishEmbedder:
             self.model(x[i : i + self.batch_size].to(self.device)).float().cpu()
             for i in range(0, x.shape[0], self.batch_size)
         ]
-        return torch.cat(out).numpy()  # (N, 128)
+        emb: np.ndarray = torch.cat(out).numpy()  # (N, 128)
+        return emb
 
 
 class ClapEmbedder:
@@ -161,7 +166,8 @@ class ClapEmbedder:
 
     def embed(self, audio: np.ndarray, *, sample_rate: int) -> np.ndarray:
         x = resample_mono(audio, sample_rate, self.sample_rate)
-        return self.audio_features(self._windows(x)).float().cpu().numpy()
+        emb: np.ndarray = self.audio_features(self._windows(x)).float().cpu().numpy()
+        return emb
 
 
 def _as_tensor(out: object) -> torch.Tensor:
@@ -203,7 +209,8 @@ class EncodecEmbedder:
         if channels > 1:
             wav = wav.expand(1, channels, -1)
         emb = self.model.encoder(wav)  # (1, D, frames)
-        return emb[0].transpose(0, 1).float().cpu().numpy()  # (frames, D)
+        frames: np.ndarray = emb[0].transpose(0, 1).float().cpu().numpy()  # (frames, D)
+        return frames
 
 
 class HubertEmbedder:
@@ -253,7 +260,8 @@ class HubertEmbedder:
             values = torch.from_numpy(x)[None]
         out = self.model(values.to(self.device), output_hidden_states=self.layer is not None)
         hidden = out.last_hidden_state if self.layer is None else out.hidden_states[self.layer]
-        return hidden[0].float().cpu().numpy()  # (frames, D)
+        frames: np.ndarray = hidden[0].float().cpu().numpy()  # (frames, D)
+        return frames
 
 
 EMBEDDERS = ("vggish", "vggish-google", "vggish-torch", "clap", "encodec", "mert", "hubert")

@@ -106,7 +106,8 @@ class GaussianStats:
 
 def _sqrt_psd(a: np.ndarray) -> np.ndarray:
     vals, vecs = np.linalg.eigh(a)
-    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    root: np.ndarray = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    return root
 
 
 def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:

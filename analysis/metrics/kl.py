@@ -57,7 +57,8 @@ def softmax(logits: np.ndarray, *, axis: int = -1) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=axis, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
+    probs: np.ndarray = e / e.sum(axis=axis, keepdims=True)
+    return probs
 
 
 def _probs(x: np.ndarray, *, name: str) -> np.ndarray:
@@ -81,7 +82,8 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, *, epsilon: float = EPSILON) -> 
         raise ValueError(f"shapes differ: {p.shape} vs {q.shape}")
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(q + epsilon)), 0.0)
-    return terms.sum(axis=1)
+    kl: np.ndarray = terms.sum(axis=1)
+    return kl
 
 
 @dataclass(frozen=True)

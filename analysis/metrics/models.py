@@ -36,8 +36,8 @@ def resolve_model(name_or_path: str | Path, *, kind: str) -> Path:
     try:
         from modeling.hub import resolve_pretrained
     except ImportError:
-        resolve_pretrained = None
-    if resolve_pretrained is not None:
+        pass
+    else:
         return Path(resolve_pretrained(str(name_or_path), kind=kind))
     try:
         from huggingface_hub import snapshot_download

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -69,7 +69,8 @@ class ASTTagger:
             return_tensors="pt",
         )
         out = self.model(inputs["input_values"].to(self.device)).logits  # (1, 527)
-        return out[0].double().cpu().numpy()
+        logits: np.ndarray = out[0].double().cpu().numpy()
+        return logits
 
 
 class PaSSTTagger:
@@ -127,7 +128,9 @@ class PaSSTTagger:
         x = torch.from_numpy(np.asarray(segment, dtype=np.float32))[None].to(self.device)  # (1, T)
         old_stft = torch.stft
 
-        def stft(*args, **kwargs):  # old hear21passt versions call stft without return_complex
+        def stft(
+            *args: Any, **kwargs: Any
+        ) -> Any:  # old hear21passt versions call stft without return_complex
             kwargs.setdefault("return_complex", False)
             return old_stft(*args, **kwargs)
 
@@ -136,7 +139,8 @@ class PaSSTTagger:
             out = self.model(x)
         finally:
             torch.stft = old_stft
-        return out.reshape(-1).double().cpu().numpy()
+        logits: np.ndarray = out.reshape(-1).double().cpu().numpy()
+        return logits
 
 
 def get_tagger(spec: str = "ast", *, device: str | torch.device | None = None) -> AudioSetTagger:

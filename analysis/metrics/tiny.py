@@ -7,6 +7,7 @@ through exactly the code path of the real checkpoint, so tests and the demo exer
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,13 +22,16 @@ __all__ = [
 
 from analysis.metrics.vggish import build_tiny_vggish
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
 _WORDS = (
     "a an the calm gentle piano melody with soft strings music song for romantic dinner scene "
     "quiet night fast drums guitar happy sad loud slow video rock jazz electronic beat"
 ).split()
 
 
-def tiny_tokenizer(*, roberta: bool = True):
+def tiny_tokenizer(*, roberta: bool = True) -> PreTrainedTokenizerFast:
     """A word-level fast tokenizer built in process (no files), with RoBERTa-style special
     tokens."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors

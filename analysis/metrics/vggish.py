@@ -89,7 +89,7 @@ def mel_matrix(
     lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (bins_mel[:, None] - lower) / (center - lower)
     falling = (upper - bins_mel[:, None]) / (upper - center)
-    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights: np.ndarray = np.maximum(0.0, np.minimum(rising, falling))
     weights[0, :] = 0.0
     return weights
 
@@ -107,7 +107,8 @@ def log_mel_spectrogram(audio: np.ndarray) -> np.ndarray:
     n_frames = 1 + (x.size - STFT_WINDOW) // STFT_HOP
     frames = np.lib.stride_tricks.sliding_window_view(x, STFT_WINDOW)[::STFT_HOP][:n_frames]
     spectrum = np.abs(np.fft.rfft(frames * _WINDOW, FFT_LENGTH))  # (frames, 257)
-    return np.log(spectrum @ _MEL + LOG_OFFSET)
+    log_mel: np.ndarray = np.log(spectrum @ _MEL + LOG_OFFSET)
+    return log_mel
 
 
 def _examples(log_mel: np.ndarray) -> np.ndarray:
@@ -213,7 +214,8 @@ def load_vggish(path: str | Path) -> VGGish:
     state = {k: v for k, v in state.items() if not k.startswith("pproc.")}
     model = VGGish(_config_from_state(state))
     model.load_state_dict(state, strict=True)
-    return model.eval()
+    model.eval()
+    return model
 
 
 def save_vggish(model: VGGish, path: str | Path) -> Path:
