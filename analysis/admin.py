@@ -5,8 +5,11 @@ registers a subclass in its place that adds the pages, their URLs and their link
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -47,8 +50,9 @@ class ReportOptionsForm(forms.Form):
                 initial=shown, label=o.name.replace("_", " "), help_text=f"{o.help}: {o.accepts}."
             )
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         given = {o.name: data[o.name] for o in report_options.OPTIONS if o.name in data}
         try:
             self.screening = report_options.screening_from(given)
@@ -142,7 +146,7 @@ class StudyAdmin(SurveyStudyAdmin):
                 "form": form,
                 "study": study,
                 "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
             },
         )
 

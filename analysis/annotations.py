@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from survey.models import Annotation, Form, Study
+
+if TYPE_CHECKING:
+    from analysis.metrics.text import Mode
 
 ANNOTATION_COLUMNS = (
     "study",
@@ -63,7 +67,7 @@ def annotations_frame(*, study: Study, include_rejected: bool = False) -> pd.Dat
 
 
 def text_agreement(
-    frame: pd.DataFrame, *, mode: str = "standard", bertscore_model: str | None = None
+    frame: pd.DataFrame, *, mode: Mode = "standard", bertscore_model: str | None = None
 ) -> pd.DataFrame:
     """Pairwise similarity of the descriptions of each clip with the project's caption metrics.
 
@@ -73,7 +77,7 @@ def text_agreement(
     """
     from analysis.metrics.text import SCORE_COLUMNS, caption_item_scores
 
-    pairs = []
+    pairs: list[tuple[object, object, object, str, str]] = []
     for clip, group in frame.groupby("clip", sort=True):
         texts = list(zip(group["participant"], group["text"], strict=True))
         pairs.extend((clip, a, b, ta, tb) for (a, ta), (b, tb) in itertools.combinations(texts, 2))
@@ -97,7 +101,7 @@ def tag_agreement(frame: pd.DataFrame, vocabulary: dict[str, list[str]]) -> pd.D
 
     out = []
     for category, words in vocabulary.items():
-        rows = []
+        rows: list[dict[str, object]] = []
         for _, r in frame.iterrows():
             chosen = set(json.loads(r["tags"]).get(category, []))
             rows.extend(

@@ -4,6 +4,7 @@ report of a study. Access through ``survey.access`` as for the rest of the API."
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -45,7 +46,7 @@ class RatingsExportApi(APIView):
             (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
         },
     )
-    def get(self, request: Request, slug: str) -> HttpResponse | Response:
+    def get(self, request: Request, slug: str) -> HttpResponseBase | Response:
         study = get_study_for_user(request.user, slug)
         fmt = request.query_params.get("as", "json")
         if fmt not in EXPORT_FORMATS:
@@ -73,7 +74,7 @@ class ParticipantsExportApi(RatingsExportApi):
             (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
         },
     )
-    def get(self, request: Request, slug: str) -> HttpResponse | Response:
+    def get(self, request: Request, slug: str) -> HttpResponseBase | Response:
         return super().get(request, slug)
 
 

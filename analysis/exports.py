@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from analysis.simulate import RATING_COLUMNS
 from generation.models import Track
@@ -483,7 +484,7 @@ def participants_frame(*, study: Study) -> pd.DataFrame:
     }
     answer_keys = list(QUESTIONNAIRE_FIELDS)
     for p in people:
-        answers = p[7] if isinstance(p[7], dict) else {}
+        answers: dict[str, object] = p[7] if isinstance(p[7], dict) else {}
         answer_keys += [k for k in answers if k not in answer_keys]
     rows = []
     for (
@@ -736,7 +737,7 @@ def export_table(
 
 def export_http_response(
     *, study: Study, table: str = "ratings", fmt: str = "csv", free_text: bool = False
-) -> HttpResponse:
+) -> HttpResponseBase:
     """A download of ``table`` as ``fmt``: CSV streams chunk by chunk, Parquet and JSON are
     built in memory (JSON is for small studies and scripts; use CSV or Parquet for large ones)."""
     if table not in TABLES:
@@ -745,7 +746,7 @@ def export_http_response(
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     frames = TABLES[table](study, free_text=free_text)
     if fmt == "csv":
-        resp: HttpResponse = StreamingHttpResponse(
+        resp: HttpResponseBase = StreamingHttpResponse(
             iter_csv(frames), content_type=CONTENT_TYPES[fmt]
         )
     else:

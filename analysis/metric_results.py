@@ -282,7 +282,7 @@ def caption_metrics_run(
     )
 
     clips = study_clips(study=study) if study is not None else None
-    if clips is not None and not clips:
+    if study is not None and clips is not None and not clips:
         raise MetricsInputError(f"study {study.slug!r} has no trials yet: sample its forms first")
     if split:
         from django.core.exceptions import ValidationError
@@ -329,7 +329,7 @@ def caption_metrics_run(
             _say(progress, f"{mode}: {cand.label} against {ref_spec.label}, {len(pairs)} clips")
             ref_texts = [r.text for r, _ in pairs]
             cand_texts = [c.text for _, c in pairs]
-            kwargs = {
+            kwargs: dict[str, Any] = {  # mode checked against CAPTION_MODES above
                 "mode": mode,
                 "bertscore_model": model,
                 "bertscore_layers": bertscore_layers,
@@ -459,16 +459,17 @@ class _AudioFiles:
     def load(self, f: FieldFile) -> tuple[np.ndarray, int]:
         from analysis.metrics.audio import load_audio
 
-        if f.name not in self._cache:
+        name = f.name or ""  # no file: f.path raises
+        if name not in self._cache:
             try:
-                self._cache[f.name] = load_audio(f.path)
+                self._cache[name] = load_audio(f.path)
             except NotImplementedError:  # remote storage: copy to a local file first
                 with tempfile.TemporaryDirectory(prefix="musiscene-metrics-") as tmp:
-                    local = Path(tmp) / Path(f.name).name
+                    local = Path(tmp) / Path(name).name
                     with f.open("rb") as src:
                         local.write_bytes(src.read())
-                    self._cache[f.name] = load_audio(local)
-        return self._cache[f.name]
+                    self._cache[name] = load_audio(local)
+        return self._cache[name]
 
 
 @dataclass
@@ -657,7 +658,7 @@ def audio_metrics_run(
         )
 
     # Load every model first: a missing one fails before any audio is decoded.
-    embedder = get_embedder(embedding, device=device) if "fad" in chosen else None
+    embedder = get_embedder(embedding, device=device) if "fad" in chosen and embedding else None
     classifier, classifier_note = None, ""
     if "kl" in chosen:
         tagger, classifier_note = resolve_tagger_spec(tagger)
@@ -909,7 +910,7 @@ def audio_metrics_run(
     if clap is not None:
         variant = f"clap:{clap.model_id}"
         run_settings.update(clap=variant)
-        captions: dict[tuple[int, str], Caption | None] = {}
+        captions: dict[tuple[int, int], Caption | None] = {}
         items, sources = [], {}
         for t in tracks:
             text, source = _prompt(t, captions)

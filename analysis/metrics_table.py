@@ -182,7 +182,7 @@ def metrics_table(
         kind_conditions[cond.caption_kind].append(cond.name)
 
     def linked(r: MetricResult) -> list[str]:
-        if r.condition_id is not None:
+        if r.condition is not None:  # no query when condition_id is None
             return [r.condition.name]
         if r.kind == MetricResult.Kind.CAPTION and "@" not in r.candidate:
             return kind_conditions.get(r.candidate, [])
@@ -198,6 +198,7 @@ def metrics_table(
         group = (r.study_id, r.kind, r.metric, r.variant, r.reference)
         conds = linked(r)
         if r.scope in (MetricResult.Scope.CLIP_CONDITION, MetricResult.Scope.CLIP_CAPTION_KIND):
+            assert r.clip is not None  # the clip scopes always name a clip
             for c in conds:
                 clip_points[group].append((r.clip.key, c, r.value))
             continue

@@ -92,7 +92,7 @@ class MetricResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        where = self.condition.name if self.condition_id else self.candidate
+        where = self.condition.name if self.condition is not None else self.candidate
         return (
             f"{self.metric} [{self.variant}] {where} = {self.value:.4g} (n={self.n} {self.n_unit})"
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from analysis.screening import ScreeningSettings
 
@@ -118,7 +119,7 @@ def parse(option: Option, raw: str) -> object:
 def screening_from(given: Mapping[str, object]) -> ScreeningSettings:
     """``ScreeningSettings`` from the options present in ``given`` (strings or parsed values);
     the others keep their defaults. Unknown keys are ignored (a query string has others)."""
-    values = {}
+    values: dict[str, Any] = {}  # each parsed to its option's kind (ScreeningSettings checks)
     for o in OPTIONS:
         if o.name not in given:
             continue

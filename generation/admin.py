@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
@@ -29,6 +32,9 @@ from generation.models import (
     Track,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 
 def _upload_to_temp(upload) -> Path:
     """Copy an upload to a private temp folder under its own (sanitised) name, so that error
@@ -45,7 +51,7 @@ def _discard(path: Path) -> None:
     shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def _probe_upload(form: forms.Form, upload, **require: bool) -> None:
+def _probe_upload(form: forms.BaseForm, upload, **require: bool) -> None:
     """Probe an upload while the form is validated, so a broken file is a form error."""
     tmp = _upload_to_temp(upload)
     try:
@@ -84,8 +90,9 @@ class ClipUploadForm(forms.ModelForm):
             "labels",
         ]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not self.instance.pk and not data.get("upload"):
             raise ValidationError("Upload a video file for the new clip.")
         if data.get("upload"):
@@ -107,6 +114,7 @@ class ClipAdmin(admin.ModelAdmin):
     search_fields = ["key", "title", "youtube_id", "description"]
     inlines = [CaptionInline]
     readonly_fields = ["preview", "duration_s", "width", "height", "created_at"]
+    actions: list[Callable[..., Any] | str] = []  # generate_tracks and caption_clips (below)
 
     @admin.display(description="tracks")
     def n_tracks(self, obj: Clip) -> int:
@@ -199,8 +207,14 @@ def _message(exc: Exception) -> str:
 class RevisionInline(admin.TabularInline):
     model = CaptionRevision
     verbose_name_plural = "history (the first row's old text is the original)"
-    fields = ["created_at", "user", "old_status", "new_status", "old_text", "new_text"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "created_at",
+        "user",
+        "old_status",
+        "new_status",
+        "old_text",
+        "new_text",
+    )
     extra = 0
     max_num = 0
     can_delete = False
@@ -294,8 +308,9 @@ class TrackUploadForm(forms.ModelForm):
         model = Track
         fields = ["clip", "condition", "generator", "model_id", "prompt"]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("upload"):
             _probe_upload(self, data["upload"], require_audio=True)
         return data
@@ -317,10 +332,10 @@ class TrackAdmin(admin.ModelAdmin):
     search_fields = ["clip__key", "model_id", "prompt"]
     autocomplete_fields = ["clip"]
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = TrackUploadForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -384,6 +399,12 @@ def _progress_bar(
     )
 
 
+class _ItemCounts(TypedDict):
+    n_total: int
+    n_finished: int
+    n_failed: int
+
+
 def _with_item_counts(queryset, item_status):
     """Annotate jobs with ``n_total``, ``n_finished`` (done or failed) and ``n_failed`` items."""
     return queryset.select_related("created_by").annotate(
@@ -417,8 +438,7 @@ def _error_summary(job, items) -> str:
 class FailedItemInline(admin.TabularInline):
     model = GenerationItem
     verbose_name_plural = "failed items (their errors are listed once, above)"
-    fields = ["clip", "condition", "reclaims", "finished_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("clip", "condition", "reclaims", "finished_at")
     extra = 0
     max_num = 0
     can_delete = False
@@ -447,7 +467,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     list_filter = ["status", "generator"]
     search_fields = ["label", "model_id"]
     inlines = [FailedItemInline]
-    readonly_fields = [
+    readonly_fields = fields = (
         "label",
         "generator",
         "model_id",
@@ -463,8 +483,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
-    ]
-    fields = readonly_fields
+    )
 
     def get_queryset(self, request):
         return _with_item_counts(
@@ -477,7 +496,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="progress")
-    def progress(self, obj: GenerationJob) -> str:
+    def progress(self, obj: WithAnnotations[GenerationJob, _ItemCounts]) -> str:
         return _progress_bar(obj, obj.n_total, obj.n_finished, obj.n_failed)
 
     @admin.display(description="errors of the failed items")
@@ -517,8 +536,9 @@ class GenerateTracksForm(forms.Form):
         help_text="Use the study's target.",
     )
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("generator"):  # the model is looked for before any job starts
             try:
                 jobs.generator_check(generator=data["generator"], model=data.get("model", ""))
@@ -590,12 +610,12 @@ def generate_tracks(modeladmin, request, queryset):
             "form": form,
             "clips": queryset.order_by("key"),
             "opts": modeladmin.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         },
     )
 
 
-ClipAdmin.actions = [*(ClipAdmin.actions or ()), generate_tracks]
+ClipAdmin.actions.append(generate_tracks)
 
 
 # --- caption jobs and the caption review --------------------------------------------------------
@@ -604,8 +624,7 @@ ClipAdmin.actions = [*(ClipAdmin.actions or ()), generate_tracks]
 class FailedCaptionItemInline(admin.TabularInline):
     model = CaptionItem
     verbose_name_plural = "failed captions (their errors are listed once, above)"
-    fields = ["clip", "kind", "reclaims", "finished_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("clip", "kind", "reclaims", "finished_at")
     extra = 0
     max_num = 0
     can_delete = False
@@ -625,7 +644,7 @@ class CaptionJobAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["label"]
     inlines = [FailedCaptionItemInline]
-    readonly_fields = [
+    readonly_fields = fields = (
         "label",
         "kinds",
         "options",
@@ -638,8 +657,7 @@ class CaptionJobAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
-    ]
-    fields = readonly_fields
+    )
     change_form_template = "admin/generation/generationjob/change_form.html"
     change_list_template = "admin/generation/generationjob/change_list.html"
 
@@ -653,7 +671,7 @@ class CaptionJobAdmin(admin.ModelAdmin):
         return False
 
     @admin.display(description="progress")
-    def progress(self, obj: CaptionJob) -> str:
+    def progress(self, obj: WithAnnotations[CaptionJob, _ItemCounts]) -> str:
         return _progress_bar(
             obj,
             obj.n_total,
@@ -747,12 +765,12 @@ def caption_clips(modeladmin, request, queryset):
             "form": form,
             "clips": queryset.order_by("key"),
             "opts": modeladmin.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         },
     )
 
 
-ClipAdmin.actions = [*(ClipAdmin.actions or ()), caption_clips]
+ClipAdmin.actions.append(caption_clips)
 
 #: Columns of the review page, in this order; kinds without captions are left out.
 REVIEW_KINDS = (*captioning.PIPELINE_KINDS, CaptionKind.HUMAN_MSI.value, CaptionKind.OTHER.value)

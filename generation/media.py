@@ -476,11 +476,11 @@ def write_video(
     H.264 at ``fps``, with ``audio`` (float32 ``(N,)`` or ``(C, N)`` at ``sample_rate``) as AAC
     when given, into an MP4 with faststart. Used by the demo and by tests that need clips."""
     out_path = Path(out_path)
-    data = None
+    sound: tuple[np.ndarray, int] | None = None  # (channels, samples) and its rate
     if audio is not None:
         if sample_rate is None:
             raise ValueError("sample_rate is required with audio")
-        data = _clip(_channels_first(audio))
+        sound = (_clip(_channels_first(audio)), int(sample_rate))
     rate = Fraction(fps).limit_denominator(1001)
     with _atomic_output(out_path) as tmp:
         with av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}) as output:
@@ -496,9 +496,9 @@ def write_video(
                         options={"preset": preset, "profile": "main", "crf": str(crf)},
                     )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                    if data is not None:
+                    if sound is not None:
                         a_out = _add_aac_stream(
-                            output, data.shape[0], _aac_rate(sample_rate), audio_bitrate
+                            output, sound[0].shape[0], _aac_rate(sound[1]), audio_bitrate
                         )
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
                 frame = frame.reformat(format="yuv420p")
@@ -508,8 +508,8 @@ def write_video(
             if stream is None:
                 raise ValueError("no frames to write")
             output.mux(stream.encode(None))
-            if a_out is not None:
-                _encode_audio(output, a_out, data, int(sample_rate))
+            if a_out is not None and sound is not None:
+                _encode_audio(output, a_out, *sound)
     return out_path
 
 
@@ -843,6 +843,8 @@ def _transcode_streams(
         if audio.duration and audio.time_base is not None:
             audio_limit = int(round(float(audio.duration * audio.time_base) * out_rate))
 
+    audio_pts = 0
+
     def encode_audio(frames) -> None:
         nonlocal audio_pts
         for out in frames:
@@ -860,14 +862,13 @@ def _transcode_streams(
             output.mux(a_out.encode(out))
 
     streams = [video] + ([audio] if audio is not None else [])
-    t0: float | None = None
+    t0: float | Fraction | None = None
     last_pts = -1
-    audio_pts = 0
-    first: float | None = None  # the source's first picture time (the origin of ``window``)
+    first: float | Fraction | None = None  # the source's first picture time (``window``'s origin)
     lo, hi = window if window is not None else (None, None)
     for _, frame in _decoded(source, streams, name):
         if isinstance(frame, av.VideoFrame):
-            t = frame.time if frame.time is not None else (last_pts + 1) / rate
+            t: float | Fraction = frame.time if frame.time is not None else (last_pts + 1) / rate
             if window is not None:
                 first = t if first is None else first
                 if lo is not None and t - first < lo - 1e-6:
@@ -884,7 +885,7 @@ def _transcode_streams(
             out.time_base = 1 / rate
             last_pts = pts
             output.mux(v_out.encode(out))
-        else:
+        elif resampler is not None:  # audio frames come only when ``audio`` is given
             encode_audio(resampler.resample(frame))
     if resampler is not None:
         encode_audio(resampler.resample(None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.files.storage import Storage
@@ -15,6 +16,7 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 
 # At most 18 digits a side (10^18 bytes is an exabyte): longer numbers are no real range, and
 # Python refuses to parse integers of more than 4,300 digits (a 500 before this bound).
@@ -45,8 +47,10 @@ SIGNED_DISPOSITION = "inline"
 def signed_url(storage: Storage, name: str) -> str:
     """A short-lived URL of object storage for ``name`` whose answer names no file: the
     Content-Disposition is overridden (``response-content-disposition=inline``)."""
+    # Object stores' url() (django-storages) takes parameters; Storage.url() does not.
+    url: Callable[..., str] = storage.url
     try:
-        return storage.url(name, parameters={"ResponseContentDisposition": SIGNED_DISPOSITION})
+        return url(name, parameters={"ResponseContentDisposition": SIGNED_DISPOSITION})
     except TypeError:  # a storage whose url() takes no parameters
         return storage.url(name)
 
@@ -58,7 +62,7 @@ def ranged_file_response(
     *,
     content_type: str | None = None,
     cache_seconds: int = 3600,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """A 200 with the whole file, or 206 Partial Content for a single ``Range: bytes=a-b``.
 
     Multi-range requests get the whole file (allowed by the RFC); an unsatisfiable range gets 416.
@@ -66,7 +70,7 @@ def ranged_file_response(
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     if settings.MEDIA_ACCEL_REDIRECT_PREFIX:
         # nginx serves the file (with Range) from its internal location once Django said yes.
-        resp = HttpResponse(content_type=content_type)
+        resp: HttpResponseBase = HttpResponse(content_type=content_type)
         resp["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + name
         resp["Cache-Control"] = f"private, max-age={cache_seconds}"
         return resp

@@ -213,15 +213,23 @@ def clip_import(
     segment = start_s is not None and end_s is not None
     limit = max(settings.MEDIA_MAX_DURATION_S, SEGMENT_SOURCE_MAX_S if segment else 0)
     info = media.probe(path, max_duration_s=limit, require_video=True)
-    cut = segment_cut(info.duration_s, start_s, end_s, name=path.name) if segment else None
+    cut = (
+        segment_cut(info.duration_s, start_s, end_s, name=path.name)
+        if start_s is not None and end_s is not None
+        else None
+    )
     if cut is None and info.duration_s > settings.MEDIA_MAX_DURATION_S:
         raise media.MediaError(
             f"{path.name} is {info.duration_s:.0f} s long; clips are at most "
             f"{settings.MEDIA_MAX_DURATION_S:g} s (MEDIA_MAX_DURATION_S)"
         )
     with _scratch_dir() as tmp:
-        window = {"start_s": cut[0], "end_s": cut[1]} if cut else {}
-        video_out = media.transcode_video(path, tmp / "video.mp4", **window)
+        video_out = media.transcode_video(
+            path,
+            tmp / "video.mp4",
+            start_s=cut[0] if cut is not None else None,
+            end_s=cut[1] if cut is not None else None,
+        )
         web = media.probe(video_out, require_video=True)
         audio_out = None
         if info.has_audio:

@@ -77,12 +77,12 @@ class ImportReport:
 
 def _provenance(column: str, row, *, source: str) -> tuple[str, dict[str, Any]]:
     """The prompt and parameters of a published caption, as far as the paper's scripts tell them."""
-    from modeling.captioners.composer import apply_template, build_prompt
+    from modeling.captioners.composer import ComposedKind, apply_template, build_prompt
     from modeling.musiscene.prompts import CAPTION_QUESTION, format_prompt
 
     base = {"source": source, "line": row.line, "column": column}
     if column in ("Mixtral Audio", "Mixtral Video"):
-        kind = "fusion" if column == "Mixtral Audio" else "msi"
+        kind: ComposedKind = "fusion" if column == "Mixtral Audio" else "msi"
         prompt = ""
         if row.video_caption and row.music_caption:
             # the published CSV was made by the authors' released script

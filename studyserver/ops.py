@@ -86,7 +86,6 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        request.id = rid
         token = request_id_var.set(rid)
         start = time.perf_counter()
         cpu_start = time.thread_time()

@@ -7,6 +7,7 @@ Scale-out: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://..., STORAGE_B
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -314,7 +315,7 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if DEBUG else "json", ("plain", "json"))
-LOGGING = {
+LOGGING: dict[str, Any] = {  # the test settings add handlers
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {

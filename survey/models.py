@@ -329,7 +329,9 @@ class Trial(models.Model):
     position = models.PositiveIntegerField(
         help_text="Order in the form's design (participants see their own order)."
     )
-    tracks = models.ManyToManyField(Track, through="TrialTrack", related_name="trials")
+    tracks: models.ManyToManyField[Track, TrialTrack] = models.ManyToManyField(
+        Track, through="TrialTrack", related_name="trials"
+    )
 
     class Meta:
         ordering = ["form", "position"]
@@ -801,6 +803,8 @@ def _live_data_delete_guard(sender, instance, origin=None, **kwargs):
         .values_list("study_id", flat=True)
         .first()
     )
+    if study_id is None:  # the participant is gone already
+        return
     status = Study.objects.filter(pk=study_id).values_list("status", flat=True).first()
     if status == Study.Status.LIVE:
         raise DataLocked(

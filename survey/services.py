@@ -380,11 +380,12 @@ def data_delete(*, objects, user=None) -> list[DataDeletion]:
         )
     name = getattr(user, "get_username", lambda: "")() if user is not None else ""
     records = []
+    details: dict[str, object]
     for obj in objects:
         if isinstance(obj, Participant):
             details = {
                 "status": obj.status,
-                "form": obj.form.name if obj.form_id else None,
+                "form": obj.form.name if obj.form is not None else None,
                 "ratings": obj.ratings.count(),
                 "annotations": obj.annotations.count(),
                 "responses": obj.responses.count(),

@@ -26,7 +26,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -170,12 +170,12 @@ def _lay_out_on_a_clock(participant: Participant, rng: np.random.Generator) -> N
     total = intro + sum(r.duration_s or 0.0 for r in responses) + float(gaps.sum()) + outro
     start = timezone.now() - timedelta(seconds=total)
     t = start + timedelta(seconds=intro)
-    shown_at: dict[int, object] = {}
+    shown_at: dict[int, tuple[datetime, datetime]] = {}  # sequence index -> shown, submitted
     for r, gap in zip(responses, gaps, strict=True):
         r.shown_at = t
         t = t + timedelta(seconds=r.duration_s or 0.0)
         r.submitted_at = t
-        shown_at[r.sequence_index] = r
+        shown_at[r.sequence_index] = (r.shown_at, r.submitted_at)
         t = t + timedelta(seconds=float(gap))
     TrialResponse.objects.bulk_update(responses, ["shown_at", "submitted_at"])
     by_submission = {r.submission_id: r for r in responses}
@@ -186,14 +186,14 @@ def _lay_out_on_a_clock(participant: Participant, rng: np.random.Generator) -> N
     Rating.objects.bulk_update(ratings, ["trial_started_at", "created_at"])
     checks = list(QualityCheck.objects.filter(participant=p))
     for check in checks:
-        r = shown_at.get((check.details or {}).get("index", -1))
-        check.created_at = r.submitted_at if r is not None else start + timedelta(seconds=intro)
+        times = shown_at.get((check.details or {}).get("index", -1))
+        check.created_at = times[1] if times is not None else start + timedelta(seconds=intro)
     QualityCheck.objects.bulk_update(checks, ["created_at"])
     visits = list(PageVisit.objects.filter(participant=p).order_by("pk"))
     for visit in visits:
-        r = shown_at.get(visit.sequence_index) if visit.sequence_index is not None else None
-        if r is not None:
-            visit.at = r.shown_at
+        times = shown_at.get(visit.sequence_index) if visit.sequence_index is not None else None
+        if times is not None:
+            visit.at = times[0]
         elif visit.page == Participant.Stage.QUESTIONNAIRE:
             visit.at = t
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -118,8 +119,8 @@ class Layer:
         self.params = params
         self.setup(**params)
 
-    def setup(self, **params) -> None:
-        pass
+    def setup(self, *args: Any, **params: Any) -> None:
+        """Each layer takes its own keyword parameters (``*args`` lets any signature override)."""
 
     def paint(self, bg: np.ndarray) -> None:
         """Paint into the static background (once)."""

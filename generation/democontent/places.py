@@ -74,7 +74,8 @@ class Traffic(Layer):
         self.y = y * c.h
         self.dir = np.where(rng.random(n) < 0.5, 1.0, -1.0)
         self.lane = np.where(self.dir > 0, self.y + 5 * c.s, self.y - 3 * c.s)
-        self.v = rng.uniform(*speed, n) * c.s * self.dir
+        slow, fast = speed
+        self.v = rng.uniform(slow, fast, n) * c.s * self.dir
         self.x0 = rng.uniform(0, c.w + 60 * c.s, n)
 
     def paint(self, bg):

@@ -74,7 +74,7 @@ class Command(BaseCommand):
                 raise CommandError("password refused: " + " ".join(exc.messages)) from None
         with transaction.atomic():
             created = user is None
-            if created:
+            if user is None:
                 user = User.objects.create_user(username, email=email, password=password)
             else:
                 if email:

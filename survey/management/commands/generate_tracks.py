@@ -28,7 +28,8 @@ class ProgressBar:
     """One line redrawn in place on a terminal; a line per change otherwise (logs, CI)."""
 
     def __init__(self, stream, width: int = 30):
-        self.stream, self.width, self.last = stream, width, None
+        self.stream, self.width = stream, width
+        self.last: str | None = None
         self.tty = hasattr(stream, "isatty") and stream.isatty()
 
     def update(self, p: dict[str, Any]) -> None:
