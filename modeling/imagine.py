@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,6 +30,9 @@ from .musiscene.features import FeatureCache, MertEncoder, encode_files
 from .musiscene.generate import SamplingConfig, generate_answers
 from .musiscene.model import MusiScene, load_musiscene, load_tokenizer
 from .musiscene.prompts import CAPTION_QUESTION, SCENE_QUESTION
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ class SceneImaginer:
     def __init__(
         self,
         model: MusiScene,
-        tokenizer,
+        tokenizer: PreTrainedTokenizerBase,
         encoder: MertEncoder,
         *,
         cache: FeatureCache | None = None,
@@ -74,12 +78,12 @@ class SceneImaginer:
 
         ``dtype`` is the frozen LLaMA's (default bf16 on a GPU, float32 on the CPU).
         """
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if dtype is None:
-            dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        model = load_musiscene(checkpoint, dtype=dtype, device=device, llama=llama)
+            dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
+        model = load_musiscene(checkpoint, dtype=dtype, device=target, llama=llama)
         encoder = MertEncoder(
-            mert or model.config.mert, device=device, max_seconds=model.config.max_clip_seconds
+            mert or model.config.mert, device=target, max_seconds=model.config.max_clip_seconds
         )
         cache = (
             FeatureCache(feature_cache, encoder_id=encoder.encoder_id) if feature_cache else None

@@ -313,7 +313,8 @@ class MusicGen:
         if audio.shape[-1] < n:
             logger.warning("%s returned %d samples, padding to %d", self.name, audio.shape[-1], n)
             audio = torch.nn.functional.pad(audio, (0, n - audio.shape[-1]))  # (B, N)
-        return audio.cpu().numpy().astype(np.float32, copy=False)
+        samples: np.ndarray = audio.cpu().numpy().astype(np.float32, copy=False)
+        return samples
 
     @staticmethod
     def _check_args(

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.signal import fftconvolve
 
 __all__ = [
@@ -110,14 +112,14 @@ def _normalise_caption(caption: str) -> str:
     return " ".join(caption.split())
 
 
-def stable_seed(*parts) -> int:
+def stable_seed(*parts: object) -> int:
     digest = hashlib.blake2b(
         "\x00".join(str(p) for p in parts).encode("utf-8"), digest_size=8
     ).digest()
     return int.from_bytes(digest, "big")
 
 
-def sketch_parameters(caption: str) -> dict:
+def sketch_parameters(caption: str) -> dict[str, Any]:
     """What the caption's words choose for the sketch generator: ``tempo_bpm``, ``energy``
     (low/medium/high), ``mode`` (major/minor), ``key`` (e.g. "D minor"), ``instruments``,
     ``progression`` and the words that decided each. JSON-serialisable, so a track can store
@@ -253,7 +255,7 @@ def sketch_generate(
 
 
 def _midi_hz(note: float) -> float:
-    return 440.0 * 2.0 ** ((note - 69) / 12.0)
+    return 440.0 * math.pow(2.0, (note - 69) / 12.0)
 
 
 def _reverb(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -261,18 +263,19 @@ def _reverb(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(length) / sr
     ir = rng.standard_normal(length) * np.exp(-t / 0.35) * 0.04
     ir[: int(0.015 * sr)] = 0.0  # pre-delay
-    return fftconvolve(x, ir)[: len(x)]
+    wet: np.ndarray = fftconvolve(x, ir)[: len(x)]
+    return wet
 
 
 class _Song:
     """Renders a sketch: chords, bass, melody and drums on a bar grid."""
 
-    def __init__(self, params: dict, sr: int, n: int, rng: np.random.Generator):
+    def __init__(self, params: dict[str, Any], sr: int, n: int, rng: np.random.Generator):
         self.p, self.sr, self.n, self.rng = params, sr, n, rng
         self.out = np.zeros(n, np.float64)
         self.beat = 60.0 / params["tempo_bpm"]
         self.scale = _SCALES[params["mode"]]
-        self.tonic = 48 + params["tonic_pitch_class"]  # around C3
+        self.tonic: int = 48 + params["tonic_pitch_class"]  # around C3
 
     # -- notes ------------------------------------------------------------------------------
     def degree(self, d: int, octave: int = 0) -> int:
@@ -320,6 +323,7 @@ class _Song:
     def chords(self, inst: str, root: int, t_bar: float, energy: str) -> None:
         notes = self.triad(root, 1)
         bar = 4 * self.beat
+        k: float  # a position in beats
         if inst in ("strings", "pad", "brass"):
             self.sustain(inst, notes, t_bar, bar, 0.12)
         elif inst == "piano":
@@ -366,6 +370,7 @@ class _Song:
 
     def bass(self, root: int, t_bar: float, energy: str) -> None:
         note = self.degree(root, -1)
+        steps: list[float]
         if energy == "high":
             steps, length = [k / 2 for k in range(8)], 0.45 * self.beat
         else:
@@ -378,6 +383,9 @@ class _Song:
 
     def drums(self, t_bar: float, energy: str, bar: int) -> None:
         b = self.beat
+        kicks: tuple[float, ...]
+        snares: tuple[float, ...]
+        hats: list[float]
         if energy == "high":
             kicks, snares, hats = (0, 1, 2, 3), (1, 3), [k / 2 for k in range(8)]
         elif energy == "medium":
@@ -441,7 +449,7 @@ class _Song:
 
 def _envelope(
     n: int, sr: int, attack: float, decay: float, sustain: float, release: float, length: float
-) -> np.ndarray:
+) -> NDArray[np.float64]:
     """ADSR over ``n`` samples; the note is held for ``length`` seconds, then released."""
     t = np.arange(n) / sr
     env = np.where(
@@ -453,9 +461,10 @@ def _envelope(
     return env * np.where(t > length, rel, 1.0)
 
 
-def _instrument(name: str, note: int, length: float, sr: int) -> np.ndarray:
+def _instrument(name: str, note: int, length: float, sr: int) -> NDArray[np.float64]:
     """One note of an instrument, ``length`` seconds held (plus its release)."""
     f = _midi_hz(note)
+    x: NDArray[np.float64]
     if name == "piano":
         n = int((length + 0.4) * sr)
         t = np.arange(n) / sr
@@ -480,25 +489,31 @@ def _instrument(name: str, note: int, length: float, sr: int) -> np.ndarray:
     if name == "pad":
         n = int((length + 1.0) * sr)
         t = np.arange(n) / sr
-        x = sum(np.sin(2 * np.pi * f * d * t) for d in (1.0, 1.004, 0.996, 2.0)) / 3
+        x = sum((np.sin(2 * np.pi * f * d * t) for d in (1.0, 1.004, 0.996, 2.0)), np.zeros(n)) / 3
         return x * _envelope(n, sr, 0.8, 1.0, 1.0, 0.9, length)
     if name == "synth":
         n = int((length + 0.15) * sr)
         t = np.arange(n) / sr
         x = sum(
-            np.sin(2 * np.pi * f * d * k * t) / k * np.exp(-k / 5)
-            for d in (0.996, 1.004)
-            for k in range(1, 10)
-            if f * k < sr / 2.2
+            (
+                np.sin(2 * np.pi * f * d * k * t) / k * np.exp(-k / 5)
+                for d in (0.996, 1.004)
+                for k in range(1, 10)
+                if f * k < sr / 2.2
+            ),
+            np.zeros(n),
         )
         return x * _envelope(n, sr, 0.01, 0.2, 0.6, 0.1, length) * 0.7
     if name == "guitar":
         n = int((length + 0.3) * sr)
         t = np.arange(n) / sr
         x = sum(
-            np.sin(2 * np.pi * f * k * t) * np.exp(-t * (1.5 + 1.2 * k)) / k
-            for k in range(1, 9)
-            if f * k < sr / 2.2
+            (
+                np.sin(2 * np.pi * f * k * t) * np.exp(-t * (1.5 + 1.2 * k)) / k
+                for k in range(1, 9)
+                if f * k < sr / 2.2
+            ),
+            np.zeros(n),
         )
         return x * _envelope(n, sr, 0.002, 10.0, 1.0, 0.15, length)
     if name == "bells":

@@ -27,7 +27,8 @@ FAMILIES: dict[str, str] = {
 
 def _builder(family: str) -> Callable[..., Path]:
     module_name, func_name = FAMILIES[family].split(":")
-    return getattr(importlib.import_module(module_name), func_name)
+    builder: Callable[..., Path] = getattr(importlib.import_module(module_name), func_name)
+    return builder
 
 
 def build(

@@ -30,12 +30,24 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .musiscene.config import PROMPT_MODES, TRAINABLE_MODES, MusiSceneConfig
+from .musiscene.config import (
+    PROMPT_MODES,
+    TRAINABLE_MODES,
+    AdapterConfig,
+    MusiSceneConfig,
+    PromptMode,
+    TrainableMode,
+)
 from .musiscene.prompts import IGNORE_INDEX, SCENE_QUESTION, encode_example
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from .musiscene.model import MusiScene
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +63,8 @@ class TrainConfig:
     out_dir: Path
     llama: str = "meta-llama/Llama-2-7b-hf"
     mert: str = "m-a-p/MERT-v1-330M"
-    trainable: str = "adapter"
-    prompt_mode: str = "compat"
+    trainable: TrainableMode = "adapter"
+    prompt_mode: PromptMode = "compat"
     question: str = SCENE_QUESTION
     answer_field: str = "msi"
     epochs: int = 20
@@ -148,8 +160,8 @@ def _answers_of(row: dict[str, Any], answer_field: str) -> list[str]:
             for key in (answer_field, f"{answer_field}_caption", f"caption_{answer_field}"):
                 value = holder.get(key)
                 if isinstance(value, list):
-                    texts = [v.get("text") if isinstance(v, dict) else v for v in value]
-                    texts = [str(t) for t in texts if t]
+                    raw = [v.get("text") if isinstance(v, dict) else v for v in value]
+                    texts = [str(t) for t in raw if t]
                     if texts:
                         return texts
                 elif value:
@@ -259,7 +271,8 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_ratio: floa
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
@@ -276,7 +289,13 @@ def _families(adapter: bool, finetune: bool) -> str:
     )
 
 
-def build_model(config: TrainConfig, *, adapter, dtype=torch.float32, device="cpu"):
+def build_model(
+    config: TrainConfig,
+    *,
+    adapter: AdapterConfig,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> MusiScene:
     """The model training starts from: fresh (adapter seeded by ``config.seed``), or with
     ``config.init`` every tensor of that checkpoint loaded (e.g. MU-LLaMA converted by
     ``python -m modeling.musiscene.convert``): its adapter, prefix and gates and whatever it tuned
@@ -326,7 +345,7 @@ def build_model(config: TrainConfig, *, adapter, dtype=torch.float32, device="cp
         adapter=adapter,
         trainable=config.trainable,
         lora_rank=lora_rank,
-        prompt_mode=config.prompt_mode,  # type: ignore[arg-type]
+        prompt_mode=config.prompt_mode,
         max_clip_seconds=config.max_clip_seconds,
         carried=carried,
         init_from=init_from,
@@ -599,7 +618,7 @@ def train(config: TrainConfig) -> TrainResult:
     return TrainResult(checkpoint=last_dir, history=history, epochs_done=end_epoch)
 
 
-def _mean_across(accelerator, total: float, count: int) -> float:
+def _mean_across(accelerator: Accelerator, total: float, count: int) -> float:
     t = torch.tensor([total, float(count)], device=accelerator.device)
     t = accelerator.reduce(t, reduction="sum") if accelerator.num_processes > 1 else t
     return float(t[0] / t[1].clamp(min=1))
@@ -607,13 +626,13 @@ def _mean_across(accelerator, total: float, count: int) -> float:
 
 @torch.no_grad()
 def evaluate(
-    model,
+    model: MusiScene,
     examples: Sequence[Example],
     features: torch.Tensor,
     *,
     pad_id: int,
     batch_size: int,
-    accelerator,
+    accelerator: Accelerator,
 ) -> float:
     """Mean loss per answer token over the held-out examples (all processes together)."""
     model.eval()
@@ -637,12 +656,12 @@ def evaluate(
 
 
 def _save(
-    model,
+    model: MusiScene,
     directory: Path,
     *,
     config: TrainConfig,
-    optimizer,
-    scheduler,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
     epoch: int,
     global_step: int,
     best: float,

@@ -22,12 +22,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..hub import resolve_pretrained
 from .base import CaptionResult
+
+if TYPE_CHECKING:
+    import av
+    from transformers import GitForCausalLM, ProcessorMixin
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +88,7 @@ def read_frames(path: Path | str, n_frames: int) -> list[np.ndarray]:
     return frames
 
 
-def _video_stream(container, path: Path):
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
     if not container.streams.video:
         raise VideoDecodeError(f"{path} has no video stream")
     return container.streams.video[0]
@@ -131,7 +136,13 @@ class VideoCaptioner:
     """A GIT video-captioning model and its processor, captioning clips in batches."""
 
     def __init__(
-        self, model, processor, *, model_id: str, max_new_tokens: int = 50, num_beams: int = 1
+        self,
+        model: GitForCausalLM,
+        processor: ProcessorMixin,
+        *,
+        model_id: str,
+        max_new_tokens: int = 50,
+        num_beams: int = 1,
     ) -> None:
         if getattr(model.config, "model_type", None) != "git":
             raise ValueError(
@@ -163,10 +174,10 @@ class VideoCaptioner:
         from transformers import AutoProcessor, GitForCausalLM
 
         path = resolve_pretrained(name_or_path, kind="GIT video captioning")
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if dtype is None:
-            dtype = torch.float16 if device.type == "cuda" else torch.float32
-        model = GitForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype).to(device)
+            dtype = torch.float16 if target.type == "cuda" else torch.float32
+        model = GitForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype).to(target)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True, backend="pil")
         return cls(
             model,

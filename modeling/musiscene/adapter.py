@@ -175,7 +175,7 @@ class TunableLinear(nn.Module):
 
 
 def _base_linear(module: nn.Module) -> nn.Linear:
-    return module.base if isinstance(module, TunableLinear) else module  # type: ignore[return-value]
+    return module.base if isinstance(module, TunableLinear) else module
 
 
 def inject(llama: nn.Module, config: MusiSceneConfig) -> list[TunableLinear]:

@@ -71,11 +71,11 @@ class MertEncoder:
 
     @property
     def n_states(self) -> int:
-        return self.model.config.num_hidden_layers + 1
+        return int(self.model.config.num_hidden_layers) + 1
 
     @property
     def dim(self) -> int:
-        return self.model.config.hidden_size
+        return int(self.model.config.hidden_size)
 
     @torch.no_grad()
     def encode_waveform(self, waveform: np.ndarray) -> torch.Tensor:
@@ -131,7 +131,7 @@ def encode_files(
     *,
     encoder: MertEncoder,
     cache: FeatureCache | None = None,
-    progress: Iterable | None = None,
+    progress: Iterable[Path | str] | None = None,
 ) -> torch.Tensor:
     """Pooled features of each file, (N, L+1, D); cached ones are read, others encoded and
     stored."""

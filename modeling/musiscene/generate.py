@@ -10,12 +10,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from .config import PromptMode
 from .model import MusiScene
 from .prompts import encode_prompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+    from transformers.utils import ModelOutput
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ def _cache_argument(model: MusiScene) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _cache_of(output) -> object:
+def _cache_of(output: ModelOutput) -> object:
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
 
@@ -59,7 +64,7 @@ def _cache_of(output) -> object:
 @torch.no_grad()
 def generate_answers(
     model: MusiScene,
-    tokenizer,
+    tokenizer: PreTrainedTokenizerBase,
     *,
     features: torch.Tensor,  # (B, L, Dm)
     questions: Sequence[str],

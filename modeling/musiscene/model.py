@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -26,6 +27,10 @@ from .adapter import (
     value_projections,
 )
 from .config import AdapterConfig, MusiSceneConfig
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+    from transformers.modeling_outputs import CausalLMOutputWithPast
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +125,7 @@ class MusiScene(nn.Module):
         attention_mask: torch.Tensor | None = None,  # (B, T_past + T)
         labels: torch.Tensor | None = None,  # (B, T), -100 where ignored
         **llama_kwargs: object,
-    ):
+    ) -> CausalLMOutputWithPast:
         """Run LLaMA with the adapter tokens injected; returns its ``CausalLMOutputWithPast``."""
         if adapter_tokens is None:
             if features is None:
@@ -165,7 +170,7 @@ def load_llama(
     return model.to(device).eval()
 
 
-def load_tokenizer(name_or_path: str):
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     """The LLaMA tokenizer that belongs to ``name_or_path`` (same resolution as the model)."""
     from transformers import AutoTokenizer
 
@@ -174,7 +179,12 @@ def load_tokenizer(name_or_path: str):
 
 
 def adapter_config_for(
-    llama_config, *, mert_layers: int, mert_dim: int, query_layers: int = 20, ffn_mult: int = 4
+    llama_config: PretrainedConfig,
+    *,
+    mert_layers: int,
+    mert_dim: int,
+    query_layers: int = 20,
+    ffn_mult: int = 4,
 ) -> AdapterConfig:
     """MU-LLaMA's adapter sizes for a given LLaMA config and encoder (query layers capped at
     depth)."""
@@ -219,4 +229,5 @@ def load_musiscene(
         raise FileNotFoundError(f"{checkpoint} has no {WEIGHTS_NAME}")
     model = build_musiscene(config, dtype=dtype, device=device, seed=None)
     model.load_trainable_state_dict(load_file(str(weights), device=str(device)))
-    return model.eval()
+    model.eval()
+    return model

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .prompts import CAPTION_QUESTION, CLEAN_TEMPLATE, COMPAT_TEMPLATE, SCENE_QUESTION
+
+if TYPE_CHECKING:
+    from transformers import LlamaTokenizer
 
 SCENE_WORDS = (
     "a an the of in on at and with for to by is are this that it music song piece video videos "
@@ -47,7 +51,7 @@ def _bpe_vocab(words: list[str]) -> tuple[dict[str, int], list[tuple[str, str]]]
     return vocab, merges
 
 
-def tiny_llama_tokenizer():
+def tiny_llama_tokenizer() -> LlamaTokenizer:
     from transformers import LlamaTokenizer
 
     text = " ".join(
