@@ -1,5 +1,8 @@
 """A study's data out: the long ratings table and the participants table.
 
+One file because every table here reads the same chunked participant queries and goes out through
+the same writers (CSV with formula escaping, Parquet, JSON).
+
 The tables follow the analysis core's column contract (``analysis/report.py``,
 ``analysis/screening.py``), so that what a researcher downloads is exactly what the report
 analyses:

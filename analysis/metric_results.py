@@ -1,5 +1,8 @@
 """Objective metrics of captions and of a study's tracks, stored as :class:`MetricResult` rows.
 
+One file because the caption and the audio metric runs share the MetricResult rows, the run id and
+the selectors that read the latest run.
+
 Services (writes): :func:`caption_metrics_run` (the paper's Table 2) and :func:`audio_metrics_run`
 (Table 3). Selectors (reads): :func:`study_tracks`, :func:`captions_by_clip`,
 :func:`metric_results_latest`. The numbers come from the pure core in ``analysis.metrics``;

@@ -1,5 +1,8 @@
 """The analysis report: every table, with and without exclusions, and one offline HTML page.
 
+One file because analyze() and build_report() share the settings and the FormAnalysis shape; the
+figures and the HTML sections are small functions over it.
+
 :func:`analyze` runs screening and all statistics per form and returns an :class:`Analysis`
 (tables only, no HTML); :func:`build_report` renders one self-contained HTML page (plotly.js
 embedded once, no network needed); :func:`write_csv_bundle` writes the tables as CSV files in

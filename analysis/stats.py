@@ -1,5 +1,9 @@
 """Statistics for 0-100 listening-study ratings.
 
+One file because every statistic shares the long-frame contract, its checks and AnalysisError; the
+mixed model (its profiled REML engine, about half the file) is the one part that could move to a
+module of its own.
+
 Long DataFrame + column names in, tidy DataFrame with stable column names out (pingouin's
 style). Everything here is pure: pandas, numpy, scipy, statsmodels; no Django.
 

@@ -1,3 +1,10 @@
+"""The generation app's admin: clips (upload, review, the generate and caption actions), captions,
+conditions, tracks and the two job kinds.
+
+One file because Django's admin registers each model's admin here, and the clip actions start the
+jobs whose admins follow.
+"""
+
 from __future__ import annotations
 
 import shutil

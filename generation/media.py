@@ -1,5 +1,8 @@
 """Media ingest: probe, decode, measure, normalise, transcode and mux.
 
+One file because every public function shares the private PyAV helpers at the end (open, atomic
+output, decode, AAC and H.264 streams) and the conventions below.
+
 Pure Python on PyAV, soundfile, soxr, pyloudnorm and numpy; no Django. The services of the
 ``generation`` app call these functions and turn a :class:`MediaError` into a form or command
 error, so every message says which file is wrong, what is wrong with it and what to do.

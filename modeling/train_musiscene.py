@@ -1,5 +1,8 @@
 """Train MusiScene: ``python -m modeling.train_musiscene --data VACAD.jsonl --out runs/msi``.
 
+One file because it is one command: its config (saved as train_config.json), data loading,
+training loop and command line are read together.
+
 Data is a JSONL file. Each line is either a question/answer pair ``{"audio", "question",
 "answer"}`` or a VACAD row (exported by ``manage.py export_vacad``) holding the audio path, the
 captions of each kind and the split; ``--answer-field`` (default ``msi``) picks the caption that

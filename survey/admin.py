@@ -1,3 +1,10 @@
+"""The survey app's admin: studies (with their design, validation and go-live actions), forms,
+participants, ratings, withdrawals and data deletions.
+
+One file because Django's admin registers each model's admin here; the study admin and its actions
+are most of it (analysis/admin.py subclasses it to add the report pages).
+"""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,8 @@
 """Studies, their forms and trials, participants and their ratings.
 
+One file because the models and the guards that lock a study's design and live data (the signal
+receivers at the end) are one set of rules; Django loads an app's models from here.
+
 The database enforces the invariants that matter for the science: one rating per participant
 and track, 0 <= value <= 100, one participant per recruiter id in a study.
 """

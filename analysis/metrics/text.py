@@ -1,5 +1,8 @@
 """Caption metrics (BLEU-1..4 and average, METEOR, ROUGE-L, BERTScore) in two labelled modes.
 
+One file because the two modes below differ metric by metric: every metric's function holds both
+of its modes, and this docstring is the table of them.
+
 ``mode="mu-llama"`` reproduces MU-LLaMA's ``ModelEvaluations/evaluate.py`` (the script MusiScene's
 numbers most likely come from), quirks included:
 
