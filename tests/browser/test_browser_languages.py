@@ -1,6 +1,6 @@
 """A study in Arabic (right to left), walked in Chromium from the consent page to the code: the
 browser asks for Arabic, every page is Arabic and right to left, the rating scale stays left to
-right, the trial page passes axe, and the ratings are stored with language "ar"."""
+right, the consent, trial and questionnaire pages pass axe, and the ratings are stored with language "ar"."""
 
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ def test_a_participant_takes_the_study_in_arabic(chromium, live_server, study, t
     assert ARABIC["consent_text"] in page.content()
     assert page.get_by_role("link", name="English").get_attribute("hreflang") == "en"
     page.screenshot(path=str(tmp_path / "consent-ar.png"))
+    assert _axe(page) == []
     page.get_by_role("button", name="أوافق، ابدأ").click()
 
     page.wait_for_selector("h1:has-text('التعليمات')")
@@ -99,6 +100,7 @@ def test_a_participant_takes_the_study_in_arabic(chromium, live_server, study, t
 
     page.wait_for_selector("h1:has-text('أوشكت على الانتهاء')")
     _rtl(page)
+    assert _axe(page) == []
     page.select_option("#device", "headphones")
     page.get_by_role("button", name="إنهاء").click()
     page.wait_for_selector("[data-code]")
