@@ -1,6 +1,7 @@
 """A study in Arabic (right to left), walked in Chromium from the consent page to the code: the
 browser asks for Arabic, every page is Arabic and right to left, the rating scale stays left to
-right, the consent, trial and questionnaire pages pass axe, and the ratings are stored with language "ar"."""
+right, the consent, trial and questionnaire pages pass axe, and the ratings are stored with
+language "ar"."""
 
 from __future__ import annotations
 
