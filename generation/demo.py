@@ -91,3 +91,48 @@ def demo_tracks_ensure(
         if progress:
             progress(f"track {n}/{len(todo)}: {clip.key} / {condition.name}")
     return len(todo)
+
+
+#: The file ``demo_clips_export`` writes beside the clips, in ``import_captions``'s layout.
+DEMO_CAPTIONS_FILE = "captions.csv"
+
+
+def demo_clips_export(
+    folder: Path,
+    *,
+    n_clips: int = 16,
+    duration_s: float = 10.0,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Practice material: the first ``n_clips`` demo scenes as MP4 files (H.264 + AAC, named
+    by scene, e.g. ``sunset-sea.mp4``) in ``folder``, and ``captions.csv`` with their video,
+    music and fusion captions and a stand-in ``msi_pred`` caption (the scene's written MSI,
+    marked as standing in for MusiScene's prediction). Files already there are kept."""
+    from generation.caption_csv import demo_captions_csv
+
+    if not 1 <= n_clips <= len(democontent.SCENES):
+        raise ValueError(f"the demo has {len(democontent.SCENES)} scenes, {n_clips} were asked for")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, rows = [], []
+    for i, scene in enumerate(democontent.SCENES[:n_clips]):
+        path = folder / f"{scene.key}.mp4"
+        if not path.exists():
+            democontent.render_scene_video(scene, path, duration_s=duration_s, seed=seed + i)
+        paths.append(path)
+        if progress:
+            progress(f"clip {i + 1}/{n_clips}: {path}")
+        written = {"provenance": DEMO_CAPTION_SOURCE}
+        rows += [
+            {"clip": scene.key, "kind": "video", "text": scene.video_caption, **written},
+            {"clip": scene.key, "kind": "music", "text": scene.music_caption, **written},
+            {"clip": scene.key, "kind": "fusion", "text": scene.fusion_caption, **written},
+            {
+                "clip": scene.key,
+                "kind": CaptionKind.MSI_PREDICTED.value,
+                "text": scene.msi_caption,
+                "provenance": DEMO_PREDICTION_SOURCE,
+            },
+        ]
+    (folder / DEMO_CAPTIONS_FILE).write_text(demo_captions_csv(rows), encoding="utf-8")
+    return paths
