@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from generation import captioning, jobs, media, services
+from generation import caption_csv, captioning, jobs, media, services
 from generation.access import jobs_for_user
 from generation.models import (
     Caption,
@@ -227,6 +227,74 @@ class RevisionInline(admin.TabularInline):
     can_delete = False
 
 
+class CaptionImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8, a header row; columns clip, kind, text and, optionally, model, prompt, "
+        "provenance.",
+    )
+    replace = forms.BooleanField(
+        required=False,
+        help_text="When a clip already has a caption of the row's kind, reject the stored one "
+        "(kept, never used again) and add the row's. Unticked: keep the stored one, skip the row.",
+    )
+    approve = forms.BooleanField(
+        required=False, help_text="Store the captions approved (unticked: unreviewed)."
+    )
+    dry_run = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Dry run",
+        help_text="Only check the file and say what would happen.",
+    )
+
+
+def caption_import_view(model_admin: admin.ModelAdmin, request):
+    """Upload a captions CSV (``generation.caption_csv``, as ``import_captions`` does)."""
+    from django.core.exceptions import PermissionDenied
+
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    errors: list[str] = []
+    report = None
+    if request.method == "POST":
+        form = CaptionImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = caption_csv.captions_import_csv(
+                    upload.read(),
+                    source=upload.name,
+                    replace=form.cleaned_data["replace"],
+                    approve=form.cleaned_data["approve"],
+                    dry_run=form.cleaned_data["dry_run"],
+                    user=request.user,
+                )
+            except caption_csv.CaptionCSVError as exc:
+                errors = exc.errors
+            else:
+                if not report.dry_run:
+                    model_admin.message_user(request, report.summary(), messages.SUCCESS)
+                    for line in report.skipped:
+                        model_admin.message_user(request, line, messages.WARNING)
+                    return HttpResponseRedirect(reverse("admin:generation_caption_changelist"))
+    else:
+        form = CaptionImportForm()
+    return TemplateResponse(
+        request,
+        "admin/generation/caption/import.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": "Import captions from a CSV file",
+            "form": form,
+            "errors": errors,
+            "report": report,
+            "kinds": CaptionKind.choices,
+        },
+    )
+
+
 @admin.register(Caption)
 class CaptionAdmin(admin.ModelAdmin):
     list_display = ["clip", "kind", "short_text", "status", "provenance"]
@@ -254,6 +322,20 @@ class CaptionAdmin(admin.ModelAdmin):
         self.message_user(request, f"{n} captions rejected.")
 
     inlines = [RevisionInline]
+    change_list_template = "admin/generation/caption/change_list.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        upload = path(
+            "import/",
+            self.admin_site.admin_view(self.import_view),
+            name="generation_caption_import",
+        )
+        return [upload, *super().get_urls()]
+
+    def import_view(self, request):
+        return caption_import_view(self, request)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -78,8 +78,8 @@ class ImportReport:
         verb = "would be" if self.dry_run else "were"
         return (
             f"{self.rows} rows: {self.created} captions {verb} imported, {self.existing} there "
-            f"already, {len(self.skipped)} skipped (the clip has another caption of that kind; "
-            f"--replace to replace it), {self.replaced} stored captions {verb} replaced"
+            f"already, {len(self.skipped)} skipped (the clip has another caption of that kind, "
+            f"kept), {self.replaced} stored captions {verb} replaced (rejected, kept)"
         )
 
 

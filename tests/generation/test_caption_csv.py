@@ -155,3 +155,51 @@ def test_the_command_dry_run_errors_and_import(clips, tmp_path, capsys):
         call_command("import_captions", str(path))
     assert "caps.csv: row 2, column clip: no clip 'c9' here" in capsys.readouterr().err
     assert CaptionKind.MSI_PREDICTED.label == "MSI predicted by a trained MusiScene"
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin's upload page (the same service), as a researcher
+
+
+@pytest.fixture
+def rita(client, django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("rita", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Researcher"))
+    client.force_login(user)
+    return user
+
+
+def _upload(client, text: str, **flags):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {"file": SimpleUploadedFile("caps.csv", text.encode(), "text/csv")}
+    data.update({k: "on" for k, v in flags.items() if v})
+    return client.post("/admin/generation/caption/import/", data, follow=True)
+
+
+def test_the_captions_list_links_the_upload_page(clips, rita, client):
+    page = client.get("/admin/generation/caption/").content.decode()
+    assert 'href="/admin/generation/caption/import/"' in page
+    assert "Import captions (CSV)" in page
+
+
+def test_the_upload_page_dry_runs_lists_errors_and_imports(clips, rita, client):
+    page = _upload(client, GOOD, dry_run=True).content.decode()
+    assert "Dry run, nothing stored:" in page and "4 captions would be imported" in page
+    assert Caption.objects.count() == 0
+
+    page = _upload(client, "clip,kind,text\nc1,msi,x\nc9,video,y\n").content.decode()
+    assert "Nothing was imported: 1 problem." in page
+    assert "row 3, column clip: no clip &#x27;c9&#x27; here" in page
+    assert Caption.objects.count() == 0
+
+    Caption.objects.create(clip=clips[0], kind="video", text="typed in the admin")
+    response = _upload(client, GOOD, approve=True)
+    assert response.redirect_chain[-1][0] == "/admin/generation/caption/"
+    page = response.content.decode()
+    assert "3 captions were imported" in page
+    assert "Row 2: c1 has a video caption already; kept" in page  # messages start capitalised
+    assert Caption.objects.filter(status="approved").count() == 3
+    assert Caption.objects.get(clip=clips[0], kind="video").text == "typed in the admin"
