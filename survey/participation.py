@@ -466,9 +466,11 @@ def _reused_submission_id() -> ParticipationError:
 
 
 @dataclass(frozen=True)
-class _RatingItem:
-    """What a rating submit needs of its item, read with one query (the tracks)."""
+class RatingItem:
+    """What a rating submit needs of its item (and the page of the next one): its place, kind
+    and tracks in blind-label order."""
 
+    index: int
     trial_id: int
     kind: str
     tracks: list[Track]
@@ -478,16 +480,30 @@ class _RatingItem:
         return [LABELS[i] for i in range(len(self.tracks))]
 
 
-def _rating_item(participant: Participant, index: int) -> _RatingItem:
-    raw = participant.trial_order[index]
-    track_ids = participant.label_order[str(abs(raw))]
-    if not track_ids:
-        raise ParticipationError("this item takes a description, not ratings", code="kind")
-    by_id = Track.objects.only("id", "duration_s").in_bulk(track_ids)
-    tracks = [by_id[i] for i in track_ids]
-    if raw < 0:
-        return _RatingItem(abs(raw), TrialResponse.Kind.ATTENTION, tracks[:1])
-    return _RatingItem(raw, TrialResponse.Kind.TRIAL, tracks)
+def _rating_items(participant: Participant, indexes: list[int]) -> list[RatingItem | None]:
+    """The rating items at ``indexes`` of the participant's sequence, with their tracks read in
+    one query; None for an index past the end or an item that takes a description."""
+    raws = [
+        participant.trial_order[i] if 0 <= i < len(participant.trial_order) else None
+        for i in indexes
+    ]
+    ids = {
+        raw: participant.label_order.get(str(abs(raw)), []) if raw is not None else []
+        for raw in raws
+    }
+    wanted = sorted({t for track_ids in ids.values() for t in track_ids})
+    by_id = Track.objects.only("id", "duration_s").in_bulk(wanted) if wanted else {}
+    items: list[RatingItem | None] = []
+    for index, raw in zip(indexes, raws, strict=True):
+        if raw is None or not ids[raw]:
+            items.append(None)
+            continue
+        tracks = [by_id[i] for i in ids[raw]]
+        if raw < 0:
+            items.append(RatingItem(index, abs(raw), TrialResponse.Kind.ATTENTION, tracks[:1]))
+        else:
+            items.append(RatingItem(index, raw, TrialResponse.Kind.TRIAL, tracks))
+    return items
 
 
 def submit_item(
@@ -497,14 +513,21 @@ def submit_item(
     submission_id: str,
     ratings: list[dict[str, Any]],
     events: list[Any] | None = None,
+    show_next: bool = False,
 ) -> dict[str, Any]:
     """Store the ratings of item ``index``. Exactly once: a resent submit (same ``submission_id``)
-    answers as the first did; any other submit of a finished item is refused (409)."""
+    answers as the first did; any other submit of a finished item is refused (409).
+
+    With ``show_next``, the answer's ``"next"`` is the following item when it is a rating item
+    too (the trial page shows it without loading a page), and that item counts as shown now.
+    One conditional UPDATE of the participant and the inserts, in one transaction."""
     sub_id, resent = _open_submit(participant, index, submission_id)
     if resent is not None:
         return resent
     study = participant.study
-    item = _rating_item(participant, index)
+    item, following = _rating_items(participant, [index, index + 1 if show_next else -1])
+    if item is None:
+        raise ParticipationError("this item takes a description, not ratings", code="kind")
     cleaned = _declared(schema.clean_ratings, ratings)
     events = _declared(schema.clean_events, events)
     by_label = {r.label: r for r in cleaned}
@@ -534,10 +557,17 @@ def submit_item(
         _check_listening_fits(heard, duration, f"track {label}")
         values[label], listened[label] = value, heard
     try:
+        last = index + 1 >= len(participant.trial_order)
+        fields: dict[str, Any] = {"progress": index + 1, "last_seen_at": now}
+        fields["status"] = Participant.Status.ACTIVE
+        if last:
+            fields["stage"] = Participant.Stage.QUESTIONNAIRE
+        if following is not None:  # shown by this answer
+            fields.update(item_started_at=now, item_started_index=index + 1)
         with transaction.atomic():
             moved = Participant.objects.filter(
                 pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
-            ).update(progress=index + 1, last_seen_at=now, status=Participant.Status.ACTIVE)
+            ).update(**fields)
             if not moved:  # a concurrent copy of this submit won the race
                 raise ParticipationError("this trial was saved already", status=409, code="stale")
             TrialResponse.objects.create(
@@ -584,14 +614,18 @@ def submit_item(
                 if not passed and study.screen_out_on_attention_fail:
                     _screen_out(participant, "attention")
                     return {"status": "screened_out", "index": index}
-            if index + 1 >= len(participant.trial_order):
-                Participant.objects.filter(pk=participant.pk).update(
-                    stage=Participant.Stage.QUESTIONNAIRE
+            if following is not None:
+                PageVisit.objects.create(
+                    participant=participant, page=Participant.Stage.TRIALS, sequence_index=index + 1
                 )
     except IntegrityError:
         raise _reused_submission_id() from None
-    participant.progress = index + 1
-    return {"status": "stored", "index": index}
+    for name, value in fields.items():
+        setattr(participant, name, value)
+    answer: dict[str, Any] = {"status": "stored", "index": index}
+    if following is not None:
+        answer["next"] = following
+    return answer
 
 
 # -- headphone check (Woods et al. 2017) ---------------------------------------------------------

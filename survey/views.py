@@ -314,13 +314,19 @@ def _base_config(study: Study, participant: Participant) -> dict:
     }
 
 
-def _item_config(study: Study, participant: Participant, item: P.Item) -> dict:
+def _item_config(study: Study, participant: Participant, item: P.Item | P.RatingItem) -> dict:
     n_items = len(participant.trial_order)
+    attention = item.kind == "attention"
     return {
         **_base_config(study, participant),
         "mode": item.kind,
         "index": item.index,
         "total": n_items,
+        # What the page shows above the video: for an item shown without a page load.
+        "progress_text": _("Video %(n)s of %(total)s") % {"n": item.index + 1, "total": n_items},
+        "prompt": _("Attention check: whatever you hear, please set the slider below to 0.")
+        if attention
+        else study.text("question", participant.language),
         "video_url": _media_url(
             study.slug, P.media_token(participant, "item", item.index, "video")
         ),
@@ -438,9 +444,12 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
                 submission_id=sub.submission_id,
                 ratings=sub.ratings,
                 events=sub.events,
+                show_next=True,
             )
     except P.ParticipationError as exc:
         return _json_error(exc)
+    if "next" in result:  # the trial page shows the next item in place, without a page load
+        result["next"] = _item_config(study, participant, result["next"])
     return JsonResponse({"ok": True, **result, "next_url": reverse("study-run", args=[slug])})
 
 

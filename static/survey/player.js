@@ -69,6 +69,7 @@
     this._settle = 0;
     this._over = 0;
     this.events = [];
+    this.generation = 0;     // counts the items shown on this page (reset)
     var self = this, v = this.video;
     this.buttons.forEach(function (b, i) {
       b.addEventListener("click", function () { self.select(i); });
@@ -148,15 +149,43 @@
     if (this.buffers[i]) return Promise.resolve(this.buffers[i]);
     if (this.loading[i]) return this.loading[i];
     var url = this.buttons[i].getAttribute("data-audio");
-    var ctx = this._context();
-    this.loading[i] = fetch(url, { credentials: "same-origin" })
+    var ctx = this._context(), generation = this.generation, loading = this.loading;
+    loading[i] = fetch(url, { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.arrayBuffer(); })
       .then(function (data) {
         return new Promise(function (resolve, reject) { ctx.decodeAudioData(data, resolve, reject); });
       })
-      .then(function (buf) { self.buffers[i] = buf; delete self.loading[i]; return buf; },
-        function (err) { delete self.loading[i]; throw err; });
-    return this.loading[i];
+      .then(function (buf) {
+        delete loading[i];
+        if (self.generation !== generation) throw new Error("another item is shown");
+        self.buffers[i] = buf;
+        return buf;
+      }, function (err) { delete loading[i]; throw err; });
+    return loading[i];
+  };
+
+  /** Another item on the same page: new media, nothing heard or chosen yet. The audio context
+   * (unlocked by an earlier gesture) is kept; a track still loading for the last item is
+   * dropped when it arrives. */
+  MusiScenePlayer.prototype.reset = function (videoUrl, audioUrls) {
+    this._stopSource();
+    this.video.pause();
+    this.generation += 1;
+    this.buffers = {};
+    this.loading = {};
+    this.wanted = null;
+    this.current = null;
+    this.stalled = false;
+    this.ledger = new ListenLedger();
+    this.driftSamples = [];
+    this.realigned = 0;
+    this.events = [];
+    this.buttons.forEach(function (b, i) {
+      b.setAttribute("aria-pressed", "false");
+      b.removeAttribute("aria-busy");
+      if (audioUrls[i] !== undefined) b.setAttribute("data-audio", audioUrls[i]);
+    });
+    this.video.src = videoUrl;
   };
 
   MusiScenePlayer.prototype.loadAll = function () {
@@ -281,7 +310,7 @@
   };
 
   MusiScenePlayer.prototype.select = function (i) {
-    var self = this;
+    var self = this, generation = this.generation;
     this._context();
     this.wanted = i;
     this.buttons.forEach(function (b, j) {
@@ -290,7 +319,7 @@
       else b.removeAttribute("aria-busy");
     });
     return this._load(i).then(function () {
-      if (self.wanted !== i) return; // a later click was made while this track loaded
+      if (self.wanted !== i || self.generation !== generation) return; // a later click or item
       self.buttons[i].removeAttribute("aria-busy");
       if (self.current === i && self.source) return; // already sounding: nothing changes
       self.current = i;
@@ -298,6 +327,7 @@
       if (self.video.paused) return self.video.play();
       self._startSource();
     }).catch(function (err) {
+      if (self.generation !== generation) return; // the track of an item no longer shown
       if (self.wanted === i) self.buttons[i].removeAttribute("aria-busy");
       self._log("error", { message: String(err) });
       if (self.options.onError) self.options.onError(err);

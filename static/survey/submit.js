@@ -41,7 +41,7 @@
   };
 
   /** POST ``payload`` until the server says it is stored. Only a 200 whose body says "stored" or
-   * "duplicate" (a resend of what was stored) counts: ui.done(). A 409/410/403 (stale, ended,
+   * "duplicate" (a resend of what was stored) counts: ui.done(next_url, answer). A 409/410/403 (stale, ended,
    * bad_stage, out_of_order, closed, no_session) stored nothing of this copy: ui.notStored(code),
    * which shows the participant why and a way on. Other 4xx: ui.failed(message). 5xx, 429,
    * network errors and answers that are not ours (a captive portal's 200) are retried with
@@ -59,7 +59,7 @@
         return resp.json().catch(function () { return null; }).then(function (data) {
           var stored = resp.ok && data && data.ok === true &&
             (data.status === "stored" || data.status === "duplicate" || data.status === "screened_out");
-          if (stored) return ui.done(data.next_url);
+          if (stored) return ui.done(data.next_url, data);
           if (resp.status >= 500 || resp.status === 429 || !data || resp.ok) return retry();
           if (resp.status === 409 || resp.status === 410 || resp.status === 403) {
             return ui.notStored(data.code || String(resp.status), data.error);

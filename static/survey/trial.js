@@ -1,6 +1,8 @@
 /* A trial page: blind tracks on one clock, sliders that unlock once heard, a draft in
  * localStorage (listening time saved every few seconds), and a submit that is resent until the
- * server says it is stored (same id each time). */
+ * server says it is stored (same id each time). When the server's answer carries the next item
+ * (``next``), the page shows it in place: no page load per trial. A reload shows the current
+ * item as before. */
 (function () {
   "use strict";
   var S = window.MusiSceneSubmit;
@@ -10,17 +12,22 @@
   var statusEl = root.querySelector(".status");
   var nextBtn = root.querySelector("[data-action=next]");
   var onward = root.querySelector("[data-action=onward]");
-  var draft = new S.Draft("ms:" + cfg.storage_key + ":" + cfg.mode + ":" + cfg.index);
-  var saved = draft.data;
-  saved.values = saved.values || {};
-  saved.moved = saved.moved || {};
-  saved.heard = saved.heard || {};
-  var baseHeard = {};  // seconds heard before this page load (restored after a reload or a crash)
-  Object.keys(saved.heard).forEach(function (k) { baseHeard[k] = Number(saved.heard[k]) || 0; });
-  var sending = false;
-  var finished = false;  // once stored, this page writes no draft again
+  var draft, saved, baseHeard, sending, finished, events;
+  /** The state of item ``cfg``: its draft (restored after a reload or a crash), nothing sent. */
+  function begin() {
+    draft = new S.Draft("ms:" + cfg.storage_key + ":" + cfg.mode + ":" + cfg.index);
+    saved = draft.data;
+    saved.values = saved.values || {};
+    saved.moved = saved.moved || {};
+    saved.heard = saved.heard || {};
+    baseHeard = {};  // seconds heard before this page load
+    Object.keys(saved.heard).forEach(function (k) { baseHeard[k] = Number(saved.heard[k]) || 0; });
+    sending = false;
+    finished = false;  // once stored, this item writes no draft again
+    events = [];
+  }
+  begin();
 
-  var events = [];
   var player = new MusiScenePlayer(root, {
     onEvent: function (e) { if (events.length < 2000) events.push(e); }, /* MAX_EVENTS of survey/submit_schema.py */
     onError: function () { statusEl.textContent = texts.audioError; }
@@ -95,13 +102,52 @@
   setInterval(saveDraft, 2000);
   window.addEventListener("pagehide", saveDraft);
 
+  /** Show item ``next`` (a config like the page's) in place of the one just stored; false when
+   * this page cannot (more tracks than it has rows: then the next page is loaded). */
+  function showNext(next) {
+    if (!next || next.tracks.length > rows.length || cfg.mode === "practice") return false;
+    cfg = next;
+    player.reset(next.video_url, next.tracks.map(function (t) { return t.audio_url; }));
+    begin();
+    var label = root.querySelector("#study-progress-label");
+    var bar = root.querySelector("progress.study-progress");
+    var question = root.querySelector("#question");
+    if (label) label.textContent = next.progress_text;
+    if (bar) { bar.max = next.total; bar.value = next.index; }
+    question.textContent = "";
+    if (next.mode === "attention") {
+      question.appendChild(document.createElement("strong")).textContent = next.prompt;
+    } else {
+      question.textContent = next.prompt;
+    }
+    rows.forEach(function (row, i) {
+      var t = next.tracks[i];
+      row.hidden = !t;
+      if (!t) return;
+      var input = row.querySelector("input"), out = row.querySelector("output");
+      var bar = row.querySelector("progress");
+      input.value = 50;
+      input.disabled = true;
+      showValue(input, out, t.label);
+      if (bar) { bar.max = t.required_s || 1; bar.value = 0; }
+    });
+    statusEl.textContent = "";
+    onward.hidden = true;
+    onward.setAttribute("href", next.next_url);
+    update();
+    if (label) { label.setAttribute("tabindex", "-1"); label.focus(); }
+    window.scrollTo(0, 0);
+    return true;
+  }
+
   var problems = { stale: "stale", ended: "ended", bad_stage: "moved", out_of_order: "moved", closed: "closed", no_session: "noSession" };
   var ui = {
     texts: texts,
     status: function (text) { statusEl.textContent = text; },
-    done: function (url) {
+    done: function (url, data) {
       finished = true;
       draft.clear();
+      if (data && showNext(data.next)) return;
       window.location.assign(url || cfg.next_url);
     },
     failed: function (text) { sending = false; statusEl.textContent = text; update(); },

@@ -111,8 +111,13 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
     assert after >= before - 0.05 or after < 0.5  # kept its place (or looped round the 2 s clip)
 
     _listen_and_rate(page, {"A": 20, "B": 80})
+    page.evaluate("window.__sameDocument = true")
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_selector("text=Video 2 of 2")
+    # the next video came with the submit's answer: shown in place, no page load, nothing heard
+    assert page.evaluate("window.__sameDocument === true")
+    assert page.locator("#rA").is_disabled() and page.locator("#rB").is_disabled()
+    assert page.evaluate("document.activeElement.id") == "study-progress-label"
 
     # a refresh in the middle of a trial keeps what was done
     _listen_and_rate(page, {"A": 60})

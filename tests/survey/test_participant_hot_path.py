@@ -1,0 +1,76 @@
+"""The participant's hot path: a trial submit answers with the next item, which the trial page
+shows without a page load, and costs a fixed, small number of queries (pinned here so that it
+cannot grow unnoticed)."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from survey.models import PageVisit, Participant, Rating, TrialResponse
+
+# SELECT participant+study, SELECT the tracks of this item and the next, then in one transaction
+# (a savepoint inside the test's transaction) the conditional UPDATE of the participant and the
+# inserts: the trial response, the ratings, the next item's page visit.
+SUBMIT_QUERIES = 8
+
+
+def test_it_stores_a_trial_with_a_fixed_number_of_queries(bot_factory):
+    bot = bot_factory(PROLIFIC_PID="hot-1")
+    bot.to_trials()
+    cfg = bot.config()
+    bot.let_time_pass(1.0)
+    with CaptureQueriesContext(connection) as queries:
+        resp = bot.submit(cfg, wait=False)
+    assert resp.status_code == 200 and resp.json()["status"] == "stored"
+    sql = [q["sql"].split(" ")[0] for q in queries.captured_queries]
+    assert len(queries.captured_queries) == SUBMIT_QUERIES, sql
+    assert sql.count("UPDATE") == 1 and sql.count("SELECT") == 2
+
+
+def test_the_answer_carries_the_next_item_shown_from_then(bot_factory, live_study):
+    bot = bot_factory(PROLIFIC_PID="hot-2")
+    bot.to_trials()
+    first = bot.config()
+    bot.let_time_pass(1.0)
+    answer = bot.submit(first, wait=False).json()
+    nxt = answer["next"]
+    assert (nxt["mode"], nxt["index"], nxt["total"]) == ("trial", 1, 2)
+    assert [t["label"] for t in nxt["tracks"]] == ["A", "B"]
+    assert nxt["progress_text"] == "Video 2 of 2" and nxt["prompt"] == live_study.question
+    p = bot.participant
+    assert (p.progress, p.item_started_index) == (1, 1) and p.item_started_at is not None
+    assert PageVisit.objects.filter(participant=p, sequence_index=1).count() == 1
+    # the page loaded now shows the same item, with the same media links
+    page = bot.config()
+    assert page["index"] == 1 and page["video_url"] == nxt["video_url"]
+    assert [t["audio_url"] for t in page["tracks"]] == [t["audio_url"] for t in nxt["tracks"]]
+    # the next item submitted straight from the answer (no page load) is stored; the last one
+    # answers without a next item and leads to the questionnaire
+    p.refresh_from_db()
+    Participant.objects.filter(pk=p.pk).update(
+        item_started_at=p.item_started_at.replace(year=p.item_started_at.year - 1)
+    )
+    last = bot.submit(nxt, wait=False).json()
+    assert last["status"] == "stored" and "next" not in last
+    p.refresh_from_db()
+    assert p.stage == Participant.Stage.QUESTIONNAIRE and p.progress == 2
+    assert Rating.objects.filter(participant=p).count() == 4
+    assert TrialResponse.objects.filter(participant=p).count() == 2
+
+
+def test_an_attention_item_comes_next_with_its_one_track(bot_factory, live_study):
+    live_study.attention_trials = 1
+    live_study.save()
+    bot = bot_factory(PROLIFIC_PID="hot-3")
+    bot.to_trials()
+    first = bot.config()
+    assert first["index"] == 0 and first["mode"] == "trial"  # a check never comes first
+    bot.let_time_pass(1.0)
+    nxt = bot.submit(first, wait=False).json()["next"]
+    if nxt["mode"] != "attention":  # the check is the third item
+        bot.let_time_pass(1.0)
+        nxt = bot.submit(nxt, wait=False).json()["next"]
+    assert nxt["mode"] == "attention" and len(nxt["tracks"]) == 1
+    assert nxt["prompt"].startswith("Attention check")
+    assert bot.config()["mode"] == "attention"
