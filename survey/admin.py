@@ -375,7 +375,9 @@ class StudyAdmin(admin.ModelAdmin):
                 "form": form,
                 "study": study,
                 "opts": self.model._meta,
-                "n_cells": len(study_generation_cells(study=study)),
+                "n_cells": len(cells := study_generation_cells(study=study)),
+                # a clip shown under the same condition in two forms shares one track
+                "n_pairs": len({(clip.pk, condition.pk) for clip, condition in cells}),
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             },
         )

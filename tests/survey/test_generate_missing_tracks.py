@@ -110,3 +110,29 @@ def test_identical_item_errors_are_listed_once_with_their_count(super_client, ga
     ).content.decode()
     assert page.count(long_error[:200]) == 1 and "3 items:</strong> RuntimeError" in page
     assert "1 item:</strong> ValueError: another" in page
+
+
+def test_the_page_counts_cells_and_the_tracks_they_share(super_client, small_study, conditions):
+    """A clip in two forms under the same condition is one track: the page gives both numbers,
+    the second being the job's number of items (a new-user finding: 61 cells, then 53 items)."""
+    from survey import services
+
+    second = services.form_create(
+        study=small_study, name="f2", n_videos=3, conditions=[conditions["msi"]]
+    )
+    services.form_sample_trials(form=second, seed=3)
+    cells = [
+        (t.clip_id, c.pk)
+        for f in small_study.forms.all()
+        for t in f.trials.all()
+        for c in f.conditions.all()
+    ]
+    assert len(cells) == 7 and len(set(cells)) == 5  # f1: 2 x 2, f2: 3 x 1, 2 clips shared
+    resp = super_client.post(
+        reverse("admin:survey_study_changelist"),
+        {"action": "generate_tracks", "_selected_action": [small_study.pk]},
+    )
+    page = " ".join(resp.content.decode().split())
+    assert "7 cells (trial clip x condition) in <strong>Small</strong>, 5 distinct clip x" in page
+    assert "shares one track" in page and "the job makes at most 5 tracks" in page
+    assert "the page stays loading until every track is made" in page
