@@ -201,7 +201,7 @@ def read_rows(data: bytes, *, source: str = "the file") -> list[Row]:
                     "one caption per clip and kind"
                 )
                 bad = True
-        if not bad:
+        if not bad and clip is not None and kind is not None:  # not bad: both were found
             rows.append(
                 Row(
                     line=line,
