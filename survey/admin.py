@@ -254,6 +254,13 @@ class StudyAdmin(admin.ModelAdmin):
             return {}
         return super().get_prepopulated_fields(request, obj)
 
+    def get_changeform_initial_data(self, request):
+        # a new study's form shows its author under "Chosen": save_related lists them anyway
+        initial = super().get_changeform_initial_data(request)
+        if request.user.is_staff:
+            initial.setdefault("researchers", [request.user.pk])
+        return initial
+
     def save_related(self, request, form, formsets, change):
         # after the form's own many-to-many (which would otherwise empty it): the researcher who
         # adds a study is listed on it, so it stays in their list
@@ -447,6 +454,11 @@ class StudyAdmin(admin.ModelAdmin):
         for c in progress["ratings_per_cell"]:
             cells.setdefault((c["form"], c["clip"]), {})[c["condition"]] = c["n"]
             conditions.add(c["condition"])
+        # a condition the form does not have is shown as "-", not as 0 ratings
+        of_form = {
+            f.name: {c.name for c in f.conditions.all()}
+            for f in study.forms.prefetch_related("conditions")
+        }
         ctx = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -456,7 +468,14 @@ class StudyAdmin(admin.ModelAdmin):
             "n_participants": sum(progress["participants"].values()),
             "conditions": sorted(conditions),
             "cells": [
-                (form, clip, [counts.get(c, 0) for c in sorted(conditions)])
+                (
+                    form,
+                    clip,
+                    [
+                        counts.get(c, 0) if c in of_form.get(form, ()) else "-"
+                        for c in sorted(conditions)
+                    ],
+                )
                 for (form, clip), counts in sorted(cells.items())
             ],
         }

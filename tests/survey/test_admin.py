@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -303,3 +305,38 @@ def test_generate_the_missing_tracks_of_a_study(
     assert all(
         tt.track.generator == "sketch" for t in form.trials.all() for tt in t.trial_tracks.all()
     )
+
+
+def test_progress_shows_a_dash_for_a_condition_the_form_does_not_have(
+    super_client, small_study, conditions
+):
+    """New-user finding: form 1's rows read 0 fusion ratings, as if data were missing."""
+    from survey import services
+    from survey.models import Participant, Rating
+
+    f1 = small_study.forms.get()
+    f2 = services.form_create(
+        study=small_study, name="f2", n_videos=1, conditions=[conditions["msi"]]
+    )
+    services.form_sample_trials(form=f2, seed=1)
+    services.form_bind_tracks(form=f2)
+    for i, (form, condition) in enumerate(((f1, "video_caps"), (f2, "msi"))):
+        trial = form.trials.first()
+        tt = trial.trial_tracks.get(track__condition__name=condition)
+        p = Participant.objects.create(study=small_study, form=form)
+        Rating.objects.create(
+            participant=p,
+            trial=trial,
+            track=tt.track,
+            value=50,
+            position=0,
+            trial_order=0,
+            submission_id=f"00000000-0000-0000-0000-00000000000{i}",
+        )
+    resp = super_client.get(reverse("admin:survey_study_progress", args=[small_study.pk]))
+    rows = re.findall(
+        r"<tr><td>(f\d)</td><td>[^<]*</td>((?:<td>[^<]*</td>)+)</tr>", resp.content.decode()
+    )
+    cells = {form: re.findall(r"<td>([^<]*)</td>", counts) for form, counts in rows}
+    # columns: msi, video_caps
+    assert cells == {"f1": ["0", "1"], "f2": ["1", "-"]}

@@ -185,6 +185,18 @@ def test_a_study_a_researcher_adds_stays_in_their_list(client, db):
     assert "Mine" in client.get("/admin/survey/study/").content.decode()
 
 
+def test_the_new_study_form_shows_its_researcher_as_chosen(client, db):
+    """New-user finding: the form listed rita under *Available* although saving lists her."""
+    _create("rita")
+    _create("tom")
+    client.login(username="rita", password=PASSWORD)
+    page = client.get("/admin/survey/study/add/").content.decode()
+    rita = get_user_model().objects.get(username="rita").pk
+    tom = get_user_model().objects.get(username="tom").pk
+    assert f'<option value="{rita}" selected>rita</option>' in page
+    assert f'<option value="{tom}">tom</option>' in page
+
+
 def test_create_researcher_remakes_a_lost_group_with_the_needed_permissions(db, small_study):
     Group.objects.filter(name=RESEARCHER_GROUP).delete()  # a database that lost it (a flush)
 
