@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from generation import caption_csv, captioning, jobs, media, services
+from generation import caption_csv, captioning, engine, jobs, media, services
 from generation.access import jobs_for_user
 from generation.models import (
     Caption,
@@ -579,6 +579,16 @@ class GenerationJobAdmin(admin.ModelAdmin):
             jobs_for_user(request.user, super().get_queryset(request)), GenerationItem.Status
         )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = (
+            jobs_for_user(request.user, GenerationJob.objects.filter(pk=object_id)).first()
+            if (str(object_id).isdigit())
+            else None
+        )
+        if job is not None:  # a job the stopped server was running goes on (embedded default)
+            jobs.job_resume(job=job)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_add_permission(self, request):
         return (
             False  # jobs start from the "Generate tracks" actions and `manage.py generate_tracks`
@@ -653,7 +663,10 @@ def job_outcome(job: GenerationJob, *, bound: bool = False) -> tuple[int, str]:
         if p["failed"]:
             return messages.WARNING, f"{made}; {p['failed']} failed (the job lists why)."
         return messages.SUCCESS, made + "."
-    return messages.INFO, f"Started {job}: {p['total']} tracks to make on the workers."
+    where = "in the background" if engine.runs_in_background() else "on the workers"
+    return messages.INFO, (
+        f"Started {job}: {p['total']} tracks to make {where}; this page follows its progress."
+    )
 
 
 @admin.action(description="Generate tracks for the selected clips")
@@ -755,6 +768,16 @@ class CaptionJobAdmin(admin.ModelAdmin):
             jobs_for_user(request.user, super().get_queryset(request)), CaptionItem.Status
         )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = (
+            jobs_for_user(request.user, CaptionJob.objects.filter(pk=object_id)).first()
+            if (str(object_id).isdigit())
+            else None
+        )
+        if job is not None:  # a job the stopped server was running goes on (embedded default)
+            captioning.caption_job_resume(job=job)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_add_permission(self, request):
         # jobs start from the "Caption the selected clips" action and `manage.py caption_clips`
         return False
@@ -839,8 +862,11 @@ def caption_clips(modeladmin, request, queryset):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            where = "in the background" if engine.runs_in_background() else "on the workers"
             modeladmin.message_user(
-                request, f"Started {job}: {job.items.count()} captions to write."
+                request,
+                f"Started {job}: {job.items.count()} captions to write {where}; this page "
+                "follows its progress.",
             )
             return HttpResponseRedirect(
                 reverse("admin:generation_captionjob_change", args=[job.pk])

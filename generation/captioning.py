@@ -360,14 +360,11 @@ def _queue_for(job: CaptionJob, kind: str) -> str:
 
 def _enqueue(job: CaptionJob, item_ids: Sequence[int]) -> int:
     """Enqueue a ``caption_batch`` task per batch once the transaction commits."""
-    caption_batch = engine.task(BATCH_TASK)
     batches = _batches(job, item_ids)
     kinds = dict(Item.objects.filter(pk__in=list(item_ids)).values_list("id", "kind"))
     for batch in batches:
         queue = _queue_for(job, kinds[batch[0]])
-        transaction.on_commit(
-            lambda b=batch, q=queue: caption_batch.apply_async((job.pk, b), queue=q)
-        )
+        engine.enqueue(BATCH_TASK, (job.pk, batch), kind=CAPTIONS, job_id=job.pk, queue=queue)
     return len(batches)
 
 
@@ -463,6 +460,8 @@ def caption_jobs_close_interrupted(*, now=None) -> int:
         .values_list("pk", flat=True)
     )
     for job_id in stale:
+        if engine.background_holds(kind=CAPTIONS, job_id=job_id):
+            continue  # queued behind other work on this process's background thread
         if Item.objects.filter(
             job_id=job_id, status=Item.Status.CLAIMED, heartbeat_at__gte=cutoff
         ).exists():
@@ -844,6 +843,21 @@ def caption_job_reclaim_stale(*, job: CaptionJob, now=None) -> int:
     if again:
         _enqueue(job, again)
     return reclaimed.stale
+
+
+def caption_job_resume(*, job: CaptionJob) -> bool:
+    """Pick up a running job whose background work this process does not hold (the embedded
+    default's server stopped mid-job; called when its page or progress is looked at): stale
+    claims come back (after the claim timeout), the pending items of its stage are handed to the
+    background thread again, and a finished stage moves on. Returns whether it did."""
+    if not engine.resumable(kind=CAPTIONS, job=job):
+        return False
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+        engine.items_reclaim_stale(kind=CAPTIONS, job=job)
+        _enqueue(job, _pending_of_stage(job, job.stage))
+        transaction.on_commit(lambda: caption_job_advance(job_id=job.pk))
+    return True
 
 
 def _watch_round(job: CaptionJob) -> None:

@@ -16,15 +16,18 @@ import them, never the reverse (an import-linter contract in ``pyproject.toml``)
 
 Settings read here (all optional): ``GENERATION_CLAIM_TIMEOUT_S`` (300; a kind may name its own
 setting, e.g. ``CAPTION_CLAIM_TIMEOUT_S``, which wins when set), ``GENERATION_HEARTBEAT_S`` (30,
-at most a third of the timeout), ``GENERATION_MAX_RECLAIMS`` (3).
+at most a third of the timeout), ``GENERATION_MAX_RECLAIMS`` (3), ``JOBS_EMBEDDED``
+("background": without a broker, batch work runs on one background thread of the serving
+process, see :func:`enqueue`; "inline": it runs eagerly inside the call that enqueues it).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, connection, models, transaction
+from django.db import InterfaceError, OperationalError, connection, connections, models, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -185,6 +188,126 @@ def task(name: str) -> Any:
     from celery import current_app
 
     return current_app.tasks[name]
+
+
+# --------------------------------------------------------------------------------------------
+# Enqueueing batch work: a broker's queue, or the embedded default's background thread
+# --------------------------------------------------------------------------------------------
+
+
+def runs_in_background() -> bool:
+    """Whether batch work runs on this process's background thread: no broker is configured (so
+    Celery runs tasks eagerly) and ``JOBS_EMBEDDED`` is "background" (the default)."""
+    from celery import current_app
+
+    return bool(current_app.conf.task_always_eager) and (
+        setting("JOBS_EMBEDDED", "background") == "background"
+    )
+
+
+class _Background:
+    """One daemon thread of this process that runs enqueued tasks one at a time, in the order
+    they came (one writer at a time, so SQLite is not fought over). Each task runs eagerly
+    (``Task.apply``) with heartbeats on its claims (:func:`heartbeat_wanted`); the thread closes
+    its database connections after each. Work it had not finished when the process stopped is
+    found again by :func:`resumable` (stale claims come back through the claim timeout)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...], tuple[str, int]]] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Condition()
+        self._held: Counter[tuple[str, int]] = Counter()
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+
+    def submit(self, name: str, args: tuple[Any, ...], job: tuple[str, int]) -> None:
+        with self._lock:
+            self._held[job] += 1
+            self._queue.put((name, args, job))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="jobs-background", daemon=True
+                )
+                self._thread.start()
+
+    def inside(self) -> bool:
+        return bool(getattr(self._local, "inside", False))
+
+    def holds(self, job: tuple[str, int]) -> bool:
+        with self._lock:
+            return self._held[job] > 0
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait until nothing is queued or running; False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: sum(self._held.values()) == 0, timeout=timeout_s)
+
+    def _run(self) -> None:
+        self._local.inside = True
+        while True:
+            name, args, job = self._queue.get()
+            try:
+                task(name).apply(args, throw=True)
+            except Exception:  # noqa: BLE001 - the items and the job record what went wrong
+                logger.exception("background task %s%r failed", name, args)
+            finally:
+                connections.close_all()  # this thread's own connections
+                with self._lock:
+                    self._held[job] -= 1
+                    self._lock.notify_all()
+
+
+_background = _Background()
+
+
+def enqueue(
+    name: str, args: tuple[Any, ...], *, kind: JobKind, job_id: int, **options: Any
+) -> None:
+    """Enqueue the batch task registered as ``name`` once the transaction commits: on this
+    process's background thread when :func:`runs_in_background`, else with ``apply_async``
+    (``options`` such as the queue): a broker's workers, or eagerly at once when
+    ``JOBS_EMBEDDED`` is "inline"."""
+    if runs_in_background():
+        job = (kind.name, job_id)
+        transaction.on_commit(lambda: _background.submit(name, args, job))
+        return
+    batch = task(name)
+    transaction.on_commit(lambda: batch.apply_async(args, **options))
+
+
+def heartbeat_wanted(request: Any) -> bool:
+    """Whether a task keeps heartbeats on its claims: on a worker, and on the background thread
+    (another request may look for stale claims meanwhile); not when run eagerly inline."""
+    return not request.is_eager or _background.inside()
+
+
+def in_background_thread() -> bool:
+    """Whether this code runs on the background thread of :func:`enqueue`."""
+    return _background.inside()
+
+
+def background_holds(*, kind: JobKind, job_id: int) -> bool:
+    """Whether this process's background thread has work of the job queued or running."""
+    return _background.holds((kind.name, job_id))
+
+
+def background_wait(timeout_s: float) -> bool:
+    """Wait until this process's background thread is idle (tests, a clean shutdown); False
+    when ``timeout_s`` passed first."""
+    return _background.wait(timeout_s)
+
+
+def resumable(*, kind: JobKind, job: Any) -> bool:
+    """Whether a running ``job`` should be picked up again by this process: batch work runs in
+    the background here and none of the job's is queued or running in this process (a server
+    that stopped mid-job, a reload). Its kind then reclaims stale claims and enqueues what is
+    left; a duplicate finds its items claimed and does nothing."""
+    return (
+        job.status == JobBase.Status.RUNNING
+        and runs_in_background()
+        and not background_holds(kind=kind, job_id=job.pk)
+    )
 
 
 # --------------------------------------------------------------------------------------------

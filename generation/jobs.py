@@ -336,18 +336,24 @@ def _enqueue_batches(job: GenerationJob, item_ids: Sequence[int]) -> int:
     the default queue."""
     from celery import current_app
 
-    generate_batch = engine.task(BATCH_TASK)
     options = {}
     if job.generator == Job.Generator.SKETCH:
         options["queue"] = current_app.conf.task_default_queue
     batches = _batches(job, item_ids)
     for batch in batches:
-        transaction.on_commit(lambda b=batch: generate_batch.apply_async((job.pk, b), **options))
+        engine.enqueue(BATCH_TASK, (job.pk, batch), kind=GENERATION, job_id=job.pk, **options)
     return len(batches)
 
 
-def items_ingest_enqueue(item_ids: Iterable[int]) -> None:
-    """Enqueue ``ingest_item`` (default queue) for each item once the transaction commits."""
+def items_ingest_enqueue(item_ids: Iterable[int], *, job_id: int | None = None) -> None:
+    """Enqueue ``ingest_item`` (default queue) for each item once the transaction commits. On the
+    embedded background thread an ingest runs at once, right after its batch, so that tracks
+    appear as they are made; a request that resumes a job (``job_id``) hands them to that
+    thread."""
+    if job_id is not None and engine.runs_in_background() and not engine.in_background_thread():
+        for item_id in item_ids:
+            engine.enqueue(INGEST_TASK, (item_id,), kind=GENERATION, job_id=job_id)
+        return
     ingest_item = engine.task(INGEST_TASK)
     for item_id in item_ids:
         ingest_item.delay_on_commit(item_id)
@@ -684,12 +690,39 @@ def job_reclaim_stale(*, job: GenerationJob, now=None) -> int:
     to_ingest = reclaimed.back.get(Item.Status.GENERATED, [])
     if to_generate:
         _enqueue_batches(job, to_generate)
-    items_ingest_enqueue(to_ingest)
+    items_ingest_enqueue(to_ingest, job_id=job.pk)
     if to_ingest:
         track_files_sweep_orphans(older_than_s=claim_timeout_s())
     if reclaimed.stale:
         job_refresh(job_id=job.pk)
     return reclaimed.stale
+
+
+def job_resume(*, job: GenerationJob) -> bool:
+    """Pick up a running job whose background work this process does not hold (the embedded
+    default's server stopped mid-job; called when its page or progress is looked at): stale
+    claims come back (:func:`job_reclaim_stale`, after the claim timeout), and pending and
+    generated items are handed to the background thread again. Returns whether it did."""
+    if not engine.resumable(kind=GENERATION, job=job):
+        return False
+    with transaction.atomic():
+        reclaimed = engine.items_reclaim_stale(kind=GENERATION, job=job)
+        pending = list(
+            job.items.filter(status=Item.Status.PENDING).order_by("id").values_list("id", flat=True)
+        )
+        generated = list(
+            job.items.filter(status=Item.Status.GENERATED)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        _enqueue_batches(job, pending)
+        items_ingest_enqueue(generated, job_id=job.pk)
+        transaction.on_commit(lambda: job_refresh(job_id=job.pk))
+    if reclaimed.back.get(Item.Status.GENERATED):
+        track_files_sweep_orphans(older_than_s=claim_timeout_s())
+    if pending or generated:
+        logger.info("resumed %s: %d to generate, %d to ingest", job, len(pending), len(generated))
+    return True
 
 
 def track_files_sweep_orphans(*, older_than_s: float) -> list[str]:

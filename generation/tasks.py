@@ -19,7 +19,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from generation import captioning, jobs
+from generation import captioning, engine, jobs
 from generation.engine import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def generate_batch(self, job_id: int, item_ids: list[int]) -> int:
         job_id=job_id,
         item_ids=item_ids,
         token=self.request.id or "",
-        heartbeat=not self.request.is_eager,
+        heartbeat=engine.heartbeat_wanted(self.request),
         enqueue_ingest=True,
     )
     return len(staged)
@@ -67,7 +67,9 @@ def generate_batch(self, job_id: int, item_ids: list[int]) -> int:
 def ingest_item(self, item_id: int) -> int | None:
     """Normalise, encode and mux one generated item into its Track (made once, whatever happens)."""
     track = jobs.item_ingest(
-        item_id=item_id, token=self.request.id or "", heartbeat=not self.request.is_eager
+        item_id=item_id,
+        token=self.request.id or "",
+        heartbeat=engine.heartbeat_wanted(self.request),
     )
     return track.pk if track else None
 
@@ -120,7 +122,7 @@ def caption_batch(self, job_id: int, item_ids: list[int]) -> int:
         job_id=job_id,
         item_ids=item_ids,
         token=self.request.id or "",
-        heartbeat=not self.request.is_eager,
+        heartbeat=engine.heartbeat_wanted(self.request),
         advance=True,
     )
 

@@ -16,6 +16,7 @@ def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
     job = jobs_for_user(request.user, GenerationJob.objects.filter(pk=pk)).first()
     if job is None:
         raise Http404("no such generation job")
+    jobs.job_resume(job=job)  # a job the stopped server was running goes on (embedded default)
     return JsonResponse(jobs.job_progress(job=job))
 
 
@@ -31,4 +32,5 @@ def caption_job_progress(request: HttpRequest, pk: int) -> HttpResponse:
     job = jobs_for_user(request.user, CaptionJob.objects.filter(pk=pk)).first()
     if job is None:
         raise Http404("no such caption job")
+    captioning.caption_job_resume(job=job)  # as above
     return JsonResponse(captioning.caption_job_progress(job=job))

@@ -210,6 +210,10 @@ CELERY_TASK_ROUTES = {"generation.tasks.generate_*": {"queue": "gpu"}}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Without a broker, generation and caption jobs started from the admin run on one background
+# thread of the serving process ("background": the page answers at once and follows progress);
+# "inline" runs them inside the request, as Celery's eager mode does (generation/engine.py).
+JOBS_EMBEDDED = env_choice("JOBS_EMBEDDED", "background", ("background", "inline"))
 # Celery beat (`celery -A studyserver beat`): the retention purge once a day.
 CELERY_BEAT_SCHEDULE = {
     "purge-identifying-data": {"task": "survey.purge_identifying_data", "schedule": 24 * 3600.0}

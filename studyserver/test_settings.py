@@ -36,6 +36,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # then see one database with SQLite's real locking (WAL, IMMEDIATE, busy timeout).
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["VAR_DIR"], "test-db.sqlite3")}  # noqa: F405
 
+# Jobs without a broker run inline, so a test sees a job finished when its start returns; the
+# background thread is tested on its own (tests/generation/jobs/test_background.py).
+JOBS_EMBEDDED = "inline"
+
 RATELIMIT_ENABLED = False  # the rate-limit tests turn it on; elsewhere every bot shares 127.0.0.1
 LOGGING["handlers"]["console"]["formatter"] = "plain"  # noqa: F405
 
