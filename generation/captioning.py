@@ -460,7 +460,7 @@ def caption_jobs_close_interrupted(*, now=None) -> int:
         .values_list("pk", flat=True)
     )
     for job_id in stale:
-        if engine.background_holds(kind=CAPTIONS, job_id=job_id):
+        if engine.background.holds((CAPTIONS.name, job_id)):
             continue  # queued behind other work on this process's background thread
         if Item.objects.filter(
             job_id=job_id, status=Item.Status.CLAIMED, heartbeat_at__gte=cutoff

@@ -24,10 +24,9 @@ process, see :func:`enqueue`; "inline": it runs eagerly inside the call that enq
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import uuid
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,10 +35,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, connection, connections, models, transaction
+from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
+
+from generation.background import Background
 
 logger = logging.getLogger(__name__)
 
@@ -205,60 +206,8 @@ def runs_in_background() -> bool:
     )
 
 
-class _Background:
-    """One daemon thread of this process that runs enqueued tasks one at a time, in the order
-    they came (one writer at a time, so SQLite is not fought over). Each task runs eagerly
-    (``Task.apply``) with heartbeats on its claims (:func:`heartbeat_wanted`); the thread closes
-    its database connections after each. Work it had not finished when the process stopped is
-    found again by :func:`resumable` (stale claims come back through the claim timeout)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...], tuple[str, int]]] = (
-            queue.SimpleQueue()
-        )
-        self._lock = threading.Condition()
-        self._held: Counter[tuple[str, int]] = Counter()
-        self._thread: threading.Thread | None = None
-        self._local = threading.local()
-
-    def submit(self, name: str, args: tuple[Any, ...], job: tuple[str, int]) -> None:
-        with self._lock:
-            self._held[job] += 1
-            self._queue.put((name, args, job))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="jobs-background", daemon=True
-                )
-                self._thread.start()
-
-    def inside(self) -> bool:
-        return bool(getattr(self._local, "inside", False))
-
-    def holds(self, job: tuple[str, int]) -> bool:
-        with self._lock:
-            return self._held[job] > 0
-
-    def wait(self, timeout_s: float) -> bool:
-        """Wait until nothing is queued or running; False on timeout."""
-        with self._lock:
-            return self._lock.wait_for(lambda: sum(self._held.values()) == 0, timeout=timeout_s)
-
-    def _run(self) -> None:
-        self._local.inside = True
-        while True:
-            name, args, job = self._queue.get()
-            try:
-                task(name).apply(args, throw=True)
-            except Exception:  # noqa: BLE001 - the items and the job record what went wrong
-                logger.exception("background task %s%r failed", name, args)
-            finally:
-                connections.close_all()  # this thread's own connections
-                with self._lock:
-                    self._held[job] -= 1
-                    self._lock.notify_all()
-
-
-_background = _Background()
+#: This process's background thread (``inside()``, ``holds((kind.name, job_id))``, ``wait(s)``).
+background = Background(lambda name, args: task(name).apply(args, throw=True))
 
 
 def enqueue(
@@ -270,7 +219,7 @@ def enqueue(
     ``JOBS_EMBEDDED`` is "inline"."""
     if runs_in_background():
         job = (kind.name, job_id)
-        transaction.on_commit(lambda: _background.submit(name, args, job))
+        transaction.on_commit(lambda: background.submit(job, name, args))
         return
     batch = task(name)
     transaction.on_commit(lambda: batch.apply_async(args, **options))
@@ -279,23 +228,7 @@ def enqueue(
 def heartbeat_wanted(request: Any) -> bool:
     """Whether a task keeps heartbeats on its claims: on a worker, and on the background thread
     (another request may look for stale claims meanwhile); not when run eagerly inline."""
-    return not request.is_eager or _background.inside()
-
-
-def in_background_thread() -> bool:
-    """Whether this code runs on the background thread of :func:`enqueue`."""
-    return _background.inside()
-
-
-def background_holds(*, kind: JobKind, job_id: int) -> bool:
-    """Whether this process's background thread has work of the job queued or running."""
-    return _background.holds((kind.name, job_id))
-
-
-def background_wait(timeout_s: float) -> bool:
-    """Wait until this process's background thread is idle (tests, a clean shutdown); False
-    when ``timeout_s`` passed first."""
-    return _background.wait(timeout_s)
+    return not request.is_eager or background.inside()
 
 
 def resumable(*, kind: JobKind, job: Any) -> bool:
@@ -306,7 +239,7 @@ def resumable(*, kind: JobKind, job: Any) -> bool:
     return (
         job.status == JobBase.Status.RUNNING
         and runs_in_background()
-        and not background_holds(kind=kind, job_id=job.pk)
+        and not background.holds((kind.name, job.pk))
     )
 
 

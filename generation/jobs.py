@@ -350,7 +350,7 @@ def items_ingest_enqueue(item_ids: Iterable[int], *, job_id: int | None = None) 
     embedded background thread an ingest runs at once, right after its batch, so that tracks
     appear as they are made; a request that resumes a job (``job_id``) hands them to that
     thread."""
-    if job_id is not None and engine.runs_in_background() and not engine.in_background_thread():
+    if job_id is not None and engine.runs_in_background() and not engine.background.inside():
         for item_id in item_ids:
             engine.enqueue(INGEST_TASK, (item_id,), kind=GENERATION, job_id=job_id)
         return

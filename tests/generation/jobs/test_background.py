@@ -45,7 +45,7 @@ def background(settings):
     settings.JOBS_EMBEDDED = "background"
     assert engine.runs_in_background()
     yield
-    assert engine.background_wait(60), "the background thread is still busy after the test"
+    assert engine.background.wait(60), "the background thread is still busy after the test"
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_start_the_job_answers_at_once_and_the_job_page_follows_it(
         threading.Event().wait(0.2)
 
     gate.set()
-    assert engine.background_wait(60)
+    assert engine.background.wait(60)
     p = _progress(client, job)
     assert (p["status"], p["done"], p["failed"], p["finished"]) == ("done", 4, 0, True)
     page = client.get(page_url)
@@ -114,7 +114,7 @@ def test_start_the_job_answers_at_once_and_the_job_page_follows_it(
     resp = client.post(
         reverse("admin:survey_study_changelist"), {**START, "_selected_action": [bare_study.pk]}
     )
-    assert engine.background_wait(60)
+    assert engine.background.wait(60)
     assert Track.objects.count() == 4
     form = bare_study.forms.get()
     assert form.trials.count() * form.conditions.count() == 4
@@ -155,7 +155,7 @@ def test_a_job_the_stopped_server_left_goes_on_when_its_page_is_visited(
     client.force_login(charlie)
     page_url = reverse("admin:generation_generationjob_change", args=[job.pk])
     assert client.get(page_url).status_code == 200
-    assert engine.background_wait(60)
+    assert engine.background.wait(60)
     states = dict(job.items.values_list("id", "status"))
     assert states[dead.pk] == Status.DONE and all(states[i.pk] == Status.DONE for i in pending)
     assert states[recent.pk] == Status.CLAIMED  # not stale yet: its holder may be alive
@@ -164,7 +164,7 @@ def test_a_job_the_stopped_server_left_goes_on_when_its_page_is_visited(
     # The claim timeout passes with no heartbeat: the page's next poll takes the claim back.
     GenerationItem.objects.filter(pk=recent.pk).update(heartbeat_at=long_ago)
     _progress(client, job)
-    assert engine.background_wait(60)
+    assert engine.background.wait(60)
     p = _progress(client, job)
     assert (p["status"], p["done"], p["finished"]) == ("done", 4, True)
     assert job.items.get(pk=recent.pk).reclaims == 1
