@@ -322,7 +322,9 @@ class StudyAdmin(admin.ModelAdmin):
     def generate_tracks(self, request, queryset):
         """One study at a time: ask for the generator and its parameters, start a job for the
         (trial clip x condition) cells without a track, bind the tracks when it has run."""
-        from generation import jobs
+        from celery import current_app
+
+        from generation import engine, jobs
         from generation.admin import GenerateTracksForm, job_outcome
         from generation.models import GenerationJob
 
@@ -385,6 +387,9 @@ class StudyAdmin(admin.ModelAdmin):
                 "n_cells": len(cells := study_generation_cells(study=study)),
                 # a clip shown under the same condition in two forms shares one track
                 "n_pairs": len({(clip.pk, condition.pk) for clip, condition in cells}),
+                # without a broker: JOBS_EMBEDDED=inline runs the job inside the request
+                "jobs_inline": current_app.conf.task_always_eager
+                and not engine.runs_in_background(),
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             },
         )

@@ -73,6 +73,11 @@ def test_start_the_job_answers_at_once_and_the_job_page_follows_it(
 ):
     settings.GENERATION_CLAIM_TIMEOUT_S = 3  # heartbeats every second
     client.force_login(charlie)
+    ask = client.post(
+        reverse("admin:survey_study_changelist"),
+        {"action": "generate_tracks", "_selected_action": [bare_study.pk]},
+    )
+    assert "makes the tracks in the background" in " ".join(ask.content.decode().split())
     resp = client.post(
         reverse("admin:survey_study_changelist"), {**START, "_selected_action": [bare_study.pk]}
     )
