@@ -4,8 +4,11 @@
  * switching stops the playing AudioBufferSourceNode and starts the chosen one at the video's
  * position with a short crossfade. Pause, stall, seek and loop follow the video's events.
  * While a track plays, the page measures the drift between what is heard and the frame that is
- * shown (at every presented frame where the browser reports them, else four times a second) and
- * re-aligns the audio past DRIFT_LIMIT, taking the output latency the browser reports into account.
+ * shown (at every presented frame where the browser reports them, else ten times a second) and
+ * re-aligns the audio past DRIFT_LIMIT. Both sides are taken when the participant meets them: the
+ * audio when it leaves the speaker (AudioContext.getOutputTimestamp, else the output latency the
+ * browser reports), the video when its frame reaches the screen (the presented frame's display
+ * time). A sound is started at the position the shown video will have when the sound is heard.
  * Audio starts only from a user gesture (the AudioContext is created and resumed in the click).
  *
  * Listening time is kept by a ListenLedger: a small pure state machine fed with the times (on the
@@ -15,10 +18,17 @@
 (function (global) {
   "use strict";
   var FADE = 0.012; // seconds of crossfade on every start and stop
-  var LEAD = 0.02; // sounds are scheduled this far ahead, so they start exactly when asked
-  var DRIFT_LIMIT = 0.004; // re-align when what is heard is this far from the frame shown twice
-  var DRIFT_HARD = 0.008; // ... or this far once
+  // Sounds are scheduled this far ahead, so they start exactly when asked even when the page's
+  // thread is late by a few tens of ms (a start asked for in the past begins late, by how much
+  // nobody says).
+  var LEAD = 0.04;
+  var SOON = 0.005; // a stop on its own: the next render quantum or so
+  var DRIFT_LIMIT = 0.003; // re-align when what is heard is this far from the frame shown twice
+  var DRIFT_HARD = 0.006; // ... or this far once
   var SETTLE_MS = 150; // no measuring this long after a seek (the frame shown may be stale)
+  var FRAME_FRESH_MS = 400; // a presented frame this recent tells where the video is shown
+  var FRAME_AGREE = 0.08; // a frame further than this from the element's position is not believed
+  var DRIFT_COARSE = 0.02; // without frames (the element's position is coarser): re-align past this
 
   /** Seconds of sound per track. start(track, t) and stop(t) take times on one clock; a start
    * while another track runs ends that one at the same time. Pure: no clock of its own. */
@@ -61,6 +71,7 @@
     this.source = null;      // the playing AudioBufferSourceNode
     this.gain = null;
     this.startedAt = 0;      // ctx time at which the source's first sample is scheduled
+    this.endAt = 0;          // ctx time at which it ends (with the video's last frame)
     this.offset = 0;         // buffer position of that sample
     this.stalled = false;
     this.ledger = new ListenLedger();
@@ -68,6 +79,10 @@
     this.realigned = 0;
     this._settle = 0;
     this._over = 0;
+    this._frame = null;      // the last presented frame: {media, perf} (perf: display time, ms)
+    this._fresh = 0;         // frames presented since the video last paused, sought or waited
+    this._pending = 0;       // when a start began to wait for the video's frames (0: none waits)
+    this._framesWork = !!this.video.requestVideoFrameCallback;
     this.events = [];
     this.generation = 0;     // counts the items shown on this page (reset)
     var self = this, v = this.video;
@@ -76,10 +91,12 @@
     });
     var play = root.querySelector("[data-action=play]");
     if (play) play.addEventListener("click", function () { self.toggle(); });
-    v.addEventListener("pause", function () { self._stopSource(); self._log("pause"); });
-    v.addEventListener("play", function () { self._log("play"); });
+    v.addEventListener("pause", function () { self._unsettle(); self._stopSource(); self._log("pause"); });
+    v.addEventListener("play", function () { self._unsettle(); self._log("play"); });
     v.addEventListener("playing", function () { self.stalled = false; self._startSource(); });
-    v.addEventListener("waiting", function () { self.stalled = true; self._stopSource(); });
+    v.addEventListener("waiting", function () {
+      self.stalled = true; self._unsettle(); self._stopSource();
+    });
     // Not every engine fires "playing" after a wait (WebKit after a loop's seek does not): the
     // video having data again and moving on ends the stall too.
     var resume = function () {
@@ -92,6 +109,7 @@
     // of a video whose track loops with it): then nothing is cut.
     v.addEventListener("seeking", function () {
       self._settle = global.performance.now();
+      self._unsettle();
       if (!self._inStep()) self._stopSource();
     });
     v.addEventListener("seeked", function () {
@@ -103,6 +121,14 @@
     if (this.options.loop !== false) v.loop = true;
     this._watch();
   }
+
+  /** The video's timing is not known again until it has presented frames anew: the first frame
+   * after a play, seek, loop or wait is often shown late (Chromium's loop: 10-20 ms), the ones
+   * after it keep to the timeline. */
+  MusiScenePlayer.prototype._unsettle = function () {
+    this._frame = null;
+    this._fresh = 0;
+  };
 
   MusiScenePlayer.prototype._log = function (type, extra) {
     var e = { type: type, t: Date.now(), video_time: this.video.currentTime, track: this.current };
@@ -131,17 +157,42 @@
     return (this.ctx.outputLatency || 0) + (this.ctx.baseLatency || 0);
   };
 
+  /** The browser's (context time, performance time) of the sample leaving the speaker, where it
+   * says so credibly (WebKitGTK's performanceTime runs on another origin, seconds off). */
+  MusiScenePlayer.prototype._outputStamp = function () {
+    var ctx = this.ctx;
+    if (!ctx.getOutputTimestamp) return null;
+    var ts = ctx.getOutputTimestamp(), now = global.performance.now();
+    if (!ts || !(ts.performanceTime > 0) || !(ts.contextTime > 0)) return null;
+    if (Math.abs(ts.performanceTime - now) > 500 || ts.contextTime > ctx.currentTime + 0.001 ||
+        ts.contextTime < ctx.currentTime - 0.5) return null;
+    return ts;
+  };
+
   /** The context time being heard at performance time ``perf`` (ms), or now. */
   MusiScenePlayer.prototype._heardCtxTime = function (perf) {
-    var ctx = this.ctx;
+    var ctx = this.ctx, ts = this._outputStamp();
     if (perf === undefined) perf = global.performance.now();
-    if (ctx.getOutputTimestamp) {
-      var ts = ctx.getOutputTimestamp();
-      if (ts && ts.performanceTime > 0 && ts.contextTime > 0) {
-        return ts.contextTime + (perf - ts.performanceTime) / 1000;
-      }
-    }
+    if (ts) return ts.contextTime + (perf - ts.performanceTime) / 1000;
     return ctx.currentTime - this.latency() + (perf - global.performance.now()) / 1000;
+  };
+
+  /** The performance time (ms) at which the sample scheduled at context time ``t`` is heard. */
+  MusiScenePlayer.prototype._perfHeard = function (t) {
+    var ctx = this.ctx, ts = this._outputStamp();
+    if (ts) return ts.performanceTime + (t - ts.contextTime) * 1000;
+    return global.performance.now() + (t - ctx.currentTime + this.latency()) * 1000;
+  };
+
+  /** The video position shown on the screen at performance time ``perf`` (ms): from the last
+   * presented frame where one is recent, else from the element's current time. */
+  MusiScenePlayer.prototype._shownAt = function (perf) {
+    var v = this.video, f = this._frame, now = global.performance.now();
+    var rate = v.playbackRate || 1;
+    if (f && this._fresh >= 2 && now - f.perf < FRAME_FRESH_MS && !v.seeking) {
+      return f.media + (perf - f.perf) / 1000 * rate;
+    }
+    return v.currentTime + (perf - now) / 1000 * rate;
   };
 
   MusiScenePlayer.prototype._load = function (i) {
@@ -193,14 +244,24 @@
     return Promise.all(this.buttons.map(function (_, i) { return self._load(i); }));
   };
 
-  MusiScenePlayer.prototype._stopSource = function () {
+  /** Fade the sound out from ``lead`` seconds ahead: LEAD where a start follows (a crossfade),
+   * else at once (the video paused, sought or waits: its picture has stopped). */
+  MusiScenePlayer.prototype._stopSource = function (lead) {
     this._over = 0;
     if (!this.source) return;
     var src = this.source, g = this.gain, ctx = this.ctx;
-    // The fade-out begins when a following start would (LEAD ahead), or at once if the sound
-    // has not begun yet.
-    var from = Math.max(ctx.currentTime + LEAD, this.startedAt), end = from + FADE;
-    if (ctx.currentTime + LEAD >= this.startedAt) {
+    if (lead === undefined) lead = SOON;
+    // The fade-out begins ``lead`` ahead, or at once if the sound has not begun yet.
+    var from = Math.max(ctx.currentTime + lead, this.startedAt), end = from + FADE;
+    if (end >= this.endAt) {
+      // it ends (faded out) with the video's last frame before a stop here would: leave it so
+      this.ledger.stop(this.endAt);
+      src.onended = null;
+      this.source = null;
+      this.gain = null;
+      return;
+    }
+    if (ctx.currentTime + lead >= this.startedAt) {
       g.gain.cancelScheduledValues(from);
       g.gain.setValueAtTime(1, from);
     } else {
@@ -217,30 +278,44 @@
 
   /** Start the current track's sound so that what is heard matches the frame shown. ``offset``
    * (optional) is the buffer position to start from; by default the video's position. */
-  MusiScenePlayer.prototype._startSource = function (offset) {
+  MusiScenePlayer.prototype._startSource = function (offset, now) {
     var buf = this.current !== null ? this.buffers[this.current] : null;
-    this._stopSource();
+    var waitingSince = this._pending;
+    this._stopSource(LEAD);
+    this._pending = 0;
     if (!buf || this.video.paused || this.stalled) return;
+    if (offset === undefined && !now && this._framesWork && this._fresh < 2) {
+      // Where the video reports its frames, the sound waits for the second one presented (at 25
+      // fps 80 ms) and starts in step with it, rather than from a guess that is then corrected.
+      this._pending = waitingSince || global.performance.now();
+      return;
+    }
     var ctx = this.ctx, self = this, track = this.current;
     // A start asked for in the past (the audio clock moves during this task) would begin late by
     // an unknown amount; one a little ahead begins exactly at ``when``, at the position for then.
     var when = ctx.currentTime + LEAD;
-    if (offset === undefined) offset = this.video.currentTime + LEAD + this.latency();
+    if (offset === undefined) offset = this._shownAt(this._perfHeard(when));
     offset = mod(offset, buf.duration);
+    // The sound ends with the video's last frame, faded out, and does not loop by itself: a
+    // video's loop (a seek) shows its first frames late, and the sound starts again in step with
+    // the frames after it (a short gap rather than a stretch out of step).
+    var last = Math.min(buf.duration, this.video.duration || buf.duration);
+    if (offset > last - 2 * FADE) return; // the video is at its end: the sound starts after
+    var endAt = when + (last - offset);
     var src = ctx.createBufferSource(), g = ctx.createGain();
     src.buffer = buf;
-    src.loop = this.video.loop;
     g.gain.setValueAtTime(0, when);
     g.gain.linearRampToValueAtTime(1, when + FADE);
+    g.gain.setValueAtTime(1, endAt - FADE);
+    g.gain.linearRampToValueAtTime(0, endAt);
     src.connect(g);
     g.connect(ctx.destination);
     src.start(when, offset);
-    if (!src.loop) {
-      var naturalEnd = when + (buf.duration - offset);
-      src.onended = function () {
-        if (self.source === src) { self.ledger.stop(naturalEnd); self.source = null; self.gain = null; }
-      };
-    }
+    src.stop(endAt);
+    src.onended = function () {
+      if (self.source === src) { self.ledger.stop(endAt); self.source = null; self.gain = null; }
+    };
+    this.endAt = endAt;
     this.ledger.start(track, when);
     this.source = src;
     this.gain = g;
@@ -283,12 +358,14 @@
   MusiScenePlayer.prototype._sample = function (mediaTime, perf) {
     if (this.video.paused || this.stalled || this.video.seeking ||
         global.performance.now() - this._settle < SETTLE_MS) { this._over = 0; return; }
+
     var d = this.drift(mediaTime, perf);
     if (d === null) return;
     this.driftSamples.push(d);
     if (this.driftSamples.length > 600) this.driftSamples.shift();
-    this._over = Math.abs(d) > DRIFT_LIMIT ? this._over + 1 : 0;
-    if (this._over >= 2 || Math.abs(d) > DRIFT_HARD) {
+    var limit = mediaTime === undefined ? DRIFT_COARSE : DRIFT_LIMIT;
+    this._over = Math.abs(d) > limit ? this._over + 1 : 0;
+    if (this._over >= 2 || (mediaTime !== undefined && Math.abs(d) > DRIFT_HARD)) {
       // Start again from where the sound should be: the scheduled position less the drift.
       this.realigned += 1;
       this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - d);
@@ -297,16 +374,44 @@
 
   MusiScenePlayer.prototype._watch = function () {
     var self = this, v = this.video;
+    var lastFrame = 0, badFrames = 0;
     if (v.requestVideoFrameCallback) {
       var onFrame = function (now, meta) {
         // expectedDisplayTime: when this frame reaches the screen (performance clock, ms)
-        self._sample(meta.mediaTime, meta.expectedDisplayTime || now);
+        var perf = meta.expectedDisplayTime || now, at = global.performance.now();
         v.requestVideoFrameCallback(onFrame);
+        // A frame is believed only where it agrees with the element's position (WebKitGTK under
+        // Xvfb reports few frames, on another clock origin, 150 ms off): else the element's
+        // current time is used, as where no frames are reported.
+        var rate = v.playbackRate || 1;
+        if (!v.paused && !v.seeking &&
+            Math.abs(meta.mediaTime + (at - perf) / 1000 * rate - v.currentTime) > FRAME_AGREE) {
+          if (++badFrames >= 3) self._framesWork = false;
+          return;
+        }
+        if (!self._framesWork) return;
+        lastFrame = at;
+        if (!v.paused && !v.seeking && !self.stalled) {
+          self._fresh += 1;
+          self._frame = { media: meta.mediaTime, perf: perf };
+          if (self._pending && self._fresh >= 2) self._startSource();
+        }
+        self._sample(meta.mediaTime, perf);
       };
       v.requestVideoFrameCallback(onFrame);
     }
-    // A steady check too: frame callbacks stop when the tab is hidden or the video does not paint.
-    this._timer = global.setInterval(function () { if (!v.requestVideoFrameCallback) self._sample(); }, 250);
+    // A steady check too where no frames are reported (no requestVideoFrameCallback, a hidden
+    // tab, WebKitGTK without a compositor): the element's current time, ten times a second.
+    this._timer = global.setInterval(function () {
+      var now = global.performance.now();
+      if (self._pending && now - self._pending > 400) {
+        // no frames came (a hidden tab; WebKitGTK without a compositor): start from the
+        // element's current time, and from now on without waiting for frames
+        self._framesWork = false;
+        self._startSource(undefined, true);
+      }
+      if (now - lastFrame > 300) self._sample();
+    }, 100);
   };
 
   MusiScenePlayer.prototype.select = function (i) {

@@ -44,19 +44,26 @@ AUDIO_PROBE = r"""
     return start.apply(this, arguments);
   };
   P.stop = function (when) {
-    if (this.__rec && this.__rec.stop === null)
+    // the last call wins (a source may be told at its start when it ends, then stopped earlier)
+    if (this.__rec) {
       this.__rec.stop = Math.max(when || 0, this.context.currentTime);
+      this.__rec.asked = this.context.currentTime;
+    }
     return stop.apply(this, arguments);
   };
   /* Seconds each buffer was scheduled to sound, up to the audio clock's present (a stop
-     already asked for counts to its time: the fade-out is sound too). */
+     already asked for counts to its time: the fade-out is sound too; an end set far ahead, as at
+     a start, counts only up to the present). */
   window.__heardTruth = (buffers) => {
     const out = {};
     buffers.forEach((buf, i) => {
       let s = 0;
       for (const r of log) {
         if (r.buffer !== buf) continue;
-        s += Math.max(0, (r.stop !== null ? r.stop : r.ctx.currentTime) - r.start);
+        const now = r.ctx.currentTime;
+        let end = r.stop !== null ? r.stop : now;
+        if (r.stop !== null && r.stop - r.asked > 0.1) end = Math.min(r.stop, now);
+        s += Math.max(0, end - r.start);
       }
       out[i] = s;
     });
@@ -67,32 +74,48 @@ AUDIO_PROBE = r"""
   window.__drifts = drifts;
   const heardCtx = (ctx, perf) => {
     const ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : null;
-    if (ts && ts.performanceTime > 0 && ts.contextTime > 0)
+    // WebKitGTK's performanceTime runs on another origin (seconds off): not credible there
+    if (ts && ts.performanceTime > 0 && ts.contextTime > 0
+        && Math.abs(ts.performanceTime - performance.now()) < 500)
       return ts.contextTime + (perf - ts.performanceTime) / 1000;
     return ctx.currentTime - (ctx.outputLatency || 0) - (ctx.baseLatency || 0)
       + (perf - performance.now()) / 1000;
   };
+  // What is heard at performance time ``perf``: the one source sounding at the context time that
+  // leaves the speaker then (a crossfade, two sources at once, says nothing about either; nor do
+  // the first 20 ms of a fade-in). The drift is its buffer position less the video's ``media``.
+  const measure = (perf, media, video, into) => {
+    const recs = log.filter((r) => r.buffer && r.buffer.length > 1);
+    if (!recs.length || video.paused) return;
+    const ctx = recs[recs.length - 1].ctx;
+    const t = heardCtx(ctx, perf);
+    const at = recs.filter((r) => r.ctx === ctx && r.start <= t && (r.stop === null || r.stop > t));
+    if (at.length !== 1 || t < at[0].start + 0.02) return;
+    const r = at[0], dur = r.buffer.duration;
+    let d = mod(r.offset + (t - r.start), dur) - mod(media, dur);
+    if (d > dur / 2) d -= dur;
+    if (d < -dur / 2) d += dur;
+    // late: how long after the frame's display this callback ran (a starved main thread)
+    into.push({ d: d, media: media, perf: perf, late: performance.now() - perf });
+  };
+  // Where no frame is reported (WebKitGTK under Xvfb): the element's current time against what
+  // is heard now, every 50 ms while the video plays and is not waiting for data.
+  const clockDrifts = [];
+  window.__clockDrifts = clockDrifts;
   const watch = (video) => {
     const onFrame = (now, meta) => {
-      // what is heard at full level: started, not yet told to stop (a fade-out is on its way out)
-      const live = log.filter((r) => r.buffer && r.buffer.length > 1 && r.stop === null);
-      const r = live[live.length - 1];
-      if (r && !video.paused) {
-        const perf = meta.expectedDisplayTime || now;
-        const t = heardCtx(r.ctx, perf);
-        // skip the crossfades: a frame while two sources sound says nothing about either
-        if (live.length === 1 && t > r.start + 0.02) {
-          const dur = r.buffer.duration;
-          let d = mod(r.offset + (t - r.start), dur) - mod(meta.mediaTime, dur);
-          if (d > dur / 2) d -= dur;
-          if (d < -dur / 2) d += dur;
-          // late: how long after the frame's display this callback ran (a starved main thread)
-          drifts.push({ d: d, media: meta.mediaTime, perf: perf, late: performance.now() - perf });
-        }
-      }
+      let perf = meta.expectedDisplayTime || now;
+      const at = performance.now();  // WebKitGTK's frame times may run on another origin
+      // (a frame shown in the future or long ago; a late callback under load is fine)
+      if (perf - at > 50 || at - perf > 3000) perf = now - at > 50 || at - now > 3000 ? at : now;
+      measure(perf, meta.mediaTime, video, drifts);
       video.requestVideoFrameCallback(onFrame);
     };
-    video.requestVideoFrameCallback(onFrame);
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    setInterval(() => {
+      if (video.readyState >= 2 && !video.seeking)
+        measure(performance.now(), video.currentTime, video, clockDrifts);
+    }, 50);
   };
   // installed before the page's scripts (Playwright) or after load (Selenium)
   if (document.readyState === "loading") {

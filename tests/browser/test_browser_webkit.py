@@ -33,6 +33,7 @@ return p ? JSON.stringify({{current: p.current, wanted: p.wanted, source: !!p.so
   paused: v.paused, ctx: p.ctx && p.ctx.state, events: p.events.slice(-5),
   status: (document.querySelector('.status') || {{}}).textContent}}) : document.body.innerText"""
 H264_AAC = 'video/mp4; codecs="avc1.42E01E, mp4a.40.2"'
+WEBKIT_P50_MS = 20
 
 
 @pytest.fixture(scope="module")
@@ -140,21 +141,33 @@ def test_the_participant_walk_in_webkit(webkit, live_server, study):
     assert d.execute_script("return document.querySelector('#rB').disabled")
     _button(d, "Play soundtrack B").click()
     _wait(d, f"{PLAYER}.current === 1 && {PLAYER}.source")
-    time.sleep(0.6)
+    time.sleep(1.2)
     got = d.execute_script(
         f"""const p = {PLAYER}; const bufs = p.buttons.map((_, i) => p.buffers[i]);
         return {{truth: window.__heardTruth(bufs), page: p.listenedSeconds(),
-                 drifts: window.__drifts.map(x => x.d), realigned: p.realigned}};"""
+                 frames: window.__drifts.map(x => x.d), late: window.__drifts.map(x => x.late),
+                 clock: window.__clockDrifts.map(x => x.d), realigned: p.realigned,
+                 latency: [p.ctx.outputLatency, p.ctx.baseLatency,
+                           !!p.ctx.getOutputTimestamp]}};"""
     )
     for k, truth in got["truth"].items():
         assert abs(got["page"][k] - truth) <= 1 / 60, got
-    ms = sorted(abs(x) * 1000 for x in got["drifts"])
+    # Drift measured two ways: at each frame WebKitGTK reports to requestVideoFrameCallback
+    # (few, irregular under Xvfb, its frame and output times on another clock origin) and every
+    # 50 ms on the element's current time, both against what Web Audio plays then.
+    stats = {}
+    for kind in ("frames", "clock"):
+        ms = sorted(abs(x) * 1000 for x in got[kind])
+        if ms:
+            stats[kind] = (len(ms), ms[len(ms) // 2], ms[min(len(ms) - 1, int(0.99 * len(ms)))])
+            stats[kind] += (ms[-1],)
     print(
-        f"webkit drift: n={len(ms)} max={ms[-1] if ms else None} ms, re-aligned {got['realigned']}"
+        f"webkit drift (n, p50, p99, max ms): {stats}, re-aligned {got['realigned']}, "
+        f"outputLatency/baseLatency/getOutputTimestamp {got['latency']}"
     )
-    # WebKitGTK under Xvfb presents no frames to requestVideoFrameCallback here, so the per-frame
-    # drift probe may have nothing to measure; where it has, the bound holds.
-    assert not ms or ms[-1] < 20, ms
+    assert stats.get("clock", (0,))[0] >= 10, got
+    # WebKit's own bound (see docs/explanation/browsers.md): the median within 20 ms
+    assert stats["clock"][1] < WEBKIT_P50_MS, stats
     d.find_element("id", "rA").send_keys(Keys.END)
     d.find_element("id", "rB").send_keys(Keys.HOME)
 
