@@ -227,6 +227,8 @@
     this.wanted = null;
     this.current = null;
     this.stalled = false;
+    this._pending = 0;
+    this._unsettle();
     this.ledger = new ListenLedger();
     this.driftSamples = [];
     this.realigned = 0;
