@@ -1,6 +1,9 @@
 """The participant's trial page in Chromium: exact listening time, the most recent click wins, no
 stored file name in media answers, contrast, the untouched slider, drafts saved and cleared,
-only a "stored" answer counts, the practice retries, the recruiter redirect, one tight clock."""
+only a "stored" answer counts, the practice retries, the recruiter redirect, one tight clock.
+
+One file because every test drives the same trial page through the browser context and the
+study fixtures and helpers at its top."""
 
 from __future__ import annotations
 
