@@ -1,5 +1,11 @@
 """Caption jobs: write the missing captions of clips with the captioners of ``modeling.captioners``.
 
+One file because the kinds' stage order, the cells, the batch that writes them and the
+captioners the batch loads (with the media files they read) change together whenever a kind is
+added; claims, heartbeats, the watchdog and the background thread are already apart
+(:mod:`generation.engine`). The seam for a later split: the captioners kept per process and the
+media helpers (``_cached`` to ``_one_by_one``) could become a module of their own.
+
 A job is made of (clip, kind) cells (:class:`~generation.models.CaptionItem`) for the kinds
 
 - ``video``: a GIT video captioner on the clip's video (``video_model``);
@@ -19,8 +25,10 @@ the rest. Every caption stores its provenance: the model, the exact prompt and t
 
 Runs: :func:`caption_job_start` enqueues Celery tasks (``generation.tasks.caption_batch``) per
 batch of one kind after commit; the last batch of a stage moves the job to the next stage with
-one atomic ``UPDATE`` (:func:`caption_job_advance`). Without a broker the tasks run eagerly;
-:func:`caption_job_run` runs a job in this process with a progress callback (the command).
+one atomic ``UPDATE`` (:func:`caption_job_advance`). Without a broker the tasks run on the
+server's background thread (inline with ``JOBS_EMBEDDED=inline``; :func:`caption_job_resume`
+picks up a job a stopped server left); :func:`caption_job_run` runs a job in this process with a
+progress callback (the command).
 Claims, heartbeats, the watchdog that hands back a lost claim and the progress counts are the
 engine's (:mod:`generation.engine`, kind :data:`CAPTIONS`); a job whose runner vanished (no
 heartbeat) is closed as interrupted when the next job is made.

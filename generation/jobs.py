@@ -1,5 +1,12 @@
 """Generation jobs: make the missing tracks of (clip, condition) cells on Celery workers.
 
+One file because it is one kind of job from end to end (track specs and parameter checks, job
+create and start, batches, MusicGen, ingest, reclaim and the orphan-file sweep), each step
+handing its items to the next in the same item states; what it shares with caption jobs is
+already apart (claims, heartbeats, the watchdog and the background thread in
+:mod:`generation.engine` and :mod:`generation.background`, the task entry points in
+:mod:`generation.tasks`).
+
 A job is created with :func:`job_create` (or :func:`job_create_for`, clips x conditions) and
 started with :func:`job_start`, which enqueues one ``generate_batch`` task per batch after the
 transaction commits. A batch is claimed with one atomic ``UPDATE ... WHERE status='pending'``,
@@ -12,8 +19,9 @@ Claims, heartbeats, failures and the watchdog are the engine's (:mod:`generation
 :data:`GENERATION`): a worker that dies holding a claim stops its heartbeat, and
 :func:`job_reclaim_stale` (run by each running job's watchdog task) hands such items back after
 ``GENERATION_CLAIM_TIMEOUT_S`` and removes track files that no row refers to. Without a broker
-(the embedded default) the same tasks run eagerly, and :func:`job_run` runs a job in-process with
-a progress callback.
+(the embedded default) the same tasks run on the server's background thread (or inline, with
+``JOBS_EMBEDDED=inline``; :func:`job_resume` picks up a job a stopped server left), and
+:func:`job_run` runs a job in-process with a progress callback (the command).
 
 Settings read here (all optional): ``GENERATION_DEVICE`` ("" = cuda when available, else cpu),
 ``GENERATION_DTYPE`` ("" = float32 on CPU, bfloat16 on GPU), ``GENERATION_MUSICGEN_CACHE``
