@@ -328,7 +328,7 @@ def participant_item(*, participant: Participant, index: int) -> Item:
     if trial.form.kind == Form.Kind.ANNOTATION:
         return Item(index, TrialResponse.Kind.ANNOTATION, trial, [])
     track_ids = participant.label_order[str(abs(raw))]
-    by_id = Track.objects.in_bulk(track_ids)
+    by_id = Track.objects.order_by().in_bulk(track_ids)
     tracks = [by_id[i] for i in track_ids]
     if raw < 0:
         return Item(index, TrialResponse.Kind.ATTENTION, trial, tracks[:1])
@@ -492,7 +492,8 @@ def _rating_items(participant: Participant, indexes: list[int]) -> list[RatingIt
         for raw in raws
     }
     wanted = sorted({t for track_ids in ids.values() for t in track_ids})
-    by_id = Track.objects.only("id", "duration_s").in_bulk(wanted) if wanted else {}
+    # order_by(): no ORDER BY (Track's default ordering joins the clip) for a lookup by key
+    by_id = Track.objects.order_by().only("id", "duration_s").in_bulk(wanted) if wanted else {}
     items: list[RatingItem | None] = []
     for index, raw in zip(indexes, raws, strict=True):
         if raw is None or not ids[raw]:

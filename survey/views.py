@@ -43,7 +43,7 @@ def _participant(request: HttpRequest, study: Study) -> Participant | None:
     )
     if not code:
         return None
-    participant = Participant.objects.filter(study=study, code=code).first()
+    participant = next(iter(Participant.objects.filter(study=study, code=code)[:1]), None)
     if participant is not None:
         participant.study = study  # already loaded: no second query
     return participant
@@ -66,11 +66,11 @@ def _study_and_participant(request: HttpRequest, slug: str) -> tuple[Study, Part
             continue
         if not code:
             continue
-        participant = (
-            Participant.objects.select_related("study")
-            .filter(code=code, study_id=study_pk, study__slug=slug)
-            .first()
-        )
+        # [:1], not first(): a code is unique, no ORDER BY needed
+        found = Participant.objects.select_related("study").filter(
+            code=code, study_id=study_pk, study__slug=slug
+        )[:1]
+        participant = next(iter(found), None)
         if participant is not None:
             return participant.study, participant
     return _live_study(slug), None
