@@ -1,0 +1,165 @@
+"""One clock in Chromium (defect 2 of issue 17): what is heard against the frame shown, at every
+presented frame, measured by the audio probe apart from the page's own measure; across a switch
+and loops, and after the video's data stalls mid-play."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import open_practice
+from tests.browser.test_browser_trial import PLAYER, _playing
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture
+def study(transactional_db, small_study):
+    from survey import services
+
+    services.study_go_live(study=small_study)
+    return small_study
+
+
+@pytest.fixture
+def ctx(chromium):
+    # bypass_csp lets the test evaluate JavaScript; the CSP itself is checked elsewhere
+    c = chromium.new_context(bypass_csp=True, viewport={"width": 1024, "height": 800})
+    yield c
+    c.close()
+
+
+def _drift_ms(frames) -> tuple[list[float], float, float]:
+    ms = sorted(abs(f["d"]) * 1000 for f in frames)
+    p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+    return ms, statistics.median(ms), p99
+
+
+def test_one_clock_drift_stays_small(ctx, live_server, study):
+    """Defect 2: measured at every presented frame, what is heard (the audio clock at the
+    frame's display time, from getOutputTimestamp) against the frame shown: max under 20 ms,
+    p99 under 10 ms, across a switch and loops. Every frame counts, late callbacks too."""
+    page = open_practice(ctx, live_server.url, study.slug)
+    a, b = page.locator("button[data-audio]").nth(0), page.locator("button[data-audio]").nth(1)
+    a.click()
+    _playing(page, 0)
+    page.wait_for_timeout(4000)
+    b.click()
+    _playing(page, 1)
+    page.wait_for_timeout(4000)
+    frames = page.evaluate("window.__drifts")
+    assert len(frames) >= 60, frames  # a 10 fps clip: one sample per presented frame
+    ms, median, p99 = _drift_ms(frames)
+    realigned = page.evaluate(f"{PLAYER}.realigned")
+    print(
+        f"drift: n={len(ms)} p50={median:.1f} p99={p99:.1f} max={ms[-1]:.1f} ms, "
+        f"re-aligned {realigned}"
+    )
+    assert ms[-1] < 20 and p99 < 10, (ms[-10:], realigned)
+
+
+@pytest.fixture
+def long_clips(study, tmp_path):
+    """The study's clip and tracks 8 s long: a browser's demuxer reads the first ~5 s of a clip
+    before it shows a frame, so only a longer clip can run out of data mid-play."""
+    from django.core.files.storage import default_storage
+
+    from generation import media
+    from generation.models import Clip, Track
+    from tests.conftest import make_tone, make_video
+
+    for name in {c.video.name for c in Clip.objects.all()}:
+        make_video(Path(default_storage.path(name)), seconds=8.0)
+    for t in Track.objects.all():
+        tone = make_tone(8.0, freq=300 + 100 * (t.pk % 5))
+        out = media.write_audio_m4a(tone, 32000, tmp_path / f"{t.pk}.m4a")
+        Path(default_storage.path(t.audio.name)).write_bytes(Path(out).read_bytes())
+    return study
+
+
+def test_one_clock_after_a_video_stall(ctx, live_server, long_clips):
+    """Defect 2, a stall: the video's data stops arriving mid-play (its answer cut short and the
+    rest held back). While the video waits, no sound plays and no listening time is counted;
+    once the data comes, the sound follows the video again: every frame from the first one shown
+    after the stall is within 20 ms, and p99 under 10 ms."""
+    study = long_clips
+    held, cut = [], {"done": False}
+
+    def media(route):
+        req = route.request
+        if req.resource_type != "media":
+            return route.continue_()
+        if cut["done"] and not req.headers.get("range", "").startswith("bytes=0-"):
+            return held.append(route)
+        answer = route.fetch()
+        body = answer.body()
+        total = len(body)
+        if "range" not in req.headers or answer.status not in (200, 206) or total < 2000:
+            return route.fulfill(response=answer)
+        # three quarters of the clip: the video plays ~6 s, then waits for the rest
+        cut["done"] = True
+        end = total * 3 // 4
+        headers = dict(answer.headers)
+        headers["content-range"] = f"bytes 0-{end - 1}/{total}"
+        headers["content-length"] = str(end)
+        route.fulfill(status=206, headers=headers, body=body[:end])
+
+    ctx.route(re.compile(r".*/m/.*"), media)
+    page = open_practice(ctx, live_server.url, study.slug)
+    page.evaluate(
+        """(() => { const v = document.querySelector('video'); window.__videoEvents = [];
+        ['waiting', 'playing'].forEach(t => v.addEventListener(t, () =>
+          window.__videoEvents.push({type: t, perf: performance.now(), time: v.currentTime})));
+        })()"""
+    )
+    page.locator("button[data-audio]").nth(0).click()
+    page.wait_for_function(
+        f"{PLAYER}.stalled === true && document.querySelector('video').currentTime > 2",
+        timeout=20000,
+    )
+    assert held, "the rest of the video was never asked for"
+    page.wait_for_timeout(300)
+    stalled_at = page.evaluate(
+        f"""(() => {{ const p = {PLAYER}, v = document.querySelector('video');
+        const now = p.ctx.currentTime;
+        return {{ time: v.currentTime, source: p.source !== null,
+          sounding: window.__audioLog.filter(r => r.buffer && r.buffer.length > 1
+            && (r.stop === null || r.stop > now)).length,
+          heard: p.listenedSeconds()[0] }}; }})()"""
+    )
+    page.wait_for_timeout(700)
+    later = page.evaluate(f"{PLAYER}.listenedSeconds()[0]")
+    # the video waits mid-clip; the sound has stopped and listening time stands still
+    assert 2 < stalled_at["time"] < 7.9, stalled_at
+    assert not stalled_at["source"] and stalled_at["sounding"] == 0, stalled_at
+    assert abs(later - stalled_at["heard"]) < 1e-6, (later, stalled_at)
+    for route in held:
+        route.continue_()
+    page.wait_for_function(
+        f"!{PLAYER}.stalled && {PLAYER}.source !== null && "
+        "window.__videoEvents.some(e => e.type === 'playing' && e.time > 2)",
+        timeout=15000,
+    )
+    resumed = page.evaluate(
+        "window.__videoEvents.filter(e => e.type === 'playing').slice(-1)[0].perf"
+    )
+    page.wait_for_timeout(3000)
+    frames = [f for f in page.evaluate("window.__drifts") if f["perf"] > resumed]
+    assert len(frames) >= 20, frames
+    ms, median, p99 = _drift_ms(frames)
+    first = (frames[0]["perf"] - resumed) / 1000
+    print(
+        f"after a stall: n={len(ms)} p50={median:.1f} p99={p99:.1f} max={ms[-1]:.1f} ms, "
+        f"first measured frame {first:.2f} s after playing, "
+        f"re-aligned {page.evaluate(f'{PLAYER}.realigned')}"
+    )
+    # on failure: (drift ms, ms after playing again, callback lateness ms, media time) per frame
+    timeline = [
+        (round(f["d"] * 1000, 1), round(f["perf"] - resumed), round(f["late"]), f["media"])
+        for f in frames
+    ]
+    assert ms[-1] < 20 and p99 < 10, str(timeline)
+    assert first < 0.5, first  # measured from the start: within 0.5 s of playing again
