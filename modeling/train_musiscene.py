@@ -694,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m modeling.train_musiscene",
         description="Train MusiScene (MERT -> music adapter -> frozen LLaMA).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # every option shows its default
     )
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     p.add_argument(
@@ -708,8 +709,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--llama", default=defaults["llama"], help="LLaMA id or folder (local only)")
     p.add_argument("--mert", default=defaults["mert"], help="MERT id or folder (local only)")
-    p.add_argument("--trainable", choices=TRAINABLE_MODES, default=defaults["trainable"])
-    p.add_argument("--prompt-mode", choices=PROMPT_MODES, default=defaults["prompt_mode"])
+    p.add_argument(
+        "--trainable",
+        choices=TRAINABLE_MODES,
+        default=defaults["trainable"],
+        help="what trains: the paper's adapter, MU-LLaMA's finetune (norms, biases, LoRA), or both",
+    )
+    p.add_argument(
+        "--prompt-mode",
+        choices=PROMPT_MODES,
+        default=defaults["prompt_mode"],
+        help="how the question is put to LLaMA",
+    )
     p.add_argument("--question", default=defaults["question"], help="question for rows without one")
     p.add_argument(
         "--answer-field",
@@ -733,8 +744,18 @@ def build_parser() -> argparse.ArgumentParser:
         ("max_clip_seconds", float),
         ("stop_after_epochs", int),
     ):
-        p.add_argument("--" + name.replace("_", "-"), type=typ, default=defaults[name])
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=defaults["precision"])
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            type=typ,
+            default=defaults[name],
+            help="TrainConfig field",
+        )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default=defaults["precision"],
+        help="auto: bf16 on a GPU that has it, else fp32",
+    )
     p.add_argument(
         "--feature-cache",
         type=Path,

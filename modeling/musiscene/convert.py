@@ -214,15 +214,22 @@ def convert_mu_llama_checkpoint(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m modeling.musiscene.convert", description=__doc__.splitlines()[0]
+        prog="python -m modeling.musiscene.convert",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("checkpoint", type=Path, help="MU-LLaMA checkpoint.pth")
-    p.add_argument("out_dir", type=Path)
+    p.add_argument("out_dir", type=Path, help="folder to write the converted checkpoint to")
     p.add_argument(
         "--llama", default="meta-llama/Llama-2-7b-hf", help="the transformers LLaMA to pair it with"
     )
-    p.add_argument("--mert", default="m-a-p/MERT-v1-330M")
-    p.add_argument("--trainable", choices=("adapter", "mu-llama-finetune", "both"), default="both")
+    p.add_argument("--mert", default="m-a-p/MERT-v1-330M", help="MERT id or folder (local only)")
+    p.add_argument(
+        "--trainable",
+        choices=("adapter", "mu-llama-finetune", "both"),
+        default="both",
+        help="which of the checkpoint's trained weights to keep",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     print(

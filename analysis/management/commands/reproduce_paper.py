@@ -54,14 +54,18 @@ class Command(BaseCommand):
         parser.add_argument("--llama", default="", help="LLaMA id or folder")
         parser.add_argument("--mert", default="", help="MERT id or folder")
         parser.add_argument("--init", default="", help="converted MU-LLaMA checkpoint folder")
-        parser.add_argument("--epochs", type=int, default=20)
+        parser.add_argument(
+            "--epochs", type=int, default=20, help="MusiScene training epochs (the paper: 20)"
+        )
         parser.add_argument("--musicgen", default="", help="MusicGen model (default: sketches)")
         parser.add_argument("--vggish", default="", help="VGGish weights (.pth) for Table 3's FAD")
         parser.add_argument(
             "--kl-classifier", default="auto", help="Table 3's KL classifier (as audio_metrics)"
         )
         parser.add_argument("--simulate", type=int, default=0, metavar="N", help="simulated raters")
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed of sampling, training and simulation"
+        )
 
     def handle(self, *args, **o):
         out: Path = o["out"]
