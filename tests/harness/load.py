@@ -28,8 +28,19 @@ from urllib.parse import urlencode
 
 
 class Browser:
-    def __init__(self, host: str, port: int, stats: Stats | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        stats: Stats | None = None,
+        *,
+        source: str | None = None,
+        agent: str = "",
+    ):
+        """``source``: the local address to connect from (any of 127.0.0.0/8 on Linux), so that
+        a proxy in front sees distinct clients; ``agent``: the User-Agent header."""
         self.host, self.port = host, port
+        self.source, self.agent = source, agent or "musiscene-bench/1"
         self.cookies: dict[str, str] = {}
         self.stats = stats
 
@@ -44,15 +55,16 @@ class Browser:
         kind: str = "",
     ) -> tuple[int, dict[str, str], bytes]:
         t0 = time.perf_counter()
+        local = (self.source, 0) if self.source else None
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port), timeout
+            asyncio.open_connection(self.host, self.port, local_addr=local), timeout
         )
         try:
             head = [
                 f"{method} {path} HTTP/1.1",
                 f"Host: {self.host}:{self.port}",
                 "Connection: close",
-                "User-Agent: musiscene-bench/1",
+                f"User-Agent: {self.agent}",
                 f"Content-Length: {len(body)}",
             ]
             if self.cookies:
