@@ -104,7 +104,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # concurrent writers queue on busy_timeout instead of failing with "database is locked".
     _db["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT_S", 20),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":

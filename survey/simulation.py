@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from analysis.simulate import RatingModel, rate_trials
@@ -49,6 +50,9 @@ from survey.models import (
 logger = logging.getLogger(__name__)
 
 SIMULATED_STUDY_ID = "simulated"
+#: On SQLite, the simulation leaves the write lock free this long after each participant, so that
+#: real participants' requests are served while it runs (between items, its reads leave gaps).
+SQLITE_PAUSE_S = 0.02
 SIMULATED_USER_AGENT = "MusiScene Studio simulated participant"
 
 #: The paper's reported means (Tables 4 and 5) per form, used when ``effects`` is not given.
@@ -156,6 +160,16 @@ def _set_opened(participant: Participant, seconds: float) -> None:
     participant.item_started_at = opened
 
 
+def _let_others_write() -> None:
+    """A pause between two of the simulation's writes on SQLite, where one connection writes at
+    a time and a waiting one polls for the lock every 100 ms or so: without it the simulation
+    takes the lock back at once, and a real participant's request can wait until its busy
+    timeout runs out (a 503). PostgreSQL locks rows, not the database: no pause there."""
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        time.sleep(SQLITE_PAUSE_S)
+
+
+@transaction.atomic
 def _lay_out_on_a_clock(participant: Participant, rng: np.random.Generator) -> None:
     """Rewrite one simulated participant's timestamps onto a single timeline that ends now.
 
@@ -261,30 +275,33 @@ def simulate_participants(
         else {}
     )
 
-    # 1. everyone consents and reads the instructions (the assignment balances the forms)
+    # 1. everyone consents and reads the instructions (the assignment balances the forms).
+    # Each step commits on its own, as a real participant's requests do: no transaction spans a
+    # participant, so on SQLite (one writer at a time) real participants' requests get the write
+    # lock between two steps instead of waiting out the simulation (and answering 503).
     people: list[Participant] = []
     for i in range(n):
-        with transaction.atomic():
-            p, _ = P.participant_start(
-                study=study,
-                prolific_pid=f"SIM-{secrets.token_hex(8)}",
-                external_study_id=SIMULATED_STUDY_ID,
-                external_session_id=f"{seed}-{i}",
-                user_agent=SIMULATED_USER_AGENT,
-            )
-            # Marked in a field of its own: the recruiter ids above are purged after the
-            # study's retention date, the flag stays with the research data.
-            Participant.objects.filter(pk=p.pk).update(simulated=True)
-            p.simulated = True
-            for stage in (Participant.Stage.INSTRUCTIONS, Participant.Stage.PRACTICE):
-                P.participant_touch(participant=p, page=stage)
-                p = P.participant_advance(participant=p, from_stage=stage)
-            if study.headphone_check and p.stage == Participant.Stage.HEADPHONE:
-                P.participant_touch(participant=p, page=Participant.Stage.HEADPHONE)
-                fail_rate = model.headphone_fail_rate * (3 if i in careless_of else 1)
-                plan = P.headphone_plan(p)
-                answers = [(a + 1) % 3 for a in plan] if rng.random() < fail_rate else plan
-                P.submit_headphone(participant=p, answers=answers)
+        p, _ = P.participant_start(
+            study=study,
+            prolific_pid=f"SIM-{secrets.token_hex(8)}",
+            external_study_id=SIMULATED_STUDY_ID,
+            external_session_id=f"{seed}-{i}",
+            user_agent=SIMULATED_USER_AGENT,
+        )
+        # Marked in a field of its own: the recruiter ids above are purged after the
+        # study's retention date, the flag stays with the research data.
+        Participant.objects.filter(pk=p.pk).update(simulated=True)
+        p.simulated = True
+        for stage in (Participant.Stage.INSTRUCTIONS, Participant.Stage.PRACTICE):
+            P.participant_touch(participant=p, page=stage)
+            p = P.participant_advance(participant=p, from_stage=stage)
+        if study.headphone_check and p.stage == Participant.Stage.HEADPHONE:
+            P.participant_touch(participant=p, page=Participant.Stage.HEADPHONE)
+            fail_rate = model.headphone_fail_rate * (3 if i in careless_of else 1)
+            plan = P.headphone_plan(p)
+            answers = [(a + 1) % 3 for a in plan] if rng.random() < fail_rate else plan
+            P.submit_headphone(participant=p, answers=answers)
+        _let_others_write()
         people.append(p)
         summary.participants.append(p.public_id)
         if i in careless_of:
@@ -344,44 +361,42 @@ def simulate_participants(
             _lay_out_on_a_clock(p, np.random.default_rng([seed, i, 0, 3]))
             continue
         kind = careless_of.get(i, "")
-        with transaction.atomic():
-            ended = False
-            for index in range(len(p.trial_order)):
-                P.participant_touch(
-                    participant=p, page=Participant.Stage.TRIALS, sequence_index=index
-                )
-                P.item_shown(participant=p, index=index)
-                item = P.participant_item(participant=p, index=index)
-                # each item's own draws: the same seed gives the same answers whatever the order
-                item_rng = np.random.default_rng(
-                    [seed, i, item.trial.position, int(item.kind == "attention")]
-                )
-                payload, seconds = _answer_item(study, item, values, i, kind, model, item_rng)
-                _set_opened(p, seconds)
-                result = P.submit_item(
-                    participant=p,
-                    index=index,
-                    submission_id=str(uuid.uuid4()),
-                    ratings=payload,
-                    events=[{"type": "play", "t": 0.0}, {"type": "submit", "t": round(seconds, 2)}],
-                )
-                if item.kind == TrialResponse.Kind.ATTENTION:
-                    summary.attention_checks += 1
-                else:
-                    summary.ratings += len(payload)
-                if result["status"] == "screened_out":
-                    ended = True
-                    break
-            p.refresh_from_db()
-            if ended:
-                summary.screened_out += 1
+        ended = False
+        for index in range(len(p.trial_order)):  # each item commits on its own (see step 1)
+            P.participant_touch(participant=p, page=Participant.Stage.TRIALS, sequence_index=index)
+            P.item_shown(participant=p, index=index)
+            item = P.participant_item(participant=p, index=index)
+            # each item's own draws: the same seed gives the same answers whatever the order
+            item_rng = np.random.default_rng(
+                [seed, i, item.trial.position, int(item.kind == "attention")]
+            )
+            payload, seconds = _answer_item(study, item, values, i, kind, model, item_rng)
+            _set_opened(p, seconds)
+            result = P.submit_item(
+                participant=p,
+                index=index,
+                submission_id=str(uuid.uuid4()),
+                ratings=payload,
+                events=[{"type": "play", "t": 0.0}, {"type": "submit", "t": round(seconds, 2)}],
+            )
+            if item.kind == TrialResponse.Kind.ATTENTION:
+                summary.attention_checks += 1
             else:
-                P.participant_touch(participant=p, page=Participant.Stage.QUESTIONNAIRE)
-                P.participant_complete(
-                    participant=p, answers=_answers(np.random.default_rng([seed, i, 0, 2]))
-                )
-                summary.completed += 1
-            _lay_out_on_a_clock(p, np.random.default_rng([seed, i, 0, 3]))
+                summary.ratings += len(payload)
+            if result["status"] == "screened_out":
+                ended = True
+                break
+        p.refresh_from_db()
+        if ended:
+            summary.screened_out += 1
+        else:
+            P.participant_touch(participant=p, page=Participant.Stage.QUESTIONNAIRE)
+            P.participant_complete(
+                participant=p, answers=_answers(np.random.default_rng([seed, i, 0, 2]))
+            )
+            summary.completed += 1
+        _lay_out_on_a_clock(p, np.random.default_rng([seed, i, 0, 3]))
+        _let_others_write()
     logger.info("%s", summary)
     return summary
 
