@@ -591,7 +591,12 @@ def _spreadsheet_safe(value: Any) -> Any:
 
 
 def csv_text(df: pd.DataFrame, *, header: bool) -> str:
-    text_columns = [c for c, t in df.dtypes.items() if str(t) in ("object", "string")]
+    # object, "string" and pandas 3's default "str" columns: every column that can hold text
+    text_columns = [
+        c
+        for c, t in df.dtypes.items()
+        if pd.api.types.is_object_dtype(t) or pd.api.types.is_string_dtype(t)
+    ]
     if text_columns:
         df = df.copy()
         for c in text_columns:

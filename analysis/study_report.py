@@ -39,7 +39,7 @@ from analysis.report import (
 )
 from analysis.versions import software_versions
 from generation.models import Condition
-from survey.models import DataDeletion, Form, Participant, Study, TrialTrack
+from survey.models import DataDeletion, Form, Participant, Study, TrialTrack, Withdrawal
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +110,21 @@ def _removed(study: Study) -> str:
         .annotate(n=Count("id"))
         .order_by()
     )
-    if not counts:
+    withdrawn = Withdrawal.objects.filter(study=study).count()
+    if not counts and not withdrawn:
         return "nothing"
     parts = [
         f"{counts[w]} {w}{'s' if counts[w] != 1 else ''}"
         for w in DataDeletion.What.values
         if counts.get(w)
     ]
-    return " and ".join(parts) + " deleted (each in deletions.csv: who, when, what)"
+    text = ""
+    if parts:
+        text = " and ".join(parts) + " deleted (each in deletions.csv: who, when, what)"
+    if withdrawn:  # only their number: a withdrawal leaves no data, not even in the bundle
+        people = f"{withdrawn} participant{'s' if withdrawn != 1 else ''} withdrew"
+        text = f"{text}; {people}" if text else people
+    return text
 
 
 def server_versions() -> dict[str, str]:

@@ -3,7 +3,9 @@ timing flags that mark paces no person can keep (docs/how-to/ops/data-protection
 
 - :func:`participant_withdraw` deletes a participant and everything derived from their answers
   (ratings, trial responses, checks, page visits, descriptions and the captions made of them)
-  and leaves a :class:`~survey.models.Withdrawal` record naming only the public id.
+  and leaves a :class:`~survey.models.Withdrawal` record naming only the public id. Records of
+  earlier deletions of their ratings (:class:`~survey.models.DataDeletion`, the audit trail of
+  the published data set) keep that something was removed, but no longer the values removed.
 - :func:`purge_identifying` blanks the identifying fields of a study's participants (recruiter
   ids, user agent, free-text answers); :func:`purge_due` does it for every study past its
   ``retention_until`` (the ``purge_identifying_data`` command and the daily Celery task).
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from survey.models import (
     Annotation,
+    DataDeletion,
     PageVisit,
     Participant,
     QualityCheck,
@@ -65,6 +68,14 @@ def participant_withdraw(
         with live_deletion_allowed():  # a withdrawal is the participant's right, live or not
             participant.delete()  # cascades: ratings, responses, checks, visits, annotations
         Caption.objects.filter(pk__in=caption_ids).delete()
+        # A rating of theirs deleted earlier is still described (clip, condition, value) in the
+        # deletion records: the record of that deletion stays, the values go.
+        earlier = DataDeletion.objects.filter(study=participant.study, participant=record.public_id)
+        for d in earlier:
+            d.summary = f"{d.get_what_display().lower()} of {record.public_id}: details removed "
+            d.summary += "when the participant withdrew"
+            d.details = {"withdrawn": True}
+            d.save(update_fields=["summary", "details"])
     return record
 
 

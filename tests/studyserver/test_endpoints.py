@@ -42,14 +42,19 @@ def test_readyz_reports_a_broken_storage(client, db, monkeypatch, tmp_path):
 def test_readyz_writes_nothing_and_names_no_host(client, db, monkeypatch, settings):
     from pathlib import Path
 
+    from django.core.files.storage import default_storage
     from django.db import OperationalError
 
     from studyserver import ops
 
     media = Path(settings.MEDIA_ROOT)
     before = sorted(media.rglob("*")) if media.exists() else []
+    written = []
+    for name in ("save", "delete", "open"):  # a probe that writes and deletes leaves no file
+        monkeypatch.setattr(default_storage, name, lambda *a, _n=name, **k: written.append(_n))
     for _ in range(3):
         assert client.get("/readyz").status_code == 200
+    assert written == []
     assert (sorted(media.rglob("*")) if media.exists() else []) == before
 
     def down():

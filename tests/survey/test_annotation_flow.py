@@ -201,6 +201,23 @@ def test_exports_and_tag_agreement(annotation_study, tmp_path):
     assert len(annotations_frame(study=study)) == 7
 
 
+def test_the_descriptions_export_is_pseudonymised_and_spreadsheet_safe(annotation_study, tmp_path):
+    from django.core.management import call_command
+
+    study, _ = annotation_study
+    pid = "5f0c1e2d3b4a5968778695a4"
+    bot = Annotator(study, PROLIFIC_PID=pid)
+    bot.to_clips()
+    formula = '=HYPERLINK("http://evil.example","a calm harbour at dawn")'
+    assert bot.write(bot.config(), text=formula).status_code == 200
+    out = tmp_path / "ann.csv"
+    call_command("export_annotations", "--study", "describe", "--out", str(out))
+    body = out.read_text()
+    assert pid not in body and "prolific_pid" not in body
+    assert bot.participant.public_id in body
+    assert "'=HYPERLINK" in body and "\n=HYPERLINK" not in body and ",=HYPERLINK" not in body
+
+
 def test_text_agreement_among_annotators(annotation_study, tmp_path):
     import pandas as pd
     from django.core.management import call_command

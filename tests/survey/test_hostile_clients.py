@@ -108,12 +108,16 @@ def test_a_full_study_still_lets_a_started_pid_continue(live_study):
 def test_the_sliding_window_never_lets_more_than_the_limit_through_an_edge():
     # a fixed window let 2 x limit through: `limit` at the end of one window, `limit` at the
     # start of the next. Every 60 s interval here sees at most `limit`.
-    limit, t0 = 10, 1_000_000.0
-    at_edge = [throttle.hit("t", "k", limit=limit, window_s=60, now=t0 + 59.9) for _ in range(10)]
-    after = [throttle.hit("t", "k", limit=limit, window_s=60, now=t0 + 60.1) for _ in range(10)]
-    assert sum(at_edge) == 10 and sum(after) == 0
-    later = [throttle.hit("t", "k", limit=limit, window_s=60, now=t0 + 126.1) for _ in range(10)]
-    assert sum(later) == 10  # the burst has left the window
+    # `edge` is a multiple of 60 s, where a fixed window starts afresh (1,000,000 is not one:
+    # bursts at 1,000,059.9 and 1,000,060.1 fall in one fixed window and prove nothing).
+    limit, edge = 10, 60.0 * 16_667
+
+    def burst(at: float) -> int:
+        return sum(throttle.hit("t", "k", limit=limit, window_s=60, now=at) for _ in range(10))
+
+    assert burst(edge - 0.1) == 10 and burst(edge + 0.1) == 0
+    assert burst(edge + 30.0) == 0  # still inside the minute after the burst
+    assert burst(edge - 0.1 + 66.1) == 10  # the burst has left the window
 
 
 def test_starts_are_capped_per_client_and_per_study(live_study, settings):

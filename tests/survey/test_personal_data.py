@@ -125,6 +125,19 @@ def test_a_study_not_yet_past_retention_is_kept(live_study):
     assert Participant.objects.get().prolific_pid == PID
 
 
+def test_every_formula_prefix_is_escaped_and_numbers_are_not():
+    from analysis.exports import csv_text
+
+    # pandas 3 infers its own "str" dtype for text: the escaping must not skip those columns
+    cells = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "plain", "a=b"]
+    df = pd.DataFrame({"comment": cells, "value": [-5.0, 1, 2, 3, 4, 5, 6]})
+    back = pd.read_csv(io.StringIO(csv_text(df, header=True)), keep_default_na=False)
+    assert list(back["comment"][:5]) == ["'" + c for c in cells[:5]]
+    assert list(back["comment"][5:]) == ["plain", "a=b"]
+    assert back["value"][0] == -5.0  # a negative number stays a number
+    assert "'\r=1" in csv_text(pd.DataFrame({"c": ["\r=1"]}), header=True)
+
+
 def test_csv_cells_that_look_like_formulas_are_escaped(live_study, tmp_path):
     _done(live_study, comment='=HYPERLINK("http://evil","x")')
     out = tmp_path / "p.csv"
@@ -180,3 +193,35 @@ def test_completion_flags_a_scripted_pace(live_study):
     TrialResponse.objects.filter(participant=bot.participant).update(duration_s=0.1)
     bot.client.post(f"/s/{live_study.slug}/run/questionnaire/", {"age_range": "25-34"})
     assert bot.participant.status == "completed" and bot.participant.timing_flag
+
+
+def test_a_withdrawal_keeps_earlier_deletion_records_without_their_values(live_study):
+    # A researcher removed one rating after closing (a DataDeletion: the published data set's
+    # audit trail, with the value removed); then the participant withdrew. The withdrawal record
+    # proves the withdrawal; the deletion record stays, but no longer describes their answers.
+    from survey import services
+    from survey.models import DataDeletion
+
+    _done(live_study)
+    _done(live_study, pid="b" * 24)
+    p = Participant.objects.get(prolific_pid=PID)
+    services.study_close(study=live_study)
+    rating = Rating.objects.filter(participant=p).select_related("track__condition").first()
+    services.data_delete(objects=[rating])
+    record = DataDeletion.objects.get()
+    assert record.details["value"] == rating.value and f"= {rating.value:g}" in record.summary
+    call_command(
+        "withdraw_participant",
+        "--study",
+        live_study.slug,
+        "--participant",
+        p.public_id,
+        "--requested-by",
+        "participant",
+    )
+    record.refresh_from_db()
+    assert record.details == {"withdrawn": True}
+    assert p.public_id in record.summary and f"{rating.value:g}" not in record.summary
+    assert Withdrawal.objects.get().public_id == p.public_id
+    removed = study_report(study=live_study).design["removed after collection"]
+    assert removed.startswith("1 rating deleted") and removed.endswith("1 participant withdrew")

@@ -71,3 +71,16 @@ def test_wrong_api_tokens_are_throttled_per_address(db, settings):
         for i in range(5)
     ]
     assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
+
+
+def test_the_api_refuses_one_client_whatever_forwarded_prefix_it_sends(db, monkeypatch):
+    # end to end, through the site's REST_FRAMEWORK settings (not the throttle class alone)
+    from survey.throttle import ClientAnonRateThrottle
+
+    monkeypatch.setattr(ClientAnonRateThrottle, "THROTTLE_RATES", {"anon": "3/minute"})
+    codes = [
+        Client(HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, 203.0.113.9").get("/api/schema/").status_code
+        for i in range(5)
+    ]
+    assert codes == [200, 200, 200, 429, 429]
+    assert Client(HTTP_X_FORWARDED_FOR="198.51.100.7").get("/api/schema/").status_code == 200

@@ -1,6 +1,10 @@
 """python manage.py export_annotations --study SLUG --out annotations.csv [--format
 csv|json|parquet]
-[--agreement agreement.csv] [--mode standard|mu-llama] [--bertscore-model PATH|none]"""
+[--agreement agreement.csv] [--mode standard|mu-llama] [--bertscore-model PATH|none]
+
+The descriptions are an export meant for sharing: participants by public id only (the recruiter
+ids are in ``export_ratings --identifying-out``), and CSV cells a spreadsheet would run as a
+formula are escaped."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.annotations import annotations_frame, study_vocabulary, tag_agreement, text_agreement
+from analysis.exports import csv_text, pseudonymise
 from survey.models import Study
 
 
@@ -57,16 +62,17 @@ class Command(BaseCommand):
         if fmt not in ("csv", "json", "parquet"):
             raise CommandError(f"cannot tell the format of {out}; pass --format csv|json|parquet")
         frame = annotations_frame(study=obj, include_rejected=include_rejected)
+        shared = pseudonymise(frame, free_text=True)  # the descriptions are the research data
         if frame.empty:
             self.stderr.write(f"{study}: no descriptions yet; writing an empty table")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             if fmt == "csv":
-                frame.to_csv(out, index=False)
+                out.write_text(csv_text(shared, header=True), encoding="utf-8")
             elif fmt == "json":
-                frame.to_json(out, orient="records", indent=1)
+                shared.to_json(out, orient="records", indent=1)
             else:
-                frame.to_parquet(out, index=False)
+                shared.to_parquet(out, index=False)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc}") from exc
         self.stdout.write(f"{len(frame)} descriptions -> {out}")
