@@ -71,3 +71,28 @@ def test_the_gunicorn_access_log_is_scrubbed():
     text = " ".join(str(v) for v in atoms.values())
     assert "5f0c1e2d3b4a5968778695a4" not in text and "abcdef" not in text
     assert "0123456789abcdef" not in text and "[scrubbed]" in text
+
+
+def test_the_site_logs_through_the_scrubber():
+    # the filter and the gunicorn logger above are only useful where they are installed
+    import runpy
+    from pathlib import Path
+
+    from studyserver import settings as site
+
+    # the root logger's handlers as the site configures them (the test settings add their own)
+    for name in site.LOGGING["root"]["handlers"]:
+        assert "scrub" in site.LOGGING["handlers"][name].get("filters", []), name
+    assert site.LOGGING["filters"]["scrub"]["()"] == "studyserver.logscrub.ScrubFilter"
+    conf = runpy.run_path(str(Path(site.__file__).with_name("gunicorn.conf.py")))
+    assert conf["logger_class"] == "studyserver.logscrub.ScrubbingGunicornLogger"
+
+
+def test_the_retention_purge_is_scheduled_daily():
+    from studyserver.celery import app
+
+    entries = [e for e in app.conf.beat_schedule.values() if "purge" in e["task"]]
+    assert [e["task"] for e in entries] == ["survey.purge_identifying_data"]
+    assert entries[0]["schedule"] <= 24 * 3600
+    app.loader.import_default_modules()
+    assert "survey.purge_identifying_data" in app.tasks
