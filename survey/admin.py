@@ -301,9 +301,9 @@ class StudyAdmin(admin.ModelAdmin):
             try:
                 fn(study)
             except ValidationError as exc:
-                self.message_user(request, f"{study.slug}: {_errors(exc)}", messages.ERROR)
+                self.message_user(request, f"Study {study.slug}: {_errors(exc)}", messages.ERROR)
             else:
-                self.message_user(request, f"{study.slug}: {done}", messages.SUCCESS)
+                self.message_user(request, f"Study {study.slug}: {done}", messages.SUCCESS)
 
     @admin.action(
         description="Add the paper's forms (15 x video/music/MSI, 8 x fusion/MSI) and sample them"
@@ -414,7 +414,9 @@ class StudyAdmin(admin.ModelAdmin):
                     request, f"{study.slug}: {len(problems)} problems: {shown}", messages.ERROR
                 )
             else:
-                self.message_user(request, f"{study.slug}: ready to go live", messages.SUCCESS)
+                self.message_user(
+                    request, f"Study {study.slug}: ready to go live", messages.SUCCESS
+                )
 
     @admin.action(description="Go live (validates first; locks the design)")
     def go_live(self, request, queryset):
@@ -497,7 +499,7 @@ class StudyAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, _errors(exc), messages.ERROR)
             else:
-                self.message_user(request, f"{study.slug} is live.", messages.SUCCESS)
+                self.message_user(request, f"Study {study.slug} is live.", messages.SUCCESS)
             return redirect("admin:survey_study_validate", pk=study.pk)
         ctx = {
             **self.admin_site.each_context(request),

@@ -35,7 +35,8 @@ def _action(client, action: str, study: Study):
 
 def test_validate_and_go_live_actions(super_client, small_study):
     resp = _action(super_client, "validate", small_study)
-    assert "ready to go live" in resp.content.decode()
+    # the slug as the researcher typed it (the admin capitalises the message's first letter)
+    assert "Study small: ready to go live" in resp.content.decode()
     resp = _action(super_client, "go_live", small_study)
     small_study.refresh_from_db()
     assert small_study.status == "live"
