@@ -1,0 +1,181 @@
+"""The participant walk in Firefox (Gecko): Debian's firefox-esr, headless, driven through its
+own Marionette protocol by `marionette_driver` from PyPI (no registry reached here ships a
+geckodriver binary for Linux). Headless Firefox needs a sound server to run an AudioContext at
+all: a PulseAudio with a null sink is started for the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from tests.browser.conftest import AUDIO_PROBE
+
+FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
+PULSEAUDIO = shutil.which("pulseaudio")
+try:
+    import marionette_driver  # noqa: F401
+
+    HAVE_DRIVER = True
+except ImportError:
+    HAVE_DRIVER = False
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (FIREFOX and PULSEAUDIO and HAVE_DRIVER),
+        reason="Firefox needs: apt-get install firefox-esr pulseaudio; "
+        "pip install marionette-driver",
+    ),
+]
+PLAYER = "window.__musiscenePlayer"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def firefox():
+    from marionette_driver.marionette import Marionette
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    env = dict(os.environ)
+    pulse = None
+    if subprocess.run([PULSEAUDIO, "--check"], env=env).returncode != 0:
+        pulse = subprocess.Popen(
+            [
+                PULSEAUDIO,
+                "-n",
+                "--exit-idle-time=-1",
+                "--daemonize=no",
+                "--load=module-null-sink sink_name=null",
+                "--load=module-native-protocol-unix",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    time.sleep(1)
+    profile = tempfile.mkdtemp(prefix="ff-profile-")
+    port = _free_port()
+    with open(os.path.join(profile, "user.js"), "w") as fh:
+        fh.write(f'user_pref("marionette.port", {port});\n')
+    ff = subprocess.Popen(
+        [FIREFOX, "--headless", "--marionette", "--no-remote", "--profile", profile, "about:blank"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    m = Marionette(host="127.0.0.1", port=port, startup_timeout=90)
+    m.start_session()
+    try:
+        yield m
+    finally:
+        try:
+            m.delete_session()
+        finally:
+            ff.terminate()
+            ff.wait(timeout=20)
+            if pulse is not None:
+                pulse.terminate()
+                pulse.wait(timeout=10)
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def _js(m, script: str):
+    return m.execute_script(script, sandbox=None)
+
+
+def _wait(m, script: str, timeout: float = 20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if _js(m, f"return !!({script})"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(
+        f"timed out waiting for {script}: {_js(m, 'return document.body.innerText')}"
+    )
+
+
+def _button(m, text: str):
+    for b in m.find_elements("css selector", "button, a.button"):
+        if b.text.strip() == text and b.is_displayed():
+            return b
+    raise AssertionError(f"no button {text!r}")
+
+
+@pytest.fixture
+def study(transactional_db, small_study):
+    from survey import services
+
+    type(small_study).objects.filter(pk=small_study.pk).update(min_listen_s=0.6)
+    small_study.refresh_from_db()
+    services.study_go_live(study=small_study)
+    return small_study
+
+
+def test_the_participant_walk_in_firefox(firefox, live_server, study):
+    """Click-started audio, a switch, exact listening time, must-hear, drift, completion."""
+    from marionette_driver.keys import Keys
+
+    from survey.models import Participant, Rating
+
+    m = firefox
+    m.delete_all_cookies()
+    m.navigate(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=firefox-1")
+    _button(m, "I agree, start").click()
+    _wait(m, "document.body.innerText.includes('Instructions')")
+    _button(m, "Start the practice video").click()
+    _wait(m, "document.body.innerText.includes('Practice video')")
+    _js(m, AUDIO_PROBE)
+    _button(m, "Play soundtrack A").click()
+    _wait(
+        m, f"{PLAYER}.current === 0 && {PLAYER}.source && !document.querySelector('video').paused"
+    )
+    _wait(m, f"{PLAYER}.ctx.state === 'running'", timeout=5)
+    _wait(m, "!document.querySelector('#rA').disabled")
+    assert _js(m, "return document.querySelector('#rB').disabled")
+    _button(m, "Play soundtrack B").click()
+    _wait(m, f"{PLAYER}.current === 1 && {PLAYER}.source")
+    time.sleep(1.2)
+    got = _js(
+        m,
+        f"""const p = {PLAYER}; const bufs = p.buttons.map((_, i) => p.buffers[i]);
+        return {{truth: window.__heardTruth(bufs), page: p.listenedSeconds(),
+                 frames: window.__drifts.map(x => x.d), clock: window.__clockDrifts.map(x => x.d),
+                 realigned: p.realigned}};""",
+    )
+    for k, truth in got["truth"].items():
+        assert abs(got["page"][k] - truth) <= 1 / 60, got
+    stats = {}
+    for kind in ("frames", "clock"):
+        ms = sorted(abs(x) * 1000 for x in got[kind])
+        if ms:
+            p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+            stats[kind] = (len(ms), ms[len(ms) // 2], p99, ms[-1])
+    print(f"firefox drift (n, p50, p99, max ms): {stats}, re-aligned {got['realigned']}")
+    m.find_element("id", "rA").send_keys(Keys.END)
+    m.find_element("id", "rB").send_keys(Keys.HOME)
+    _wait(m, "!document.querySelector('[data-action=next]').disabled")
+    _button(m, "Start the study").click()
+    for n in (1, 2):
+        _wait(m, f"document.body.innerText.includes('Video {n} of 2')")
+        for label in ["A", "B"]:
+            _button(m, f"Play soundtrack {label}").click()
+            _wait(m, f"!document.querySelector('#r{label}').disabled")
+            m.find_element("id", f"r{label}").send_keys(Keys.END if n == 1 else Keys.HOME)
+        _button(m, "Save and continue").click()
+    _wait(m, "document.body.innerText.includes('Almost done')")
+    _button(m, "Finish").click()
+    _wait(m, "document.querySelector('[data-code]')")
+    p = Participant.objects.get(prolific_pid="firefox-1")
+    assert p.status == Participant.Status.COMPLETED
+    values = sorted(Rating.objects.filter(participant=p).values_list("value", flat=True))
+    assert values == [0, 0, 100, 100]
