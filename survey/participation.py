@@ -71,10 +71,14 @@ def release_abandoned(*, study: Study, now=None) -> int:
     ).update(status=Participant.Status.ABANDONED)
 
 
+#: A completion that counts toward a form's target: completed at a humanly possible pace. A
+#: participant flagged for impossible timing (a bot) is excluded by the report's screening, so it
+#: must not fill the study either, or bots could still lock real participants out.
+_COUNTS = Q(participants__status=Participant.Status.COMPLETED, participants__timing_flag="")
+
+
 def study_is_full(*, study: Study) -> bool:
-    forms = Form.objects.filter(study=study).annotate(
-        done=Count("participants", filter=Q(participants__status=Participant.Status.COMPLETED))
-    )
+    forms = Form.objects.filter(study=study).annotate(done=Count("participants", filter=_COUNTS))
     return bool(forms) and all(f.done >= study.target_per_form for f in forms)
 
 
@@ -86,12 +90,7 @@ def _pick_form(study: Study) -> Form:
         .annotate(
             load=Count(
                 "participants",
-                filter=Q(
-                    participants__status__in=[
-                        Participant.Status.ACTIVE,
-                        Participant.Status.COMPLETED,
-                    ]
-                ),
+                filter=Q(participants__status=Participant.Status.ACTIVE) | _COUNTS,
             )
         )
         .order_by("load", "name")

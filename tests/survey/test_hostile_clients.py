@@ -91,6 +91,24 @@ def test_a_direct_consent_post_does_not_start_anyone_in_a_full_study(live_study)
     assert Participant.objects.count() == 1
 
 
+def test_a_completion_flagged_as_inhumanly_fast_does_not_fill_the_study(live_study):
+    """A bot that completes at a pace no person can is excluded by the report's screening: it
+    must not take a real participant's place either (the study stays open, and the form's load
+    for assignment does not count it)."""
+    live_study.target_per_form = 1
+    live_study.save()
+    Bot(live_study).complete()
+    bot = Participant.objects.get()
+    Participant.objects.filter(pk=bot.pk).update(timing_flag="item 0: answered in 0.1 s")
+    person = Client()
+    resp = person.post(f"/s/{live_study.slug}/", {"consent": "yes"})
+    assert b"all the responses it needs" not in resp.content
+    assert Participant.objects.count() == 2
+    Participant.objects.filter(pk=bot.pk).update(timing_flag="")  # a plausible pace: it counts
+    resp = Client().post(f"/s/{live_study.slug}/", {"consent": "yes"})
+    assert b"all the responses it needs" in resp.content and Participant.objects.count() == 2
+
+
 def test_a_full_study_still_lets_a_started_pid_continue(live_study):
     live_study.target_per_form = 1
     live_study.save()
