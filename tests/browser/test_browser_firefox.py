@@ -47,21 +47,23 @@ def firefox():
 
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     env = dict(os.environ)
-    pulse = None
+    started_pulse = False
     if subprocess.run([PULSEAUDIO, "--check"], env=env).returncode != 0:
-        pulse = subprocess.Popen(
+        subprocess.run(
             [
                 PULSEAUDIO,
                 "-n",
+                "--daemonize=yes",
                 "--exit-idle-time=-1",
-                "--daemonize=no",
                 "--load=module-null-sink sink_name=null",
                 "--load=module-native-protocol-unix",
             ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            timeout=30,
         )
+        started_pulse = True
     time.sleep(1)
     profile = tempfile.mkdtemp(prefix="ff-profile-")
     port = _free_port()
@@ -73,7 +75,7 @@ def firefox():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    m = Marionette(host="127.0.0.1", port=port, startup_timeout=90)
+    m = Marionette(host="127.0.0.1", port=port, startup_timeout=90, socket_timeout=60)
     m.start_session()
     try:
         yield m
@@ -83,9 +85,8 @@ def firefox():
         finally:
             ff.terminate()
             ff.wait(timeout=20)
-            if pulse is not None:
-                pulse.terminate()
-                pulse.wait(timeout=10)
+            if started_pulse:  # the daemon this fixture started
+                subprocess.run([PULSEAUDIO, "--kill"], env=env, timeout=30)
             shutil.rmtree(profile, ignore_errors=True)
 
 
