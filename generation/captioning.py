@@ -605,7 +605,7 @@ def _local_paths(fields: Sequence[FieldFile]) -> Iterator[list[Path]]:
                 pass
             if tmp is None:
                 tmp = Path(tempfile.mkdtemp(prefix="musiscene-caption-"))
-            target = tmp / f"{len(out)}{Path(field.name).suffix}"
+            target = tmp / f"{len(out)}{Path(field.name or '').suffix}"
             with field.open("rb") as src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             out.append(target)
@@ -619,7 +619,7 @@ def _missing_media(field: FieldFile, what: str, clip: Clip) -> str | None:
     if not field:
         return f"clip {clip.key} has no {what}"
     try:
-        if not field.storage.exists(field.name):
+        if not field.storage.exists(field.name or ""):  # a non-empty field has a name
             return f"the {what} of clip {clip.key} is missing from the media storage ({field.name})"
     except OSError as exc:
         return f"the {what} of clip {clip.key} cannot be read ({exc})"

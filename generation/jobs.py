@@ -630,6 +630,9 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
     item = Item.objects.select_related("job", "clip", "condition", "caption").get(pk=item_id)
     job = item.job
     spec = track_spec(job=job, prompt=item.prompt)
+    if item.audio is None or item.sample_rate is None:  # GENERATED items hold both
+        raise RuntimeError(f"generation item {item_id} has no audio to ingest")
+    sample_rate: int = item.sample_rate
     samples = np.frombuffer(bytes(item.audio), dtype="<f4")
     with engine.items_work(
         kind=GENERATION,
@@ -644,7 +647,7 @@ def item_ingest(*, item_id: int, token: str, heartbeat: bool = False) -> Track |
             clip=item.clip,
             condition=item.condition,
             samples=samples,
-            sample_rate=item.sample_rate,
+            sample_rate=sample_rate,
             generator=spec.generator,
             loudness_target_lufs=job.loudness_target_lufs,
             model_id=spec.model_id,

@@ -3,6 +3,10 @@
 Every write a participant causes goes through these functions; the views only translate HTTP.
 A participant refers to trials by their place in their own sequence and to tracks by blind
 label (A, B, C): no database id of a trial, track or condition ever reaches the browser.
+
+One file because it is the participant's state machine: each function moves one participant
+through the same sequence under the same rules (stage, progress, the conditional UPDATE that
+makes a submit exactly-once), and reading them side by side is how that machine is checked.
 """
 
 from __future__ import annotations
@@ -285,14 +289,15 @@ def participant_advance(*, participant: Participant, from_stage: str) -> Partici
     """Move past an informational stage. Idempotent: a stale or repeated request changes nothing."""
     study = participant.study
     annotating = participant.form is not None and participant.form.kind == Form.Kind.ANNOTATION
-    nxt = {
+    following: dict[str, str] = {
         Participant.Stage.INSTRUCTIONS: Participant.Stage.TRIALS
         if annotating
         else Participant.Stage.PRACTICE,
         Participant.Stage.PRACTICE: Participant.Stage.HEADPHONE
         if study.headphone_check
         else Participant.Stage.TRIALS,
-    }.get(from_stage)
+    }
+    nxt = following.get(from_stage)
     if nxt is None:
         raise ParticipationError(f"cannot advance from {from_stage!r}", code="bad_stage")
     Participant.objects.filter(
@@ -422,7 +427,7 @@ def _check_listening_fits(heard: float, elapsed: float | None, what: str) -> Non
 
 
 def _open_submit(
-    participant: Participant, index: int, submission_id: str
+    participant: Participant, index: int, submission_id: str | uuid.UUID
 ) -> tuple[uuid.UUID, dict | None]:
     """The checks every submit starts with. Returns the submission id, and the answer to give
     at once when this exact submission was stored before (a resend).
@@ -510,8 +515,8 @@ def submit_item(
     *,
     participant: Participant,
     index: int,
-    submission_id: str,
-    ratings: list[dict[str, Any]],
+    submission_id: str | uuid.UUID,
+    ratings: list[dict[str, Any]] | list[schema.RatingIn] | None,
     events: list[Any] | None = None,
     show_next: bool = False,
 ) -> dict[str, Any]:
@@ -800,7 +805,7 @@ def submit_annotation(
     *,
     participant: Participant,
     index: int,
-    submission_id: str,
+    submission_id: str | uuid.UUID,
     text: Any,
     tags: Any = None,
     listening_s: Any = 0,

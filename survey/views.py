@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -217,11 +218,12 @@ def _recruiter_home(study: Study) -> str:
 
 
 def _done_page(request: HttpRequest, study: Study, participant: Participant) -> HttpResponse:
-    kind = {
+    kinds: dict[str, str] = {
         Participant.Status.COMPLETED: "completed",
         Participant.Status.DECLINED: "declined",
         Participant.Status.SCREENED_OUT: "screened_out",
-    }.get(participant.status, "ended")
+    }
+    kind = kinds.get(participant.status, "ended")
     url = (
         P.redirect_url(study=study, code=participant.completion_code)
         if participant.completion_code
@@ -258,8 +260,8 @@ def study_run(request: HttpRequest, slug: str) -> HttpResponse:
     ):
         return _done_page(request, study, participant)
     if study.status != Study.Status.LIVE:
-        ctx = {"study": study, "participant": participant, "return_url": _recruiter_home(study)}
-        return render(request, "survey/unavailable.html", ctx, status=410)
+        closed = {"study": study, "participant": participant, "return_url": _recruiter_home(study)}
+        return render(request, "survey/unavailable.html", closed, status=410)
     stage = participant.stage
     in_trials = stage == Participant.Stage.TRIALS
     if request.method == "GET":  # a HEAD (a link checker, a prefetch) is no visit
@@ -547,7 +549,7 @@ def _questionnaire_error(exc: P.ParticipationError) -> str:
 
 @require_http_methods(["GET", "HEAD"])
 @T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
-def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponseBase:
     """A participant's media by opaque token; another participant's token opens nothing."""
     if not P.MEDIA_TOKEN_RE.fullmatch(token):
         return HttpResponseBadRequest(
@@ -560,5 +562,6 @@ def study_media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     field = P.media_for_token(participant=participant, token=token)
     if field is None or not field:
         raise Http404
-    content_type = "video/mp4" if field.name.endswith(".mp4") else "audio/mp4"
-    return ranged_file_response(request, default_storage, field.name, content_type=content_type)
+    name = field.name or ""  # a non-empty field has a name
+    content_type = "video/mp4" if name.endswith(".mp4") else "audio/mp4"
+    return ranged_file_response(request, default_storage, name, content_type=content_type)
