@@ -101,25 +101,14 @@ def _listen_and_rate(driver, key):
         driver.find_element(By.ID, f"r{label}").send_keys(key)
 
 
-@pytest.fixture
-def study(transactional_db, small_study):
-    from survey import services
-
-    # short must-hear: in this WebKitGTK build a looping 2 s clip can stall at its loop (the
-    # player then stops the sound, as it should), so the walk stays within one pass of the clip
-    type(small_study).objects.filter(pk=small_study.pk).update(min_listen_s=0.6)
-    small_study.refresh_from_db()
-    services.study_go_live(study=small_study)
-    return small_study
-
-
-def test_the_participant_walk_in_webkit(webkit, live_server, study):
+def test_the_participant_walk_in_webkit(webkit, live_server, short_listen_study):
     """Switch, one clock, must-hear, refresh, completion, in WebKit."""
     from selenium.webdriver.common.keys import Keys
 
     from survey.models import Participant, Rating
 
     d = webkit
+    study = short_listen_study
     d.delete_all_cookies()
     d.get(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=webkit-1")
     assert d.execute_script(f"return document.createElement('video').canPlayType('{H264_AAC}')"), (

@@ -91,7 +91,9 @@ def _take_the_study(page, *, stop_after: int | None = None) -> int:
         page.wait_for_selector("text=/Video \\d+ of \\d+|Almost done/")
         if page.locator("text=Almost done").count():
             break
-        labels = page.locator(".rating").evaluate_all("els => els.map(e => e.dataset.label)")
+        labels = page.locator(".rating:not([hidden])").evaluate_all(
+            "els => els.map(e => e.dataset.label)"
+        )
         listen_and_rate(page, {label: 0 for label in labels})  # 0 also passes attention items
         before = page.locator(".progress").inner_text()
         page.get_by_role("button", name="Save and continue").click()
@@ -172,7 +174,9 @@ def test_running_a_real_study(browser, live_server, clips_with_captions, researc
         page.get_by_role("button", name="Start the practice video").click()
         from tests.browser.conftest import listen_and_rate
 
-        labels = page.locator(".rating").evaluate_all("els => els.map(e => e.dataset.label)")
+        labels = page.locator(".rating:not([hidden])").evaluate_all(
+            "els => els.map(e => e.dataset.label)"
+        )
         listen_and_rate(page, {label: 50 for label in labels})
         page.get_by_role("button", name="Start the study").click()
         _take_the_study(page)
@@ -184,7 +188,9 @@ def test_running_a_real_study(browser, live_server, clips_with_captions, researc
         page.goto(f"{url}/s/first-study/?PROLIFIC_PID=participant-two")
         page.get_by_role("button", name="I agree, start").click()
         page.get_by_role("button", name="Start the practice video").click()
-        labels = page.locator(".rating").evaluate_all("els => els.map(e => e.dataset.label)")
+        labels = page.locator(".rating:not([hidden])").evaluate_all(
+            "els => els.map(e => e.dataset.label)"
+        )
         listen_and_rate(page, {label: 50 for label in labels})
         page.get_by_role("button", name="Start the study").click()
         assert _take_the_study(page, stop_after=2) == 2
