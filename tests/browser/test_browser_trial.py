@@ -472,6 +472,9 @@ def test_on_a_phone_the_video_stays_in_view_while_the_last_track_is_rated(
     )
     try:
         page = open_practice(c, live_server.url, study.slug)
+        # The video's box takes its size when its metadata arrives (150 px high before, 224 after):
+        # measured earlier, the last track may fit above the fold, nothing then tested (seen in CI).
+        page.wait_for_function("document.querySelector('video').readyState >= 1")
         last = page.locator(".rating").last
         for control in (last.locator("button"), last.locator("input[type=range]")):
             control.scroll_into_view_if_needed()
