@@ -462,6 +462,41 @@ def test_every_participant_page_passes_axe_and_the_study_completes_by_keyboard(
     ctx.close()
 
 
+def test_the_controls_do_not_move_when_the_video_arrives(chromium, live_server, study):
+    """The video's box has its final size before the video loads: the track buttons a
+    participant is about to tap stay where they are when its metadata arrives (the video's
+    bytes are held back until the page has been measured without them)."""
+    c = chromium.new_context(
+        bypass_csp=True, viewport={"width": 390, "height": 700}, is_mobile=True
+    )
+    held = []
+
+    def hold(route):
+        if route.request.resource_type == "media":
+            held.append(route)
+        else:
+            route.fallback()
+
+    c.route("**/*", hold)
+    try:
+        page = open_practice(c, live_server.url, study.slug)
+        page.wait_for_timeout(300)
+        assert held, "the video was not requested"
+        before = page.evaluate(
+            "() => [document.querySelector('video').readyState,"
+            " document.querySelector('.rating').getBoundingClientRect().top]"
+        )
+        assert before[0] == 0, before  # the video has not arrived
+        c.unroute("**/*")
+        for r in held:
+            r.fallback()
+        page.wait_for_function("document.querySelector('video').readyState >= 1")
+        after = page.evaluate("document.querySelector('.rating').getBoundingClientRect().top")
+        assert before[1] == after, (before, after)
+    finally:
+        c.close()
+
+
 def test_on_a_phone_the_video_stays_in_view_while_the_last_track_is_rated(
     chromium, live_server, study
 ):
