@@ -561,7 +561,10 @@ class QualityCheck(models.Model):
 
 
 class PageVisit(models.Model):
-    """Server-side timestamps of every page a participant was shown."""
+    """Server-side timestamps of every page a participant loaded. An item the trial page shows
+    in place of the previous one (from the submit's answer, no page load) has no visit: when it
+    was shown is its trial response's ``shown_at`` (and, until it is answered, the participant's
+    ``item_started_at``)."""
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="visits")
     page = models.CharField(max_length=16)

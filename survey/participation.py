@@ -349,7 +349,7 @@ def item_shown(*, participant: Participant, index: int) -> None:
         participant.item_started_at, participant.item_started_index = now, index
 
 
-def required_listen_s(*, study: Study, track: Track) -> float:
+def required_listen_s(*, study: Study, track: Track | TrackTime) -> float:
     """Seconds of a track that must be heard before its slider counts."""
     if study.min_listen_s is not None:
         return min(study.min_listen_s, track.duration_s)
@@ -470,6 +470,39 @@ def _reused_submission_id() -> ParticipationError:
 
 
 @dataclass(frozen=True)
+class TrackTime:
+    """What a rating submit needs of a track: its id and how long it lasts."""
+
+    id: int
+    duration_s: float
+
+
+#: Track durations by track id, kept by each server process: a track's duration is fixed when
+#: it is made (``generation.services``; no code path changes it, a track a study uses cannot be
+#: deleted, and neither database hands out a committed row's id again), so a submit reads the
+#: durations of its tracks from the database once per process instead of once per trial.
+#: Bounded: emptied when it holds ``_TRACK_TIMES_MAX`` tracks.
+_track_times: dict[int, float] = {}
+_TRACK_TIMES_MAX = 200_000
+
+
+def forget_track_durations() -> None:
+    """Empty this process's track durations (tests: a rolled-back track's id is given again)."""
+    _track_times.clear()
+
+
+def _track_durations(ids: set[int]) -> dict[int, float]:
+    missing = [i for i in ids if i not in _track_times]
+    if missing:
+        if len(_track_times) + len(missing) > _TRACK_TIMES_MAX:
+            _track_times.clear()
+        # order_by(): no ORDER BY (Track's default ordering joins the clip) for a lookup by key
+        found = Track.objects.order_by().filter(pk__in=missing).values_list("id", "duration_s")
+        _track_times.update(found)
+    return {i: _track_times[i] for i in ids if i in _track_times}
+
+
+@dataclass(frozen=True)
 class RatingItem:
     """What a rating submit needs of its item (and the page of the next one): its place, kind
     and tracks in blind-label order."""
@@ -477,7 +510,7 @@ class RatingItem:
     index: int
     trial_id: int
     kind: str
-    tracks: list[Track]
+    tracks: list[TrackTime]
 
     @property
     def labels(self) -> list[str]:
@@ -485,8 +518,9 @@ class RatingItem:
 
 
 def _rating_items(participant: Participant, indexes: list[int]) -> list[RatingItem | None]:
-    """The rating items at ``indexes`` of the participant's sequence, with their tracks read in
-    one query; None for an index past the end or an item that takes a description."""
+    """The rating items at ``indexes`` of the participant's sequence, with their tracks'
+    durations (known to the process, else read in one query); None for an index past the end or
+    an item that takes a description."""
     raws = [
         participant.trial_order[i] if 0 <= i < len(participant.trial_order) else None
         for i in indexes
@@ -495,15 +529,13 @@ def _rating_items(participant: Participant, indexes: list[int]) -> list[RatingIt
         raw: participant.label_order.get(str(abs(raw)), []) if raw is not None else []
         for raw in raws
     }
-    wanted = sorted({t for track_ids in ids.values() for t in track_ids})
-    # order_by(): no ORDER BY (Track's default ordering joins the clip) for a lookup by key
-    by_id = Track.objects.order_by().only("id", "duration_s").in_bulk(wanted) if wanted else {}
+    durations = _track_durations({t for track_ids in ids.values() for t in track_ids})
     items: list[RatingItem | None] = []
     for index, raw in zip(indexes, raws, strict=True):
         if raw is None or not ids[raw]:
             items.append(None)
             continue
-        tracks = [by_id[i] for i in ids[raw]]
+        tracks = [TrackTime(i, durations[i]) for i in ids[raw]]
         if raw < 0:
             items.append(RatingItem(index, abs(raw), TrialResponse.Kind.ATTENTION, tracks[:1]))
         else:
@@ -524,8 +556,10 @@ def submit_item(
     answers as the first did; any other submit of a finished item is refused (409).
 
     With ``show_next``, the answer's ``"next"`` is the following item when it is a rating item
-    too (the trial page shows it without loading a page), and that item counts as shown now.
-    One conditional UPDATE of the participant and the inserts, in one transaction."""
+    too (the trial page shows it without loading a page), and that item counts as shown now
+    (``item_started_at``, which its trial response keeps as ``shown_at``; no page visit is
+    recorded, as no page was loaded). One conditional UPDATE of the participant and the inserts,
+    in one transaction."""
     sub_id, resent = _open_submit(participant, index, submission_id)
     if resent is not None:
         return resent
@@ -594,7 +628,7 @@ def submit_item(
                         Rating(
                             participant=participant,
                             trial_id=item.trial_id,
-                            track=track,
+                            track_id=track.id,
                             value=values[label],
                             position=pos,
                             trial_order=index,
@@ -619,10 +653,6 @@ def submit_item(
                 if not passed and study.screen_out_on_attention_fail:
                     _screen_out(participant, "attention")
                     return {"status": "screened_out", "index": index}
-            if following is not None:
-                PageVisit.objects.create(
-                    participant=participant, page=Participant.Stage.TRIALS, sequence_index=index + 1
-                )
     except IntegrityError:
         raise _reused_submission_id() from None
     for name, value in fields.items():

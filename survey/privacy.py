@@ -118,7 +118,7 @@ LISTENING_SLACK_S = 2.0
 
 def timing_flag(participant: Participant) -> str:
     """Why this participant's timing is not humanly possible, or "" when it is plausible."""
-    from survey.participation import required_listen_s
+    from survey.participation import TrackTime, required_listen_s
 
     study = participant.study
     responses = list(
@@ -128,10 +128,17 @@ def timing_flag(participant: Participant) -> str:
     )
     if not responses:
         return ""
-    tracks = {
-        (r.trial_id, r.track_id): r.track
-        for r in Rating.objects.filter(participant=participant).select_related("track")
-    }
+    # The listening each trial asked for, from its rated tracks' durations (values, not model
+    # instances: this runs at every completion).
+    required_by_trial: dict[int, float] = {}
+    rated = Rating.objects.filter(participant=participant).order_by()
+    for trial_id, track_id, duration_s in rated.values_list(
+        "trial_id", "track_id", "track__duration_s"
+    ):
+        track = TrackTime(track_id, duration_s)
+        required_by_trial[trial_id] = required_by_trial.get(trial_id, 0.0) + required_listen_s(
+            study=study, track=track
+        )
     for r in responses:
         duration = r["duration_s"]
         if duration is None:
@@ -142,11 +149,7 @@ def timing_flag(participant: Participant) -> str:
                 f"item {r['sequence_index']}: {heard:.1f} s of listening reported in a trial "
                 f"open {duration:.1f} s"
             )
-        required = sum(
-            required_listen_s(study=study, track=t)
-            for (trial_id, _), t in tracks.items()
-            if trial_id == r["trial_id"]
-        )
+        required = required_by_trial.get(r["trial_id"], 0.0)
         if required and duration < MIN_SHARE_OF_REQUIRED_AUDIO * required:
             return (
                 f"item {r['sequence_index']}: answered in {duration:.1f} s, the tracks to hear "

@@ -44,7 +44,9 @@ def _participant(request: HttpRequest, study: Study) -> Participant | None:
     )
     if not code:
         return None
-    participant = next(iter(Participant.objects.filter(study=study, code=code)[:1]), None)
+    # order_by(): no ORDER BY for a lookup by a unique code
+    found = Participant.objects.order_by().filter(study=study, code=code)[:1]
+    participant = next(iter(found), None)
     if participant is not None:
         participant.study = study  # already loaded: no second query
     return participant
@@ -67,10 +69,13 @@ def _study_and_participant(request: HttpRequest, slug: str) -> tuple[Study, Part
             continue
         if not code:
             continue
-        # [:1], not first(): a code is unique, no ORDER BY needed
-        found = Participant.objects.select_related("study").filter(
-            code=code, study_id=study_pk, study__slug=slug
-        )[:1]
+        # A code is unique: no ORDER BY (the model's default ordering would add one, and
+        # compiling it was a fifth of this lookup's CPU).
+        found = (
+            Participant.objects.select_related("study")
+            .order_by()
+            .filter(code=code, study_id=study_pk, study__slug=slug)[:1]
+        )
         participant = next(iter(found), None)
         if participant is not None:
             return participant.study, participant
@@ -319,6 +324,9 @@ def _base_config(study: Study, participant: Participant) -> dict:
 def _item_config(study: Study, participant: Participant, item: P.Item | P.RatingItem) -> dict:
     n_items = len(participant.trial_order)
     attention = item.kind == "attention"
+    required = [
+        0 if attention else P.required_listen_s(study=study, track=track) for track in item.tracks
+    ]
     return {
         **_base_config(study, participant),
         "mode": item.kind,
@@ -338,11 +346,9 @@ def _item_config(study: Study, participant: Participant, item: P.Item | P.Rating
                 "audio_url": _media_url(
                     study.slug, P.media_token(participant, "item", item.index, label)
                 ),
-                "required_s": 0
-                if item.kind == "attention"
-                else P.required_listen_s(study=study, track=track),
+                "required_s": required_s,
             }
-            for label, track in zip(item.labels, item.tracks, strict=True)
+            for label, required_s in zip(item.labels, required, strict=True)
         ],
         "elapsed_s": 0,
     }

@@ -313,6 +313,15 @@ def _uses_the_database(item) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _no_remembered_track_durations():
+    """The server process remembers track durations by id (survey.participation); a test's
+    rolled-back tracks give their ids to the next test's, so each test starts remembering none."""
+    from survey.participation import forget_track_durations
+
+    forget_track_durations()
+
+
+@pytest.fixture(autouse=True)
 def _migration_data_back_after_a_flush(request, django_db_blocker):
     """A transactional test ends by flushing the database, which takes the rows that data
     migrations made (the Researcher group) with it; a later test of the same worker expects them.

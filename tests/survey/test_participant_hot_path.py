@@ -7,12 +7,13 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from survey import participation as P
 from survey.models import PageVisit, Participant, Rating, TrialResponse
 
-# SELECT participant+study, SELECT the tracks of this item and the next, then in one transaction
-# (a savepoint inside the test's transaction) the conditional UPDATE of the participant and the
-# inserts: the trial response, the ratings, the next item's page visit.
-SUBMIT_QUERIES = 8
+# SELECT participant+study, then in one transaction (a savepoint inside the test's transaction)
+# the conditional UPDATE of the participant and the inserts: the trial response, the ratings.
+# The tracks' durations are read once per server process (one more SELECT the first time).
+SUBMIT_QUERIES = 6
 
 
 def test_it_stores_a_trial_with_a_fixed_number_of_queries(bot_factory):
@@ -20,12 +21,40 @@ def test_it_stores_a_trial_with_a_fixed_number_of_queries(bot_factory):
     bot.to_trials()
     cfg = bot.config()
     bot.let_time_pass(1.0)
+    with CaptureQueriesContext(connection) as first:
+        answer = bot.submit(cfg, wait=False).json()
+    assert answer["status"] == "stored"
+    # the first submit of this process reads the durations of both items' tracks
+    assert [q["sql"].split(" ")[0] for q in first.captured_queries].count("SELECT") == 2
+    bot.let_time_pass(1.0)
     with CaptureQueriesContext(connection) as queries:
-        resp = bot.submit(cfg, wait=False)
+        resp = bot.submit(answer["next"], wait=False)
     assert resp.status_code == 200 and resp.json()["status"] == "stored"
     sql = [q["sql"].split(" ")[0] for q in queries.captured_queries]
     assert len(queries.captured_queries) == SUBMIT_QUERIES, sql
-    assert sql.count("UPDATE") == 1 and sql.count("SELECT") == 2
+    assert sql.count("UPDATE") == 1 and sql.count("SELECT") == 1 and sql.count("INSERT") == 2
+
+
+def test_the_durations_a_process_remembers_are_the_tracks_own(bot_factory, live_study):
+    """The remembered durations bound the listening a submit must report, as the database's do:
+    a process that has forgotten them asks again."""
+    bot = bot_factory(PROLIFIC_PID="hot-4")
+    bot.to_trials()
+    cfg = bot.config()
+    ids = set(bot.participant.label_order[str(bot.participant.trial_order[0])])
+    P.forget_track_durations()
+    from generation.models import Track
+
+    expected = dict(Track.objects.filter(pk__in=ids).values_list("id", "duration_s"))
+    assert P._track_durations(ids) == expected
+    required = sorted(t["required_s"] for t in cfg["tracks"])
+    assert required == sorted(min(live_study.min_listen_s, d) for d in expected.values())
+    bot.let_time_pass(1.0)
+    heard_little = [
+        {"label": t["label"], "value": 50, "moved": True, "listening_s": 0.1} for t in cfg["tracks"]
+    ]
+    resp = bot.submit(cfg, wait=False, ratings=heard_little)
+    assert resp.status_code == 400 and resp.json()["code"] == "not_heard"
 
 
 def test_the_answer_carries_the_next_item_shown_from_then(bot_factory, live_study):
@@ -40,7 +69,10 @@ def test_the_answer_carries_the_next_item_shown_from_then(bot_factory, live_stud
     assert nxt["progress_text"] == "Video 2 of 2" and nxt["prompt"] == live_study.question
     p = bot.participant
     assert (p.progress, p.item_started_index) == (1, 1) and p.item_started_at is not None
-    assert PageVisit.objects.filter(participant=p, sequence_index=1).count() == 1
+    shown_at = p.item_started_at
+    # shown without a page load: no page visit; when it was shown is kept on the participant,
+    # and then on its trial response
+    assert not PageVisit.objects.filter(participant=p, sequence_index=1).exists()
     # the page loaded now shows the same item, with the same media links
     page = bot.config()
     assert page["index"] == 1 and page["video_url"] == nxt["video_url"]
@@ -57,6 +89,8 @@ def test_the_answer_carries_the_next_item_shown_from_then(bot_factory, live_stud
     assert p.stage == Participant.Stage.QUESTIONNAIRE and p.progress == 2
     assert Rating.objects.filter(participant=p).count() == 4
     assert TrialResponse.objects.filter(participant=p).count() == 2
+    second = TrialResponse.objects.get(participant=p, sequence_index=1)
+    assert second.shown_at == shown_at.replace(year=shown_at.year - 1)
 
 
 def test_an_attention_item_comes_next_with_its_one_track(bot_factory, live_study):
