@@ -86,9 +86,9 @@ def otree_venv(path: Path) -> Path:
         )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SystemExit(
-            f"could not make the oTree virtualenv in {path}: {exc}. It needs the package "
-            f"registry (pip install otree=={OTREE_VERSION} psycopg2-binary); or pass --venv with "
-            f"a virtualenv that has them."
+            f"could not make the oTree virtualenv in {path} ({exc})\nIt needs the package "
+            f"registry (pip install otree=={OTREE_VERSION} psycopg2-binary), or pass --venv "
+            f"with a virtualenv that has them."
         ) from exc
     found = subprocess.run(probe, capture_output=True, text=True)
     if found.returncode != 0 or found.stdout.strip() != OTREE_VERSION:
@@ -328,6 +328,9 @@ def main() -> int:
     parser.add_argument("--no-websocket", action="store_true", help="no auto-advance websocket")
     parser.add_argument("--static", action="store_true", help="fetch scripts and styles too")
     parser.add_argument("--json", help="write the figures to this file too")
+    parser.add_argument(
+        "--profile", help="py-spy record the server into this file (.svg: a flame graph)"
+    )
     args = parser.parse_args()
     args.mode = "saturate"
 
@@ -400,6 +403,15 @@ def main() -> int:
 
         join = create() if args.session_before else ""
         stats, sent = Stats(), {}
+        profiler = None
+        if args.profile:
+            fmt = "flamegraph" if args.profile.endswith(".svg") else "raw"  # raw: collapsed stacks
+            profiler = subprocess.Popen(
+                ["py-spy", "record", "-p", str(server.pid), "-o", args.profile, "-f", fmt]
+                + ["-r", "200", "--idle"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         before = cpu_now()
         t0 = time.perf_counter()
         if not join:
@@ -428,6 +440,9 @@ def main() -> int:
         results = asyncio.run(crowd())
         wall = time.perf_counter() - t0
         after = cpu_now()
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         for r in results:
             if isinstance(r, Exception):
                 stats.errors.append("aborted " + repr(r)[:200])
