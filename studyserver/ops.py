@@ -131,12 +131,10 @@ class DatabaseUnavailableMiddleware:
                 },
                 status=503,
             )
-        else:
-            resp = HttpResponse(
-                "<!doctype html><title>One moment</title><p>The study server is busy for a moment. "
-                "Nothing you entered is lost: please reload this page in a few seconds.</p>",
-                status=503,
-            )
+        else:  # a page in the participant's language, chosen without the database
+            from survey.error_pages import render_error
+
+            resp = render_error(request, 503, ask_database=False)
         resp["Retry-After"] = "5"
         return resp
 

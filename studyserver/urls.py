@@ -5,6 +5,10 @@ from studyserver import ops
 from survey.throttle import ThrottledAdminLoginForm
 
 admin.site.login_form = ThrottledAdminLoginForm
+# Participants meet these in their language (survey/error_pages.py); Django's own are English.
+handler404 = "survey.error_pages.page_not_found"
+handler500 = "survey.error_pages.server_error"
+
 admin.site.site_header = "MusiScene Studio"
 
 urlpatterns = [

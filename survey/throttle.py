@@ -91,7 +91,8 @@ def too_many(window_s: float) -> JsonResponse:
 
 def ratelimited(scope: str, *, limit: Callable[[], int], window_s: int = 60):
     """Refuse a view with 429 after ``limit()`` requests per client address in any
-    ``window_s`` seconds."""
+    ``window_s`` seconds: a page (``survey/error.html``, in the participant's language) to a
+    link or a form, JSON to a script's JSON request."""
 
     def wrap(view):
         @functools.wraps(view)
@@ -99,6 +100,12 @@ def ratelimited(scope: str, *, limit: Callable[[], int], window_s: int = 60):
             if settings.RATELIMIT_ENABLED and not hit(
                 scope, client_ip(request), limit=limit(), window_s=window_s
             ):
+                from survey import error_pages  # views -> throttle: imported when used
+
+                if error_pages.wants_page(request):  # a page in the participant's language
+                    return error_pages.render_error(
+                        request, 429, retry_after=str(int(window_s / SLOTS) + 1)
+                    )
                 return too_many(window_s)
             return view(request, *args, **kwargs)
 
