@@ -349,6 +349,11 @@ def main() -> int:
         "--ramp", type=float, help="arrival spread in seconds (default: the mode's)"
     )
     parser.add_argument("--media", action="store_true", help="fetch media and static files too")
+    parser.add_argument(
+        "--no-keep-alive",
+        action="store_true",
+        help="a new connection per request (default: each browser keeps its connection)",
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -443,6 +448,7 @@ def main() -> int:
             f"{f', GUNICORN_MAX_REQUESTS={max_requests}' if max_requests else ''}; {args.db}"
             f"{' (private cluster)' if private_pg else ''}; load client on the same machine; "
             f"think {think:g} s, arrivals over {ramp:g} s{', with media' if args.media else ''}"
+            f"; {'a new connection per request' if args.no_keep_alive else 'keep-alive'}"
         )
         pg = postmaster_pid(private_pg) if args.db == "postgres" else None
         me = psutil.Process()
@@ -452,12 +458,26 @@ def main() -> int:
             worker = psutil.Process(gunicorn.pid).children()[0].pid
             fmt = "flamegraph" if args.profile.endswith(".svg") else "raw"  # raw: collapsed stacks
             profiler = subprocess.Popen(
-                ["py-spy", "record", "-p", str(worker), "-o", args.profile, "-f", fmt, "-r", "200"],
+                # --gil: only the thread holding the GIL, i.e. Python's own CPU (a thread that is
+                # runnable but waiting for a core or for the GIL would count otherwise)
+                ["py-spy", "record", "-p", str(worker), "-o", args.profile, "-f", fmt, "-r", "200"]
+                + ["--gil"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         stats, wall = asyncio.run(
-            run_phase("127.0.0.1", args.port, slug, args.n, None, think, ramp, 1, media=args.media)
+            run_phase(
+                "127.0.0.1",
+                args.port,
+                slug,
+                args.n,
+                None,
+                think,
+                ramp,
+                1,
+                media=args.media,
+                keep_alive=not args.no_keep_alive,
+            )
         )
         after = (tree_cpu_s(gunicorn.pid), tree_cpu_s(pg), sum(me.cpu_times()[:2]))
         if profiler is not None:

@@ -17,9 +17,9 @@
     return m ? decodeURIComponent(m[1]) : "";
   }
 
-  function post(url, body, type) {
+  function post(url, body, type, redirect) {
     return fetch(url, {
-      method: "POST", credentials: "same-origin",
+      method: "POST", credentials: "same-origin", redirect: redirect || "follow",
       headers: { "Content-Type": type, "X-CSRFToken": csrf() }, body: body
     });
   }
@@ -81,9 +81,11 @@
       delay = Math.min(delay * 2, 30000);
     }
     function attempt() {
-      post(url, "stage=" + encodeURIComponent(stage), "application/x-www-form-urlencoded").then(function (resp) {
-        // The answer is a redirect to the participant's current page, which fetch follows.
-        if (resp.ok) return ui.done();
+      var body = "stage=" + encodeURIComponent(stage);
+      post(url, body, "application/x-www-form-urlencoded", "manual").then(function (resp) {
+        // The answer is a redirect to the participant's current page, which ui.done() loads:
+        // not followed here ("manual"), so that the page is not fetched twice.
+        if (resp.ok || resp.type === "opaqueredirect") return ui.done();
         if (resp.status >= 500 || resp.status === 429) return retry();
         return resp.json().catch(function () { return {}; }).then(function (data) {
           if (data.code === "bad_stage") return ui.done(); // moved on already (an earlier copy)

@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlencode
 
-# -- a small HTTP/1.1 client (asyncio streams, one connection per request) ----------------------
+# -- a small HTTP/1.1 client (asyncio streams) ------------------------------------------------
 
 
 class Browser:
@@ -36,13 +36,29 @@ class Browser:
         *,
         source: str | None = None,
         agent: str = "",
+        keep_alive: bool = False,
     ):
         """``source``: the local address to connect from (any of 127.0.0.0/8 on Linux), so that
-        a proxy in front sees distinct clients; ``agent``: the User-Agent header."""
+        a proxy in front sees distinct clients; ``agent``: the User-Agent header;
+        ``keep_alive``: one connection reused from request to request, as a browser does
+        (otherwise a new connection per request)."""
         self.host, self.port = host, port
         self.source, self.agent = source, agent or "musiscene-bench/1"
         self.cookies: dict[str, str] = {}
         self.stats = stats
+        self.keep_alive = keep_alive
+        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        local = (self.source, 0) if self.source else None
+        return await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, local_addr=local), timeout
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn[1].close()
+            self._conn = None
 
     async def request(
         self,
@@ -55,28 +71,29 @@ class Browser:
         kind: str = "",
     ) -> tuple[int, dict[str, str], bytes]:
         t0 = time.perf_counter()
-        local = (self.source, 0) if self.source else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port, local_addr=local), timeout
-        )
-        try:
-            head = [
-                f"{method} {path} HTTP/1.1",
-                f"Host: {self.host}:{self.port}",
-                "Connection: close",
-                f"User-Agent: {self.agent}",
-                f"Content-Length: {len(body)}",
-            ]
-            if self.cookies:
-                head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
-            for k, v in (headers or {}).items():
-                head.append(f"{k}: {v}")
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            await writer.drain()
-            raw = await asyncio.wait_for(reader.read(-1), timeout)
-        finally:
-            writer.close()
-        header_blob, _, payload = raw.partition(b"\r\n\r\n")
+        head = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Connection: keep-alive" if self.keep_alive else "Connection: close",
+            f"User-Agent: {self.agent}",
+            f"Content-Length: {len(body)}",
+        ]
+        if self.cookies:
+            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        for k, v in (headers or {}).items():
+            head.append(f"{k}: {v}")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        if not self.keep_alive:
+            reader, writer = await self._connect(timeout)
+            try:
+                writer.write(data)
+                await writer.drain()
+                raw = await asyncio.wait_for(reader.read(-1), timeout)
+            finally:
+                writer.close()
+            header_blob, _, payload = raw.partition(b"\r\n\r\n")
+        else:
+            header_blob, payload = await self._exchange_kept(data, method, timeout)
         lines = header_blob.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         hdrs: dict[str, str] = {}
@@ -91,8 +108,65 @@ class Browser:
             self.stats.record(kind, time.perf_counter() - t0, status, hdrs)
         return status, hdrs, payload
 
+    async def _exchange_kept(self, data: bytes, method: str, timeout: float) -> tuple[bytes, bytes]:
+        """One request on the kept connection. A kept connection the server closed meanwhile
+        (its keep-alive timeout, a recycled worker) fails before any answer: the request goes
+        again on a new connection, as a browser resends it."""
+        for attempt in (0, 1):
+            fresh = self._conn is None
+            if fresh:
+                self._conn = await self._connect(timeout)
+            reader, writer = self._conn  # type: ignore[misc]
+            try:
+                writer.write(data)
+                await writer.drain()
+                blob = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if fresh or attempt:
+                    raise
+                continue
+            except BaseException:
+                self.close()
+                raise
+            try:
+                header_blob = blob[:-4]
+                fields = {}
+                for line in header_blob.decode("latin-1").split("\r\n")[1:]:
+                    name, _, value = line.partition(":")
+                    fields[name.strip().lower()] = value.strip().lower()
+                if method == "HEAD" or header_blob[9:12] in (b"204", b"304"):
+                    payload = b""
+                elif "chunked" in fields.get("transfer-encoding", ""):
+                    payload = await asyncio.wait_for(_read_chunked(reader), timeout)
+                elif "content-length" in fields:
+                    n = int(fields["content-length"])
+                    payload = await asyncio.wait_for(reader.readexactly(n), timeout)
+                else:  # the answer ends with the connection
+                    payload = await asyncio.wait_for(reader.read(-1), timeout)
+                    fields["connection"] = "close"
+            except BaseException:
+                self.close()
+                raise
+            if fields.get("connection") == "close":
+                self.close()
+            return header_blob, payload
+        raise ConnectionError("unreachable")
+
     def csrf(self) -> str:
         return self.cookies.get("csrftoken", "")
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
+                pass
+            return b"".join(parts)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
 
 
 CONFIG_RE = re.compile(rb'<script id="trial-config" type="application/json">(.*?)</script>', re.S)
@@ -162,8 +236,10 @@ def _page_kind(page: bytes) -> str:
 class Participant:
     """One browser's way through a live study."""
 
-    def __init__(self, host, port, slug, stats: Stats, rng: random.Random, *, media=False):
-        self.b = Browser(host, port, stats)
+    def __init__(
+        self, host, port, slug, stats: Stats, rng: random.Random, *, media=False, keep_alive=False
+    ):
+        self.b = Browser(host, port, stats, keep_alive=keep_alive)
         self.base = f"/s/{slug}/"
         self.stats, self.rng, self.media = stats, rng, media
         self.assets_seen: set[str] = set()
@@ -211,18 +287,14 @@ class Participant:
         return page
 
     async def fetch_post(self, path: str, fields: dict, kind: str) -> None:
-        """``advanceUntilDone`` of static/survey/submit.js: fetch() POSTs and follows the
-        redirect (reading, not showing, the page)."""
+        """``advanceUntilDone`` of static/survey/submit.js: fetch() POSTs and takes the
+        redirect as the answer (``redirect: "manual"``: the page then loads the next page)."""
         body = urlencode(fields).encode()
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-CSRFToken": self.b.csrf(),
         }
-        status, hdrs, _ = await patient(
-            self.b, "POST", path, self.stats, body=body, headers=headers, kind=kind
-        )
-        if status in (301, 302, 303):
-            await patient(self.b, "GET", _path(hdrs["location"]), self.stats, kind="page_trial")
+        await patient(self.b, "POST", path, self.stats, body=body, headers=headers, kind=kind)
 
     def code(self) -> str:
         name = next(k for k in self.b.cookies if k.startswith("msp_"))
@@ -382,9 +454,11 @@ async def run_phase(
     *,
     double_submit=0.0,
     media=False,
+    keep_alive=False,
 ) -> tuple[Stats, float]:
     """``n`` participants arriving evenly over ``ramp`` seconds, each taking ``trials`` items
-    (None: the whole study) with ``think`` seconds (mean) per item."""
+    (None: the whole study) with ``think`` seconds (mean) per item; with ``keep_alive``, each
+    participant's browser keeps its connection from request to request."""
     stats = Stats()
     rng = random.Random(seed)
 
@@ -396,7 +470,11 @@ async def run_phase(
                 host, port, slug, trials, think, stats, r, double_submit=double_submit
             )
         else:
-            await Participant(host, port, slug, stats, r, media=media).run(trials, think)
+            p = Participant(host, port, slug, stats, r, media=media, keep_alive=keep_alive)
+            try:
+                await p.run(trials, think)
+            finally:
+                p.b.close()
         stats.completed += 1
 
     t0 = time.perf_counter()
