@@ -11,10 +11,12 @@ participant page in the states a keyboard walk does not reach, in Chromium.
   404, 500 and 503 pages; in Arabic also a full, closed and not yet open study and a link
   without the recruiter's id. Each page is reached as the participant reaches it (links, clicks);
   the server-side state (a stage, a closed study, a broken database) is set through the models.
-- ``test_every_trial_page_state``, at a desktop's size: the practice untouched, one track
-  partly heard (locked sliders, the seconds left, its progress), rated and not yet sent; a trial
-  whose answer cannot be sent (no connection, the server's 503) and one the server did not
-  store (409 ``ended``: the reason and the *Go on* link, which gets the focus).
+- ``test_every_trial_page_state_and_the_study_by_keyboard_at_a_desktops_size``: the study
+  done with the keyboard alone, checked on the way: the practice untouched, one track partly
+  heard (locked sliders, the seconds left, its progress), rated and not yet sent; a trial whose
+  answer cannot be sent (no connection, the server's 503) and one the server did not store
+  (409 ``ended``: the reason and the *Go on* link, which gets the focus); the questionnaire;
+  the last page.
 
 - ``test_the_annotation_page``, at a phone's size in Arabic (its English texts are the same
   markup):
@@ -31,8 +33,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import listen_and_rate
-from tests.browser.test_browser_trial import _axe
+from tests.browser.test_browser_trial import _axe, _focus, _rate_by_keyboard
 
 pytestmark = [pytest.mark.browser]
 
@@ -321,23 +322,32 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
     ctx.close()
 
 
-def test_every_trial_page_state(chromium, live_server, study):
-    """Desktop size: the trial page as it changes, each state checked as it is shown."""
-    from survey.models import Rating
+def test_every_trial_page_state_and_the_study_by_keyboard_at_a_desktops_size(
+    chromium, live_server, study
+):
+    """The trial page as it changes, each state checked as it is shown, and the whole study done
+    with the keyboard alone at a desktop's size (the phone's walk: test_browser_trial.py)."""
+    from survey.models import Participant, Rating
 
     type(study).objects.filter(pk=study.pk).update(headphone_check=False, min_listen_s=2)
     ctx = chromium.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     page = ctx.new_page()
     seen: dict[str, list] = {}
+
+    def press(name: str, key: str = "Enter", role: str = "button") -> None:
+        _focus(page, name, role)
+        page.keyboard.press(key)
+
     page.goto(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=states-1")
-    page.get_by_role("button", name="I agree, start").click()
-    page.get_by_role("button", name="Start the practice video").click()
+    press("I agree, start")
+    page.wait_for_selector("text=Instructions")
+    press("Start the practice video")
     page.wait_for_selector("text=Practice video")
     _check(page, seen, "practice, untouched")
 
-    page.get_by_role("button", name="Play soundtrack A").click()
+    press("Play soundtrack A", "Space")
     page.wait_for_function("document.querySelector('#heard-A progress').value > 0.4")
-    page.get_by_role("button", name="Play / pause").click()  # paused, A partly heard
+    press("Play / pause", "Space")  # paused, A partly heard
     left = page.locator("#heard-A [data-left]")
     assert re.fullmatch(r"listen \d seconds? more to unlock the slider", left.inner_text())
     assert page.locator("#rA").is_disabled() and page.locator("#rB").is_disabled()
@@ -346,13 +356,13 @@ def test_every_trial_page_state(chromium, live_server, study):
     # the rest with a short must-hear (the page keeps what was heard across the reload)
     type(study).objects.filter(pk=study.pk).update(min_listen_s=0.6)
     page.reload()
-    listen_and_rate(page, {"A": 30, "B": 70})
+    _rate_by_keyboard(page, ["A", "B"], "End")
     assert page.get_by_role("button", name="Start the study").is_enabled()
     _check(page, seen, "practice, rated, not sent")
-    page.get_by_role("button", name="Start the study").click()
+    press("Start the study")
     page.wait_for_selector("text=Video 1 of 2")
     _check(page, seen, "trial 1, untouched", keys=False)
-    listen_and_rate(page, {"A": 40, "B": 60})
+    _rate_by_keyboard(page, ["A", "B"], "Home")
     _check(page, seen, "trial 1, rated, not sent", keys=False)
 
     # the answers meet no connection, then the server's 503, then a 409 that stores nothing
@@ -375,7 +385,7 @@ def test_every_trial_page_state(chromium, live_server, study):
             page.wait_for_timeout(50)
 
     page.route(submit, outage)
-    page.get_by_role("button", name="Save and continue").click()
+    press("Save and continue")
     after(1)
     page.wait_for_selector("text=No connection")
     _check(page, seen, "trial 1, no connection: resending", keys=False)
@@ -390,11 +400,25 @@ def test_every_trial_page_state(chromium, live_server, study):
     assert Rating.objects.count() == 0
     _check(page, seen, "trial 1, not stored (409 ended): the reason and Go on")
     page.unroute(submit)
-    onward.click()
+    press("Go on", role="link")
     page.wait_for_selector("text=Video 1 of 2")
-    page.get_by_role("button", name="Save and continue").click()  # the kept draft, sent
+    press("Save and continue")  # the kept draft, sent
     page.wait_for_selector("text=Video 2 of 2")
-    assert Rating.objects.filter(participant__prolific_pid="states-1").count() == 2
+    _rate_by_keyboard(page, ["A", "B"], "End")
+    press("Save and continue")
+    page.wait_for_selector("text=Almost done")
+    _check(page, seen, "questionnaire")
+    press("Finish")
+    page.wait_for_selector("[data-code]")
+    _check(page, seen, "completed")
+    p = Participant.objects.get(prolific_pid="states-1")
+    assert p.status == Participant.Status.COMPLETED
+    assert sorted(Rating.objects.filter(participant=p).values_list("value", flat=True)) == [
+        0,
+        0,
+        100,
+        100,
+    ]
 
     bad = {state: v for state, v in seen.items() if v}
     assert not bad, json.dumps(bad, indent=1)
