@@ -17,9 +17,10 @@ oTree makes its participants) and then the N participants arrive at once, each e
 the session-wide link with a ``participant_label`` (what Prolific's ``PROLIFIC_PID`` becomes)
 and doing what a browser does: every page GET, every form POST with the page's fields, every
 redirect followed, the page's auto-advance websocket opened on each page (``--no-websocket``
-leaves it out) and, with ``--static``, its scripts and style sheets once. Think time is 0, one
-connection per request (``Connection: close``), as in benchmarks/participants.py, whose HTTP
-client (tests/harness/load.py), CPU accounting, PostgreSQL cluster and report this reuses.
+leaves it out) and, with ``--static``, its scripts and style sheets once. Think time is 0 and
+each browser keeps its connection (``--no-keep-alive``: a new one per request), as in
+benchmarks/participants.py, whose HTTP client (tests/harness/load.py), CPU accounting,
+PostgreSQL cluster and report this reuses.
 Afterwards every acknowledged rating (a trial POST answered by a redirect to the next page) is
 looked up in oTree's database with the value sent.
 """
@@ -102,8 +103,10 @@ def otree_venv(path: Path) -> Path:
 class OTreeParticipant:
     """One browser through the oTree study: the session-wide link, then page after page."""
 
-    def __init__(self, host, port, join, stats: Stats, sent: dict, rng, *, socket, static):
-        self.b = Browser(host, port, stats)
+    def __init__(
+        self, host, port, join, stats: Stats, sent: dict, rng, *, socket, static, keep_alive
+    ):
+        self.b = Browser(host, port, stats, keep_alive=keep_alive)
         self.join, self.stats, self.sent, self.rng = join, stats, sent, rng
         self.socket, self.static = socket, static
         self.assets_seen: set[str] = set()
@@ -327,6 +330,11 @@ def main() -> int:
     )
     parser.add_argument("--no-websocket", action="store_true", help="no auto-advance websocket")
     parser.add_argument("--static", action="store_true", help="fetch scripts and styles too")
+    parser.add_argument(
+        "--no-keep-alive",
+        action="store_true",
+        help="a new connection per request (default: each browser keeps its connection)",
+    )
     parser.add_argument("--json", help="write the figures to this file too")
     parser.add_argument(
         "--profile", help="py-spy record the server into this file (.svg: a flame graph)"
@@ -381,7 +389,8 @@ def main() -> int:
         print(
             f"oTree {version.get('version', version)} (otree prodserver, one process); "
             f"{args.db}{' (private cluster)' if url else ''}; load client on the same machine; "
-            f"think 0 s, all at once; websocket per page: {'no' if args.no_websocket else 'yes'}"
+            f"think 0 s, all at once; websocket per page: {'no' if args.no_websocket else 'yes'}; "
+            f"{'a new connection per request' if args.no_keep_alive else 'keep-alive'}"
         )
         pg = ours.postmaster_pid(True) if url else None
         me = psutil.Process()
@@ -408,7 +417,7 @@ def main() -> int:
             fmt = "flamegraph" if args.profile.endswith(".svg") else "raw"  # raw: collapsed stacks
             profiler = subprocess.Popen(
                 ["py-spy", "record", "-p", str(server.pid), "-o", args.profile, "-f", fmt]
-                + ["-r", "200", "--idle"],
+                + ["-r", "200", "--gil"],  # Python's own CPU, as participants.py samples
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -431,8 +440,12 @@ def main() -> int:
                     random.Random(rng.random()),
                     socket=not args.no_websocket,
                     static=args.static,
+                    keep_alive=not args.no_keep_alive,
                 )
-                await p.run()
+                try:
+                    await p.run()
+                finally:
+                    p.b.close()
                 stats.completed += 1
 
             return await asyncio.gather(*(one() for _ in range(args.n)), return_exceptions=True)
@@ -470,6 +483,7 @@ def main() -> int:
     if not args.session_before and wall > session_s and stats.trials:
         result["trials_per_s_after_session"] = round(stats.trials / (wall - session_s), 1)
     result["websocket"] = not args.no_websocket
+    result["keep_alive"] = not args.no_keep_alive
     result["machine"] = ours.machine()
     ours.print_report(result)
     if not args.session_before:
