@@ -9,6 +9,8 @@
  * audio when it leaves the speaker (AudioContext.getOutputTimestamp, else the output latency the
  * browser reports), the video when its frame reaches the screen (the presented frame's display
  * time). A sound is started at the position the shown video will have when the sound is heard.
+ * Firefox on Linux is not asked for its output latency (see ``latencyReadable``): there the
+ * audio clock's scheduled time stands for the time heard.
  * Audio starts only from a user gesture (the AudioContext is created and resumed in the click).
  *
  * Listening time is kept by a ListenLedger: a small pure state machine fed with the times (on the
@@ -57,6 +59,22 @@
 
   function mod(x, m) { return ((x % m) + m) % m; }
 
+  /** Whether the output latency may be asked for. Not in Gecko on Linux (Firefox, and its
+   * forks, with PulseAudio or PipeWire's PulseAudio server): there a read of
+   * AudioContext.outputLatency, or of getOutputTimestamp() (made from it), before the audio
+   * graph has kept a value asks the audio server synchronously while holding the graph's lock;
+   * if PulseAudio is then waiting, under its own lock, for the graph's next block, neither lets
+   * go and the page's main thread hangs (over 60 s each time seen). In Firefox ESR 153, one read
+   * per new audio graph froze the tab by the third graph on a busy machine. Without it the sound is
+   * heard later than scheduled by the output latency (25-40 ms there), the same for every track
+   * and frame: sound after picture, well inside the ~125 ms of such lag viewers are found to
+   * notice (ITU-R BT.1359). */
+  function latencyReadable(nav) {
+    var ua = (nav && nav.userAgent) || "";
+    var gecko = /\brv:[0-9.]+\) Gecko\//.test(ua);
+    return !(gecko && /Linux/.test(ua) && !/Android/.test(ua));
+  }
+
   function MusiScenePlayer(root, options) {
     this.root = root;
     this.options = options || {};
@@ -83,6 +101,7 @@
     this._fresh = 0;         // frames presented since the video last paused, sought or waited
     this._pending = 0;       // when a start began to wait for the video's frames (0: none waits)
     this._framesWork = !!this.video.requestVideoFrameCallback;
+    this.latencyReadable = latencyReadable(global.navigator);
     this.events = [];
     this.generation = 0;     // counts the items shown on this page (reset)
     var self = this, v = this.video;
@@ -151,9 +170,10 @@
     return this.ctx;
   };
 
-  /** Seconds from scheduling a sample to hearing it, as far as the browser says. */
+  /** Seconds from scheduling a sample to hearing it, as far as the browser says (0 where it
+   * may not be asked: ``latencyReadable``). */
   MusiScenePlayer.prototype.latency = function () {
-    if (!this.ctx) return 0;
+    if (!this.ctx || !this.latencyReadable) return 0;
     return (this.ctx.outputLatency || 0) + (this.ctx.baseLatency || 0);
   };
 
@@ -161,7 +181,7 @@
    * says so credibly (WebKitGTK's performanceTime runs on another origin, seconds off). */
   MusiScenePlayer.prototype._outputStamp = function () {
     var ctx = this.ctx;
-    if (!ctx.getOutputTimestamp) return null;
+    if (!ctx.getOutputTimestamp || !this.latencyReadable) return null;
     var ts = ctx.getOutputTimestamp(), now = global.performance.now();
     if (!ts || !(ts.performanceTime > 0) || !(ts.contextTime > 0)) return null;
     if (Math.abs(ts.performanceTime - now) > 500 || ts.contextTime > ctx.currentTime + 0.001 ||
