@@ -184,6 +184,10 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
     seen: dict[str, list] = {}
     agree = "أوافق، ابدأ" if arabic else "I agree, start"
 
+    def check(state: str, *, keys: bool = True) -> None:
+        # the Tab order once: the same markup in either direction and at either size
+        _check(page, seen, state, keys=keys and not arabic)
+
     def new_participant(pid: str) -> Participant:
         ctx.clear_cookies()
         page.goto(f"{base}?PROLIFIC_PID={pid}")
@@ -198,42 +202,42 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
     pid = case.replace(", ", "-").replace(" ", "")
     p = new_participant(f"{pid}-1")
     _rtl_if(page, arabic)
-    _check(page, seen, "instructions")
+    check("instructions")
 
     at(p, stage=Participant.Stage.HEADPHONE)
     page.wait_for_selector("fieldset.hp")
     _rtl_if(page, arabic)
-    _check(page, seen, "headphone check")
+    check("headphone check")
     # a browser that does not enforce ``required`` sends the form half answered: refused (400)
     page.evaluate("document.querySelectorAll('[required]').forEach(e => e.required = false)")
     page.locator("input[name=hp0]").first.check()
     page.locator("form button[type=submit]").click()
     page.wait_for_selector(".error[role=alert]")
-    _check(page, seen, "headphone check, answers missing", keys=False)
+    check("headphone check, answers missing", keys=False)
     plan = participation.headphone_plan(p)
     for i, right in enumerate(plan):
         page.locator(f"input[name=hp{i}]").nth((right + 1) % 3).check()  # every answer wrong
     page.locator("form button[type=submit]").click()
     page.wait_for_selector("[data-code]")
     assert Participant.objects.get(pk=p.pk).status == Participant.Status.SCREENED_OUT
-    _check(page, seen, "headphone check failed: screened out")
+    check("headphone check failed: screened out")
 
     p = new_participant(f"{pid}-2")
     at(p, stage=Participant.Stage.QUESTIONNAIRE)
     page.locator("form button[type=submit]").click()  # no rating stored: refused (409)
     page.wait_for_selector(".error[role=alert]")
     _rtl_if(page, arabic)
-    _check(page, seen, "questionnaire, answers not stored")
+    check("questionnaire, answers not stored")
     done = {"stage": Participant.Stage.DONE, "completion_code": "C0DE1234"}
     at(p, status=Participant.Status.COMPLETED, **done)
     page.wait_for_selector("[data-code]")
     assert page.locator("[data-redirect]").count() == 0
-    _check(page, seen, "completed, no recruiter")
+    check("completed, no recruiter")
     Study.objects.filter(pk=study.pk).update(completion_redirect_url=RECRUITER)
     page.clock.install()  # the auto-forward waits until the checks are done
     page.goto(f"{base}run/")
     page.wait_for_selector("[data-redirect-note]:not([hidden])")
-    _check(page, seen, "completed, before the forward to the recruiter")
+    check("completed, before the forward to the recruiter")
     page.clock.run_for(2000)
     page.wait_for_url(re.compile(r"^https://recruiter\.example/complete\?cc=C0DE1234$"))
     page.close()
@@ -241,11 +245,11 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
     at(p, status=Participant.Status.ABANDONED, completion_code="")
     page.wait_for_selector("h1")
     assert page.locator("[data-code], [data-redirect]").count() == 0
-    _check(page, seen, "session ended")
+    check("session ended")
     privacy.participant_withdraw(participant=p, requested_by="participant")
     page.goto(f"{base}run/")  # withdrawn: nothing is known of them, the study starts afresh
     page.get_by_role("button", name=agree).wait_for()
-    _check(page, seen, "withdrawn: the consent page again")
+    check("withdrawn: the consent page again")
 
     p = new_participant(f"{pid}-3")
     Participant.objects.filter(pk=p.pk).update(stage=Participant.Stage.TRIALS)
@@ -253,11 +257,11 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
     answer = page.goto(f"{base}run/")
     assert answer is not None and answer.status == 410
     assert page.locator("[data-return]").get_attribute("href") == "https://recruiter.example/"
-    _check(page, seen, "closed mid-study, a way back")
+    check("closed mid-study, a way back")
     Study.objects.filter(pk=study.pk).update(completion_redirect_url="")
     page.reload()
     assert page.locator("[data-return]").count() == 0
-    _check(page, seen, "closed mid-study, no way back", keys=False)
+    check("closed mid-study, no way back", keys=False)
     Study.objects.filter(pk=study.pk).update(status=Study.Status.LIVE)
 
     if arabic:  # in English at both sizes in test_browser_axe_pages.py
@@ -274,7 +278,7 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
             Study.objects.filter(pk=study.pk).update(**saved)
             assert answer is not None and answer.status == status, state
             _rtl_if(page, arabic)
-            _check(page, seen, state, keys=False)
+            check(state, keys=False)
 
     settings.RATELIMIT_ENABLED = True
     settings.RATELIMIT_ENTRY_PER_MIN = 10**6
@@ -285,18 +289,18 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
         page.get_by_role("button", name=agree).click()
     assert refused.value.status == 429
     _rtl_if(page, arabic)
-    _check(page, seen, "429: too many starts")
+    check("429: too many starts")
     settings.RATELIMIT_ENTRY_PER_MIN = 0
     answer = page.goto(base)
     assert answer is not None and answer.status == 429
     _rtl_if(page, arabic)
-    _check(page, seen, "429: too many requests")
+    check("429: too many requests")
     settings.RATELIMIT_ENABLED = False
 
     answer = page.goto(f"{base}run/no-such-page/")
     assert answer is not None and answer.status == 404
     _rtl_if(page, arabic)
-    _check(page, seen, "404")
+    check("404")
 
     p = new_participant(f"{pid}-5")
 
@@ -315,7 +319,7 @@ def _server_pages(chromium, live_server, study, settings, case: str) -> None:
             participation.participant_touch = original  # type: ignore[assignment]
         assert answer is not None and answer.status == status
         _rtl_if(page, arabic)
-        _check(page, seen, str(status))
+        check(str(status))
 
     bad = {state: v for state, v in seen.items() if v}
     assert not bad, json.dumps(bad, ensure_ascii=False, indent=1)
