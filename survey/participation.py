@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from generation.models import Track
@@ -39,6 +39,7 @@ from survey.models import (
     Study,
     Trial,
     TrialResponse,
+    TrialTrack,
 )
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -81,27 +82,38 @@ def release_abandoned(*, study: Study, now=None) -> int:
 _COUNTS = Q(participants__status=Participant.Status.COMPLETED, participants__timing_flag="")
 
 
-def study_is_full(*, study: Study) -> bool:
-    forms = Form.objects.filter(study=study).annotate(done=Count("participants", filter=_COUNTS))
-    return bool(forms) and all(f.done >= study.target_per_form for f in forms)
-
-
-def _pick_form(study: Study) -> Form:
-    """The form with the fewest completed plus active participants (ties: the first by name).
-    A form without trials is never given out (go-live refuses one; this guards older data)."""
-    forms = list(
-        Form.objects.filter(study=study, pk__in=Trial.objects.values("form_id"))
+def _forms_with_counts(study: Study) -> list[Form]:
+    """The study's forms (by name), each with ``done`` (completions that count), ``load``
+    (those plus the active participants) and ``has_trials``: one query."""
+    return list(
+        Form.objects.filter(study=study)
         .annotate(
+            done=Count("participants", filter=_COUNTS),
             load=Count(
                 "participants",
                 filter=Q(participants__status=Participant.Status.ACTIVE) | _COUNTS,
-            )
+            ),
+            has_trials=Exists(Trial.objects.filter(form=OuterRef("pk"))),
         )
-        .order_by("load", "name")
+        .order_by("name")
     )
-    if not forms:
+
+
+def _is_full(study: Study, forms: list[Form]) -> bool:
+    return bool(forms) and all(f.done >= study.target_per_form for f in forms)  # type: ignore[attr-defined]
+
+
+def study_is_full(*, study: Study) -> bool:
+    return _is_full(study, _forms_with_counts(study))
+
+
+def _pick_form(forms: list[Form]) -> Form:
+    """The form with the fewest completed plus active participants (ties: the first by name).
+    A form without trials is never given out (go-live refuses one; this guards older data)."""
+    open_forms = [f for f in forms if f.has_trials]  # type: ignore[attr-defined]
+    if not open_forms:
         raise ParticipationError("this study has no forms yet", status=409, code="no_forms")
-    return forms[0]
+    return min(open_forms, key=lambda f: f.load)  # type: ignore[attr-defined]
 
 
 def _annotation_sequence(form: Form, rng: random.Random) -> list[int]:
@@ -134,14 +146,22 @@ def _sequence(
     if form.kind == Form.Kind.ANNOTATION:
         order = _annotation_sequence(form, rng)
         return order, {str(t): [] for t in order}, []
-    trials = list(form.trials.prefetch_related("trial_tracks"))
+    # ids, not model instances: this runs at every consent
+    trials = list(form.trials.order_by("position").values_list("id", "clip_id"))
+    tracks_of: dict[int, list[int]] = {t: [] for t, _ in trials}
+    for trial_id, track_id in (
+        TrialTrack.objects.filter(trial__form=form)
+        .order_by("pk")
+        .values_list("trial_id", "track_id")
+    ):
+        tracks_of[trial_id].append(track_id)
     rng.shuffle(trials)
-    order = [t.id for t in trials]
+    order = [t for t, _ in trials]
     labels: dict[str, list[int]] = {}
-    for t in trials:
-        track_ids = [tt.track_id for tt in t.trial_tracks.all()]
+    for t in order:
+        track_ids = tracks_of[t]
         rng.shuffle(track_ids)
-        labels[str(t.id)] = track_ids
+        labels[str(t)] = track_ids
     # Attention checks go after the first trial, spread over the rest, never first.
     n_checks = min(study.attention_trials, len(order))
     if n_checks:
@@ -149,26 +169,26 @@ def _sequence(
         sources = rng.sample(order, n_checks)
         for spot, src in zip(spots, sources, strict=True):
             order.insert(spot, -src)
-    practice = _practice_tracks(form, {t.clip_id for t in trials}, rng)
+    practice = _practice_tracks(form, {clip for _, clip in trials}, rng)
     return order, labels, practice
 
 
 def _practice_tracks(form: Form, used_clips: set[int], rng: random.Random) -> list[int]:
     """Tracks of a clip outside the form's trials when there is one (else of the first trial)."""
-    conditions = list(form.conditions.all())
-    pool = form.clip_pool.all() if form.clip_pool.exists() else None
+    conditions = form.conditions.values("pk")  # a subquery
     qs = Track.objects.filter(condition__in=conditions).exclude(clip_id__in=used_clips)
-    if pool is not None:
-        qs = qs.filter(clip__in=pool)
+    if form.clip_pool.exists():
+        qs = qs.filter(clip__in=form.clip_pool.values("pk"))
     clip_id = qs.order_by("clip_id").values_list("clip_id", flat=True).first()
     if clip_id is None:
         first = form.trials.order_by("position").first()
         return [tt.track_id for tt in first.trial_tracks.all()] if first else []
     chosen: dict[int, int] = {}
-    for track in Track.objects.filter(clip_id=clip_id, condition__in=conditions).order_by(
+    newest_first = Track.objects.filter(clip_id=clip_id, condition__in=conditions).order_by(
         "-created_at"
-    ):
-        chosen.setdefault(track.condition_id, track.id)
+    )
+    for condition_id, track_id in newest_first.values_list("condition_id", "id"):
+        chosen.setdefault(condition_id, track_id)
     ids = list(chosen.values())
     rng.shuffle(ids)
     return ids
@@ -202,11 +222,12 @@ def participant_start(
             release_abandoned(study=study)
             # Checked here, under the lock, so that no path (a direct consent POST, two at
             # once) admits anyone into a full study.
-            if study_is_full(study=study):
+            forms = _forms_with_counts(study)
+            if _is_full(study, forms):
                 raise ParticipationError(
                     "this study has all the responses it needs", status=409, code="full"
                 )
-            form = _pick_form(study)
+            form = _pick_form(forms)
             rng = random.Random(secrets.randbits(64))
             order, labels, practice = _sequence(form, study, rng)
             participant = Participant.objects.create(
@@ -287,23 +308,22 @@ def participant_touch(
 
 def participant_advance(*, participant: Participant, from_stage: str) -> Participant:
     """Move past an informational stage. Idempotent: a stale or repeated request changes nothing."""
-    study = participant.study
-    annotating = participant.form is not None and participant.form.kind == Form.Kind.ANNOTATION
-    following: dict[str, str] = {
-        Participant.Stage.INSTRUCTIONS: Participant.Stage.TRIALS
-        if annotating
-        else Participant.Stage.PRACTICE,
-        Participant.Stage.PRACTICE: Participant.Stage.HEADPHONE
-        if study.headphone_check
-        else Participant.Stage.TRIALS,
-    }
-    nxt = following.get(from_stage)
-    if nxt is None:
+    if from_stage == Participant.Stage.INSTRUCTIONS:
+        form = participant.form  # read only here: the practice's advance needs no form
+        annotating = form is not None and form.kind == Form.Kind.ANNOTATION
+        nxt = Participant.Stage.TRIALS if annotating else Participant.Stage.PRACTICE
+    elif from_stage == Participant.Stage.PRACTICE:
+        headphones = participant.study.headphone_check
+        nxt = Participant.Stage.HEADPHONE if headphones else Participant.Stage.TRIALS
+    else:
         raise ParticipationError(f"cannot advance from {from_stage!r}", code="bad_stage")
-    Participant.objects.filter(
+    moved = Participant.objects.filter(
         pk=participant.pk, stage=from_stage, status=Participant.Status.ACTIVE
     ).update(stage=nxt)
-    participant.refresh_from_db()
+    if moved:
+        participant.stage = nxt
+    else:  # stale or repeated: as it is now
+        participant.refresh_from_db()
     return participant
 
 

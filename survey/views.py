@@ -464,8 +464,7 @@ def study_submit(request: HttpRequest, slug: str) -> JsonResponse:
 @require_POST
 @T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
-    study = _live_study(slug)
-    participant = _participant(request, study)
+    study, participant = _study_and_participant(request, slug)
     if participant is None:
         return redirect("study-entry", slug=slug)
     L.activate(request, study, participant)
@@ -479,8 +478,7 @@ def study_advance(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_headphone(request: HttpRequest, slug: str) -> HttpResponse:
-    study = _live_study(slug)
-    participant = _participant(request, study)
+    study, participant = _study_and_participant(request, slug)
     if participant is None:
         return redirect("study-entry", slug=slug)
     L.activate(request, study, participant)
@@ -530,8 +528,7 @@ def study_headphone_audio(request: HttpRequest, slug: str, index: int) -> HttpRe
 @require_POST
 @T.ratelimited("participant", limit=lambda: settings.RATELIMIT_PARTICIPANT_PER_MIN)
 def study_questionnaire(request: HttpRequest, slug: str) -> HttpResponse:
-    study = _live_study(slug)
-    participant = _participant(request, study)
+    study, participant = _study_and_participant(request, slug)
     if participant is None:
         return redirect("study-entry", slug=slug)
     L.activate(request, study, participant)

@@ -14,6 +14,10 @@ from survey.models import PageVisit, Participant, Rating, TrialResponse
 # the conditional UPDATE of the participant and the inserts: the trial response, the ratings.
 # The tracks' durations are read once per server process (one more SELECT the first time).
 SUBMIT_QUERIES = 6
+# A consent (the study, the recruiter id's earlier session, then under the study's row lock:
+# abandoned slots freed, the forms with their counts in one query, the sequence's trials and
+# tracks as ids, the practice tracks, the insert). Was 18.
+CONSENT_QUERIES = 16
 
 
 def test_it_stores_a_trial_with_a_fixed_number_of_queries(bot_factory):
@@ -108,3 +112,35 @@ def test_an_attention_item_comes_next_with_its_one_track(bot_factory, live_study
     assert nxt["mode"] == "attention" and len(nxt["tracks"]) == 1
     assert nxt["prompt"].startswith("Attention check")
     assert bot.config()["mode"] == "attention"
+
+
+def test_the_practice_advance_reads_no_form_and_a_repeat_changes_nothing(bot_factory):
+    bot = bot_factory(PROLIFIC_PID="hot-5")
+    bot.consent()
+    assert bot.advance("instructions").status_code == 302
+    with CaptureQueriesContext(connection) as queries:
+        assert bot.advance("practice").status_code == 302
+    sql = [q["sql"] for q in queries.captured_queries]
+    # the lookup and the conditional move (was 5: the study, the participant, the form, the
+    # move, the participant again)
+    assert len(sql) == 2 and sql[1].startswith("UPDATE"), sql
+    assert bot.participant.stage == Participant.Stage.TRIALS
+    assert bot.advance("practice").status_code == 302  # a resend: changes nothing
+    assert bot.advance("instructions").status_code == 302
+    p = bot.participant
+    assert (p.stage, p.progress) == (Participant.Stage.TRIALS, 0)
+
+
+def test_consent_assigns_the_least_loaded_form_in_a_fixed_number_of_queries(
+    bot_factory, live_study
+):
+    first = bot_factory(PROLIFIC_PID="hot-6")
+    first.consent()
+    with CaptureQueriesContext(connection) as queries:
+        second = bot_factory(PROLIFIC_PID="hot-7")
+        assert second.consent().status_code == 302
+    forms = {first.participant.form_id, second.participant.form_id}
+    assert len(forms) == min(2, live_study.forms.count())
+    assert len(queries.captured_queries) == CONSENT_QUERIES, [
+        q["sql"][:60] for q in queries.captured_queries
+    ]
