@@ -6,14 +6,15 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.http import (
     FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
@@ -46,13 +47,81 @@ SIGNED_DISPOSITION = "inline"
 
 def signed_url(storage: Storage, name: str) -> str:
     """A short-lived URL of object storage for ``name`` whose answer names no file: the
-    Content-Disposition is overridden (``response-content-disposition=inline``)."""
+    Content-Disposition is overridden (``response-content-disposition=inline``). For the
+    server's own use (nginx fetches it): its path is the stored object's key, so it is never
+    shown to a participant."""
     # Object stores' url() (django-storages) takes parameters; Storage.url() does not.
     url: Callable[..., str] = storage.url
     try:
         return url(name, parameters={"ResponseContentDisposition": SIGNED_DISPOSITION})
     except TypeError:  # a storage whose url() takes no parameters
         return storage.url(name)
+
+
+def _object_store_response(
+    request: HttpRequest, storage: Storage, name: str, content_type: str, cache_seconds: int
+) -> HttpResponseBase:
+    """The bytes of an object-storage file under the URL the participant asked (their opaque
+    token), never a redirect to the store: a signed URL's path is the object's key, the same for
+    every participant, and the store's answer carries the object's ETag (its content's MD5) and
+    Last-Modified, which name the file just as well. Behind nginx
+    (``MEDIA_ACCEL_REDIRECT_PREFIX``), nginx fetches the signed URL and passes the bytes on
+    (deploy/nginx.conf drops those headers); without it, Django streams the object (one ranged
+    GET; a thread is busy for the transfer). Either way the bytes pass through this server."""
+    if settings.MEDIA_ACCEL_REDIRECT_PREFIX:
+        signed = urlsplit(signed_url(storage, name))
+        target = settings.MEDIA_ACCEL_REDIRECT_PREFIX.rstrip("/") + signed.path
+        resp: HttpResponseBase = HttpResponse(content_type=content_type)
+        resp["X-Accel-Redirect"] = target + ("?" + signed.query if signed.query else "")
+        resp["Cache-Control"] = f"private, max-age={cache_seconds}"
+        return resp
+    from botocore.exceptions import ClientError
+    from storages.utils import clean_name
+
+    # django-storages' own mapping of a name to its key (the storage's location prefix applied)
+    key = storage._normalize_name(clean_name(name))  # type: ignore[attr-defined]
+    params = {"Bucket": storage.bucket_name, "Key": key}  # type: ignore[attr-defined]
+    header = request.headers.get("Range", "").strip()
+    if _RANGE_TOO_LONG.search(header):
+        return _range_too_long()
+    match = _RANGE.match(header) if header else None
+    if match and (match.group(1) or match.group(2)):
+        params["Range"] = header  # one range: the store answers 206 (or 416) itself
+    client = storage.connection.meta.client  # type: ignore[attr-defined]
+    try:
+        obj = client.get_object(**params)
+    except ClientError as err:
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502)
+        if status == 416:
+            return HttpResponse(status=416)
+        if status == 404:
+            raise Http404 from None
+        raise
+    body = obj["Body"]
+
+    def chunks():
+        try:
+            yield from body.iter_chunks(_CHUNK)
+        finally:
+            body.close()
+
+    ranged = "ContentRange" in obj
+    out = StreamingHttpResponse(chunks(), status=206 if ranged else 200, content_type=content_type)
+    if ranged:
+        out["Content-Range"] = obj["ContentRange"]
+    out["Content-Length"] = str(obj["ContentLength"])
+    out["Accept-Ranges"] = "bytes"
+    out["Cache-Control"] = f"private, max-age={cache_seconds}"
+    out["X-Content-Type-Options"] = "nosniff"
+    return out
+
+
+def _range_too_long() -> HttpResponse:
+    return HttpResponse(
+        "Range: a byte position has more than 18 digits",
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
 
 
 def ranged_file_response(
@@ -68,28 +137,23 @@ def ranged_file_response(
     Multi-range requests get the whole file (allowed by the RFC); an unsatisfiable range gets 416.
     """
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if settings.MEDIA_ACCEL_REDIRECT_PREFIX:
+    try:
+        storage.path(name)
+        local = True
+    except NotImplementedError:
+        local = False
+    if not local and hasattr(storage, "bucket_name"):  # S3 (django-storages) and compatibles
+        return _object_store_response(request, storage, name, content_type, cache_seconds)
+    if local and settings.MEDIA_ACCEL_REDIRECT_PREFIX:
         # nginx serves the file (with Range) from its internal location once Django said yes.
         resp: HttpResponseBase = HttpResponse(content_type=content_type)
         resp["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + name
         resp["Cache-Control"] = f"private, max-age={cache_seconds}"
         return resp
-    try:
-        storage.path(name)
-    except NotImplementedError:
-        # Object storage (S3 and friends): after the access check, send the client to a short-lived
-        # signed URL (AWS_QUERYSTRING_EXPIRE seconds); the object store serves Range itself.
-        resp = HttpResponseRedirect(signed_url(storage, name))
-        resp["Cache-Control"] = "no-store"
-        return resp
     size = storage.size(name)
     header = request.headers.get("Range", "").strip()
     if _RANGE_TOO_LONG.search(header):
-        return HttpResponse(
-            "Range: a byte position has more than 18 digits",
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return _range_too_long()
     match = _RANGE.match(header) if header else None
     if match and (match.group(1) or match.group(2)):
         first, last = match.group(1), match.group(2)

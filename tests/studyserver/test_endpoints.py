@@ -179,27 +179,50 @@ def test_a_lost_database_answers_503_with_retry_after(bot_factory, monkeypatch):
     assert bot.submit(cfg).status_code == 200  # the page resends: stored once
 
 
-def test_media_in_object_storage_is_a_short_lived_signed_redirect(bot_factory, monkeypatch):
-    from django.core.files.storage import FileSystemStorage
+def test_media_in_object_storage_come_from_here_not_from_the_store(bot_factory, monkeypatch):
+    """STORAGE_BACKEND=s3: the participant's opaque URL answers the bytes itself (no redirect to
+    a URL that names the stored object); another participant's request opens nothing."""
+    import io
 
+    pytest.importorskip("storages.backends.s3", reason="django-storages[s3] is not installed")
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+    from storages.backends.s3 import S3Storage
+
+    from survey import participation as P
     from survey import views
 
-    class SignedStorage(FileSystemStorage):
-        def path(self, name):
-            raise NotImplementedError("remote")
-
-        def url(self, name):
-            return f"https://s3.example.org/bucket/{name}?X-Amz-Expires=300&X-Amz-Signature=abc"
-
-    monkeypatch.setattr(views, "default_storage", SignedStorage())
+    storage = S3Storage(
+        bucket_name="media",
+        endpoint_url="http://objects.example:9000",
+        region_name="us-east-1",
+        access_key="AKIAFAKEFAKEFAKE",
+        secret_key="fake-secret",
+    )
+    monkeypatch.setattr(views, "default_storage", storage)
     bot = bot_factory()
     bot.to_trials()
-    resp = bot.client.get(bot.config()["tracks"][0]["audio_url"])
-    assert resp.status_code == 302 and "X-Amz-Signature" in resp["Location"]
-    assert resp["Cache-Control"] == "no-store"
+    track = bot.config()["tracks"][0]
+    token = track["audio_url"].rstrip("/").rsplit("/", 1)[-1]
+    name = P.media_for_token(participant=bot.participant, token=token).name
+    with Stubber(storage.connection.meta.client) as s3:
+        s3.add_response(
+            "get_object",
+            {
+                "Body": StreamingBody(io.BytesIO(b"m4a bytes"), 9),
+                "ContentLength": 9,
+                "ETag": '"d41d8cd98f00b204e9800998ecf8427e"',
+            },
+            {"Bucket": "media", "Key": name},
+        )
+        resp = bot.client.get(track["audio_url"])
+        body = b"".join(resp.streaming_content)
+    assert resp.status_code == 200 and body == b"m4a bytes", resp
+    assert "Location" not in resp and "ETag" not in resp
+    assert all(name.rsplit("/", 1)[-1].split(".")[0] not in v for _, v in resp.items())
     stranger = bot_factory()
     stranger.to_trials()
-    assert stranger.client.get(bot.config()["tracks"][0]["audio_url"]).status_code == 404
+    assert stranger.client.get(track["audio_url"]).status_code == 404
 
 
 def test_the_favicon_is_the_sites_icon_not_a_404(client, db):
