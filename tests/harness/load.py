@@ -237,9 +237,21 @@ class Participant:
     """One browser's way through a live study."""
 
     def __init__(
-        self, host, port, slug, stats: Stats, rng: random.Random, *, media=False, keep_alive=False
+        self,
+        host,
+        port,
+        slug,
+        stats: Stats,
+        rng: random.Random,
+        *,
+        media=False,
+        keep_alive=False,
+        page_think=0.0,
     ):
+        """``page_think``: seconds (mean) spent reading the consent, the instructions and the
+        questionnaire before answering (the items' time is ``run``'s ``think``)."""
         self.b = Browser(host, port, stats, keep_alive=keep_alive)
+        self.page_think = page_think
         self.base = f"/s/{slug}/"
         self.stats, self.rng, self.media = stats, rng, media
         self.assets_seen: set[str] = set()
@@ -309,12 +321,14 @@ class Participant:
         if token is None:
             raise RuntimeError("no consent form: " + page[:200].decode(errors="replace"))
         fields = {"PROLIFIC_PID": pid, "STUDY_ID": "bench", "SESSION_ID": pid[:12]}
+        await self.think(self.page_think)  # reading the consent
         return await self.post_form(self.base, {**fields, "consent": "yes"}, "consent")
 
     async def to_trials(self, think: float) -> bytes:
         """Instructions (a form), then the practice item (the trial page, advanced by fetch);
         returns the first trial's page."""
         page = await self.start()
+        await self.think(self.page_think)  # reading the instructions
         page = await self.post_form(
             self.base + "run/advance/", {"stage": "instructions"}, "advance"
         )
@@ -405,6 +419,7 @@ class Participant:
         if b'action="' + self.base.encode() + b'run/questionnaire/"' not in page:
             raise RuntimeError("no questionnaire after the trials: " + page[:300].decode("latin-1"))
         answers = {"age_range": "25-34", "device": "headphones", "music_training": "some"}
+        await self.think(self.page_think)  # answering the questionnaire
         page = await self.post_form(self.base + "run/questionnaire/", answers, "questionnaire")
         if b"data-code" not in page:
             raise RuntimeError("no completion code on the last page")
@@ -455,10 +470,12 @@ async def run_phase(
     double_submit=0.0,
     media=False,
     keep_alive=False,
+    page_think=0.0,
 ) -> tuple[Stats, float]:
     """``n`` participants arriving evenly over ``ramp`` seconds, each taking ``trials`` items
-    (None: the whole study) with ``think`` seconds (mean) per item; with ``keep_alive``, each
-    participant's browser keeps its connection from request to request."""
+    (None: the whole study) with ``think`` seconds (mean) per item and ``page_think`` per page
+    read (consent, instructions, questionnaire); with ``keep_alive``, each participant's browser
+    keeps its connection from request to request."""
     stats = Stats()
     rng = random.Random(seed)
 
@@ -470,7 +487,16 @@ async def run_phase(
                 host, port, slug, trials, think, stats, r, double_submit=double_submit
             )
         else:
-            p = Participant(host, port, slug, stats, r, media=media, keep_alive=keep_alive)
+            p = Participant(
+                host,
+                port,
+                slug,
+                stats,
+                r,
+                media=media,
+                keep_alive=keep_alive,
+                page_think=page_think,
+            )
             try:
                 await p.run(trials, think)
             finally:
