@@ -194,6 +194,23 @@ def _practice_tracks(form: Form, used_clips: set[int], rng: random.Random) -> li
     return ids
 
 
+def _sequence_ahead(
+    study: Study, rng: random.Random
+) -> dict[int, tuple[list[int], dict[str, list[int]], list[int]]]:
+    """Before the study's lock: free abandoned slots (an idempotent UPDATE) and draw the
+    sequence of the form a start would get now, by its id. A rating form's sequence reads only
+    its design, which is locked while the study runs; an annotation form's depends on what
+    the others were given, so it is drawn under the lock (nothing here)."""
+    release_abandoned(study=study)
+    forms = _forms_with_counts(study)
+    if _is_full(study, forms) or not any(f.has_trials for f in forms):  # type: ignore[attr-defined]
+        return {}
+    form = _pick_form(forms)
+    if form.kind == Form.Kind.ANNOTATION:
+        return {}
+    return {form.pk: _sequence(form, study, rng)}
+
+
 def pid_has_session(*, study: Study, prolific_pid: str) -> bool:
     return Participant.objects.filter(study=study, prolific_pid=prolific_pid).exists()
 
@@ -215,11 +232,14 @@ def participant_start(
         existing = Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
         if existing is not None:
             return existing, False
+    rng = random.Random(secrets.randbits(64))
+    drawn = _sequence_ahead(study, rng)
     try:
         with transaction.atomic():
-            # One assignment at a time per study: the row lock serialises concurrent starts.
+            # One assignment at a time per study: the row lock serialises concurrent starts,
+            # so the locked section is short (when a Prolific study goes live, hundreds of
+            # consents queue on it): the counts, the check, the insert.
             Study.objects.select_for_update().filter(pk=study.pk).first()
-            release_abandoned(study=study)
             # Checked here, under the lock, so that no path (a direct consent POST, two at
             # once) admits anyone into a full study.
             forms = _forms_with_counts(study)
@@ -228,8 +248,10 @@ def participant_start(
                     "this study has all the responses it needs", status=409, code="full"
                 )
             form = _pick_form(forms)
-            rng = random.Random(secrets.randbits(64))
-            order, labels, practice = _sequence(form, study, rng)
+            if form.pk in drawn:
+                order, labels, practice = drawn[form.pk]
+            else:  # another start took the guessed form's turn meanwhile: drawn here instead
+                order, labels, practice = _sequence(form, study, rng)
             participant = Participant.objects.create(
                 study=study,
                 form=form,

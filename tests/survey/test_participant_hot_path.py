@@ -14,10 +14,12 @@ from survey.models import PageVisit, Participant, Rating, TrialResponse
 # the conditional UPDATE of the participant and the inserts: the trial response, the ratings.
 # The tracks' durations are read once per server process (one more SELECT the first time).
 SUBMIT_QUERIES = 6
-# A consent (the study, the recruiter id's earlier session, then under the study's row lock:
-# abandoned slots freed, the forms with their counts in one query, the sequence's trials and
-# tracks as ids, the practice tracks, the insert). Was 18.
-CONSENT_QUERIES = 16
+# A consent: the study, the recruiter id's earlier session; before the lock, abandoned slots
+# freed, the forms with their counts, the guessed form's sequence (trials and tracks as ids,
+# the practice tracks); under the study's row lock only the lock, the counts again and the
+# insert. Was 18 (all of it under the lock), then 16; one more query buys a short lock.
+CONSENT_QUERIES = 17
+LOCKED_CONSENT_QUERIES = 3
 
 
 def test_it_stores_a_trial_with_a_fixed_number_of_queries(bot_factory):
@@ -144,3 +146,18 @@ def test_consent_assigns_the_least_loaded_form_in_a_fixed_number_of_queries(
     assert len(queries.captured_queries) == CONSENT_QUERIES, [
         q["sql"][:60] for q in queries.captured_queries
     ]
+
+
+def test_a_consent_holds_the_studys_lock_for_three_queries(bot_factory, live_study):
+    """Consents queue on the study's row lock (a Prolific study going live sends hundreds at
+    once): under it only the lock, the forms' counts and the insert; the rest is done before."""
+    bot_factory(PROLIFIC_PID="lock-1").consent()
+    with CaptureQueriesContext(connection) as queries:
+        assert bot_factory(PROLIFIC_PID="lock-2").consent().status_code == 302
+    sql = [q["sql"] for q in queries.captured_queries]
+    # The locked section is the atomic block: a savepoint inside the test's transaction.
+    start = next(i for i, q in enumerate(sql) if q.startswith("SAVEPOINT"))
+    end = next(i for i, q in enumerate(sql) if q.startswith("RELEASE SAVEPOINT"))
+    locked = sql[start + 1 : end]
+    assert len(locked) == LOCKED_CONSENT_QUERIES, locked
+    assert '"survey_study"' in locked[0] and locked[-1].startswith("INSERT"), locked
