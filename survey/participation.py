@@ -43,6 +43,8 @@ from survey.models import (
 )
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: A participant's draw: the item order, each trial's track order, the practice tracks.
+Drawn = tuple[list[int], dict[str, list[int]], list[int]]
 HEADPHONE_TRIALS = 6
 HEADPHONE_PASS = 5
 ATTENTION_MAX_VALUE = 10.0  # "set the slider to 0": a value at or under this passes
@@ -140,9 +142,7 @@ def _annotation_sequence(form: Form, rng: random.Random) -> list[int]:
     return ids[: form.n_videos]
 
 
-def _sequence(
-    form: Form, study: Study, rng: random.Random
-) -> tuple[list[int], dict[str, list[int]], list[int]]:
+def _sequence(form: Form, study: Study, rng: random.Random) -> Drawn:
     if form.kind == Form.Kind.ANNOTATION:
         order = _annotation_sequence(form, rng)
         return order, {str(t): [] for t in order}, []
@@ -194,9 +194,7 @@ def _practice_tracks(form: Form, used_clips: set[int], rng: random.Random) -> li
     return ids
 
 
-def _sequence_ahead(
-    study: Study, rng: random.Random
-) -> dict[int, tuple[list[int], dict[str, list[int]], list[int]]]:
+def _sequence_ahead(study: Study, rng: random.Random) -> dict[int, Drawn]:
     """Before the study's lock: free abandoned slots (an idempotent UPDATE) and draw the
     sequence of the form a start would get now, by its id. A rating form's sequence reads only
     its design, which is locked while the study runs; an annotation form's depends on what
