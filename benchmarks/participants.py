@@ -378,6 +378,12 @@ def main() -> int:
         "--profile", help="py-spy record the first worker into this file (.svg: a flame graph)"
     )
     args = parser.parse_args()
+    py_spy = None
+    if args.profile:  # py-spy beside this Python (a venv's bin/), else on PATH
+        beside = Path(sys.executable).with_name("py-spy")
+        py_spy = str(beside) if beside.exists() else shutil.which("py-spy")
+        if py_spy is None:
+            parser.error("--profile needs py-spy (pip install py-spy)")
     n, ramp, think, page_think, max_requests = MODES[args.mode]
     args.n = args.n or n
     ramp = ramp if args.ramp is None else args.ramp
@@ -473,7 +479,7 @@ def main() -> int:
             profiler = subprocess.Popen(
                 # --gil: only the thread holding the GIL, i.e. Python's own CPU (a thread that is
                 # runnable but waiting for a core or for the GIL would count otherwise)
-                ["py-spy", "record", "-p", str(worker), "-o", args.profile, "-f", fmt, "-r", "200"]
+                [py_spy, "record", "-p", str(worker), "-o", args.profile, "-f", fmt, "-r", "200"]
                 + ["--gil"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
