@@ -142,11 +142,25 @@ def _annotation_sequence(form: Form, rng: random.Random) -> list[int]:
     return ids[: form.n_videos]
 
 
-def _sequence(form: Form, study: Study, rng: random.Random) -> Drawn:
-    if form.kind == Form.Kind.ANNOTATION:
-        order = _annotation_sequence(form, rng)
-        return order, {str(t): [] for t in order}, []
-    # ids, not model instances: this runs at every consent
+#: A rating form's design as a consent reads it: its trials (id, clip id) in position order and
+#: each trial's track ids. Kept by each server process once the form's study is no longer a
+#: draft, from when no path can change it (the design guards in ``survey.models`` refuse every
+#: write, and a study never returns to draft), so a consent reads it once per process.
+Design = tuple[list[tuple[int, int]], dict[int, list[int]]]
+_designs: dict[int, Design] = {}
+_DESIGNS_MAX = 10_000
+
+
+def forget_designs() -> None:
+    """Empty this process's form designs (tests: a rolled-back form's id is given again)."""
+    _designs.clear()
+
+
+def _design(form: Form, study: Study) -> Design:
+    kept = _designs.get(form.pk)
+    if kept is not None:
+        return kept
+    # ids, not model instances: this runs at every consent of a draft's preview
     trials = list(form.trials.order_by("position").values_list("id", "clip_id"))
     tracks_of: dict[int, list[int]] = {t: [] for t, _ in trials}
     for trial_id, track_id in (
@@ -155,11 +169,24 @@ def _sequence(form: Form, study: Study, rng: random.Random) -> Drawn:
         .values_list("trial_id", "track_id")
     ):
         tracks_of[trial_id].append(track_id)
+    if study.is_locked:
+        if len(_designs) >= _DESIGNS_MAX:
+            _designs.clear()
+        _designs[form.pk] = (trials, tracks_of)
+    return trials, tracks_of
+
+
+def _sequence(form: Form, study: Study, rng: random.Random) -> Drawn:
+    if form.kind == Form.Kind.ANNOTATION:
+        order = _annotation_sequence(form, rng)
+        return order, {str(t): [] for t in order}, []
+    design_trials, tracks_of = _design(form, study)
+    trials = list(design_trials)  # copies: the kept design is shuffled by no one
     rng.shuffle(trials)
     order = [t for t, _ in trials]
     labels: dict[str, list[int]] = {}
     for t in order:
-        track_ids = tracks_of[t]
+        track_ids = list(tracks_of[t])
         rng.shuffle(track_ids)
         labels[str(t)] = track_ids
     # Attention checks go after the first trial, spread over the rest, never first.

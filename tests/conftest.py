@@ -314,11 +314,13 @@ def _uses_the_database(item) -> bool:
 
 @pytest.fixture(autouse=True)
 def _no_remembered_track_durations():
-    """The server process remembers track durations by id (survey.participation); a test's
-    rolled-back tracks give their ids to the next test's, so each test starts remembering none."""
-    from survey.participation import forget_track_durations
+    """The server process remembers track durations and locked forms' designs by id
+    (survey.participation); a test's rolled-back rows give their ids to the next test's, so each
+    test starts remembering none."""
+    from survey.participation import forget_designs, forget_track_durations
 
     forget_track_durations()
+    forget_designs()
 
 
 @pytest.fixture(autouse=True)

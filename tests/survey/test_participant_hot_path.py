@@ -4,6 +4,8 @@ cannot grow unnoticed)."""
 
 from __future__ import annotations
 
+import random
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -15,10 +17,11 @@ from survey.models import PageVisit, Participant, Rating, TrialResponse
 # The tracks' durations are read once per server process (one more SELECT the first time).
 SUBMIT_QUERIES = 6
 # A consent: the study, the recruiter id's earlier session; before the lock, abandoned slots
-# freed, the forms with their counts, the guessed form's sequence (trials and tracks as ids,
-# the practice tracks); under the study's row lock only the lock, the counts again and the
-# insert. Was 18 (all of it under the lock), then 16; one more query buys a short lock.
-CONSENT_QUERIES = 17
+# freed, the forms with their counts, the guessed form's sequence (the practice tracks; the
+# trials and their tracks are read once per process for a live study's form); under the
+# study's row lock only the lock, the counts again and the insert. Was 18 (all of it under the
+# lock), then 16, 17 (one more query buys a short lock), now 15 from a process's second consent.
+CONSENT_QUERIES = 15
 LOCKED_CONSENT_QUERIES = 3
 
 
@@ -161,3 +164,31 @@ def test_a_consent_holds_the_studys_lock_for_three_queries(bot_factory, live_stu
     locked = sql[start + 1 : end]
     assert len(locked) == LOCKED_CONSENT_QUERIES, locked
     assert '"survey_study"' in locked[0] and locked[-1].startswith("INSERT"), locked
+
+
+def test_a_live_forms_design_is_read_once_per_process_and_is_the_forms_own(bot_factory, live_study):
+    """The kept design draws what the database's would: each trial with its own tracks."""
+    bots = [bot_factory(PROLIFIC_PID=f"design-{i}") for i in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        for bot in bots:
+            bot.consent()
+    design_reads = [q["sql"] for q in queries.captured_queries if '"survey_trialtrack"' in q["sql"]]
+    assert len(design_reads) == 1, design_reads  # the first consent only
+    expected = {
+        str(t.pk): sorted(t.trial_tracks.values_list("track_id", flat=True))
+        for f in live_study.forms.all()
+        for t in f.trials.all()
+    }
+    for bot in bots:
+        p = bot.participant
+        assert {str(t) for t in p.trial_order if t > 0} <= set(expected)
+        assert {k: sorted(v) for k, v in p.label_order.items()} == {
+            k: expected[k] for k in p.label_order
+        }
+
+
+def test_a_drafts_design_is_read_at_every_consent(small_study):
+    """A draft's design can still change: a process keeps nothing of it."""
+    form = small_study.forms.get()
+    P._sequence(form, small_study, random.Random(1))
+    assert form.pk not in P._designs
