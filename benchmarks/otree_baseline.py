@@ -340,6 +340,7 @@ def main() -> int:
         "--profile", help="py-spy record the server into this file (.svg: a flame graph)"
     )
     args = parser.parse_args()
+    lock = ours.one_run_at_a_time(" ".join(["otree_baseline.py", *sys.argv[1:]]))  # noqa: F841
     args.mode = "saturate"
 
     bin_dir = otree_venv(args.venv)

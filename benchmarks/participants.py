@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import platform
@@ -128,13 +129,48 @@ def pg_private_stop() -> None:
 
 
 def pg_shared_database(url: str) -> str:
+    """A database of this run's own on the server of ``url`` (whose database is used only to
+    connect): ``musiscene_bench_<random>``, dropped again by ``pg_shared_drop``."""
     import psycopg
 
     base, _, _ = url.rpartition("/")
+    name = f"musiscene_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS musiscene_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE musiscene_bench")
-    return f"{base}/musiscene_bench"
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"
+
+
+def pg_shared_drop(admin_url: str, run_url: str) -> None:
+    import psycopg
+
+    name = run_url.rpartition("/")[2]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+LOCK = Path("/tmp/musiscene-bench.lock")
+
+
+def one_run_at_a_time(what: str):
+    """Hold this machine's benchmark lock for the life of the process, or stop with a clear
+    message: two runs at once would share the cores (spoiling both figures), and they share
+    fixed folders, ports and the private cluster, which a second run would delete under the
+    first. Returns the open lock file (keep it)."""
+    handle = LOCK.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise SystemExit(
+            f"another benchmark is running on this machine ({holder}); "
+            f"run one at a time (the lock is {LOCK})"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}: {what}")
+    handle.flush()
+    return handle
 
 
 def postmaster_pid(private: bool) -> int | None:
@@ -349,7 +385,9 @@ def main() -> int:
     parser.add_argument(
         "--database-url",
         default="",
-        help="a PostgreSQL server to use instead of a private cluster (its whole CPU is counted)",
+        help="a PostgreSQL server to use instead of a private cluster: the run makes a database "
+        "of its own there (the URL's database is only connected to) and drops it afterwards; "
+        "the server's whole CPU is counted",
     )
     parser.add_argument(
         "--think",
@@ -391,6 +429,7 @@ def main() -> int:
         think = page_think = args.think
     max_requests = args.max_requests or max_requests
 
+    lock = one_run_at_a_time(" ".join(["participants.py", *sys.argv[1:]]))  # noqa: F841
     var = Path("/tmp/musiscene-bench")
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
@@ -533,6 +572,8 @@ def main() -> int:
                 print(err[-3000:])
         if private_pg:
             pg_private_stop()
+        elif args.db == "postgres":
+            pg_shared_drop(args.database_url, url)
     return 0
 
 
