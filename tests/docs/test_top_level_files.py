@@ -4,6 +4,7 @@ parse."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,8 @@ def test_the_readme_stays_short_and_points_into_the_docs():
 
 def test_licence_matches_the_package_metadata_and_the_citation_parses():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
-    assert 'license = { text = "MIT" }' in (ROOT / "pyproject.toml").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
     cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["license"] == "MIT"
     paper = cff["preferred-citation"]
