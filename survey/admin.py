@@ -365,8 +365,7 @@ class StudyAdmin(admin.ModelAdmin):
                 job.refresh_from_db()
                 bound = job.status == GenerationJob.Status.DONE and not study.is_locked
                 if bound:  # an in-process job has run already: bind its tracks now
-                    for f in study.forms.all():
-                        services.form_bind_tracks(form=f)
+                    services.study_bind_tracks(study=study)
                 level, text = job_outcome(job, bound=bound)
                 if level == messages.INFO and not study.is_locked:
                     text += (

@@ -145,6 +145,14 @@ def form_bind_tracks(*, form: Form) -> int:
 
 
 @transaction.atomic
+def study_bind_tracks(*, study: Study) -> int:
+    """Bind the newest tracks to the trials of every form of a draft study, whatever made them
+    (a job just now, an earlier one, another generator); returns the trial tracks still missing."""
+    _ensure_unlocked(study)
+    return sum(form_bind_tracks(form=form) for form in study.forms.all())
+
+
+@transaction.atomic
 def study_add_paper_forms(
     *,
     study: Study,

@@ -136,3 +136,35 @@ def test_the_page_counts_cells_and_the_tracks_they_share(super_client, small_stu
     assert "7 cells (trial clip x condition) in <strong>Small</strong>, 5 distinct clip x" in page
     assert "shares one track" in page and "the job makes at most 5 tracks" in page
     assert "the page stays loading until every track is made" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_binds_tracks_an_earlier_job_made(gaps):
+    """Run after the admin's job made the tracks (or after Ctrl-C and a rerun), the command makes
+    nothing and still binds them: it used to bind only when its own job made a track."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from survey.models import TrialTrack
+
+    def run() -> str:
+        out = StringIO()
+        call_command(
+            "generate_tracks",
+            "--study",
+            gaps.slug,
+            "--generator",
+            "sketch",
+            "--duration",
+            "1",
+            stdout=out,
+        )
+        return out.getvalue()
+
+    run()
+    form = gaps.forms.get()
+    TrialTrack.objects.filter(trial__form=form).delete()  # made, not bound, as the clip action
+    text = run()
+    assert "done: 0 tracks made" in text and "0 trial tracks still missing" in text, text
+    assert all(t.trial_tracks.count() == 3 for t in form.trials.all())

@@ -135,8 +135,7 @@ class Command(BaseCommand):
                         study=study, seed=seed, max_videos=len(clip_objs)
                     )
                 else:
-                    for form in study.forms.all():
-                        services.form_bind_tracks(form=form)
+                    services.study_bind_tracks(study=study)
                 services.study_go_live(study=study)
 
         if n_sim:

@@ -3,9 +3,10 @@
    [--guidance-scale 3.0] [--no-wait]
 
 Makes the missing tracks of a study: every (trial clip, condition) of its forms whose track for
-this generator, model, seed and parameters does not exist yet; then binds them to the trials
-(draft studies). With CELERY_BROKER_URL set the job goes to the workers and a progress bar
-follows it (Ctrl-C stops watching, not the job); without a broker it runs here.
+this generator, model, seed and parameters does not exist yet; then, in a draft study, binds the
+newest tracks to the trials, those an earlier job or the admin made included. With
+CELERY_BROKER_URL set the job goes to the workers and a progress bar follows it (Ctrl-C stops
+watching, not the job); without a broker it runs here.
 """
 
 from __future__ import annotations
@@ -164,11 +165,12 @@ class Command(BaseCommand):
 
     def _report(self, job: GenerationJob, study: Study) -> None:
         job.refresh_from_db()
+        study.refresh_from_db()
         p = jobs.job_progress(job=job)
-        if study.status == Study.Status.DRAFT and p["done"]:
-            missing = sum(services.form_bind_tracks(form=form) for form in study.forms.all())
+        if not study.is_locked:  # bind what exists, also tracks an earlier job or the admin made
+            missing = services.study_bind_tracks(study=study)
             self.stdout.write(
-                f"bound the new tracks to the trials; {missing} trial tracks still missing"
+                f"bound the tracks to the trials; {missing} trial tracks still missing"
             )
         if job.status == GenerationJob.Status.FAILED:
             raise CommandError(f"job {job.pk} failed: {job.error}")

@@ -203,7 +203,7 @@ def test_a_real_worker_generates_a_study_into_the_database(cluster, bare_study, 
     )
     assert run.returncode == 0, run.stdout + run.stderr + cluster.log(0)
     assert "4 of 4 tracks to make" in run.stdout and "4/4 tracks" in run.stdout
-    assert "done: 4 tracks made" in run.stdout and "bound the new tracks" in run.stdout
+    assert "done: 4 tracks made" in run.stdout and "bound the tracks" in run.stdout
 
     job = GenerationJob.objects.get()
     assert job.status == GenerationJob.Status.DONE
