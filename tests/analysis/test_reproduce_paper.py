@@ -93,3 +93,33 @@ def test_without_tiny_models_table_3_needs_vggish_before_any_step(tmp_path: Path
             stdout=StringIO(),
         )
     assert not Clip.objects.exists()  # stopped before the first step
+
+
+def test_an_unmigrated_database_is_named_with_the_fix_before_any_work(tmp_path: Path) -> None:
+    """A fresh DATABASE_URL without migrate: a clear error, not 'no such table: generation_clip'
+    in a traceback after the output folder and Table 3's models."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    db = tmp_path / "paper.sqlite3"
+    keep = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env = {**keep, "MUSISCENE_NO_DOTENV": "1", "DEBUG": "1", "SECRET_KEY": "x"}
+    out = tmp_path / "run"
+    args = [sys.executable, "manage.py", "reproduce_paper", "--out", str(out), "--demo", "4"]
+    result = subprocess.run(
+        [*args, "--clip-seconds", "1", "--tiny"],
+        cwd=root,
+        env={**env, "DATABASE_URL": f"sqlite:///{db}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "no such table" not in result.stderr
+    assert str(db) in result.stderr and "python manage.py migrate" in result.stderr
+    assert "DATABASE_URL" in result.stderr
+    assert not out.exists()  # stopped before any work

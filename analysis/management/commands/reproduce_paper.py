@@ -68,6 +68,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **o):
+        _database_ready()
         out: Path = o["out"]
         out.mkdir(parents=True, exist_ok=True)
         state_path = out / "state.json"
@@ -494,3 +495,30 @@ def _table3(steps, *, tiny: bool) -> list[str]:
             "(they show that the step runs)."
         )
     return lines + [""]
+
+
+def _database_ready() -> None:
+    """Stop before any step, naming the fix, when the settings' database cannot be reached or
+    lacks a migration (a fresh DATABASE_URL is not migrated by this command)."""
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    db = connection.settings_dict
+    where = f"{connection.vendor} database {db['NAME']!s}" + (
+        f" on {db['HOST']}" if db.get("HOST") else ""
+    )
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        raise CommandError(
+            f"the {where} cannot be read ({exc}): check DATABASE_URL, then run "
+            "python manage.py migrate"
+        ) from None
+    if plan:
+        raise CommandError(
+            f"the {where} lacks {len(plan)} migrations: run python manage.py migrate with the "
+            "same DATABASE_URL first (the README's tiny run: export "
+            "DATABASE_URL=sqlite:///var/paper.sqlite3, then migrate), or set DATABASE_URL to a "
+            "database that is migrated"
+        )
