@@ -26,6 +26,7 @@ def test_the_paper_loop_runs_on_the_demo_with_tiny_models(tmp_path: Path) -> Non
     state = json.loads((out / "state.json").read_text())
     assert all(state["steps"][s]["done"] for s in state["steps"])
     assert state["steps"]["split"]["splits"] == {"train": 8, "test": 2}
+    assert state["steps"]["clips"]["clip_seconds"] == [1.0]  # what the clips are, as made
     trained = state["steps"]["train"]["checkpoint"]
     # MSI predicted for the 2 held-out clips by both checkpoints; msi reads MusiScene's
     assert Caption.objects.filter(kind="msi_pred", model_id=trained).count() == 2
@@ -123,3 +124,18 @@ def test_an_unmigrated_database_is_named_with_the_fix_before_any_work(tmp_path: 
     assert str(db) in result.stderr and "python manage.py migrate" in result.stderr
     assert "DATABASE_URL" in result.stderr
     assert not out.exists()  # stopped before any work
+
+
+def test_demo_refuses_a_database_whose_clips_would_change_the_run(tmp_path: Path) -> None:
+    """On the demo's database ``--demo 10`` took all 24 clips into the split (19/5, state.json
+    saying 10) and reused 10 s clips whatever ``--clip-seconds`` said: it now stops first."""
+    from generation.demo import demo_clips_ensure
+
+    demo_clips_ensure(n_clips=3, duration_s=1.0)
+    out = tmp_path / "run"
+    base = ["reproduce_paper", "--out", str(out), "--tiny"]
+    with pytest.raises(CommandError, match=r"holds 1 other clips \(demo-.*database of its own"):
+        call_command(*base, "--demo", "2", "--clip-seconds", "1", stdout=StringIO())
+    with pytest.raises(CommandError, match="demo clips are 1 s long.*--clip-seconds 1"):
+        call_command(*base, "--demo", "3", "--clip-seconds", "2", stdout=StringIO())
+    assert not (out / "state.json").exists()  # no step ran

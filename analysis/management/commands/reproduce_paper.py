@@ -106,6 +106,8 @@ class Command(BaseCommand):
             state_path.write_text(json.dumps(state, indent=2, default=str) + "\n")
 
         ctx: dict[str, Any] = {}
+        if o["demo"] and not steps.get("clips", {}).get("done"):
+            _demo_database_check(o["demo"], o["clip_seconds"])
         if not steps.get("metrics", {}).get("done"):
             # Table 3's models load now: a missing one stops the run before any step, not hours in
             ctx["table3_models"] = self._table3_models(o, out)
@@ -133,7 +135,9 @@ class Command(BaseCommand):
             clips = demo_clips_ensure(
                 n_clips=o["demo"], duration_s=o["clip_seconds"], seed=o["seed"]
             )
-            return {"clips": len(clips), "source": "demo"}
+            # what the run used: reused clips keep their length (the check above makes it this)
+            seconds = sorted({round(c.duration_s, 1) for c in clips})
+            return {"clips": len(clips), "source": "demo", "clip_seconds": seconds}
         n = Clip.objects.count()
         if not n:
             raise CommandError("no clips: import them (import_media) or pass --demo N")
@@ -521,4 +525,42 @@ def _database_ready() -> None:
             "same DATABASE_URL first (the README's tiny run: export "
             "DATABASE_URL=sqlite:///var/paper.sqlite3, then migrate), or set DATABASE_URL to a "
             "database that is migrated"
+        )
+
+
+def _demo_database_check(n: int, clip_seconds: float) -> None:
+    """``--demo N`` on a database of its own: the split takes every clip of the database, and
+    demo clips made before keep their length, so other clips or clips of another length would
+    make a run that is not the one asked for. Stops before any step, saying why."""
+    from generation import democontent
+    from generation.models import Clip
+
+    if not 0 < n <= len(democontent.SCENES):
+        raise CommandError(f"--demo takes 1 to {len(democontent.SCENES)} clips, not {n}")
+    own_db = (
+        "give the run a database of its own (export DATABASE_URL=sqlite:///var/paper.sqlite3, "
+        "then python manage.py migrate)"
+    )
+    wanted = [f"demo-{scene.key}" for scene in democontent.SCENES[:n]]
+    others = list(
+        Clip.objects.exclude(key__in=wanted).order_by("key").values_list("key", flat=True)
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise CommandError(
+            f"--demo {n}: this database holds {len(others)} other clips ({shown}) and the "
+            f"run's split would take them all: {own_db}"
+        )
+    lengths = sorted(
+        {
+            round(d, 1)
+            for d in Clip.objects.filter(key__in=wanted).values_list("duration_s", flat=True)
+            if abs(d - clip_seconds) > 0.1
+        }
+    )
+    if lengths:
+        raise CommandError(
+            f"--clip-seconds {clip_seconds:g}: this database's demo clips are "
+            f"{', '.join(f'{x:g}' for x in lengths)} s long and a run reuses them as they are: "
+            f"pass --clip-seconds {lengths[0]:g}, or {own_db}"
         )
