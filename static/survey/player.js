@@ -114,12 +114,14 @@
     v.addEventListener("play", function () { self._unsettle(); self._log("play"); });
     v.addEventListener("playing", function () { self.stalled = false; self._startSource(); });
     v.addEventListener("waiting", function () {
-      self.stalled = true; self._unsettle(); self._stopSource();
+      self.stalled = true; self._stalledAt = v.currentTime; self._unsettle(); self._stopSource();
     });
     // Not every engine fires "playing" after a wait (WebKit after a loop's seek does not): the
-    // video having data again and moving on ends the stall too.
+    // video having data again, or moving on (WebKitGTK plays on at readyState 2), ends the stall.
     var resume = function () {
-      if (!self.stalled || v.readyState < 3 || v.seeking) return;
+      if (!self.stalled || v.seeking) return;
+      var moving = !v.paused && Math.abs(v.currentTime - self._stalledAt) > 0.05;
+      if (v.readyState < 3 && !moving) return;
       self.stalled = false;
       if (!v.paused && !self.source) self._startSource();
     };
@@ -127,6 +129,7 @@
     // A seek restarts the sound at the new position, unless the sound is there already (a loop
     // of a video whose track loops with it): then nothing is cut.
     v.addEventListener("seeking", function () {
+      self._stalledAt = v.currentTime;
       self._settle = global.performance.now();
       self._unsettle();
       if (!self._inStep()) self._stopSource();
@@ -147,6 +150,26 @@
   MusiScenePlayer.prototype._unsettle = function () {
     this._frame = null;
     this._fresh = 0;
+    this._moved = false;
+  };
+
+  /** Without credible frames: start the waiting sound once the element's position is seen to
+   * move (WebKitGTK's stands still for ~50 ms after a loop's seek while its picture does too; a
+   * sound started from it at once was 50-60 ms ahead for a third of a second). */
+  MusiScenePlayer.prototype._awaitMotion = function () {
+    var self = this, v = this.video, from = v.currentTime, since = global.performance.now();
+    var turn = (this._motionTurn = (this._motionTurn || 0) + 1);
+    var tick = function () {
+      if (turn !== self._motionTurn || !self._pending || v.paused || self.stalled) return;
+      var late = global.performance.now() - since > 400;
+      if ((!v.seeking && v.currentTime > from + 0.015) || late) {
+        self._moved = true;
+        self._startSource();
+        return;
+      }
+      global.setTimeout(tick, 15);
+    };
+    global.setTimeout(tick, 15);
   };
 
   MusiScenePlayer.prototype._log = function (type, extra) {
@@ -178,13 +201,16 @@
   };
 
   /** The browser's (context time, performance time) of the sample leaving the speaker, where it
-   * says so credibly (WebKitGTK's performanceTime runs on another origin, seconds off). */
+   * says so credibly: not in the future (WebKitGTK's performance time runs at twice the page's
+   * rate, 2.0 ms per ms measured, ahead of the page's clock; believed while within 500 ms, in the
+   * context's first half second, a start placed by it was 500 ms off), nor seconds off. */
   MusiScenePlayer.prototype._outputStamp = function () {
     var ctx = this.ctx;
     if (!ctx.getOutputTimestamp || !this.latencyReadable) return null;
     var ts = ctx.getOutputTimestamp(), now = global.performance.now();
     if (!ts || !(ts.performanceTime > 0) || !(ts.contextTime > 0)) return null;
-    if (Math.abs(ts.performanceTime - now) > 500 || ts.contextTime > ctx.currentTime + 0.001 ||
+    if (ts.performanceTime > now + 20 || now - ts.performanceTime > 500 ||
+        ts.contextTime > ctx.currentTime + 0.001 ||
         ts.contextTime < ctx.currentTime - 0.5) return null;
     return ts;
   };
@@ -312,6 +338,11 @@
       this._pending = waitingSince || global.performance.now();
       return;
     }
+    if (offset === undefined && !now && !this._framesWork && !this._moved) {
+      this._pending = waitingSince || global.performance.now();
+      this._awaitMotion();
+      return;
+    }
     var ctx = this.ctx, self = this, track = this.current;
     // A start asked for in the past (the audio clock moves during this task) would begin late by
     // an unknown amount; one a little ahead begins exactly at ``when``, at the position for then.
@@ -380,6 +411,7 @@
   MusiScenePlayer.prototype._sample = function (mediaTime, perf) {
     if (this.video.paused || this.stalled || this.video.seeking ||
         global.performance.now() - this._settle < SETTLE_MS) { this._over = 0; return; }
+    if (mediaTime === undefined && this._frozen()) return;
 
     var d = this.drift(mediaTime, perf);
     if (d === null) return;
@@ -392,6 +424,23 @@
       this.realigned += 1;
       this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - d);
     }
+  };
+
+  /** Whether the element's position has stood still for 250 ms while it plays and a sound
+   * sounds: then it is a stall, though no "waiting" came (WebKitGTK stops so on a clip's second
+   * pass); the sound stops until the position moves again. */
+  MusiScenePlayer.prototype._frozen = function () {
+    var ct = this.video.currentTime, t = global.performance.now(), still = this._still;
+    if (!still || still.ct !== ct || !this.source) {
+      this._still = { ct: ct, at: t };
+      return false;
+    }
+    if (t - still.at < 250) return false;
+    this.stalled = true;
+    this._stalledAt = ct;
+    this._unsettle();
+    this._stopSource();
+    return true;
   };
 
   MusiScenePlayer.prototype._watch = function () {
