@@ -34,6 +34,8 @@ return p ? JSON.stringify({{current: p.current, wanted: p.wanted, source: !!p.so
   status: (document.querySelector('.status') || {{}}).textContent}}) : document.body.innerText"""
 H264_AAC = 'video/mp4; codecs="avc1.42E01E, mp4a.40.2"'
 WEBKIT_P50_MS = 5
+WEBKIT_FAR_S = 0.015  # a clock sample this far off ...
+WEBKIT_FAR = 6  # ... at most this many times in a walk (50 ms apart)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +138,8 @@ def test_the_participant_walk_in_webkit(webkit, live_server, short_listen_study)
         return {{truth: window.__heardTruth(bufs), page: p.listenedSeconds(),
                  frames: window.__drifts.map(x => x.d), late: window.__drifts.map(x => x.late),
                  clock: window.__clockDrifts.map(x => x.d), realigned: p.realigned,
+                 series: window.__clockDrifts.map(x => [x.d, x.media, x.perf]),
+                 events: p.events.map(e => [e.type, e.video_time]),
                  latency: [p.ctx.outputLatency, p.ctx.baseLatency,
                            !!p.ctx.getOutputTimestamp]}};"""
     )
@@ -150,15 +154,28 @@ def test_the_participant_walk_in_webkit(webkit, live_server, short_listen_study)
         if ms:
             stats[kind] = (len(ms), ms[len(ms) // 2], ms[min(len(ms) - 1, int(0.99 * len(ms)))])
             stats[kind] += (ms[-1],)
+    # each sample 10 ms or more off: (drift ms, element time, ms since the sample before, ms
+    # the element moved since then): an element time that stood still or jumped is WebKit's
+    series = got["series"]
+    off = [
+        (round(d * 1000, 1), round(m, 3), round(t - t0), round((m - m0) * 1000))
+        for (_, m0, t0), (d, m, t) in zip(series[:1] + series, series, strict=False)
+        if abs(d) >= 0.01
+    ]
     print(
         f"webkit drift (n, p50, p99, max ms): {stats}, re-aligned {got['realigned']}, "
-        f"outputLatency/baseLatency/getOutputTimestamp {got['latency']}"
+        f"outputLatency/baseLatency/getOutputTimestamp {got['latency']}, off {off}, "
+        f"events {got['events']}"
     )
     assert stats.get("clock", (0,))[0] >= 10, got
-    # WebKit's own bound (see docs/explanation/browsers.md): the median within 5 ms. Single
-    # samples of WebKitGTK's currentTime jump by 20-40 ms under load, and 1 run in 7 still had a
-    # 680 ms spike not understood: the issue's max 20 ms / p99 10 ms are printed, not asserted
+    # WebKit's own bounds (see docs/explanation/browsers.md): the median within 5 ms, and at
+    # most WEBKIT_FAR samples (300 ms) 15 ms or more off. Alone on the machine 15 of 18 runs had
+    # max 2.1-10.1 ms; 3 had 583-683 ms for 3-5 samples at the loop after the switch, where
+    # WebKitGTK's currentTime jumped back to ~0 while the sound ran on (re-aligned within 250
+    # ms): the issue's max 20 ms / p99 10 ms are printed for WebKit, not asserted
     assert stats["clock"][1] < WEBKIT_P50_MS, stats
+    far = [x for x in got["clock"] if abs(x) >= WEBKIT_FAR_S]
+    assert len(far) <= WEBKIT_FAR, (stats, off)
     d.find_element("id", "rA").send_keys(Keys.END)
     d.find_element("id", "rB").send_keys(Keys.HOME)
 
