@@ -397,7 +397,7 @@ def simulate_participants(
             summary.completed += 1
         _lay_out_on_a_clock(p, np.random.default_rng([seed, i, 0, 3]))
         _let_others_write()
-    logger.info("%s", summary)
+    logger.debug("%s", summary)  # the callers print it: at INFO the console showed it twice
     return summary
 
 

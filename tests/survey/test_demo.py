@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,17 @@ def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys, monkeypa
     assert "http://127.0.0.1:8123/s/musiscene-demo/" in again and ":8000" not in again
     assert Track.objects.count() == 16 and Clip.objects.count() == 4 and Study.objects.count() == 1
     assert f"password: {password}" in again
+
+
+
+@pytest.mark.django_db
+def test_the_simulation_summary_is_printed_once(capsys, caplog):
+    """`demo --simulate-participants` printed its summary twice: as output and as an INFO log
+    line on the console (the root logger's level)."""
+    caplog.set_level(logging.INFO)
+    call_command(
+        "demo", "--no-serve", "--clips", "2", "--duration", "1", "--simulate-participants", "2"
+    )
+    assert "2 simulated participants started" in capsys.readouterr().out
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [m for m in logged if "simulated participants started" in m], logged

@@ -348,6 +348,7 @@ class Command(BaseCommand):
 
         study = Study.objects.get(slug=SLUG)
         summary = simulate_participants(study, o["simulate"], seed=o["seed"])
+        self.stdout.write(f"  {summary}")
         return {"simulated": o["simulate"], "summary": str(summary)}
 
     def _report(self, o, out, steps):
