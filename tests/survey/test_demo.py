@@ -55,7 +55,6 @@ def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys, monkeypa
     assert f"password: {password}" in again
 
 
-
 @pytest.mark.django_db
 def test_the_simulation_summary_is_printed_once(capsys, caplog):
     """`demo --simulate-participants` printed its summary twice: as output and as an INFO log
