@@ -167,8 +167,14 @@ def _run(messages: dict[str, str], key: str, fn: Callable[[], T]) -> T | None:
 
 
 def _analyze_form(
-    form: str, data: pd.DataFrame, conditions: list[str], settings: AnalysisSettings
+    form: str,
+    data: pd.DataFrame,
+    conditions: list[str],
+    settings: AnalysisSettings,
+    *,
+    unscreened: pd.DataFrame | None = None,
 ) -> FormAnalysis:
+    """``unscreened``: the form's rows before screening, when ``data`` is what screening kept."""
     messages: dict[str, str] = {}
     describe = describe_conditions(
         data,
@@ -178,7 +184,14 @@ def _analyze_form(
         seed=settings.seed,
     )
     if data.empty:
-        messages["all"] = "no ratings in this form"
+        if unscreened is not None and len(unscreened):
+            messages["all"] = (
+                f"screening excluded all {len(unscreened):,} ratings of this form (from"
+                f" {unscreened['participant'].nunique():,} participants; the exclusion log"
+                " says why)"
+            )
+        else:
+            messages["all"] = "no ratings in this form"
         return FormAnalysis(form, 0, 0, describe, None, None, None, None, messages)
     missing = [c for c in conditions if c not in set(data["condition"])]
     if missing:
@@ -265,7 +278,16 @@ def analyze(
         seen = sorted(map(str, raw.loc[raw["form"] == f, "condition"].unique()))
         listed = list((conditions or {}).get(f, []))
         conds[f] = listed + [c for c in seen if c not in listed]
-    screened = {f: _analyze_form(f, kept.loc[kept["form"] == f], conds[f], settings) for f in forms}
+    screened = {
+        f: _analyze_form(
+            f,
+            kept.loc[kept["form"] == f],
+            conds[f],
+            settings,
+            unscreened=raw.loc[raw["form"] == f],
+        )
+        for f in forms
+    }
     unscreened = {f: _analyze_form(f, raw.loc[raw["form"] == f], conds[f], settings) for f in forms}
     return Analysis(
         screening=result,

@@ -183,3 +183,21 @@ def test_results_exist_with_and_without_exclusions(study):
     for form in ("form1", "form2"):
         assert a.unscreened[form].n_participants > a.screened[form].n_participants
         assert a.screened[form].mixed is not None and a.unscreened[form].mixed is not None
+
+
+def test_a_form_that_screening_empties_says_so_with_its_count(study):
+    """Every participant excluded: the form has ratings, screening removed them (it said 'no
+    ratings in this form')."""
+    from analysis.screening import ScreeningSettings
+
+    everyone_flat = ScreeningSettings(flat_sd_below=1000.0)  # no rater's SD is that high
+    a = analyze(
+        study.ratings,
+        study.participants,
+        settings=AnalysisSettings(n_boot=50, screening=everyone_flat),
+    )
+    n = a.unscreened["form1"].n_ratings
+    assert n > 0 and a.screened["form1"].n_ratings == 0
+    said = a.screened["form1"].messages["all"]
+    assert said.startswith(f"screening excluded all {n:,} ratings of this form"), said
+    assert "no ratings" not in said
