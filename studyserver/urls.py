@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from studyserver import ops
 from survey.throttle import ThrottledAdminLoginForm
@@ -12,6 +13,9 @@ handler500 = "survey.error_pages.server_error"
 admin.site.site_header = "MusiScene Studio"
 
 urlpatterns = [
+    # No home page of its own: "/" is the admin, which asks an anonymous visitor to log in and
+    # names no study (participants come by their study's link, /s/<slug>/).
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("favicon.ico", ops.favicon, name="favicon"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),

@@ -231,3 +231,15 @@ def test_the_favicon_is_the_sites_icon_not_a_404(client, db):
     answer = client.get("/favicon.ico")
     assert answer.status_code == 301 and answer["Location"].endswith("survey/favicon.svg")
     assert finders.find("survey/favicon.svg")
+
+
+def test_the_root_leads_to_the_admin_and_names_no_study(client, small_study, charlie):
+    """`/` answered Django's 404 after `make demo`: it is the admin now, which asks an anonymous
+    visitor to log in and shows a public site's visitors no study."""
+    resp = client.get("/", follow=True)
+    assert resp.redirect_chain[0] == (reverse("admin:index"), 302)
+    assert resp.status_code == 200 and resp.request["PATH_INFO"] == reverse("admin:login")
+    assert small_study.slug not in resp.content.decode()
+    client.force_login(charlie)
+    resp = client.get("/")
+    assert resp.status_code == 302 and resp["Location"] == reverse("admin:index")
