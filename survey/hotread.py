@@ -1,88 +1,139 @@
-"""The read every participant request starts with: the participant's row and its study's, by
-the participant's cookie, with SQL that Django compiles once per process.
+"""Reads that every participant request (or every consent) makes, with SQL that Django compiles
+once per process.
 
-Compiling the ORM query costs more CPU than running it: 1.13 ms against 0.18 ms per read on
-SQLite (in-process, 3,000 reads, ``time.thread_time``), on a trial submit whose whole thread CPU
-is about 4.8 ms (``benchmarks/participants.py``). The SQL here is the ORM's own, compiled from
-the same queryset with stand-in keys on first use in a process and database, so a field added to
-either model is picked up with no change here; rows become models as the ORM makes them
-(``Model.from_db`` after the compiler's converters, the study cached on the participant as
-``select_related`` does). ``tests/survey/test_hotread.py`` compares every field with the ORM's
-read on both databases.
+Compiling an ORM query costs more CPU than running it: reading the cookie's participant with its
+study cost 1.13 ms to compile against 0.18 ms to run on SQLite (in-process, 3,000 reads,
+``time.thread_time``), on a trial submit whose whole thread CPU was about 4.8 ms
+(``benchmarks/participants.py``); the forms' counts a consent reads under the study's lock cost
+about 1.5 ms to compile, which other consents wait for. Each read here is an ordinary queryset,
+compiled on first use in a process and database with stand-in keys that no row has; each
+placeholder of its SQL is then fed the real key in the stand-in's place (the query's constants,
+such as a status, stay as compiled). A field added to a model is picked up with no change here.
+Rows become models as the ORM makes them (the compiler's converters, then ``Model.from_db``).
+``tests/survey/test_hotread.py`` compares each read with the ORM's on both databases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, router
+from django.db.models import ForeignKey, Model, QuerySet
 
 from survey.models import Participant, Study
-
-# Keys no participant has: each placeholder of the compiled SQL is found by its stand-in value.
-_STAND_INS = ("\x00code", "\x00slug", -1)
 
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    key_order: tuple[int, ...]  # for each placeholder, its place in (code, slug, study_id)
+    params: tuple[Any, ...]  # as compiled
+    slots: tuple[int | None, ...]  # for each param, the place in the key of its stand-in
     converters: dict[int, tuple[list[Any], Any]]
-    participant_cols: tuple[list[int], list[str]]  # positions in the row, field names
-    study_cols: tuple[list[int], list[str]]
+    columns: list[Any]  # the compiler's select columns, in row order
+    annotations: dict[str, int]  # annotation name -> position in the row
 
 
-_compiled: dict[tuple[str, str], _Compiled] = {}
+class CompiledRead:
+    """``build(*stand_ins)`` is the queryset; ``rows(*key)`` runs it with the key instead."""
+
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet], stand_ins: tuple):
+        self.model, self.build, self.stand_ins = model, build, stand_ins
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+
+    def _compile(self, alias: str) -> _Compiled:
+        compiler = self.build(*self.stand_ins).query.get_compiler(alias)
+        sql, params = compiler.as_sql()
+        columns = [col for col, _, _ in compiler.select]
+        return _Compiled(
+            sql=sql,
+            params=tuple(params),
+            slots=tuple(self._slot(p) for p in params),
+            converters=compiler.get_converters(columns),
+            columns=columns,
+            annotations=dict(compiler.annotation_col_map or {}),
+        )
+
+    def _slot(self, param: Any) -> int | None:
+        # by type and value: a compiled constant 0 is not a stand-in False
+        for i, stand_in in enumerate(self.stand_ins):
+            if type(param) is type(stand_in) and param == stand_in:
+                return i
+        return None
+
+    def rows(self, *key: Any) -> tuple[list[list[Any]], _Compiled, str]:
+        alias = router.db_for_read(self.model)
+        connection = connections[alias]
+        compiled = self._compiled.get((alias, connection.vendor))
+        if compiled is None:
+            compiled = self._compiled[alias, connection.vendor] = self._compile(alias)
+        params = [
+            p if slot is None else key[slot]
+            for p, slot in zip(compiled.params, compiled.slots, strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            raw = cursor.fetchall()
+        rows = []
+        for row in raw:
+            values = list(row)
+            for pos, (converters, expression) in compiled.converters.items():
+                value = values[pos]
+                for convert in converters:
+                    value = convert(value, expression, connection)
+                values[pos] = value
+            rows.append(values)
+        return rows, compiled, alias
 
 
-def _compile(alias: str) -> _Compiled:
-    code, slug, study_id = _STAND_INS
-    queryset = (
+def _model_from(row: list[Any], compiled: _Compiled, model: type[Model], alias: str) -> Any:
+    at = [
+        i
+        for i, col in enumerate(compiled.columns)
+        if getattr(col, "target", None) is not None and col.target.model is model
+    ]
+    names = [compiled.columns[i].target.attname for i in at]
+    return model.from_db(alias, names, [row[i] for i in at])
+
+
+# Stand-in keys no row has (no code contains a NUL; no id is negative).
+_CODE, _SLUG = "\x00code", "\x00slug"
+STAND_IN_ID = -7_654_321
+
+_participant_read = CompiledRead(
+    Participant,
+    lambda code, slug, study_id: (
         Participant.objects.select_related("study")
         .order_by()  # a code is unique: no ORDER BY
         .filter(code=code, study__slug=slug, study_id=study_id)[:1]
-    )
-    compiler = queryset.query.get_compiler(alias)
-    sql, params = compiler.as_sql()
-    columns = [col for col, _, _ in compiler.select]
-
-    def of(model) -> tuple[list[int], list[str]]:
-        at = [i for i, col in enumerate(columns) if col.target.model is model]
-        return at, [columns[i].target.attname for i in at]
-
-    return _Compiled(
-        sql=sql,
-        key_order=tuple(_STAND_INS.index(p) for p in params),
-        converters=compiler.get_converters(columns),
-        participant_cols=of(Participant),
-        study_cols=of(Study),
-    )
+    ),
+    (_CODE, _SLUG, STAND_IN_ID),
+)
 
 
 def participant_with_study(*, code: str, slug: str, study_id: int) -> Participant | None:
     """The participant with this cookie code in the study with this slug and id, its study
     loaded (``participant.study`` costs no query); None if there is none."""
-    alias = router.db_for_read(Participant)
-    connection = connections[alias]
-    compiled = _compiled.get((alias, connection.vendor))
-    if compiled is None:
-        compiled = _compiled[alias, connection.vendor] = _compile(alias)
-    key = (code, slug, study_id)
-    with connection.cursor() as cursor:
-        cursor.execute(compiled.sql, [key[i] for i in compiled.key_order])
-        row = cursor.fetchone()
-    if row is None:
+    rows, compiled, alias = _participant_read.rows(code, slug, study_id)
+    if not rows:
         return None
-    values = list(row)
-    for pos, (converters, expression) in compiled.converters.items():
-        value = values[pos]
-        for convert in converters:
-            value = convert(value, expression, connection)
-        values[pos] = value
-    at, names = compiled.participant_cols
-    participant = Participant.from_db(alias, names, [values[i] for i in at])
-    at, names = compiled.study_cols
-    study = Study.from_db(alias, names, [values[i] for i in at])
+    participant = _model_from(rows[0], compiled, Participant, alias)
+    study = _model_from(rows[0], compiled, Study, alias)
     Participant._meta.get_field("study").set_cached_value(participant, study)
     return participant
+
+
+def annotated(read: CompiledRead, *key: Any, study: Study) -> list[Any]:
+    """The rows of ``read`` (a queryset of one model of ``study`` with annotations) as models,
+    each annotation an attribute and the study set: what iterating the queryset gives."""
+    rows, compiled, alias = read.rows(*key)
+    study_field = cast(ForeignKey, read.model._meta.get_field("study"))
+    found = []
+    for row in rows:
+        obj = _model_from(row, compiled, read.model, alias)
+        for name, pos in compiled.annotations.items():
+            setattr(obj, name, row[pos])
+        study_field.set_cached_value(obj, study)
+        found.append(obj)
+    return found

@@ -82,3 +82,25 @@ def test_the_participant_pages_read_the_cookie_participant_in_one_query(bot_fact
     assert page.status_code == 200
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
     assert sum('"survey_study"' in s and '"survey_participant"' in s for s in selects) == 1, selects
+
+
+def test_the_forms_counts_are_the_orms(bot_factory, live_study, conditions):
+    """The consent's forms with their counts, compiled once, equal the ORM's queryset."""
+    from survey import participation as P
+    from survey.models import Form
+
+    for i in range(3):
+        bot_factory(PROLIFIC_PID=f"count-{i}").consent()
+    done = Participant.objects.filter(study=live_study).first()
+    Participant.objects.filter(pk=done.pk).update(status=Participant.Status.COMPLETED)
+    fast = P._forms_with_counts(live_study)
+    slow = list(P._FORMS_WITH_COUNTS.build(live_study.pk))
+    assert [_fields(f) for f in fast] == [_fields(f) for f in slow]
+    assert [(f.done, f.load, f.has_trials) for f in fast] == [
+        (f.done, f.load, f.has_trials) for f in slow
+    ]
+    assert [(f.done, f.load, f.has_trials) for f in fast] == [(1, 3, True)]
+    assert all(isinstance(f, Form) and f.study is live_study for f in fast)
+    # a study without forms: none
+    other = Study.objects.create(title="Empty", slug="empty")
+    assert P._forms_with_counts(other) == []
