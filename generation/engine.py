@@ -210,19 +210,30 @@ def runs_in_background() -> bool:
 background = Background(lambda name, args: task(name).apply(args, throw=True))
 
 
+def send(celery_task: Any, args: tuple[Any, ...], **options: Any) -> Any:
+    """``celery_task.apply_async(args, **options)``, except that without a broker the task runs
+    here with ``apply``: Celery's eager ``apply_async`` still takes a producer from the broker's
+    pool, and kombu then warns "No hostname was supplied" on every new process."""
+    from celery import current_app
+
+    if current_app.conf.task_always_eager:
+        return celery_task.apply(args)  # throws as apply_async would (task_eager_propagates)
+    return celery_task.apply_async(args, **options)
+
+
 def enqueue(
     name: str, args: tuple[Any, ...], *, kind: JobKind, job_id: int, **options: Any
 ) -> None:
     """Enqueue the batch task registered as ``name`` once the transaction commits: on this
     process's background thread when :func:`runs_in_background`, else with ``apply_async``
-    (``options`` such as the queue): a broker's workers, or eagerly at once when
-    ``JOBS_EMBEDDED`` is "inline"."""
+    (``options`` such as the queue): a broker's workers, or at once here when
+    ``JOBS_EMBEDDED`` is "inline" (:func:`send`)."""
     if runs_in_background():
         job = (kind.name, job_id)
         transaction.on_commit(lambda: background.submit(job, name, args))
         return
     batch = task(name)
-    transaction.on_commit(lambda: batch.apply_async(args, **options))
+    transaction.on_commit(lambda: send(batch, args, **options))
 
 
 def heartbeat_wanted(request: Any) -> bool:

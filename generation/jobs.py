@@ -30,6 +30,7 @@ Settings read here (all optional): ``GENERATION_DEVICE`` ("" = cuda when availab
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import uuid
@@ -364,7 +365,7 @@ def items_ingest_enqueue(item_ids: Iterable[int], *, job_id: int | None = None) 
         return
     ingest_item = engine.task(INGEST_TASK)
     for item_id in item_ids:
-        ingest_item.delay_on_commit(item_id)
+        transaction.on_commit(functools.partial(engine.send, ingest_item, (item_id,)))
 
 
 def job_start(*, job: GenerationJob) -> GenerationJob:

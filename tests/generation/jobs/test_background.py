@@ -9,6 +9,7 @@ real (transaction=True), as a request does, since the background thread has its 
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from io import StringIO
@@ -194,3 +195,24 @@ def test_the_command_still_runs_its_job_in_the_foreground(bare_study, background
     assert "4 of 4 tracks to make" in text and "done: 4 tracks made" in text
     assert GenerationJob.objects.get().status == GenerationJob.Status.DONE
     assert Track.objects.filter(generator="sketch").count() == 4
+
+
+def test_a_job_without_a_broker_never_asks_kombu_for_one(
+    client, charlie, bare_study, background, caplog
+):
+    """Without CELERY_BROKER_URL a job from the server logged `WARNING kombu.connection No
+    hostname was supplied. Reverting to default 'localhost'`: Celery's eager apply_async still
+    takes a producer from the broker's pool. The app's pool is closed first, so that a connection
+    an earlier test opened cannot hide a new one."""
+    from celery import current_app
+
+    current_app.close()  # the producer pool goes; the next apply_async would open a connection
+    caplog.set_level(logging.WARNING, logger="kombu")
+    client.force_login(charlie)
+    client.post(
+        reverse("admin:survey_study_changelist"), {**START, "_selected_action": [bare_study.pk]}
+    )
+    assert engine.background.wait(60)
+    assert Track.objects.filter(generator="sketch").count() == 4  # batches and ingests ran
+    kombu = [r.getMessage() for r in caplog.records if r.name.startswith("kombu")]
+    assert not kombu, kombu
