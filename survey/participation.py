@@ -19,7 +19,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -99,6 +99,13 @@ _FORMS_WITH_COUNTS = hotread.CompiledRead(
         )
         .order_by("name")
     ),
+    (hotread.STAND_IN_ID,),
+)
+
+
+_STUDY_LOCK = hotread.CompiledRead(
+    Study,
+    lambda study_id: Study.objects.select_for_update().filter(pk=study_id).values_list("pk"),
     (hotread.STAND_IN_ID,),
 )
 
@@ -268,12 +275,36 @@ def participant_start(
             return existing, False
     rng = random.Random(secrets.randbits(64))
     drawn = _sequence_ahead(study, rng)
+    fields: dict[str, Any] = dict(
+        study=study,
+        prolific_pid=prolific_pid[:64],
+        external_study_id=external_study_id[:64],
+        external_session_id=external_session_id[:64],
+        user_agent=user_agent[:400],
+        language=language,
+        consented_at=timezone.now(),
+        stage=Participant.Stage.INSTRUCTIONS,
+    )
+    prepared = None
+    if drawn:  # the row as the guessed form would have it, ready before the lock
+        [(guessed, (order, labels, practice))] = drawn.items()
+        prepared = hotread.PreparedInsert(
+            Participant(
+                **fields,
+                form_id=guessed,
+                trial_order=order,
+                label_order=labels,
+                practice_tracks=practice,
+            )
+        )
     try:
         with transaction.atomic():
             # One assignment at a time per study: the row lock serialises concurrent starts,
             # so the locked section is short (when a Prolific study goes live, hundreds of
-            # consents queue on it): the counts, the check, the insert.
-            Study.objects.select_for_update().filter(pk=study.pk).first()
+            # consents queue on it): the lock, the counts, the check, the insert, each a
+            # statement compiled before (a thread that holds the lock while it waits for the
+            # CPU makes every other consent wait too).
+            _STUDY_LOCK.rows(study.pk)
             # Checked here, under the lock, so that no path (a direct consent POST, two at
             # once) admits anyone into a full study.
             forms = _forms_with_counts(study)
@@ -282,24 +313,18 @@ def participant_start(
                     "this study has all the responses it needs", status=409, code="full"
                 )
             form = _pick_form(forms)
-            if form.pk in drawn:
-                order, labels, practice = drawn[form.pk]
+            if prepared is not None and form.pk in drawn:
+                prepared.run()
+                participant = cast(Participant, prepared.obj)
             else:  # another start took the guessed form's turn meanwhile: drawn here instead
                 order, labels, practice = _sequence(form, study, rng)
-            participant = Participant.objects.create(
-                study=study,
-                form=form,
-                prolific_pid=prolific_pid[:64],
-                external_study_id=external_study_id[:64],
-                external_session_id=external_session_id[:64],
-                user_agent=user_agent[:400],
-                language=language,
-                consented_at=timezone.now(),
-                trial_order=order,
-                label_order=labels,
-                practice_tracks=practice,
-                stage=Participant.Stage.INSTRUCTIONS,
-            )
+                participant = Participant.objects.create(
+                    **fields,
+                    form=form,
+                    trial_order=order,
+                    label_order=labels,
+                    practice_tracks=practice,
+                )
             if form.kind == Form.Kind.ANNOTATION:
                 Assignment.objects.bulk_create(
                     [Assignment(participant=participant, trial_id=t) for t in order]
