@@ -167,9 +167,10 @@ def test_one_clock_after_a_video_stall(ctx, live_server, long_clips):
         "window.__videoEvents.some(e => e.type === 'playing' && e.time > 2)",
         timeout=15000,
     )
-    resumed = page.evaluate(
-        "window.__videoEvents.filter(e => e.type === 'playing').slice(-1)[0].perf"
+    resumed_event = page.evaluate(
+        "window.__videoEvents.filter(e => e.type === 'playing').slice(-1)[0]"
     )
+    resumed = resumed_event["perf"]
     page.wait_for_timeout(3000)
     frames = [f for f in page.evaluate("window.__drifts") if f["perf"] > resumed]
     assert len(frames) >= 20, frames
@@ -188,4 +189,9 @@ def test_one_clock_after_a_video_stall(ctx, live_server, long_clips):
         for f in frames
     ]
     assert ms[-1] < 20 and p99 < 10, (str(timeline), _off_frames(frames), quality)
-    assert first < 0.5, first  # measured from the start: within 0.5 s of playing again
+    # Measured from the start: the sound is back (and its drift measured) within 0.5 s of the
+    # video's own time after it plays again, i.e. at most five frames of this 10 fps clip shown
+    # without it. In the video's time, not the wall clock's: a CPU-starved browser shows the
+    # same frames later (0.39-0.69 s after "playing" was seen), which is not the page's doing.
+    first_media = frames[0]["media"] - resumed_event["time"]
+    assert first_media < 0.5, (first_media, first)
