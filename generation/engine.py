@@ -1,5 +1,9 @@
 """The background-job engine: one claim, heartbeat and reclaim mechanism for every kind of job.
 
+One file because the claim, the heartbeat, the reclaim, the watchdog and the dispatch to Celery
+or the embedded thread all work on the same job and item columns under one set of settings;
+apart, each part would restate them.
+
 A job (a :class:`JobBase` row) is made of items (:class:`ItemBase` rows), each a unit of work.
 A worker takes items with :func:`items_claim`: one conditional ``UPDATE ... WHERE status=...``
 (healthchecks' ``sendalerts`` way), so a row another worker took no longer matches and two
