@@ -21,7 +21,6 @@ from typing import Any, cast
 
 from django.db import connections, router
 from django.db.models import ForeignKey, Model, QuerySet
-from django.db.models.sql import InsertQuery
 
 from survey.models import Participant, Study
 
@@ -138,36 +137,3 @@ def annotated(read: CompiledRead, *key: Any, study: Study) -> list[Any]:
         study_field.set_cached_value(obj, study)
         found.append(obj)
     return found
-
-
-class PreparedInsert:
-    """The INSERT of one new model instance, compiled with its values prepared now (as
-    ``save()`` would: ``pre_save``, then each field's database value) and sent by ``run()``
-    later: a consent prepares its participant's row before it takes the study's lock, so that
-    under the lock only the statement is sent. The instance gets its primary key as ``save()``
-    gives it. No ``pre_save``/``post_save`` signal is sent (bulk_create sends none either)."""
-
-    def __init__(self, obj: Model):
-        meta = obj._meta
-        self.obj, self.alias = obj, router.db_for_write(type(obj))
-        self.connection = connections[self.alias]
-        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
-        query = InsertQuery(type(obj))
-        query.insert_values(fields, [obj])
-        compiler = query.get_compiler(self.alias)
-        self.returning = self.connection.features.can_return_columns_from_insert
-        if self.returning:
-            compiler.returning_fields = [meta.pk]
-        [(self.sql, self.params)] = compiler.as_sql()
-
-    def run(self) -> None:
-        meta = self.obj._meta
-        with self.connection.cursor() as cursor:
-            cursor.execute(self.sql, self.params)
-            if self.returning:
-                pk = cursor.fetchone()[0]
-            else:
-                pk = self.connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
-        self.obj.pk = pk
-        self.obj._state.adding = False
-        self.obj._state.db = self.alias

@@ -27,7 +27,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from generation.models import Track
-from survey import hotread
+from survey import hotread, hotwrite
 from survey import submit_schema as schema
 from survey.models import (
     Annotation,
@@ -288,14 +288,17 @@ def participant_start(
     prepared = None
     if drawn:  # the row as the guessed form would have it, ready before the lock
         [(guessed, (order, labels, practice))] = drawn.items()
-        prepared = hotread.PreparedInsert(
-            Participant(
-                **fields,
-                form_id=guessed,
-                trial_order=order,
-                label_order=labels,
-                practice_tracks=practice,
-            )
+        prepared = hotwrite.PreparedInsert(
+            [
+                Participant(
+                    **fields,
+                    form_id=guessed,
+                    trial_order=order,
+                    label_order=labels,
+                    practice_tracks=practice,
+                )
+            ],
+            returning=True,
         )
     try:
         with transaction.atomic():
@@ -315,7 +318,7 @@ def participant_start(
             form = _pick_form(forms)
             if prepared is not None and form.pk in drawn:
                 prepared.run()
-                participant = cast(Participant, prepared.obj)
+                participant = cast(Participant, prepared.objs[0])
             else:  # another start took the guessed form's turn meanwhile: drawn here instead
                 order, labels, practice = _sequence(form, study, rng)
                 participant = Participant.objects.create(
@@ -381,10 +384,11 @@ def participant_touch(
         and participant.item_started_index != sequence_index
     ):
         fields.update(item_started_at=now, item_started_index=sequence_index)
-    Participant.objects.filter(pk=participant.pk).update(**fields)
+    hotwrite.update(Participant, participant.pk, fields)
     for k, v in fields.items():
         setattr(participant, k, v)
-    PageVisit.objects.create(participant=participant, page=page, sequence_index=sequence_index)
+    visit = PageVisit(participant=participant, page=page, sequence_index=sequence_index)
+    hotwrite.insert([visit])
 
 
 def participant_advance(*, participant: Participant, from_stage: str) -> Participant:
@@ -398,9 +402,12 @@ def participant_advance(*, participant: Participant, from_stage: str) -> Partici
         nxt = Participant.Stage.HEADPHONE if headphones else Participant.Stage.TRIALS
     else:
         raise ParticipationError(f"cannot advance from {from_stage!r}", code="bad_stage")
-    moved = Participant.objects.filter(
-        pk=participant.pk, stage=from_stage, status=Participant.Status.ACTIVE
-    ).update(stage=nxt)
+    moved = hotwrite.update(
+        Participant,
+        participant.pk,
+        {"stage": nxt},
+        where={"stage": from_stage, "status": Participant.Status.ACTIVE},
+    )
     if moved:
         participant.stage = nxt
     else:  # stale or repeated: as it is now
@@ -705,12 +712,16 @@ def submit_item(
         if following is not None:  # shown by this answer
             fields.update(item_started_at=now, item_started_index=index + 1)
         with transaction.atomic():
-            moved = Participant.objects.filter(
-                pk=participant.pk, progress=index, stage=Participant.Stage.TRIALS
-            ).update(**fields)
+            # the statements of survey.hotwrite: the ORM's, with SQL built once per process
+            moved = hotwrite.update(
+                Participant,
+                participant.pk,
+                fields,
+                where={"progress": index, "stage": Participant.Stage.TRIALS},
+            )
             if not moved:  # a concurrent copy of this submit won the race
                 raise ParticipationError("this trial was saved already", status=409, code="stale")
-            TrialResponse.objects.create(
+            response = TrialResponse(
                 participant=participant,
                 trial_id=item.trial_id,
                 kind=item.kind,
@@ -723,8 +734,9 @@ def submit_item(
                 listening=listened,
                 events=events,
             )
+            hotwrite.insert([response])
             if item.kind == TrialResponse.Kind.TRIAL:
-                Rating.objects.bulk_create(
+                hotwrite.insert(
                     [
                         Rating(
                             participant=participant,

@@ -104,34 +104,3 @@ def test_the_forms_counts_are_the_orms(bot_factory, live_study, conditions):
     # a study without forms: none
     other = Study.objects.create(title="Empty", slug="empty")
     assert P._forms_with_counts(other) == []
-
-
-def test_a_prepared_insert_stores_the_row_save_would(live_study):
-    """The consent's participant row, prepared before the study's lock and sent under it, is
-    the row ``objects.create`` stores: every field read back equal (but the id and the code)."""
-    form = live_study.forms.first()
-    values = dict(
-        study=live_study,
-        form=form,
-        prolific_pid="a" * 24,
-        user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari",
-        language="ar",
-        consented_at=timezone.now(),
-        trial_order=[3, -3, 1, 2],
-        label_order={"3": [7, 9, 8], "1": [4], "2": []},
-        practice_tracks=[5, 6],
-        stage=Participant.Stage.INSTRUCTIONS,
-    )
-    prepared = hotread.PreparedInsert(Participant(**values))
-    with CaptureQueriesContext(connection) as queries:
-        prepared.run()
-    assert len(queries.captured_queries) == 1
-    fast = prepared.obj
-    assert fast.pk is not None and not fast._state.adding
-    slow = Participant.objects.create(**{**values, "prolific_pid": "b" * 24})
-    read = {p.pk: _fields(p) for p in Participant.objects.filter(pk__in=[fast.pk, slow.pk])}
-    skip = {"id", "code", "prolific_pid", "started_at", "last_seen_at"}
-    assert {k: v for k, v in read[fast.pk].items() if k not in skip} == {
-        k: v for k, v in read[slow.pk].items() if k not in skip
-    }
-    assert read[fast.pk]["code"] == fast.code and read[fast.pk]["started_at"] is not None
