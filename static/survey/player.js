@@ -31,6 +31,13 @@
   var FRAME_FRESH_MS = 400; // a presented frame this recent tells where the video is shown
   var FRAME_AGREE = 0.08; // a frame further than this from the element's position is not believed
   var DRIFT_COARSE = 0.02; // without frames (the element's position is coarser): re-align past this
+  // Frames given up on (they disagreed with the element's position, or none came) are believed
+  // again after this long of frames that all agree; doubled each time they are given up on again
+  // on this page, up to TRUST_MAX_MS, so an engine whose frames come and go does not flap.
+  var TRUST_AGAIN_MS = 1000;
+  var TRUST_MAX_MS = 8000;
+  var TRUST_FRAMES = 5; // ... and at least this many of them
+  var FRAME_GAP_MS = 300; // frames further apart than this are not coming (the coarser check runs)
 
   /** Seconds of sound per track. start(track, t) and stop(t) take times on one clock; a start
    * while another track runs ends that one at the same time. Pure: no clock of its own. */
@@ -101,6 +108,9 @@
     this._fresh = 0;         // frames presented since the video last paused, sought or waited
     this._pending = 0;       // when a start began to wait for the video's frames (0: none waits)
     this._framesWork = !!this.video.requestVideoFrameCallback;
+    this._trustAfter = TRUST_AGAIN_MS; // how long frames must agree before believed again
+    this._agreeing = null;   // while frames are not believed: {since, last, n} of agreeing ones
+    this.trustChanges = [];  // each time frames were given up on (false) or believed again (true)
     this.latencyReadable = latencyReadable(global.navigator);
     this.events = [];
     this.generation = 0;     // counts the items shown on this page (reset)
@@ -443,6 +453,35 @@
     return true;
   };
 
+  /** Frames are not believed from now on (they disagree with the element's position, or none
+   * come): the element's current time is used until they agree again for ``_trustAfter``. */
+  MusiScenePlayer.prototype._distrustFrames = function () {
+    if (this._framesWork) {
+      if (this._trusted) this._trustAfter = Math.min(TRUST_MAX_MS, this._trustAfter * 2);
+      this.trustChanges.push(false);
+    }
+    this._framesWork = false;
+    this._agreeing = null;
+  };
+
+  /** A frame that agrees with the element's position while frames are not believed: after
+   * ``_trustAfter`` of such frames, none between them that disagrees nor any gap of FRAME_GAP_MS,
+   * they are believed again (the drift then measured at each frame corrects the sound placed
+   * meanwhile on the coarser clock). Whether this frame is believed. */
+  MusiScenePlayer.prototype._agreeingFrame = function (at) {
+    var run = this._agreeing;
+    if (!run || at - run.last > FRAME_GAP_MS) run = this._agreeing = { since: at, last: at, n: 0 };
+    run.n += 1;
+    run.last = at;
+    if (run.n < TRUST_FRAMES || at - run.since < this._trustAfter) return false;
+    this._framesWork = true;
+    this._trusted = true; // believed again once: a later loss of trust waits longer
+    this._agreeing = null;
+    this._unsettle();
+    this.trustChanges.push(true);
+    return true;
+  };
+
   MusiScenePlayer.prototype._watch = function () {
     var self = this, v = this.video;
     var lastFrame = 0, badFrames = 0;
@@ -453,14 +492,22 @@
         v.requestVideoFrameCallback(onFrame);
         // A frame is believed only where it agrees with the element's position (WebKitGTK under
         // Xvfb reports few frames, on another clock origin, 150 ms off): else the element's
-        // current time is used, as where no frames are reported.
+        // current time is used, as where no frames are reported. Three that disagree give
+        // frames up; a stretch of agreeing ones brings them back (``_agreeingFrame``): a stall's
+        // or a busy moment's bad frames do not leave the rest of the trial on the coarser clock.
         var rate = v.playbackRate || 1;
-        if (!v.paused && !v.seeking &&
+        var moving = !v.paused && !v.seeking;
+        if (moving &&
             Math.abs(meta.mediaTime + (at - perf) / 1000 * rate - v.currentTime) > FRAME_AGREE) {
-          if (++badFrames >= 3) self._framesWork = false;
+          self._agreeing = null;
+          if (++badFrames >= 3) self._distrustFrames();
           return;
         }
-        if (!self._framesWork) return;
+        if (!self._framesWork) {
+          if (!moving || self.stalled) { self._agreeing = null; return; }
+          if (!self._agreeingFrame(at)) return;
+          badFrames = 0;
+        }
         lastFrame = at;
         if (!v.paused && !v.seeking && !self.stalled) {
           self._fresh += 1;
@@ -478,10 +525,10 @@
       if (self._pending && now - self._pending > 400) {
         // no frames came (a hidden tab; WebKitGTK without a compositor): start from the
         // element's current time, and from now on without waiting for frames
-        self._framesWork = false;
+        self._distrustFrames();
         self._startSource(undefined, true);
       }
-      if (now - lastFrame > 300) self._sample();
+      if (now - lastFrame > FRAME_GAP_MS) self._sample();
     }, 100);
   };
 

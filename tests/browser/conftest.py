@@ -109,6 +109,8 @@ AUDIO_PROBE = r"""
   // is heard now, every 50 ms while the video plays and is not waiting for data.
   const clockDrifts = [];
   window.__clockDrifts = clockDrifts;
+  // the browser's own, kept apart from what a test may put in its place for the page
+  const rvfc = HTMLVideoElement.prototype.requestVideoFrameCallback;
   const watch = (video) => {
     const onFrame = (now, meta) => {
       let perf = meta.expectedDisplayTime || now;
@@ -116,9 +118,9 @@ AUDIO_PROBE = r"""
       // (a frame shown in the future or long ago; a late callback under load is fine)
       if (perf - at > 50 || at - perf > 3000) perf = now - at > 50 || at - now > 3000 ? at : now;
       measure(perf, meta.mediaTime, video, drifts);
-      video.requestVideoFrameCallback(onFrame);
+      rvfc.call(video, onFrame);
     };
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    if (rvfc) rvfc.call(video, onFrame);
     setInterval(() => {
       if (video.readyState >= 2 && !video.seeking)
         measure(performance.now(), video.currentTime, video, clockDrifts);
@@ -183,10 +185,13 @@ def chromium():
         b.close()
 
 
-def open_practice(ctx, base_url: str, slug: str, *, pid: str | None = None):
-    """A new page at the practice trial of a new participant, the audio probe installed."""
+def open_practice(ctx, base_url: str, slug: str, *, pid: str | None = None, script: str = ""):
+    """A new page at the practice trial of a new participant, the audio probe installed (and
+    ``script`` after it, before the page's own)."""
     page = ctx.new_page()
     page.add_init_script(AUDIO_PROBE)
+    if script:
+        page.add_init_script(script)
     query = f"?PROLIFIC_PID={pid}" if pid else ""
     page.goto(f"{base_url}/s/{slug}/{query}")
     page.get_by_role("button", name="I agree, start").click()

@@ -195,3 +195,55 @@ def test_one_clock_after_a_video_stall(ctx, live_server, long_clips):
     # same frames later (0.39-0.69 s after "playing" was seen), which is not the page's doing.
     first_media = frames[0]["media"] - resumed_event["time"]
     assert first_media < 0.5, (first_media, first)
+
+
+# The page's frames, told wrong on demand: while ``window.__lie`` is above 0, each frame the page
+# is told of says it shows 0.3 s further on than it does (the probe is told the truth).
+LYING_FRAMES = r"""
+(() => {
+  window.__lie = 0;
+  const rvfc = HTMLVideoElement.prototype.requestVideoFrameCallback;
+  HTMLVideoElement.prototype.requestVideoFrameCallback = function (cb) {
+    return rvfc.call(this, (now, meta) => {
+      if (window.__lie > 0) {
+        window.__lie -= 1;
+        meta = Object.assign({}, meta, { mediaTime: meta.mediaTime + 0.3 });
+      }
+      cb(now, meta);
+    });
+  };
+})();
+"""
+
+
+def test_frames_are_believed_again_after_a_bad_stretch(ctx, live_server, study):
+    """Part of defect 2: a few frames that disagree with the video's position (a stall, a busy
+    moment) made the page give up on presented frames for the rest of the trial, and place the
+    sound by the element's coarser position: seen 83-105 ms off for 1.2 s after a stall. Here
+    the page is told four wrong frames mid-play; it gives frames up, and believes them again
+    after a second of agreeing ones (once: no flapping), and from 2 s after the bad stretch, over
+    three loops and a switch, every frame is within 20 ms and p99 under 10 ms."""
+    page = open_practice(ctx, live_server.url, study.slug, script=LYING_FRAMES)
+    a, b = page.locator("button[data-audio]").nth(0), page.locator("button[data-audio]").nth(1)
+    a.click()
+    _playing(page, 0)
+    page.wait_for_timeout(1500)
+    page.evaluate("window.__lie = 4")
+    page.wait_for_function(f"{PLAYER}._framesWork === false", timeout=5000)
+    bad_at = page.evaluate("performance.now()")
+    page.wait_for_timeout(2000)
+    b.click()
+    _playing(page, 1)
+    page.wait_for_timeout(5000)
+    frames = [f for f in page.evaluate("window.__drifts") if f["perf"] > bad_at + 2000]
+    assert len(frames) >= 40, frames
+    ms, median, p99 = _drift_ms(frames)
+    trust = page.evaluate(f"{PLAYER}.trustChanges")
+    quality = page.evaluate(QUALITY)
+    print(
+        f"after bad frames: n={len(ms)} p50={median:.1f} p99={p99:.1f} max={ms[-1]:.1f} ms, "
+        f"trust {trust}, re-aligned {page.evaluate(f'{PLAYER}.realigned')}, "
+        f"video frames dropped {quality}, off {_off_frames(frames)}"
+    )
+    assert ms[-1] < 20 and p99 < 10, (_off_frames(frames), quality, trust)
+    assert trust == [False, True], trust
