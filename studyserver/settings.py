@@ -109,6 +109,13 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("OPTIONS", {})
+    # Values sent apart from the SQL, and a statement a connection runs DB_PREPARE_THRESHOLD
+    # times prepared there (parsed and planned once): less database CPU per trial and shorter
+    # waits (docs/explanation/capacity.md). Off for a pooler that does not keep a connection's
+    # prepared statements (PgBouncer in transaction mode without max_prepared_statements).
+    if env_bool("DB_SERVER_SIDE_BINDING", True):
+        _db["OPTIONS"]["server_side_binding"] = True
+        _db["OPTIONS"]["prepare_threshold"] = env_int("DB_PREPARE_THRESHOLD", 5)
 elif "sqlite" not in _db["ENGINE"]:
     raise ImproperlyConfigured(f"DATABASE_URL {DATABASE_URL!r}: use sqlite:/// or postgres://")
 if _db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", False):
