@@ -90,3 +90,34 @@ def test_without_a_broker_tasks_run_in_process(settings):
     assert settings.CELERY_BROKER_URL == "" or os.environ.get("CELERY_BROKER_URL")
     if not settings.CELERY_BROKER_URL:
         assert app.conf.task_always_eager is True
+
+
+def _database_options(monkeypatch, tmp_path, **env) -> dict:
+    import runpy
+
+    base = {"MUSISCENE_NO_DOTENV": "1", "VAR_DIR": str(tmp_path), "SECRET_KEY": "x"}
+    monkeypatch.setattr(os, "environ", {**base, **env})
+    return runpy.run_path(str(ROOT / "studyserver" / "settings.py"))["DATABASES"]["default"]
+
+
+def test_postgresql_binds_on_the_server_unless_told_not_to(monkeypatch, tmp_path):
+    url = "postgres://u:p@127.0.0.1:5432/x"
+    on = _database_options(monkeypatch, tmp_path, DATABASE_URL=url)["OPTIONS"]
+    assert on["server_side_binding"] is True and on["prepare_threshold"] == 5
+    off = _database_options(monkeypatch, tmp_path, DATABASE_URL=url, DB_SERVER_SIDE_BINDING="0")
+    assert "server_side_binding" not in off["OPTIONS"]
+    sqlite = _database_options(monkeypatch, tmp_path)
+    assert "server_side_binding" not in sqlite["OPTIONS"]
+
+
+@pytest.mark.django_db
+def test_the_suites_postgresql_connection_binds_on_the_server():
+    """The suite's PostgreSQL half runs with the setting the server runs with."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    assert connection.connection.cursor_factory is ServerBindingCursor
