@@ -33,6 +33,7 @@ class _Compiled:
     converters: dict[int, tuple[list[Any], Any]]
     columns: list[Any]  # the compiler's select columns, in row order
     annotations: dict[str, int]  # annotation name -> position in the row
+    models: dict[type[Model], tuple[list[int], list[str]]]  # a model's positions, attnames
 
 
 class CompiledRead:
@@ -46,6 +47,13 @@ class CompiledRead:
         compiler = self.build(*self.stand_ins).query.get_compiler(alias)
         sql, params = compiler.as_sql()
         columns = [col for col, _, _ in compiler.select]
+        models: dict[type[Model], tuple[list[int], list[str]]] = {}
+        for i, col in enumerate(columns):
+            target = getattr(col, "target", None)
+            if target is not None:
+                at, names = models.setdefault(target.model, ([], []))
+                at.append(i)
+                names.append(target.attname)
         return _Compiled(
             sql=sql,
             params=tuple(params),
@@ -53,6 +61,7 @@ class CompiledRead:
             converters=compiler.get_converters(columns),
             columns=columns,
             annotations=dict(compiler.annotation_col_map or {}),
+            models=models,
         )
 
     def _slot(self, param: Any) -> int | None:
@@ -88,12 +97,7 @@ class CompiledRead:
 
 
 def _model_from(row: list[Any], compiled: _Compiled, model: type[Model], alias: str) -> Any:
-    at = [
-        i
-        for i, col in enumerate(compiled.columns)
-        if getattr(col, "target", None) is not None and col.target.model is model
-    ]
-    names = [compiled.columns[i].target.attname for i in at]
+    at, names = compiled.models[model]
     return model.from_db(alias, names, [row[i] for i in at])
 
 
