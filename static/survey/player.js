@@ -37,6 +37,9 @@
   var TRUST_AGAIN_MS = 1000;
   var TRUST_MAX_MS = 8000;
   var TRUST_FRAMES = 5; // ... and at least this many of them
+  var JUMP_POLL_MS = 20; // the element's position is checked this often for a jump ...
+  var JUMP_BACK = 0.05; // ... back by this much
+  var JUMP_ON = 0.1; // ... or on by this much more than the time passed
   var FRAME_GAP_MS = 300; // frames further apart than this are not coming (the coarser check runs)
 
   /** Seconds of sound per track. start(track, t) and stop(t) take times on one clock; a start
@@ -110,7 +113,7 @@
     this._framesWork = !!this.video.requestVideoFrameCallback;
     this._trustAfter = TRUST_AGAIN_MS; // how long frames must agree before believed again
     this._agreeing = null;   // while frames are not believed: {since, last, n} of agreeing ones
-    this.trustChanges = [];  // each time frames were given up on (false) or believed again (true)
+    this.trustChanges = [];  // {trusted, perf}: frames given up on (false) or believed again (true)
     this.latencyReadable = latencyReadable(global.navigator);
     this.events = [];
     this.generation = 0;     // counts the items shown on this page (reset)
@@ -161,6 +164,7 @@
     this._frame = null;
     this._fresh = 0;
     this._moved = false;
+    this._lastPos = null; // the element's position is not compared across this (``_checkJump``)
   };
 
   /** Without credible frames: start the waiting sound once the element's position is seen to
@@ -458,7 +462,7 @@
   MusiScenePlayer.prototype._distrustFrames = function () {
     if (this._framesWork) {
       if (this._trusted) this._trustAfter = Math.min(TRUST_MAX_MS, this._trustAfter * 2);
-      this.trustChanges.push(false);
+      this.trustChanges.push({ trusted: false, perf: global.performance.now() });
     }
     this._framesWork = false;
     this._agreeing = null;
@@ -478,7 +482,7 @@
     this._trusted = true; // believed again once: a later loss of trust waits longer
     this._agreeing = null;
     this._unsettle();
-    this.trustChanges.push(true);
+    this.trustChanges.push({ trusted: true, perf: at });
     return true;
   };
 
@@ -504,7 +508,7 @@
           return;
         }
         if (!self._framesWork) {
-          if (!moving || self.stalled) { self._agreeing = null; return; }
+          if (!moving || self.stalled) return; // a loop's seek: the run goes on (FRAME_GAP_MS)
           if (!self._agreeingFrame(at)) return;
           badFrames = 0;
         }
@@ -530,6 +534,25 @@
       }
       if (now - lastFrame > FRAME_GAP_MS) self._sample();
     }, 100);
+    this._jumpTimer = global.setInterval(function () { self._checkJump(); }, JUMP_POLL_MS);
+  };
+
+  /** Without credible frames: a position that moves back, or leaps on, while the video plays
+   * with no seek is a seek all the same, and the sound restarts from it at once (WebKitGTK under
+   * Xvfb restarted a clip's picture from its first frame 1.3 s in, without a seeking event, once
+   * in about six walks, a few tenths of a second after a switch; its real loop followed when the
+   * clip's time ran out; the sound, re-aligned only after two samples past DRIFT_COARSE, was
+   * 0.58-0.68 s off for 150-250 ms). A position that stands still is ``_frozen``'s. */
+  MusiScenePlayer.prototype._checkJump = function () {
+    var v = this.video, now = global.performance.now(), ct = v.currentTime, last = this._lastPos;
+    this._lastPos = { ct: ct, at: now };
+    if (!last || this._framesWork || !this.source || v.paused || v.seeking || this.stalled) return;
+    var expected = last.ct + (now - last.at) / 1000 * (v.playbackRate || 1);
+    if (ct > last.ct - JUMP_BACK && ct < expected + JUMP_ON) return;
+    this._settle = now;
+    this._unsettle();
+    this._stopSource();
+    this._startSource(undefined, true);
   };
 
   MusiScenePlayer.prototype.select = function (i) {
