@@ -16,6 +16,9 @@
  * Listening time is kept by a ListenLedger: a small pure state machine fed with the times (on the
  * audio clock) at which a track's sound starts and stops, so every stretch of sound is credited
  * exactly once, to the track that made it, whatever the sequence of clicks and video events.
+ *
+ * One file because the pages load it as one plain script (no bundler), and the clock, its
+ * checks and the ledger's feed all work on the one player's state.
  */
 (function (global) {
   "use strict";
@@ -37,6 +40,7 @@
   var TRUST_AGAIN_MS = 1000;
   var TRUST_MAX_MS = 8000;
   var TRUST_FRAMES = 5; // ... and at least this many of them
+  var NOISY_FRAMES = 4; // where frames jitter: re-align on the mean drift of this many
   var JUMP_POLL_MS = 20; // the element's position is checked this often for a jump ...
   var JUMP_BACK = 0.05; // ... back by this much
   var JUMP_ON = 0.1; // ... or on by this much more than the time passed
@@ -107,6 +111,9 @@
     this.realigned = 0;
     this._settle = 0;
     this._over = 0;
+    this._recent = [];       // the drift at the last frames of the sound now playing
+    this._prevD = null;      // the drift at the frame before (null: none of this sound)
+    this._jitter = 0;        // running mean of the change in drift from one frame to the next
     this._frame = null;      // the last presented frame: {media, perf} (perf: display time, ms)
     this._fresh = 0;         // frames presented since the video last paused, sought or waited
     this._pending = 0;       // when a start began to wait for the video's frames (0: none waits)
@@ -184,6 +191,21 @@
       global.setTimeout(tick, 15);
     };
     global.setTimeout(tick, 15);
+  };
+
+  /** Start the waiting sound once the audio clock runs (``_pending`` starts afresh then). */
+  MusiScenePlayer.prototype._awaitAudio = function () {
+    var self = this;
+    if (this._audioWait) return;
+    this._audioWait = true;
+    var tick = function () {
+      if (!self._pending || self.video.paused || self.stalled) { self._audioWait = false; return; }
+      if (!(self.ctx.currentTime > 0)) { global.setTimeout(tick, 20); return; }
+      self._audioWait = false;
+      self._pending = 0;
+      self._startSource();
+    };
+    global.setTimeout(tick, 20);
   };
 
   MusiScenePlayer.prototype._log = function (type, extra) {
@@ -344,8 +366,17 @@
     var buf = this.current !== null ? this.buffers[this.current] : null;
     var waitingSince = this._pending;
     this._stopSource(LEAD);
+    this._recent = []; // frame drifts of this sound only (the jitter estimate is kept)
+    this._prevD = null;
     this._pending = 0;
     if (!buf || this.video.paused || this.stalled) return;
+    if (!(this.ctx.currentTime > 0)) {
+      // The audio clock has not begun (Firefox's took 2 s to start once, the video playing
+      // on): a sound placed now would be placed by a clock that stands still (300 ms off).
+      this._pending = waitingSince || global.performance.now();
+      this._awaitAudio();
+      return;
+    }
     if (offset === undefined && !now && this._framesWork && this._fresh < 2) {
       // Where the video reports its frames, the sound waits for the second one presented (at 25
       // fps 80 ms) and starts in step with it, rather than from a guess that is then corrected.
@@ -431,12 +462,35 @@
     if (d === null) return;
     this.driftSamples.push(d);
     if (this.driftSamples.length > 600) this.driftSamples.shift();
+    if (mediaTime !== undefined) {
+      // How much the drift measured moves from one frame to the next while the sound runs on:
+      // ~0.1 ms in Chromium; 15-30 ms in headless Firefox, whose frames reach the screen up to
+      // 30 ms early or late. Where it is above DRIFT_LIMIT a frame says little on its own: the
+      // sound is re-aligned on the mean of the last NOISY_FRAMES frames, past half the jitter,
+      // not chased frame by frame (14 re-alignments, each a crossfade, in 2.4 s seen).
+      var recent = this._recent;
+      if (this._prevD !== null) this._jitter += (Math.abs(d - this._prevD) - this._jitter) / 8;
+      this._prevD = d;
+      recent.push(d);
+      if (recent.length > NOISY_FRAMES) recent.shift();
+      if (this._jitter > DRIFT_LIMIT) {
+        this._over = 0;
+        var mean = recent.reduce(function (a, b) { return a + b; }, 0) / recent.length;
+        if (recent.length === NOISY_FRAMES && Math.abs(mean) > Math.max(DRIFT_LIMIT, this._jitter / 2)) {
+          this.realigned += 1;
+          this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - mean);
+          this._prevD = d - mean; // this frame as it would have been measured after
+        }
+        return;
+      }
+    }
     var limit = mediaTime === undefined ? DRIFT_COARSE : DRIFT_LIMIT;
     this._over = Math.abs(d) > limit ? this._over + 1 : 0;
     if (this._over >= 2 || (mediaTime !== undefined && Math.abs(d) > DRIFT_HARD)) {
       // Start again from where the sound should be: the scheduled position less the drift.
       this.realigned += 1;
       this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - d);
+      if (mediaTime !== undefined) this._prevD = 0;
     }
   };
 
@@ -526,7 +580,7 @@
     // tab, WebKitGTK without a compositor): the element's current time, ten times a second.
     this._timer = global.setInterval(function () {
       var now = global.performance.now();
-      if (self._pending && now - self._pending > 400) {
+      if (self._pending && !self._audioWait && now - self._pending > 400) {
         // no frames came (a hidden tab; WebKitGTK without a compositor): start from the
         // element's current time, and from now on without waiting for frames
         self._distrustFrames();
