@@ -61,6 +61,9 @@ def webkit():
     options.add_argument("--automation")
     driver = webdriver.WebKitGTK(options=options, service=Service(executable_path=DRIVER))
     driver.set_script_timeout(30)
+    # A WebDriver command that gets no answer fails the test after 2 minutes instead of hanging
+    # the run (Selenium waits forever by default; one walk in 13 hung once, cause unknown).
+    driver.command_executor.client_config.timeout = 120
     try:
         yield driver
     finally:
