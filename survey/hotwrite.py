@@ -20,7 +20,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import NOT_PROVIDED, Field, Model
 
@@ -65,7 +65,9 @@ class PreparedInsert:
         if not objs:
             raise ValueError("nothing to insert")
         model = type(objs[0])
-        self.objs, self.alias = list(objs), router.db_for_write(model)
+        if any(obj.pk is not None for obj in objs):
+            raise ValueError("a new instance takes its key from the database")
+        self.objs, self.alias = list(objs), router.db_for_write(model, instance=objs[0])
         self.connection = connections[self.alias]
         features = self.connection.features
         self.returning = returning and features.can_return_columns_from_insert
@@ -82,7 +84,8 @@ class PreparedInsert:
 
     def run(self) -> None:
         meta = self.objs[0]._meta
-        with self.connection.cursor() as cursor:
+        # as the ORM's writes: an error inside atomic() marks the block for rollback
+        with transaction.mark_for_rollback_on_error(self.alias), self.connection.cursor() as cursor:
             cursor.execute(self.sql, self.params)
             if self.returning:
                 pks = [row[0] for row in cursor.fetchall()]
@@ -126,9 +129,12 @@ def _update_sql(
 def update(
     model: type[Model], pk: Any, values: dict[str, Any], *, where: dict[str, Any] | None = None
 ) -> int:
-    """``model.objects.filter(pk=pk, **where).update(**values)``: the rows changed (0 or 1).
-    A guard compares with ``=`` (no None: the ORM's ``IS NULL`` is not built here)."""
+    """What ``model.objects.filter(pk=pk, **where).update(**values)`` does with plain values
+    (no ``F()`` or other expression, a foreign key by its id): the rows changed (0 or 1). A
+    guard compares with ``=`` (no None: the ORM's ``IS NULL`` is not built here)."""
     where = where or {}
+    if any(hasattr(v, "resolve_expression") for v in (*values.values(), *where.values())):
+        raise TypeError("an expression is not a plain value: use the ORM's update()")
     if any(v is None for v in where.values()):
         raise ValueError("a guard of None is not supported")
     alias = router.db_for_write(model)
@@ -144,6 +150,6 @@ def update(
     params += [
         f.get_db_prep_value(v, connection) for f, v in zip(guards, where.values(), strict=True)
     ]
-    with connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -161,3 +163,24 @@ def test_the_guarded_update_changes_what_the_orms_would(participant):
     assert hotwrite.update(Participant, -1, {"progress": 1}) == 0
     with pytest.raises(ValueError):
         hotwrite.update(Participant, participant.pk, {"progress": 1}, where={"form": None})
+
+
+def test_an_error_marks_the_atomic_block_for_rollback_as_the_orms_writes_do(participant):
+    """A caller that catches the error inside ``atomic()`` cannot go on writing into a broken
+    transaction (SQLite would commit the rest; PostgreSQL would answer 'transaction aborted')."""
+    trial_id = participant.form.trials.first().pk
+    kw = dict(participant=participant, trial_id=trial_id, sequence_index=0)
+    hotwrite.insert([TrialResponse(**kw, submission_id=uuid.uuid4())])
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            hotwrite.insert([TrialResponse(**kw, submission_id=uuid.uuid4())])
+        with pytest.raises(TransactionManagementError):
+            TrialResponse.objects.count()
+    assert TrialResponse.objects.filter(participant=participant).count() == 1
+
+
+def test_what_it_does_not_build_it_refuses(participant):
+    with pytest.raises(TypeError):
+        hotwrite.update(Participant, participant.pk, {"progress": F("progress") + 1})
+    with pytest.raises(ValueError):
+        hotwrite.insert([PageVisit(pk=10**9, participant=participant, page="x")])
