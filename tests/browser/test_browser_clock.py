@@ -42,6 +42,14 @@ QUALITY = """(() => { const q = document.querySelector('video').getVideoPlayback
   return {dropped: q.droppedVideoFrames, total: q.totalVideoFrames}; })()"""
 
 
+def _timeline(frames, t0) -> list[tuple]:
+    """(drift ms, ms after ``t0``, callback lateness ms, media time) per frame: for a failure."""
+    return [
+        (round(f["d"] * 1000, 1), round(f["perf"] - t0), round(f["late"]), f["media"])
+        for f in frames
+    ]
+
+
 def _off_frames(frames) -> list[tuple[float, float, int, int]]:
     """For a failure: each frame measured 5 ms or more off, as (drift ms, media time, ms since
     the frame measured before it, ms of media between them). A frame shown later than its media
@@ -183,11 +191,7 @@ def test_one_clock_after_a_video_stall(ctx, live_server, long_clips):
         f"re-aligned {page.evaluate(f'{PLAYER}.realigned')}, video frames dropped {quality}, "
         f"off {_off_frames(frames)}"
     )
-    # on failure: (drift ms, ms after playing again, callback lateness ms, media time) per frame
-    timeline = [
-        (round(f["d"] * 1000, 1), round(f["perf"] - resumed), round(f["late"]), f["media"])
-        for f in frames
-    ]
+    timeline = _timeline(frames, resumed)  # on failure, from playing again
     assert ms[-1] < 20 and p99 < 10, (str(timeline), _off_frames(frames), quality)
     # Measured from the start: the sound is back (and its drift measured) within 0.5 s of the
     # video's own time after it plays again, i.e. at most five frames of this 10 fps clip shown
@@ -249,11 +253,9 @@ def test_frames_are_believed_again_after_a_bad_stretch(ctx, live_server, study):
         f"re-aligned {page.evaluate(f'{PLAYER}.realigned')}, "
         f"video frames dropped {quality}, off {_off_frames(frames)}"
     )
-    timeline = [
-        (round(f["d"] * 1000, 1), round(f["perf"] - bad_at), round(f["late"]), f["media"])
-        for f in page.evaluate("window.__drifts")
-        if f["perf"] > bad_at - 500
-    ]
+    timeline = _timeline(
+        [f for f in page.evaluate("window.__drifts") if f["perf"] > bad_at - 500], bad_at
+    )
     assert ms[-1] < 20 and p99 < 10, (str(timeline), _off_frames(frames), quality, trust)
     assert [t["trusted"] for t in trust] == [False, True], trust
     assert trust[1]["perf"] - trust[0]["perf"] < 2000, trust
