@@ -153,15 +153,32 @@ def browser():
         b.close()
 
 
+# The trial page's player as a test sees it when a wait times out.
+PLAYER_STATE = """() => { const p = window.__musiscenePlayer, v = document.querySelector('video');
+  if (!p) return document.body.innerText.slice(0, 400);
+  return JSON.stringify({current: p.current, wanted: p.wanted, source: !!p.source,
+    pending: p._pending, audioWait: !!p._audioWait, stalled: p.stalled, framesWork: p._framesWork,
+    ctx: p.ctx && p.ctx.state, ctxTime: p.ctx && p.ctx.currentTime, paused: v && v.paused,
+    readyState: v && v.readyState, time: v && v.currentTime, events: p.events.slice(-8)}); }"""
+
+
 def listen_and_rate(page, values: dict[str, int]):
     """Play every soundtrack shown until its slider unlocks, then set the given sliders by
     keyboard. An item shown in place of a longer one hides the rows it does not use (the last)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     buttons = page.locator(".rating:not([hidden]) button[data-audio]")
     for i in range(buttons.count()):
         buttons.nth(i).click()
-        page.wait_for_function(
-            f"document.querySelectorAll('.rating input')[{i}].disabled === false", timeout=15000
-        )
+        try:
+            page.wait_for_function(
+                f"document.querySelectorAll('.rating input')[{i}].disabled === false",
+                timeout=15000,
+            )
+        except PlaywrightTimeout:  # say what the player was doing, not only that it timed out
+            raise AssertionError(
+                f"track {i} never unlocked: {page.evaluate(PLAYER_STATE)}"
+            ) from None
     for label, value in values.items():
         slider = page.locator(f"#r{label}")
         slider.focus()
