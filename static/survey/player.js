@@ -224,6 +224,19 @@
       silent.buffer = this.ctx.createBuffer(1, 1, this.ctx.sampleRate);
       silent.connect(this.ctx.destination);
       silent.start(0);
+      // A context the browser suspends on its own (an audio device that glitched, a call on a
+      // phone) would leave the video playing in silence and the listening time standing still
+      // until the next click: it is resumed while a track should be heard.
+      var self = this;
+      if (this.ctx.addEventListener) {
+        this.ctx.addEventListener("statechange", function () {
+          var ctx = self.ctx;
+          if (ctx.state === "running" || ctx.state === "closed" || !ctx.resume) return;
+          if (self.current === null || self.video.paused) return;
+          var resumed = ctx.resume();
+          if (resumed && resumed.catch) resumed.catch(function () {});
+        });
+      }
     }
     if (this.ctx.state === "suspended" && this.ctx.resume) this.ctx.resume();
     return this.ctx;

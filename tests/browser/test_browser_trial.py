@@ -528,3 +528,17 @@ def test_on_a_phone_the_video_stays_in_view_while_the_last_track_is_rated(
             assert got["onTop"], got  # and the control is not under it
     finally:
         c.close()
+
+
+def test_a_context_the_browser_suspends_is_resumed_while_a_track_plays(ctx, live_server, study):
+    """Chromium under load (CI) once suspended the page's AudioContext on its own 0.45 s into a
+    track (a phone does so for a call): the video played on in silence and the track never
+    unlocked, since listening is counted on the audio clock. The page resumes it."""
+    page = open_practice(ctx, live_server.url, study.slug)
+    page.locator("button[data-audio]").nth(0).click()
+    _playing(page, 0)
+    page.evaluate(f"{PLAYER}.ctx.suspend()")  # as the browser would, with no click
+    page.wait_for_function(f"{PLAYER}.ctx.state === 'running'", timeout=5000)
+    page.wait_for_function(
+        "document.querySelectorAll('.rating input')[0].disabled === false", timeout=15000
+    )
