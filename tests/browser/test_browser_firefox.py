@@ -49,24 +49,26 @@ def firefox():
     from marionette_driver.marionette import Marionette
 
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    env = dict(os.environ)
-    started_pulse = False
-    if subprocess.run([PULSEAUDIO, "--check"], env=env).returncode != 0:
-        subprocess.run(
-            [
-                PULSEAUDIO,
-                "-n",
-                "--daemonize=yes",
-                "--exit-idle-time=-1",
-                "--load=module-null-sink sink_name=null",
-                "--load=module-native-protocol-unix",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=30,
-        )
-        started_pulse = True
+    # A PulseAudio of this fixture's own, in a private runtime folder that only this Firefox is
+    # told of: a daemon at the default place is found by the Chromium of a browser test running
+    # beside this one, whose AudioContext was suspended for good when the daemon was killed at
+    # teardown (CI: a track that never unlocked, in test_real_study and test_browser_resume).
+    runtime = tempfile.mkdtemp(prefix="ff-pulse-")
+    env = {**os.environ, "PULSE_RUNTIME_PATH": runtime, "PULSE_STATE_PATH": runtime}
+    subprocess.run(
+        [
+            PULSEAUDIO,
+            "-n",
+            "--daemonize=yes",
+            "--exit-idle-time=-1",
+            "--load=module-null-sink sink_name=null",
+            "--load=module-native-protocol-unix",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=30,
+    )
     time.sleep(1)
     profile = tempfile.mkdtemp(prefix="ff-profile-")
     port = _free_port()
@@ -88,9 +90,9 @@ def firefox():
         finally:
             ff.terminate()
             ff.wait(timeout=20)
-            if started_pulse:  # the daemon this fixture started
-                subprocess.run([PULSEAUDIO, "--kill"], env=env, timeout=30)
+            subprocess.run([PULSEAUDIO, "--kill"], env=env, timeout=30)
             shutil.rmtree(profile, ignore_errors=True)
+            shutil.rmtree(runtime, ignore_errors=True)
 
 
 def _js(m, script: str):

@@ -531,9 +531,10 @@ def test_on_a_phone_the_video_stays_in_view_while_the_last_track_is_rated(
 
 
 def test_a_context_the_browser_suspends_is_resumed_while_a_track_plays(ctx, live_server, study):
-    """Chromium under load (CI) once suspended the page's AudioContext on its own 0.45 s into a
-    track (a phone does so for a call): the video played on in silence and the track never
-    unlocked, since listening is counted on the audio clock. The page resumes it."""
+    """A browser may suspend the page's AudioContext on its own (a phone for a call; in CI,
+    Chromium when the sound server it played to went away): the video played on in silence and
+    the track never unlocked, since listening is counted on the audio clock. The page resumes
+    it where the browser lets it."""
     page = open_practice(ctx, live_server.url, study.slug)
     page.locator("button[data-audio]").nth(0).click()
     _playing(page, 0)
