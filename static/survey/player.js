@@ -125,11 +125,17 @@
     this.events = [];
     this.generation = 0;     // counts the items shown on this page (reset)
     var self = this, v = this.video;
+    // The page renders these buttons disabled: a tap before this script has arrived (a slow
+    // network) would otherwise be lost without a word. They work from here on.
     this.buttons.forEach(function (b, i) {
       b.addEventListener("click", function () { self.select(i); });
+      b.disabled = false;
     });
     var play = root.querySelector("[data-action=play]");
-    if (play) play.addEventListener("click", function () { self.toggle(); });
+    if (play) {
+      play.addEventListener("click", function () { self.toggle(); });
+      play.disabled = false;
+    }
     v.addEventListener("pause", function () { self._unsettle(); self._stopSource(); self._log("pause"); });
     v.addEventListener("play", function () { self._unsettle(); self._log("play"); });
     v.addEventListener("playing", function () { self.stalled = false; self._startSource(); });

@@ -162,23 +162,31 @@ PLAYER_STATE = """() => { const p = window.__musiscenePlayer, v = document.query
     readyState: v && v.readyState, time: v && v.currentTime, events: p.events.slice(-8)}); }"""
 
 
+def wait_unlocked(page, i: int, timeout: float = 15000):
+    """Wait until the slider of the ``i``-th soundtrack shown unlocks; a wait that times out fails
+    with what the player was doing (its audio clock, a pending start, the video), not only that it
+    timed out. Works under the enforced Content Security Policy (no script is evaluated to wait)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(".rating:not([hidden])").nth(i).locator("input:enabled").wait_for(
+            timeout=timeout
+        )
+    except PlaywrightTimeout:
+        try:
+            state = page.evaluate(PLAYER_STATE)
+        except Exception as exc:  # noqa: BLE001 - the state is a diagnosis, the timeout the failure
+            state = f"(the player's state could not be read: {exc})"
+        raise AssertionError(f"track {i} never unlocked: {state}") from None
+
+
 def listen_and_rate(page, values: dict[str, int]):
     """Play every soundtrack shown until its slider unlocks, then set the given sliders by
     keyboard. An item shown in place of a longer one hides the rows it does not use (the last)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     buttons = page.locator(".rating:not([hidden]) button[data-audio]")
     for i in range(buttons.count()):
         buttons.nth(i).click()
-        try:
-            page.wait_for_function(
-                f"document.querySelectorAll('.rating input')[{i}].disabled === false",
-                timeout=15000,
-            )
-        except PlaywrightTimeout:  # say what the player was doing, not only that it timed out
-            raise AssertionError(
-                f"track {i} never unlocked: {page.evaluate(PLAYER_STATE)}"
-            ) from None
+        wait_unlocked(page, i)
     for label, value in values.items():
         slider = page.locator(f"#r{label}")
         slider.focus()

@@ -110,11 +110,17 @@ def _wait(m, script: str, timeout: float = 20.0):
     raise AssertionError(f"timed out waiting for {script}: {text}")
 
 
-def _button(m, text: str):
-    for b in m.find_elements("css selector", "button, a.button"):
-        if b.text.strip() == text and b.is_displayed():
-            return b
-    raise AssertionError(f"no button {text!r}")
+def _button(m, text: str, timeout: float = 20.0):
+    """The shown button with this text, once it can be pressed (the trial page enables its
+    buttons when its player script has run; a click before that would be lost, as a person's)."""
+    end = time.monotonic() + timeout
+    while True:
+        for b in m.find_elements("css selector", "button, a.button"):
+            if b.text.strip() == text and b.is_displayed() and b.is_enabled():
+                return b
+        if time.monotonic() > end:
+            raise AssertionError(f"no button {text!r} that can be pressed")
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -3,47 +3,13 @@ a refresh in the middle, completion; nothing in the DOM or the network names a c
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason="Debian's chromium is not installed (apt-get install chromium)",
-    ),
-]
+from tests.browser.conftest import listen_and_rate, needs_chromium, wait_unlocked
 
-
-@pytest.fixture(autouse=True)
-def _sync_playwright_beside_the_live_server(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=user-gesture-required",
-            ],
-        )
-        yield b
-        b.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -54,22 +20,6 @@ def study(transactional_db, small_study):
     small_study.save()
     services.study_go_live(study=small_study)
     return small_study
-
-
-def _listen_and_rate(page, values: dict[str, int]):
-    buttons = page.locator("button[data-audio]")
-    for i in range(buttons.count()):
-        buttons.nth(i).click()
-        page.wait_for_function(
-            f"document.querySelectorAll('.rating input')[{i}].disabled === false", timeout=15000
-        )
-    for label, value in values.items():
-        slider = page.locator(f"#r{label}")
-        slider.focus()
-        slider.press("Home")
-        for _ in range(value // 10):
-            slider.press("PageUp")
-    return page
 
 
 def test_a_participant_completes_the_form_in_chromium(browser, live_server, study, conditions):
@@ -88,7 +38,7 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
     page.get_by_role("button", name="I agree, start").click()
     page.get_by_role("button", name="Start the practice video").click()
     assert "Practice video" in page.content()
-    _listen_and_rate(page, {"A": 30, "B": 70})
+    listen_and_rate(page, {"A": 30, "B": 70})
     page.get_by_role("button", name="Start the study").click()
     page.wait_for_selector("text=Video 1 of 2")
 
@@ -110,7 +60,7 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
     assert all(abs(d) < 0.05 for d in drifts), drifts
     assert after >= before - 0.05 or after < 0.5  # kept its place (or looped round the 2 s clip)
 
-    _listen_and_rate(page, {"A": 20, "B": 80})
+    listen_and_rate(page, {"A": 20, "B": 80})
     page.evaluate("window.__sameDocument = true")
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_selector("text=Video 2 of 2")
@@ -120,11 +70,11 @@ def test_a_participant_completes_the_form_in_chromium(browser, live_server, stud
     assert page.evaluate("document.activeElement.id") == "study-progress-label"
 
     # a refresh in the middle of a trial keeps what was done
-    _listen_and_rate(page, {"A": 60})
+    listen_and_rate(page, {"A": 60})
     page.reload()
     page.wait_for_selector("text=Video 2 of 2")
     assert page.locator("#rA").input_value() == "60"
-    _listen_and_rate(page, {"B": 40})
+    listen_and_rate(page, {"B": 40})
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_selector("text=Almost done")
     page.select_option("#device", "headphones")
@@ -152,10 +102,10 @@ def test_the_page_resends_a_submit_when_the_server_cannot_be_reached(browser, li
     page.goto(f"{live_server.url}/s/{study.slug}/")
     page.get_by_role("button", name="I agree, start").click()
     page.get_by_role("button", name="Start the practice video").click()
-    _listen_and_rate(page, {"A": 10, "B": 10})
+    listen_and_rate(page, {"A": 10, "B": 10})
     page.get_by_role("button", name="Start the study").click()
     page.wait_for_selector("text=Video 1 of 2")
-    _listen_and_rate(page, {"A": 50, "B": 90})
+    listen_and_rate(page, {"A": 50, "B": 90})
     failures = {"n": 0}
 
     def flaky(route):
@@ -233,6 +183,29 @@ def test_the_pages_pass_their_content_security_policy(browser, live_server, stud
     page.get_by_role("button", name="Start the practice video").click()
     page.locator("button[data-audio]").nth(0).click()
     # Our scripts ran: the player unlocked the slider (a generous wait: CI shares 2 cores).
-    page.locator("#rA:enabled").wait_for(timeout=60000)
+    wait_unlocked(page, 0, timeout=60000)
     assert violations == []
+    ctx.close()
+
+
+def test_a_tap_before_the_player_script_arrives_is_not_lost(browser, live_server, study):
+    """On a slow network the page is shown before its player script has arrived. Its buttons
+    wait, disabled, until the script has wired them: a tap then would do nothing, without a word
+    (the buttons used to be enabled from the start, and such a tap was lost)."""
+    ctx = browser.new_context(bypass_csp=True)
+    page = ctx.new_page()
+    held = []
+    page.route("**/survey/player.js*", lambda route: held.append(route))
+    page.goto(f"{live_server.url}/s/{study.slug}/")
+    page.get_by_role("button", name="I agree, start").click()
+    page.get_by_role("button", name="Start the practice video").click(no_wait_after=True)
+    play_a = page.get_by_role("button", name="Play soundtrack A")
+    play_a.wait_for()  # the page is there, its player script held back
+    page.wait_for_timeout(300)
+    assert held, "the player script was not requested"
+    assert play_a.is_disabled() and page.get_by_role("button", name="Play / pause").is_disabled()
+    assert page.evaluate("typeof window.MusiScenePlayer") == "undefined"
+    held[0].continue_()
+    play_a.click()  # Playwright waits until it is enabled, as a person waits for a greyed button
+    wait_unlocked(page, 0, timeout=60000)
     ctx.close()

@@ -86,13 +86,19 @@ def _wait(driver, script: str, timeout: float = 20.0):
     raise AssertionError(f"timed out waiting for {script}: {state}")
 
 
-def _button(driver, text: str):
+def _button(driver, text: str, timeout: float = 20.0):
+    """The shown button with this text, once it can be pressed (the trial page enables its
+    buttons when its player script has run; a click before that would be lost, as a person's)."""
     from selenium.webdriver.common.by import By
 
-    for b in driver.find_elements(By.CSS_SELECTOR, "button, a.button"):
-        if b.text.strip() == text and b.is_displayed():
-            return b
-    raise AssertionError(f"no button {text!r}")
+    end = time.monotonic() + timeout
+    while True:
+        for b in driver.find_elements(By.CSS_SELECTOR, "button, a.button"):
+            if b.text.strip() == text and b.is_displayed() and b.is_enabled():
+                return b
+        if time.monotonic() > end:
+            raise AssertionError(f"no button {text!r} that can be pressed")
+        time.sleep(0.1)
 
 
 def _text(driver) -> str:
