@@ -40,7 +40,12 @@
   var TRUST_AGAIN_MS = 1000;
   var TRUST_MAX_MS = 8000;
   var TRUST_FRAMES = 5; // ... and at least this many of them
-  var NOISY_FRAMES = 4; // where frames jitter: re-align on the mean drift of this many
+  var NOISY_FRAMES = 3; // where frames jitter: re-align once the cadence rests on this many ...
+  var CLOCK_WINDOW_MS = 2000; // readings of the audio clock kept to place it (``_ctxAt``) ...
+  var CLOCK_STEP_MAX = 0.05; // ... unless it has since stood still or jumped by more than this
+  var CLOCK_READ_MS = 7; // ... read this often
+  var CADENCE_FRAMES = 24; // ... of the last this many frames of the pass (2.4 s at 10 fps) ...
+  var CADENCE_SE = 1.5; // ... where it is off by more than this many standard errors of the cadence
   var JUMP_POLL_MS = 20; // the element's position is checked this often for a jump ...
   var JUMP_BACK = 0.05; // ... back by this much
   var JUMP_ON = 0.1; // ... or on by this much more than the time passed
@@ -111,7 +116,8 @@
     this.realigned = 0;
     this._settle = 0;
     this._over = 0;
-    this._recent = [];       // the drift at the last frames of the sound now playing
+    this._cadence = [];      // the frames of this pass of the video: {media, perf}
+    this._ctxReads = [];     // readings of the audio clock: {off: context less performance time, at}
     this._prevD = null;      // the drift at the frame before (null: none of this sound)
     this._jitter = 0;        // running mean of the change in drift from one frame to the next
     this._frame = null;      // the last presented frame: {media, perf} (perf: display time, ms)
@@ -175,6 +181,7 @@
    * after it keep to the timeline. */
   MusiScenePlayer.prototype._unsettle = function () {
     this._frame = null;
+    this._cadence = [];
     this._fresh = 0;
     this._moved = false;
     this._lastPos = null; // the element's position is not compared across this (``_checkJump``)
@@ -270,19 +277,52 @@
     return ts;
   };
 
+  /** The context's time at performance time ``perf`` (ms), where the browser gives no output
+   * timestamp. ``currentTime`` moves in steps (Firefox on Linux: 17-20 ms, a block of the sound
+   * server's each time) and stands still between them, so one reading is up to a step behind.
+   * Each reading is kept for CLOCK_WINDOW_MS with the performance time it was made at; the one
+   * least behind (the greatest context time less performance time) places the clock, a steady
+   * line through the steps' fronts. A clock that has stood still (suspended) or jumped drops
+   * the older readings. */
+  MusiScenePlayer.prototype._ctxAt = function (perf) {
+    var ctx = this.ctx, now = global.performance.now(), reads = this._ctxReads;
+    var off = ctx.currentTime - now / 1000;
+    if (ctx.state !== "running") reads.length = 0;
+    while (reads.length && (now - reads[0].at > CLOCK_WINDOW_MS ||
+           Math.abs(reads[0].off - off) > CLOCK_STEP_MAX)) reads.shift();
+    reads.push({ off: off, at: now });
+    var best = off;
+    reads.forEach(function (r) { if (r.off > best) best = r.off; });
+    return best + perf / 1000;
+  };
+
   /** The context time being heard at performance time ``perf`` (ms), or now. */
   MusiScenePlayer.prototype._heardCtxTime = function (perf) {
-    var ctx = this.ctx, ts = this._outputStamp();
+    var ts = this._outputStamp();
     if (perf === undefined) perf = global.performance.now();
     if (ts) return ts.contextTime + (perf - ts.performanceTime) / 1000;
-    return ctx.currentTime - this.latency() + (perf - global.performance.now()) / 1000;
+    this._readClock();
+    return this._ctxAt(perf) - this.latency();
+  };
+
+  /** Where the clock is read through its steps, readings made only when a frame comes (at the
+   * video's cadence, which can keep the same phase to the clock's steps: a sound measured 5-7 ms
+   * off while it was in step) place it late: from the first such read on, the clock is also read
+   * every CLOCK_READ_MS, an interval no audio block divides. */
+  MusiScenePlayer.prototype._readClock = function () {
+    if (this._clockTimer) return;
+    var self = this;
+    this._clockTimer = global.setInterval(function () {
+      if (self.ctx && self.ctx.state === "running") self._ctxAt(global.performance.now());
+    }, CLOCK_READ_MS);
   };
 
   /** The performance time (ms) at which the sample scheduled at context time ``t`` is heard. */
   MusiScenePlayer.prototype._perfHeard = function (t) {
-    var ctx = this.ctx, ts = this._outputStamp();
+    var ts = this._outputStamp(), now = global.performance.now();
     if (ts) return ts.performanceTime + (t - ts.contextTime) * 1000;
-    return global.performance.now() + (t - ctx.currentTime + this.latency()) * 1000;
+    this._readClock();
+    return now + (t - this._ctxAt(now) + this.latency()) * 1000;
   };
 
   /** The video position shown on the screen at performance time ``perf`` (ms): from the last
@@ -291,9 +331,26 @@
     var v = this.video, f = this._frame, now = global.performance.now();
     var rate = v.playbackRate || 1;
     if (f && this._fresh >= 2 && now - f.perf < FRAME_FRESH_MS && !v.seeking) {
+      if (this._jitter > DRIFT_LIMIT && this._cadence.length >= 2) return this._cadenceAt(perf).media;
       return f.media + (perf - f.perf) / 1000 * rate;
     }
     return v.currentTime + (perf - now) / 1000 * rate;
+  };
+
+  /** Where frames reach the screen early or late by more than DRIFT_LIMIT (headless Firefox:
+   * up to 30 ms at 10 fps), one frame says little of where the picture is: the video's cadence
+   * is the mean over the frames of this pass (its timeline at the playback rate through each),
+   * the position it gives at ``perf`` and that mean's standard error (s). */
+  MusiScenePlayer.prototype._cadenceAt = function (perf) {
+    var frames = this._cadence, n = frames.length, rate = this.video.playbackRate || 1;
+    var sum = 0, sq = 0;
+    frames.forEach(function (f) {
+      var o = f.media - f.perf / 1000 * rate; // the timeline's position at performance time 0
+      sum += o;
+      sq += o * o;
+    });
+    var mean = sum / n, sd = n > 1 ? Math.sqrt(Math.max(0, (sq - n * mean * mean) / (n - 1))) : 0;
+    return { media: mean + perf / 1000 * rate, se: sd / Math.sqrt(n), n: n };
   };
 
   MusiScenePlayer.prototype._load = function (i) {
@@ -385,8 +442,7 @@
     var buf = this.current !== null ? this.buffers[this.current] : null;
     var waitingSince = this._pending;
     this._stopSource(LEAD);
-    this._recent = []; // frame drifts of this sound only (the jitter estimate is kept)
-    this._prevD = null;
+    this._prevD = null; // the jitter estimate and the cadence are the video's: both are kept
     this._pending = 0;
     if (!buf || this.video.paused || this.stalled) return;
     if (!(this.ctx.currentTime > 0)) {
@@ -485,20 +541,19 @@
       // How much the drift measured moves from one frame to the next while the sound runs on:
       // ~0.1 ms in Chromium; 15-30 ms in headless Firefox, whose frames reach the screen up to
       // 30 ms early or late. Where it is above DRIFT_LIMIT a frame says little on its own: the
-      // sound is re-aligned on the mean of the last NOISY_FRAMES frames, past half the jitter,
-      // not chased frame by frame (14 re-alignments, each a crossfade, in 2.4 s seen).
-      var recent = this._recent;
+      // sound is measured against the video's cadence over the frames of this pass
+      // (``_cadenceAt``), and re-aligned only where it is off by more than twice that
+      // cadence's standard error (and DRIFT_LIMIT), not chased frame by frame (with the mean of
+      // the last four frames: 4 re-alignments in 2.4 s, the sound 10-22 ms off the cadence).
       if (this._prevD !== null) this._jitter += (Math.abs(d - this._prevD) - this._jitter) / 8;
       this._prevD = d;
-      recent.push(d);
-      if (recent.length > NOISY_FRAMES) recent.shift();
       if (this._jitter > DRIFT_LIMIT) {
         this._over = 0;
-        var mean = recent.reduce(function (a, b) { return a + b; }, 0) / recent.length;
-        if (recent.length === NOISY_FRAMES && Math.abs(mean) > Math.max(DRIFT_LIMIT, this._jitter / 2)) {
+        var c = this._cadenceAt(perf), off = this.drift(c.media, perf);
+        if (c.n >= NOISY_FRAMES && off !== null && Math.abs(off) > Math.max(DRIFT_LIMIT, CADENCE_SE * c.se)) {
           this.realigned += 1;
-          this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - mean);
-          this._prevD = d - mean; // this frame as it would have been measured after
+          this._startSource(this._scheduledPos(this.ctx.currentTime + LEAD) - off);
+          this._prevD = d - off; // this frame as it would have been measured after
         }
         return;
       }
@@ -589,6 +644,11 @@
         if (!v.paused && !v.seeking && !self.stalled) {
           self._fresh += 1;
           self._frame = { media: meta.mediaTime, perf: perf };
+          var pass = self._cadence, before = pass[pass.length - 1];
+          // a loop (the position back) or a gap begins another pass
+          if (before && (meta.mediaTime < before.media || perf - before.perf > FRAME_GAP_MS)) pass.length = 0;
+          pass.push(self._frame);
+          if (pass.length > CADENCE_FRAMES) pass.shift();
           if (self._pending && self._fresh >= 2) self._startSource();
         }
         self._sample(meta.mediaTime, perf);

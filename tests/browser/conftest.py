@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 
 import pytest
 
@@ -35,9 +36,16 @@ AUDIO_PROBE = r"""
 (() => {
   const log = [];
   window.__audioLog = log;
+  // The audio clock and output timestamps as the browser gives them, kept before any other
+  // script (a test's own may then tell the page otherwise).
+  const B = window.BaseAudioContext || window.AudioContext;
+  const clockGet = B && (Object.getOwnPropertyDescriptor(B.prototype, "currentTime") || {}).get;
+  const clock = (ctx) => (clockGet ? clockGet.call(ctx) : ctx.currentTime);
+  const AC = window.AudioContext;
+  const stampOf = AC && AC.prototype.getOutputTimestamp;
   const P = AudioBufferSourceNode.prototype, start = P.start, stop = P.stop;
   P.start = function (when, offset) {
-    const now = this.context.currentTime;
+    const now = clock(this.context);
     this.__rec = { buffer: this.buffer, ctx: this.context, start: Math.max(when || 0, now),
                    offset: offset || 0, stop: null, loop: this.loop };
     log.push(this.__rec);
@@ -46,8 +54,8 @@ AUDIO_PROBE = r"""
   P.stop = function (when) {
     // the last call wins (a source may be told at its start when it ends, then stopped earlier)
     if (this.__rec) {
-      this.__rec.stop = Math.max(when || 0, this.context.currentTime);
-      this.__rec.asked = this.context.currentTime;
+      this.__rec.stop = Math.max(when || 0, clock(this.context));
+      this.__rec.asked = clock(this.context);
     }
     return stop.apply(this, arguments);
   };
@@ -60,7 +68,7 @@ AUDIO_PROBE = r"""
       let s = 0;
       for (const r of log) {
         if (r.buffer !== buf) continue;
-        const now = r.ctx.currentTime;
+        const now = clock(r.ctx);
         let end = r.stop !== null ? r.stop : now;
         if (r.stop !== null && r.stop - r.asked > 0.1) end = Math.min(r.stop, now);
         s += Math.max(0, end - r.start);
@@ -78,14 +86,26 @@ AUDIO_PROBE = r"""
   const askLatency = !(/Firefox\//.test(ua) && /Linux/.test(ua) && !/Android/.test(ua));
   // An output timestamp whose performanceTime lies in the future is not believed: WebKitGTK's
   // advances twice as fast as performance.now(), ahead of it, and is seconds off after a while.
+  // Where it is not asked, the context's time is read from currentTime, which moves in steps
+  // (Firefox: 17-20 ms) and stands still between: the reading of the last 2 s least behind
+  // performance.now() (the greatest difference) places a steady clock through the steps' fronts.
+  const reads = [];
+  const steadyCtx = (ctx, perf) => {
+    const now = performance.now(), off = clock(ctx) - now / 1000;
+    while (reads.length && (now - reads[0].at > 2000 || Math.abs(reads[0].off - off) > 0.05))
+      reads.shift();
+    reads.push({ off: off, at: now });
+    return Math.max(...reads.map((r) => r.off)) + perf / 1000;
+  };
   const heardCtx = (ctx, perf) => {
-    if (!askLatency) return ctx.currentTime + (perf - performance.now()) / 1000;
-    const ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : null;
+    // (a test that tells the page Firefox's timing asks for Firefox's measure: __probeScheduled)
+    if (!askLatency || window.__probeScheduled) return steadyCtx(ctx, perf);
+    const ts = stampOf ? stampOf.call(ctx) : null;
     if (ts && ts.performanceTime > 0 && ts.contextTime > 0
         && ts.performanceTime <= performance.now() + 20
         && performance.now() - ts.performanceTime < 500)
       return ts.contextTime + (perf - ts.performanceTime) / 1000;
-    return ctx.currentTime - (ctx.outputLatency || 0) - (ctx.baseLatency || 0)
+    return clock(ctx) - (ctx.outputLatency || 0) - (ctx.baseLatency || 0)
       + (perf - performance.now()) / 1000;
   };
   // What is heard at performance time ``perf``: the one source sounding at the context time that
@@ -136,6 +156,40 @@ AUDIO_PROBE = r"""
   }
 })();
 """
+
+
+def split_presentation(samples: list[dict]) -> list[dict]:
+    """Split each drift sample of the probe into the engine's part and the page's.
+
+    A sample is taken at a frame's display time (``perf``, ms) and says how far the sound heard
+    then is from the frame's media time (``d``, s). A sound runs steadily, so a frame shown ``e``
+    later than the video's cadence reads ``e`` more drift: ``d = page + e``. ``e`` is measured
+    from the frames alone: each frame's display time less its media time, against the median of
+    that over one continuous pass of the video (the cadence the engine keeps on the whole);
+    ``page = d - e`` is where the page put the sound against that cadence, which is all a page
+    can choose (a switch or a re-alignment changes it, not the cadence). A pass ends at a jump in
+    media time (a loop, a seek), a gap of 400 ms or a pause. Returns one dict per pass of three
+    samples or more: ``n``, ``page`` and ``engine`` (lists of ms)."""
+    out, run = [], []
+
+    def close():
+        if len(run) >= 3:
+            ref = statistics.median(x["perf"] / 1000 - x["media"] for x in run)
+            engine = [(x["perf"] / 1000 - x["media"] - ref) * 1000 for x in run]
+            page = [x["d"] * 1000 - e for x, e in zip(run, engine, strict=True)]
+            out.append({"n": len(run), "page": page, "engine": engine})
+        run.clear()
+
+    for x in sorted(samples, key=lambda x: x["perf"]):
+        if run:
+            prev = run[-1]
+            gap = (x["perf"] - prev["perf"]) / 1000
+            step = x["media"] - prev["media"]
+            if step < 0 or gap > 0.4 or abs(gap - step) > 0.25:
+                close()
+        run.append(x)
+    close()
+    return out
 
 
 @pytest.fixture(autouse=True)

@@ -259,3 +259,70 @@ def test_frames_are_believed_again_after_a_bad_stretch(ctx, live_server, study):
     assert ms[-1] < 20 and p99 < 10, (str(timeline), _off_frames(frames), quality, trust)
     assert [t["trusted"] for t in trust] == [False, True], trust
     assert trust[1]["perf"] - trust[0]["perf"] < 2000, trust
+
+
+# Chromium made to tell the page what headless Firefox tells it (the probe, installed first,
+# keeps the truth): each presented frame's display time up to 15 ms early or late (Firefox's
+# frames are shown so; Chromium's are not), an audio clock that moves in 18.5 ms steps (Firefox's
+# ``currentTime`` on PulseAudio: 17-20 ms), no output timestamp and no output latency (the page
+# does not ask Firefox on Linux). The probe then measures as in Firefox, the scheduled audio time
+# taken as heard, on Chromium's true clock. Random but seeded.
+GECKO_LIKE = r"""
+(() => {
+  window.__probeScheduled = true;
+  for (const name of ["outputLatency", "baseLatency"])
+    Object.defineProperty(AudioContext.prototype, name, { configurable: true, get: () => 0 });
+  let seed = 17;
+  const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const rvfc = HTMLVideoElement.prototype.requestVideoFrameCallback;
+  HTMLVideoElement.prototype.requestVideoFrameCallback = function (cb) {
+    return rvfc.call(this, (now, meta) => {
+      const shift = (rand() * 2 - 1) * 15;
+      cb(now, Object.assign({}, meta, { expectedDisplayTime: meta.expectedDisplayTime + shift }));
+    });
+  };
+  const B = window.BaseAudioContext || window.AudioContext;
+  const get = Object.getOwnPropertyDescriptor(B.prototype, "currentTime").get;
+  Object.defineProperty(B.prototype, "currentTime", {
+    configurable: true,
+    get() { const t = get.call(this); return Math.floor(t / 0.0185) * 0.0185; },
+  });
+  delete AudioContext.prototype.getOutputTimestamp;
+})();
+"""
+
+
+def test_one_clock_where_frames_jitter_and_the_audio_clock_steps(ctx, live_server, study):
+    """Defect 2 where the engine's own timing is coarse, as in Firefox: the page is told frames up
+    to 15 ms off their cadence and an audio clock in 18.5 ms steps, while the probe measures the
+    truth (Chromium's own frames and clock). The page finds the cadence over the frames of the
+    pass and reads the clock through its steps' fronts: from the first second on, across a
+    switch and loops, p50 under 10 ms, max under the issue's 20 ms, at most 10 re-alignments.
+    The old page (the mean of the last four frames, the clock read as it stood), 3 runs: p50
+    12.4-16.4 ms, max 19.3-45.1 ms, 12-13 re-alignments; the new, 3 runs: p50 0.9-3.2 ms, max
+    7.0-12.3 ms, 2-7. Not the issue's p99 10 ms: after each loop the sound is placed on the
+    cadence of the pass's first two frames, off by a few ms (up to 12 seen), and held there
+    until the pass's frames say more (a sound placed later would leave a longer gap)."""
+    page = open_practice(ctx, live_server.url, study.slug, script=GECKO_LIKE)
+    assert page.evaluate("typeof AudioContext.prototype.getOutputTimestamp") == "undefined"
+    a, b = page.locator("button[data-audio]").nth(0), page.locator("button[data-audio]").nth(1)
+    a.click()
+    _playing(page, 0)
+    t0 = page.evaluate("performance.now()")
+    page.wait_for_timeout(4000)
+    b.click()
+    _playing(page, 1)
+    page.wait_for_timeout(4000)
+    frames = [f for f in page.evaluate("window.__drifts") if f["perf"] > t0 + 1000]
+    assert len(frames) >= 50, frames
+    ms, median, p99 = _drift_ms(frames)
+    realigned = page.evaluate(f"{PLAYER}.realigned")
+    jitter = page.evaluate(f"{PLAYER}._jitter")
+    print(
+        f"gecko-like: n={len(ms)} p50={median:.1f} p99={p99:.1f} max={ms[-1]:.1f} ms, "
+        f"re-aligned {realigned}, the page's jitter estimate {jitter * 1000:.1f} ms"
+    )
+    assert jitter > 0.003  # the page saw the frames jitter (its noisy-frames branch ran)
+    timeline = _timeline(frames, t0)
+    assert median < 10 and ms[-1] < 20, (str(timeline), _off_frames(frames))
+    assert realigned <= 10, realigned

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import AUDIO_PROBE
+from tests.browser.conftest import AUDIO_PROBE, split_presentation
 
 FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 PULSEAUDIO = shutil.which("pulseaudio")
@@ -33,8 +33,11 @@ pytestmark = [
     ),
 ]
 PLAYER = "window.__musiscenePlayer"
+# The drift's bounds in Firefox (the test's docstring says why they are not the issue's):
 FIREFOX_P50_MS = 20  # at the frames shown: the median ...
-FIREFOX_MAX_MS = 80  # ... and the worst frame
+FIREFOX_MAX_MS = 40  # ... and the worst frame (the page's part and the engine's together)
+FIREFOX_PAGE_P50_MS = 15  # the page's part alone: where it put the sound against the cadence
+FIREFOX_PAGE_MAX_MS = 30
 FIREFOX_REALIGNED = 8  # re-alignments (each a 12 ms crossfade) in the 2.4 s measured
 
 
@@ -95,6 +98,14 @@ def firefox():
             shutil.rmtree(runtime, ignore_errors=True)
 
 
+def _summary(values, scale: float = 1000) -> tuple:
+    """(n, p50, p99, max) of the absolute values, in ms (``scale``: ms per unit given)."""
+    ms = sorted(abs(x) * scale for x in values)
+    if not ms:
+        return (0, None, None, None)
+    return (len(ms), ms[len(ms) // 2], ms[min(len(ms) - 1, int(0.99 * len(ms)))], ms[-1])
+
+
 def _js(m, script: str):
     return m.execute_script(script, sandbox=None)
 
@@ -136,11 +147,17 @@ def study(transactional_db, small_study):
 def test_the_participant_walk_in_firefox(firefox, live_server, study):
     """Click-started audio, a switch, exact listening time, must-hear, drift, completion.
 
-    Drift, at the frames shown: p50 < 20 ms, max < 80 ms, at most 8 re-alignments, not the
-    issue's 10/20 ms: headless Firefox presents the frames themselves up to ~30 ms off their
-    cadence (see the comment at the bound). Before the page waited for the audio clock to run
-    and stopped chasing single frames: p50 7-29 ms, max 17-870 ms, 7-14 re-alignments; after,
-    5 runs: p50 6.5-12.1 ms, max 27.7-38.6 ms, 1-4 re-alignments."""
+    Drift. Headless Firefox shows the 10 fps clip's frames up to ~17 ms off their own cadence,
+    and its audio clock (``currentTime``) moves in 17-20 ms steps. At the frames shown: p50 <
+    20 ms, max < 40 ms; the page's part alone (``split_presentation``: where the page put the
+    sound against the cadence the frames keep): p50 < 15 ms, max < 30 ms; at most 8
+    re-alignments. Not the issue's p99 10 / max 20 ms: the page knows the cadence only from the
+    frames it has seen, and after a loop it places the sound on two of them (the same page
+    meets the issue's max where Chromium is made to time as coarsely, in
+    test_browser_clock.py). Old page (the mean of the last four frames, the audio clock read
+    as it stood), 5 runs: p50 6.5-12.1 ms, max 27.7-41.5 ms. Now (the clock read every 7 ms
+    through its steps' fronts, the cadence over the whole pass), 6 runs alone: p50 3.3-13.9 ms,
+    max 12.8-23.5 ms; the page's part p50 2.4-13.9 ms, max 9.4-21.5 ms; 2-4 re-alignments."""
     from marionette_driver.keys import Keys
 
     from survey.models import Participant, Rating
@@ -168,25 +185,32 @@ def test_the_participant_walk_in_firefox(firefox, live_server, study):
         f"""const p = {PLAYER}; const bufs = p.buttons.map((_, i) => p.buffers[i]);
         return {{truth: window.__heardTruth(bufs), page: p.listenedSeconds(),
                  frames: window.__drifts.map(x => x.d), clock: window.__clockDrifts.map(x => x.d),
-                 realigned: p.realigned}};""",
+                 samples: window.__drifts, realigned: p.realigned}};""",
     )
     for k, truth in got["truth"].items():
         assert abs(got["page"][k] - truth) <= 1 / 60, got
-    stats = {}
-    for kind in ("frames", "clock"):
-        ms = sorted(abs(x) * 1000 for x in got[kind])
-        if ms:
-            p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
-            stats[kind] = (len(ms), ms[len(ms) // 2], p99, ms[-1])
+    # Headless Firefox shows each frame of the 10 fps clip up to ~17 ms early or late against
+    # its own cadence, so the drift at a frame (``frames``) moves by as much around a sound that
+    # runs on steadily: that part is the engine's. ``split_presentation`` takes it out, measured
+    # from the frames alone; what is left (``page``) is where the page put the sound against
+    # the video's cadence. The element's time (``clock``) moves in
+    # ~40 ms steps here: printed, not bounded. The output latency (25-40 ms, sound after
+    # picture) cannot be read on Linux without risking a hang (player.js ``latencyReadable``)
+    # and is in no figure here.
+    passes = split_presentation(got["samples"])
+    page = [abs(v) for st in passes for v in st["page"]]
+    engine = [abs(v) for st in passes for v in st["engine"]]
+    stats = {
+        "frames": _summary(got["frames"]),
+        "clock": _summary(got["clock"]),
+        "page": _summary(page, 1),
+        "engine": _summary(engine, 1),
+    }
     print(f"firefox drift (n, p50, p99, max ms): {stats}, re-aligned {got['realigned']}")
-    # What is achievable here (docs/explanation/browsers.md): headless Firefox shows each frame
-    # of the 10 fps clip up to ~30 ms early or late (81-121 ms apart), so the drift measured at
-    # a frame jitters by as much around a sound that runs on steadily; its element time moves
-    # in ~40 ms steps. The page re-aligns on the mean of four frames there, not frame by frame.
-    # The output latency (25-40 ms, sound after picture) cannot be read on Linux without risking
-    # a hang (player.js ``latencyReadable``) and is in neither the page's figure nor this one.
     n, p50, _, worst = stats["frames"]
     assert n >= 10 and p50 < FIREFOX_P50_MS and worst < FIREFOX_MAX_MS, stats
+    n, p50, _, worst = stats["page"]
+    assert n >= 10 and p50 < FIREFOX_PAGE_P50_MS and worst < FIREFOX_PAGE_MAX_MS, stats
     assert got["realigned"] <= FIREFOX_REALIGNED, got["realigned"]
     m.find_element("id", "rA").send_keys(Keys.END)
     m.find_element("id", "rB").send_keys(Keys.HOME)
