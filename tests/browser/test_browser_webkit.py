@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -40,40 +41,99 @@ SWITCH_LOOPS = 3  # the switch and loop after it, this many times more
 WEBKIT_JUMP_S = 0.1  # no two samples in a row this far off (a jump of the picture followed)
 
 
-@pytest.fixture(scope="module")
-def webkit():
-    from selenium import webdriver
-    from selenium.webdriver.webkitgtk.options import Options
-    from selenium.webdriver.webkitgtk.service import Service
+class WebKit:
+    """MiniBrowser under WebKitWebDriver on its own Xvfb display; ``restart`` replaces a browser
+    that stopped answering."""
 
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    display = f":{os.getpid() % 500 + 100}"
-    xvfb = subprocess.Popen(
-        [XVFB, display, "-screen", "0", "1024x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = display
-    time.sleep(0.5)
-    options = Options()
-    options.binary_location = MINIBROWSER
-    options.add_argument("--automation")
-    driver = webdriver.WebKitGTK(options=options, service=Service(executable_path=DRIVER))
-    driver.set_script_timeout(30)
-    # A WebDriver command that gets no answer fails the test after 2 minutes instead of hanging
-    # the run (Selenium waits forever by default; one walk in 13 hung once, cause unknown).
-    driver.command_executor.client_config.timeout = 120
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
-        if old is None:
+    def __init__(self):
+        self.display = f":{os.getpid() % 500 + 100}"
+        self.xvfb = subprocess.Popen(
+            [XVFB, self.display, "-screen", "0", "1024x800x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.old_display = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = self.display
+        time.sleep(0.5)
+        self.driver = self._start()
+
+    @staticmethod
+    def _start():
+        from selenium import webdriver
+        from selenium.webdriver.webkitgtk.options import Options
+        from selenium.webdriver.webkitgtk.service import Service
+
+        options = Options()
+        options.binary_location = MINIBROWSER
+        options.add_argument("--automation")
+        driver = webdriver.WebKitGTK(options=options, service=Service(executable_path=DRIVER))
+        driver.set_script_timeout(30)
+        # A WebDriver command that gets no answer fails after 2 minutes instead of hanging the
+        # run (Selenium waits forever by default).
+        driver.command_executor.client_config.timeout = 120
+        return driver
+
+    def processes(self):
+        import psutil
+
+        try:
+            root = psutil.Process(self.driver.service.process.pid)
+            return [root, *root.children(recursive=True)]
+        except (psutil.Error, AttributeError):
+            return []
+
+    def stacks(self) -> str:
+        """Every thread's stack in each of the browser's processes (gdb, where installed)."""
+        gdb = shutil.which("gdb")
+        out = []
+        for proc in self.processes():
+            try:
+                name = " ".join(proc.cmdline())[:160]
+            except Exception:  # noqa: BLE001 - a process that went away
+                continue
+            out.append(f"=== {proc.pid} {name}")
+            if gdb:
+                run = subprocess.run(
+                    [gdb, "-p", str(proc.pid), "-batch", "-ex", "thread apply all bt 25"],
+                    capture_output=True,
+                    text=True,
+                    timeout=90,
+                )
+                out.append(run.stdout[-20000:])
+        return "\n".join(out)
+
+    def kill(self):
+        for proc in reversed(self.processes()):
+            try:
+                proc.kill()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    def restart(self):
+        self.kill()
+        self.driver = self._start()
+
+    def close(self):
+        try:
+            self.driver.quit()
+        except Exception:  # noqa: BLE001 - a browser that hung: its processes are killed
+            self.kill()
+        self.xvfb.terminate()
+        self.xvfb.wait(timeout=10)
+        if self.old_display is None:
             os.environ.pop("DISPLAY", None)
         else:
-            os.environ["DISPLAY"] = old
+            os.environ["DISPLAY"] = self.old_display
+
+
+@pytest.fixture(scope="module")
+def webkit_session():
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    session = WebKit()
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def _wait(driver, script: str, timeout: float = 20.0):
@@ -132,16 +192,38 @@ def _switch_and_loop(d) -> list[float]:
     return d.execute_script("return window.__clockDrifts.map(x => x.d)")
 
 
-def test_the_participant_walk_in_webkit(webkit, live_server, short_listen_study):
-    """Switch, one clock, must-hear, refresh, completion, in WebKit."""
+def test_the_participant_walk_in_webkit(webkit_session, live_server, short_listen_study, tmp_path):
+    """Switch, one clock, must-hear, refresh, completion, in WebKit.
+
+    WebKitWebDriver stopped answering in about one walk in 13 (once in CI, in a reload of the
+    switch-and-loop walks; 0 of 12 walks alone since): cause unknown. Then the stacks of every
+    browser process are written down (gdb), a warning says where, and the walk is run once
+    more in a new browser, so that a driver that hangs is reported with its evidence, and the
+    page is still held to every assertion below."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    try:
+        _walk(webkit_session.driver, live_server.url, short_listen_study, "webkit-1")
+    except ReadTimeoutError as exc:
+        stacks = webkit_session.stacks()
+        where = tmp_path / "webkit-hang-stacks.txt"
+        where.write_text(stacks)
+        warnings.warn(
+            f"WebKitWebDriver gave no answer for 2 minutes ({exc}); the walk runs again in a new "
+            f"browser. The stacks of its processes: {where}\n{stacks[:6000]}",
+            stacklevel=1,
+        )
+        webkit_session.restart()
+        _walk(webkit_session.driver, live_server.url, short_listen_study, "webkit-2")
+
+
+def _walk(d, base_url: str, study, pid: str):
     from selenium.webdriver.common.keys import Keys
 
     from survey.models import Participant, Rating
 
-    d = webkit
-    study = short_listen_study
     d.delete_all_cookies()
-    d.get(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=webkit-1")
+    d.get(f"{base_url}/s/{study.slug}/?PROLIFIC_PID={pid}")
     assert d.execute_script(f"return document.createElement('video').canPlayType('{H264_AAC}')"), (
         "WebKit cannot play H.264/AAC: install gstreamer1.0-libav"
     )
@@ -237,7 +319,7 @@ def test_the_participant_walk_in_webkit(webkit, live_server, short_listen_study)
     _wait(d, "document.body.innerText.includes('Almost done')")
     _button(d, "Finish").click()
     _wait(d, "document.querySelector('[data-code]')")
-    p = Participant.objects.get(prolific_pid="webkit-1")
+    p = Participant.objects.get(prolific_pid=pid)
     assert p.status == Participant.Status.COMPLETED
     assert sorted(Rating.objects.filter(participant=p).values_list("value", flat=True)) == [
         0,
