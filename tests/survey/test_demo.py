@@ -51,6 +51,7 @@ def test_the_demo_seeds_a_live_paper_study_and_is_safe_to_rerun(capsys, monkeypa
     call_command("demo", "--no-serve", "--clips", "4", "--duration", "2")
     again = capsys.readouterr().out
     assert "http://127.0.0.1:8123/s/musiscene-demo/" in again and ":8000" not in again
+    assert "`PORT=8123 make demo`" in again  # how to serve it there (a plain make demo: 8000)
     assert Track.objects.count() == 16 and Clip.objects.count() == 4 and Study.objects.count() == 1
     assert f"password: {password}" in again
 

@@ -157,7 +157,8 @@ class Command(BaseCommand):
             # Nothing is serving: say so, and how to serve, instead of links that answer nothing.
             self.stdout.write(self.style.SUCCESS("The demo data is ready (--no-serve: no server)."))
             self.stdout.write(
-                f"  Serve it with `make demo` (or `python manage.py runserver 127.0.0.1:{port}`)"
+                f"  Serve it with `PORT={port} make demo` (or `python manage.py runserver "
+                f"127.0.0.1:{port}`)"
                 " unless it already runs, then open:"
             )
         else:
