@@ -45,6 +45,8 @@
   var CLOCK_STEP_MAX = 0.05; // ... unless it has since stood still or jumped by more than this
   var CLOCK_READ_MS = 7; // ... read this often
   var CADENCE_FRAMES = 24; // ... of the last this many frames of the pass (2.4 s at 10 fps) ...
+  var CADENCE_BREAK = 0.05; // a frame this far off the cadence begins another pass
+  var JITTER_CAP = 0.02; // a change of drift between frames counts at most this much as jitter
   var CADENCE_SE = 1.5; // ... where it is off by more than this many standard errors of the cadence
   var JUMP_POLL_MS = 20; // the element's position is checked this often for a jump ...
   var JUMP_BACK = 0.05; // ... back by this much
@@ -545,7 +547,11 @@
       // (``_cadenceAt``), and re-aligned only where it is off by more than twice that
       // cadence's standard error (and DRIFT_LIMIT), not chased frame by frame (with the mean of
       // the last four frames: 4 re-alignments in 2.4 s, the sound 10-22 ms off the cadence).
-      if (this._prevD !== null) this._jitter += (Math.abs(d - this._prevD) - this._jitter) / 8;
+      // (a change past JITTER_CAP is a step, the video's clock having stood still, not jitter:
+      // counted whole, one such step kept Chromium on the noisy branch for a dozen frames)
+      if (this._prevD !== null) {
+        this._jitter += (Math.min(Math.abs(d - this._prevD), JITTER_CAP) - this._jitter) / 8;
+      }
       this._prevD = d;
       if (this._jitter > DRIFT_LIMIT) {
         this._over = 0;
@@ -645,8 +651,12 @@
           self._fresh += 1;
           self._frame = { media: meta.mediaTime, perf: perf };
           var pass = self._cadence, before = pass[pass.length - 1];
-          // a loop (the position back) or a gap begins another pass
-          if (before && (meta.mediaTime < before.media || perf - before.perf > FRAME_GAP_MS)) pass.length = 0;
+          // a loop (the position back), a gap, or a frame off the pass's cadence by more than
+          // any jitter (the video's clock stood still: frames dropped) begins another pass
+          if (before && (meta.mediaTime < before.media || perf - before.perf > FRAME_GAP_MS ||
+              (pass.length >= 2 && Math.abs(self._cadenceAt(perf).media - meta.mediaTime) > CADENCE_BREAK))) {
+            pass.length = 0;
+          }
           pass.push(self._frame);
           if (pass.length > CADENCE_FRAMES) pass.shift();
           if (self._pending && self._fresh >= 2) self._startSource();
