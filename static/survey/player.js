@@ -41,13 +41,13 @@
   var TRUST_MAX_MS = 8000;
   var TRUST_FRAMES = 5; // ... and at least this many of them
   var NOISY_FRAMES = 3; // where frames jitter: re-align once the cadence rests on this many ...
+  var CADENCE_FRAMES = 24; // ... of the last this many frames of the pass (2.4 s at 10 fps) ...
+  var CADENCE_SE = 1.5; // ... where it is off by more than this many standard errors of the cadence
+  var CADENCE_BREAK = 0.05; // a frame this far off the cadence begins another pass
+  var JITTER_CAP = 0.02; // a change of drift between frames counts at most this much as jitter
   var CLOCK_WINDOW_MS = 2000; // readings of the audio clock kept to place it (``_ctxAt``) ...
   var CLOCK_STEP_MAX = 0.05; // ... unless it has since stood still or jumped by more than this
   var CLOCK_READ_MS = 7; // ... read this often
-  var CADENCE_FRAMES = 24; // ... of the last this many frames of the pass (2.4 s at 10 fps) ...
-  var CADENCE_BREAK = 0.05; // a frame this far off the cadence begins another pass
-  var JITTER_CAP = 0.02; // a change of drift between frames counts at most this much as jitter
-  var CADENCE_SE = 1.5; // ... where it is off by more than this many standard errors of the cadence
   var JUMP_POLL_MS = 20; // the element's position is checked this often for a jump ...
   var JUMP_BACK = 0.05; // ... back by this much
   var JUMP_ON = 0.1; // ... or on by this much more than the time passed
@@ -544,11 +544,11 @@
       // ~0.1 ms in Chromium; 15-30 ms in headless Firefox, whose frames reach the screen up to
       // 30 ms early or late. Where it is above DRIFT_LIMIT a frame says little on its own: the
       // sound is measured against the video's cadence over the frames of this pass
-      // (``_cadenceAt``), and re-aligned only where it is off by more than twice that
-      // cadence's standard error (and DRIFT_LIMIT), not chased frame by frame (with the mean of
+      // (``_cadenceAt``), and re-aligned only where it is off by more than CADENCE_SE standard
+      // errors of that cadence (and DRIFT_LIMIT), not chased frame by frame (with the mean of
       // the last four frames: 4 re-alignments in 2.4 s, the sound 10-22 ms off the cadence).
-      // (a change past JITTER_CAP is a step, the video's clock having stood still, not jitter:
-      // counted whole, one such step kept Chromium on the noisy branch for a dozen frames)
+      // A change past JITTER_CAP is a step, the video's clock having stood still, not jitter:
+      // counted whole, one such step kept Chromium on the noisy branch for a dozen frames.
       if (this._prevD !== null) {
         this._jitter += (Math.min(Math.abs(d - this._prevD), JITTER_CAP) - this._jitter) / 8;
       }

@@ -192,6 +192,23 @@ def split_presentation(samples: list[dict]) -> list[dict]:
     return out
 
 
+def pressable_button(driver, text: str, timeout: float = 20.0):
+    """The shown button (or button-styled link) with this text, once it can be pressed, for the
+    WebDriver walks (Selenium's and Marionette's ``find_elements`` take the same arguments). The
+    trial page enables its buttons when its player script has run; a click before that would be
+    lost, as a person's."""
+    import time
+
+    end = time.monotonic() + timeout
+    while True:
+        for b in driver.find_elements("css selector", "button, a.button"):
+            if b.text.strip() == text and b.is_displayed() and b.is_enabled():
+                return b
+        if time.monotonic() > end:
+            raise AssertionError(f"no button {text!r} that can be pressed")
+        time.sleep(0.1)
+
+
 @pytest.fixture(autouse=True)
 def _sync_playwright_beside_the_live_server(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import AUDIO_PROBE, split_presentation
+from tests.browser.conftest import AUDIO_PROBE, pressable_button, split_presentation
 
 FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 PULSEAUDIO = shutil.which("pulseaudio")
@@ -121,19 +121,6 @@ def _wait(m, script: str, timeout: float = 20.0):
     raise AssertionError(f"timed out waiting for {script}: {text}")
 
 
-def _button(m, text: str, timeout: float = 20.0):
-    """The shown button with this text, once it can be pressed (the trial page enables its
-    buttons when its player script has run; a click before that would be lost, as a person's)."""
-    end = time.monotonic() + timeout
-    while True:
-        for b in m.find_elements("css selector", "button, a.button"):
-            if b.text.strip() == text and b.is_displayed() and b.is_enabled():
-                return b
-        if time.monotonic() > end:
-            raise AssertionError(f"no button {text!r} that can be pressed")
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def study(transactional_db, small_study):
     from survey import services
@@ -165,19 +152,19 @@ def test_the_participant_walk_in_firefox(firefox, live_server, study):
     m = firefox
     m.delete_all_cookies()
     m.navigate(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=firefox-1")
-    _button(m, "I agree, start").click()
+    pressable_button(m, "I agree, start").click()
     _wait(m, "document.body.innerText.includes('Instructions')")
-    _button(m, "Start the practice video").click()
+    pressable_button(m, "Start the practice video").click()
     _wait(m, "document.body.innerText.includes('Practice video')")
     _js(m, AUDIO_PROBE)
-    _button(m, "Play soundtrack A").click()
+    pressable_button(m, "Play soundtrack A").click()
     _wait(
         m, f"{PLAYER}.current === 0 && {PLAYER}.source && !document.querySelector('video').paused"
     )
     _wait(m, f"{PLAYER}.ctx.state === 'running'", timeout=5)
     _wait(m, "!document.querySelector('#rA').disabled")
     assert _js(m, "return document.querySelector('#rB').disabled")
-    _button(m, "Play soundtrack B").click()
+    pressable_button(m, "Play soundtrack B").click()
     _wait(m, f"{PLAYER}.current === 1 && {PLAYER}.source")
     time.sleep(1.2)
     got = _js(
@@ -215,16 +202,16 @@ def test_the_participant_walk_in_firefox(firefox, live_server, study):
     m.find_element("id", "rA").send_keys(Keys.END)
     m.find_element("id", "rB").send_keys(Keys.HOME)
     _wait(m, "!document.querySelector('[data-action=next]').disabled")
-    _button(m, "Start the study").click()
+    pressable_button(m, "Start the study").click()
     for n in (1, 2):
         _wait(m, f"document.body.innerText.includes('Video {n} of 2')")
         for label in ["A", "B"]:
-            _button(m, f"Play soundtrack {label}").click()
+            pressable_button(m, f"Play soundtrack {label}").click()
             _wait(m, f"!document.querySelector('#r{label}').disabled")
             m.find_element("id", f"r{label}").send_keys(Keys.END if n == 1 else Keys.HOME)
-        _button(m, "Save and continue").click()
+        pressable_button(m, "Save and continue").click()
     _wait(m, "document.body.innerText.includes('Almost done')")
-    _button(m, "Finish").click()
+    pressable_button(m, "Finish").click()
     _wait(m, "document.querySelector('[data-code]')")
     p = Participant.objects.get(prolific_pid="firefox-1")
     assert p.status == Participant.Status.COMPLETED

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from tests.browser.conftest import AUDIO_PROBE
+from tests.browser.conftest import AUDIO_PROBE, pressable_button
 
 MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
 DRIVER = shutil.which("WebKitWebDriver") or "/usr/bin/WebKitWebDriver"
@@ -146,21 +146,6 @@ def _wait(driver, script: str, timeout: float = 20.0):
     raise AssertionError(f"timed out waiting for {script}: {state}")
 
 
-def _button(driver, text: str, timeout: float = 20.0):
-    """The shown button with this text, once it can be pressed (the trial page enables its
-    buttons when its player script has run; a click before that would be lost, as a person's)."""
-    from selenium.webdriver.common.by import By
-
-    end = time.monotonic() + timeout
-    while True:
-        for b in driver.find_elements(By.CSS_SELECTOR, "button, a.button"):
-            if b.text.strip() == text and b.is_displayed() and b.is_enabled():
-                return b
-        if time.monotonic() > end:
-            raise AssertionError(f"no button {text!r} that can be pressed")
-        time.sleep(0.1)
-
-
 def _text(driver) -> str:
     return driver.execute_script("return document.body.innerText")
 
@@ -169,7 +154,7 @@ def _listen_and_rate(driver, key):
     from selenium.webdriver.common.by import By
 
     for label in ["A", "B"]:
-        _button(driver, f"Play soundtrack {label}").click()
+        pressable_button(driver, f"Play soundtrack {label}").click()
         _wait(driver, f"!document.querySelector('#r{label}').disabled")
         driver.find_element(By.ID, f"r{label}").send_keys(key)
 
@@ -186,7 +171,7 @@ def _switch_and_loop(d) -> list[float]:
     _wait(d, "document.body.innerText.includes('Practice video')")
     d.execute_script(AUDIO_PROBE)
     for i, label in enumerate("AB"):
-        _button(d, f"Play soundtrack {label}").click()
+        pressable_button(d, f"Play soundtrack {label}").click()
         _wait(d, f"{PLAYER}.current === {i} && {PLAYER}.source")
         time.sleep(0.6 if label == "A" else 1.4)
     return d.execute_script("return window.__clockDrifts.map(x => x.d)")
@@ -227,21 +212,21 @@ def _walk(d, base_url: str, study, pid: str):
     assert d.execute_script(f"return document.createElement('video').canPlayType('{H264_AAC}')"), (
         "WebKit cannot play H.264/AAC: install gstreamer1.0-libav"
     )
-    _button(d, "I agree, start").click()
+    pressable_button(d, "I agree, start").click()
     _wait(d, "document.body.innerText.includes('Instructions')")
-    _button(d, "Start the practice video").click()
+    pressable_button(d, "Start the practice video").click()
     _wait(d, "document.body.innerText.includes('Practice video')")
     d.execute_script(AUDIO_PROBE)
 
     # must-hear: B stays locked while only A is heard; a switch keeps one clock
-    _button(d, "Play soundtrack A").click()
+    pressable_button(d, "Play soundtrack A").click()
     _wait(
         d, f"{PLAYER}.current === 0 && {PLAYER}.source && !document.querySelector('video').paused"
     )
     assert d.execute_script(f"return {PLAYER}.ctx.state") == "running"
     _wait(d, "!document.querySelector('#rA').disabled")
     assert d.execute_script("return document.querySelector('#rB').disabled")
-    _button(d, "Play soundtrack B").click()
+    pressable_button(d, "Play soundtrack B").click()
     _wait(d, f"{PLAYER}.current === 1 && {PLAYER}.source")
     time.sleep(1.2)
     got = d.execute_script(
@@ -311,13 +296,13 @@ def _walk(d, base_url: str, study, pid: str):
     _wait(d, "document.body.innerText.includes('Practice video')")
     _wait(d, "!document.querySelector('#rA').disabled && !document.querySelector('#rB').disabled")
     assert d.execute_script("return document.querySelector('#rA').value") == "100"
-    _button(d, "Start the study").click()
+    pressable_button(d, "Start the study").click()
     for n in (1, 2):
         _wait(d, f"document.body.innerText.includes('Video {n} of 2')")
         _listen_and_rate(d, Keys.END if n == 1 else Keys.HOME)
-        _button(d, "Save and continue").click()
+        pressable_button(d, "Save and continue").click()
     _wait(d, "document.body.innerText.includes('Almost done')")
-    _button(d, "Finish").click()
+    pressable_button(d, "Finish").click()
     _wait(d, "document.querySelector('[data-code]')")
     p = Participant.objects.get(prolific_pid=pid)
     assert p.status == Participant.Status.COMPLETED
